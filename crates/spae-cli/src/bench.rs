@@ -1,0 +1,234 @@
+//! `spae bench ...`: benchmarks that print a table and write JSON.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use burn::tensor::{Device, Tensor, TensorData};
+use clap::Subcommand;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use spae::quantizer::nearest::{indices_to_vec, search_tensor, NearestSearch};
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Exact nearest-codeword search: spae's kernel, burn flex matmul + argmax, and PyTorch.
+    Quantizer {
+        #[arg(long, default_value_t = 4096)]
+        n: usize,
+        #[arg(long, default_value_t = 49152)]
+        k: usize,
+        #[arg(long, default_value_t = 576)]
+        d: usize,
+        /// Timed repetitions per implementation (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// Threads for every implementation.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Python with torch and numpy for the PyTorch row; `none` to skip it.
+        #[arg(long, default_value = ".venv/bin/python")]
+        python: String,
+        #[arg(long, default_value = "results/bench/quantizer.json")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Serialize)]
+struct Row {
+    name: String,
+    median_ms: f64,
+    all_ms: Vec<f64>,
+    /// Share of query vectors whose chosen codeword equals spae's.
+    agreement_with_spae: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    benchmark: &'static str,
+    machine: String,
+    threads: usize,
+    n: usize,
+    k: usize,
+    d: usize,
+    reps: usize,
+    rows: Vec<Row>,
+    /// spae median / PyTorch median (target <= 1.0).
+    ratio_spae_over_torch: Option<f64>,
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let m = s.len() / 2;
+    if s.len() % 2 == 0 {
+        (s[m - 1] + s[m]) / 2.0
+    } else {
+        s[m]
+    }
+}
+
+fn time_reps<T>(reps: usize, mut f: impl FnMut() -> T) -> (Vec<f64>, T) {
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        last = Some(f());
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    (times, last.expect("at least one repetition"))
+}
+
+fn agreement(a: &[u32], b: &[u32]) -> f64 {
+    a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len().max(1) as f64
+}
+
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cpu}, {cores} cores")
+}
+
+pub fn run(cmd: BenchCommand) -> Result<()> {
+    let BenchCommand::Quantizer {
+        n,
+        k,
+        d,
+        reps,
+        threads,
+        python,
+        out,
+    } = cmd;
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .context("configuring the thread pool")?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let z: Vec<f32> = (0..n * d).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let e: Vec<f32> = (0..k * d).map(|_| rng.random_range(-1.0..1.0)).collect();
+    println!("workload: N={n} vectors, |T|={k} codewords, d={d}; {reps} reps, {threads} threads");
+    println!("machine:  {}", machine());
+
+    let search = NearestSearch::new(&e, d);
+    let (t_spae, res) = time_reps(reps, || search.search(&z));
+    let spae_idx: Vec<u32> = res.iter().map(|r| r.index).collect();
+    let mut rows = vec![Row {
+        name: "spae (chunked gemm + running argmax)".into(),
+        median_ms: median(&t_spae),
+        all_ms: t_spae,
+        agreement_with_spae: 1.0,
+    }];
+
+    let device = Device::flex();
+    let zt = Tensor::<2>::from_data(TensorData::new(z.clone(), [n, d]), &device);
+    let et = Tensor::<2>::from_data(TensorData::new(e.clone(), [k, d]), &device);
+    let (t_burn, burn_idx) = time_reps(reps, || {
+        indices_to_vec(search_tensor(zt.clone(), et.clone(), 512))
+    });
+    rows.push(Row {
+        name: "burn flex (matmul + argmax per 512 rows)".into(),
+        median_ms: median(&t_burn),
+        all_ms: t_burn,
+        agreement_with_spae: agreement(&burn_idx, &spae_idx),
+    });
+
+    let mut ratio = None;
+    if python != "none" {
+        let (times, torch_idx) = run_torch(&python, &z, &e, n, k, d, reps, threads)?;
+        let torch_med = median(&times);
+        ratio = Some(rows[0].median_ms / torch_med);
+        rows.push(Row {
+            name: "PyTorch (matmul + argmax, full scores)".into(),
+            median_ms: torch_med,
+            all_ms: times,
+            agreement_with_spae: agreement(&torch_idx, &spae_idx),
+        });
+    }
+
+    println!("\n| implementation | median ms | min ms | agreement with spae |");
+    println!("|---|---:|---:|---:|");
+    for r in &rows {
+        let min = r.all_ms.iter().copied().fold(f64::MAX, f64::min);
+        println!(
+            "| {} | {:.0} | {:.0} | {:.4} |",
+            r.name, r.median_ms, min, r.agreement_with_spae
+        );
+    }
+    if let Some(r) = ratio {
+        println!("\nratio spae / PyTorch = {r:.3} (target <= 1.0)");
+    }
+    let report = Report {
+        benchmark: "quantizer",
+        machine: machine(),
+        threads,
+        n,
+        k,
+        d,
+        reps,
+        rows,
+        ratio_spae_over_torch: ratio,
+    };
+    spae::io::write_atomic(&out, &serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("{}: cannot write", out.display()))?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// Runs tools/bench_quantizer_torch.py on the same data; returns its times and indices.
+#[allow(clippy::too_many_arguments)]
+fn run_torch(
+    python: &str,
+    z: &[f32],
+    e: &[f32],
+    n: usize,
+    k: usize,
+    d: usize,
+    reps: usize,
+    threads: usize,
+) -> Result<(Vec<f64>, Vec<u32>)> {
+    let dir = std::env::temp_dir().join(format!("spae-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    std::fs::write(dir.join("z.f32"), bytes(z))?;
+    std::fs::write(dir.join("e.f32"), bytes(e))?;
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/bench_quantizer_torch.py");
+    let output = Command::new(python)
+        .arg(&script)
+        .arg(&dir)
+        .args([n, k, d, reps, threads].map(|v| v.to_string()))
+        .env("OMP_NUM_THREADS", threads.to_string())
+        .output()
+        .with_context(|| format!("cannot run {python} (pass --python none to skip PyTorch)"))?;
+    if !output.status.success() {
+        bail!(
+            "PyTorch reference failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+    }
+    #[derive(serde::Deserialize)]
+    struct TorchOut {
+        all_ms: Vec<f64>,
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let parsed: TorchOut = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .context("PyTorch reference printed no JSON")?;
+    let idx = std::fs::read(dir.join("torch_idx.i64"))?
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as u32)
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((parsed.all_ms, idx))
+}

@@ -1,0 +1,71 @@
+//! `spae`: the command line of the Semantic Pyramid AutoEncoder.
+
+mod bench;
+mod codebook_cmd;
+mod data_cmd;
+mod demo;
+mod llm_source;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "spae",
+    version,
+    about = "SPAE: images as words of a frozen LLM's vocabulary"
+)]
+struct Cli {
+    /// Asset folder (default: $SPAE_ASSETS, else ./assets).
+    #[arg(long, global = true)]
+    assets: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The main job on the embedded defaults: codebook statistics, neighbours, quantization.
+    Demo,
+    /// The frozen language codebook.
+    #[command(subcommand)]
+    Codebook(codebook_cmd::CodebookCommand),
+    /// Benchmarks that print a table and write JSON.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Data sets and image files.
+    #[command(subcommand)]
+    Data(data_cmd::DataCommand),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SPAE_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let assets = match cli.assets {
+        Some(p) => spae::assets::Assets::at(p),
+        None => spae::assets::Assets::from_env(),
+    };
+    let result = match cli.command {
+        Command::Demo => demo::run(&assets),
+        Command::Codebook(c) => codebook_cmd::run(c, &assets),
+        Command::Bench(c) => bench::run(c),
+        Command::Data(c) => data_cmd::run(c, &assets),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the error and its causes.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

