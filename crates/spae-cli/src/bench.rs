@@ -30,6 +30,12 @@ pub enum BenchCommand {
         /// Python with torch and numpy for the PyTorch row; `none` to skip it.
         #[arg(long, default_value = ".venv/bin/python")]
         python: String,
+        /// Query vectors per task of spae's kernel (default: the library's).
+        #[arg(long)]
+        chunk_vectors: Option<usize>,
+        /// Codewords per matrix multiplication of spae's kernel (default: the library's).
+        #[arg(long)]
+        chunk_codewords: Option<usize>,
         #[arg(long, default_value = "results/bench/quantizer.json")]
         out: PathBuf,
     },
@@ -62,7 +68,7 @@ fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
     let m = s.len() / 2;
-    if s.len() % 2 == 0 {
+    if s.len().is_multiple_of(2) {
         (s[m - 1] + s[m]) / 2.0
     } else {
         s[m]
@@ -106,6 +112,8 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         reps,
         threads,
         python,
+        chunk_vectors,
+        chunk_codewords,
         out,
     } = cmd;
     rayon::ThreadPoolBuilder::new()
@@ -118,7 +126,13 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
     println!("workload: N={n} vectors, |T|={k} codewords, d={d}; {reps} reps, {threads} threads");
     println!("machine:  {}", machine());
 
-    let search = NearestSearch::new(&e, d);
+    let mut search = NearestSearch::new(&e, d);
+    search.chunks.vectors = chunk_vectors.unwrap_or(search.chunks.vectors);
+    search.chunks.codewords = chunk_codewords.unwrap_or(search.chunks.codewords);
+    println!(
+        "spae chunks: {} vectors x {} codewords",
+        search.chunks.vectors, search.chunks.codewords
+    );
     let (t_spae, res) = time_reps(reps, || search.search(&z));
     let spae_idx: Vec<u32> = res.iter().map(|r| r.index).collect();
     let mut rows = vec![Row {

@@ -78,6 +78,8 @@ pub fn run(cmd: CodebookCommand, assets: &Assets) -> Result<()> {
 /// Builds and saves the codebook of the GGUF at `path`.
 pub fn build(path: &Path, name: &str, cfg: &CodebookConfig, out: &Path) -> Result<Codebook> {
     let gguf = GgufFile::open(path)?;
+    // Check the embedding table before llama.cpp reads the file.
+    gguf.matrix_info(&cfg.embedding_tensor)?;
     let llm = Llm::load_vocab_only(path)?;
     let source = SourceModel {
         name: name.to_string(),

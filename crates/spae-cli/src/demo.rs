@@ -36,27 +36,32 @@ pub fn run(assets: &Assets) -> Result<()> {
     let search = NearestSearch::new(&cb.embeddings, cb.dim);
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let n = 4096;
-    let picks: Vec<usize> = (0..n).map(|_| rng.random_range(0..cb.len())).collect();
-    let sd = rms(&cb.embeddings) * 0.3;
-    let z: Vec<f32> = picks
-        .iter()
-        .flat_map(|&k| cb.row(k).to_vec())
-        .map(|x| x + sd * (rng.random::<f32>() * 2.0 - 1.0) * 3f32.sqrt())
-        .collect();
-    let t = Instant::now();
-    let found = search.search(&z);
-    let ms = t.elapsed().as_secs_f64() * 1e3;
-    let hits = found
-        .iter()
-        .zip(&picks)
-        .filter(|(f, &k)| f.index as usize == k)
-        .count();
-    println!(
-        "{n} codebook rows + noise of 30% of the embedding RMS -> {hits} ({:.1}%) quantize back to \
-         their own word; {n} x {} search in {ms:.0} ms",
-        100.0 * hits as f64 / n as f64,
-        cb.len()
-    );
+    let rms = rms(&cb.embeddings);
+    for noise in [1.0f32, 2.0, 3.0] {
+        let picks: Vec<usize> = (0..n).map(|_| rng.random_range(0..cb.len())).collect();
+        // Uniform noise with standard deviation `noise * rms` on every coordinate.
+        let half_width = noise * rms * 3f32.sqrt();
+        let z: Vec<f32> = picks
+            .iter()
+            .flat_map(|&k| cb.row(k).to_vec())
+            .map(|x| x + half_width * (rng.random::<f32>() * 2.0 - 1.0))
+            .collect();
+        let t = Instant::now();
+        let found = search.search(&z);
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let hits = found
+            .iter()
+            .zip(&picks)
+            .filter(|(f, &k)| f.index as usize == k)
+            .count();
+        println!(
+            "{n} words + noise of {:.0}% of the embedding RMS: {:5.1}% quantize back to their word \
+             ({n} x {} exact search in {ms:.0} ms)",
+            noise * 100.0,
+            100.0 * hits as f64 / n as f64,
+            cb.len()
+        );
+    }
     println!("(encoder latents are quantized here once a trained SPAE model exists)");
 
     println!("\n== installed data ==");

@@ -173,7 +173,7 @@ pub fn mnist_digits(dir: &Path) -> Result<ImageSet, DataError> {
         let path = dir.join(format!("{digit}.json"));
         let d: Digits = serde_json::from_slice(&read_file(&path)?)
             .map_err(|e| corrupt(&path, format!("bad JSON: {e}")))?;
-        if d.data.is_empty() || d.data.len() % 784 != 0 {
+        if d.data.is_empty() || !d.data.len().is_multiple_of(784) {
             return Err(corrupt(
                 &path,
                 format!(

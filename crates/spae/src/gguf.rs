@@ -154,7 +154,7 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: u64, what: &str) -> Result<&'a [u8], GgufError> {
         let start = self.pos as u64;
-        let end = start.checked_add(n).unwrap_or(u64::MAX);
+        let end = start.saturating_add(n);
         if end > self.data.len() as u64 {
             return Err(GgufError::Truncated {
                 path: self.path.to_path_buf(),
@@ -303,7 +303,7 @@ impl GgufFile {
         let mut tensors = Vec::with_capacity(raw.len());
         for (name, dims, raw_type, rel) in raw {
             let ty = GgmlType::from_id(raw_type);
-            let offset = data_start.checked_add(rel).unwrap_or(u64::MAX);
+            let offset = data_start.saturating_add(rel);
             let info = TensorInfo {
                 name,
                 dims,
@@ -430,8 +430,12 @@ impl GgufFile {
         })
     }
 
-    /// Dequantizes a 2-D tensor to row-major f32: `rows = dims[1]`, `cols = dims[0]`.
-    pub fn dequantize_matrix(&self, name: &str) -> Result<(Vec<f32>, usize, usize), GgufError> {
+    /// Checks that tensor `name` is a matrix this reader can dequantize; returns its type and
+    /// `(rows, cols)` with `rows = dims[1]`, `cols = dims[0]`.
+    pub fn matrix_info(
+        &self,
+        name: &str,
+    ) -> Result<(&TensorInfo, GgmlType, usize, usize), GgufError> {
         let info = self.tensor(name)?;
         if info.dims.len() != 2 {
             return Err(self.malformed(format!(
@@ -448,6 +452,12 @@ impl GgufFile {
                 ty.block_size()
             )));
         }
+        Ok((info, ty, rows, cols))
+    }
+
+    /// Dequantizes a 2-D tensor to row-major f32: `rows = dims[1]`, `cols = dims[0]`.
+    pub fn dequantize_matrix(&self, name: &str) -> Result<(Vec<f32>, usize, usize), GgufError> {
+        let (info, ty, rows, cols) = self.matrix_info(name)?;
         let bytes = self.tensor_bytes(info)?;
         let mut out = vec![0f32; rows * cols];
         quants::dequantize(ty, bytes, &mut out);

@@ -109,7 +109,8 @@ impl GgmlType {
     /// Bytes taken by `n` elements, or `None` if `n` is not a whole number of blocks.
     pub fn n_bytes(self, n: u64) -> Option<u64> {
         let bs = self.block_size() as u64;
-        (n % bs == 0).then(|| n / bs * self.block_bytes() as u64)
+        n.is_multiple_of(bs)
+            .then(|| n / bs * self.block_bytes() as u64)
     }
 }
 

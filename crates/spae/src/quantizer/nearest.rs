@@ -22,7 +22,7 @@ impl Default for SearchChunks {
     fn default() -> Self {
         SearchChunks {
             vectors: 256,
-            codewords: 1024,
+            codewords: 512,
         }
     }
 }
@@ -48,7 +48,10 @@ pub struct Nearest {
 impl NearestSearch {
     /// Prepares `codes`, a row-major `K x dim` matrix.
     pub fn new(codes: &[f32], dim: usize) -> Self {
-        assert!(dim > 0 && codes.len() % dim == 0, "codes must be K x dim");
+        assert!(
+            dim > 0 && codes.len().is_multiple_of(dim),
+            "codes must be K x dim"
+        );
         let half_norms = codes
             .chunks_exact(dim)
             .map(|r| 0.5 * r.iter().map(|x| x * x).sum::<f32>())
