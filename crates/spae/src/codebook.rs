@@ -471,6 +471,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn preset_file_is_the_default() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/codebook.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let cfg: CodebookConfig = toml::from_str(&text).unwrap();
+        assert_eq!(cfg, CodebookConfig::default());
+    }
+
+    #[test]
     fn word_rule() {
         let cfg = CodebookConfig::default();
         assert_eq!(classify_text(b" cat", &cfg), Ok(()));

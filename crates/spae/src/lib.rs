@@ -1,13 +1,17 @@
 //! SPAE, the Semantic Pyramid AutoEncoder (Yu et al., NeurIPS 2023): images as words of a frozen
 //! LLM's vocabulary.
 //!
-//! Modules follow the method: [`codebook`] (the frozen language codebook), [`quantizer`]
-//! (nearest-word search and the pyramid quantizers), with the readers they stand on: [`gguf`]
-//! (LLM weights), [`data`] (image data sets) and [`assets`] (installed models and data).
+//! Modules follow the method: [`codebook`] (the frozen language codebook), [`pyramid`] (the
+//! dilation subsampler, Eq. 1), [`quantizer`] (nearest-word search and the pyramid quantizers:
+//! SAQ, Eqs. 2-3, and the RQ / VQ ablations), [`eval`] (reconstruction metrics), with the readers
+//! they stand on: [`gguf`] (LLM weights), [`data`] (image data sets) and [`assets`] (installed
+//! models and data).
 
 pub mod assets;
 pub mod codebook;
 pub mod data;
+pub mod eval;
 pub mod gguf;
 pub mod io;
+pub mod pyramid;
 pub mod quantizer;

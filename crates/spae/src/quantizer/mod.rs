@@ -1,5 +1,236 @@
-//! Quantizers: mapping encoder latents to codebook words.
+//! Quantizers: encoder latents to codebook words, layer by layer over the token pyramid.
+//!
+//! A pyramid quantizer is defined by two rules at each latent position `p`, given the `n`
+//! embeddings already placed there by earlier layers (their sum `S` and the latest one):
+//! the layer's **target** `z_l = a(n) z - b S`, quantized to its nearest codeword, and the
+//! **reconstruction** fed to the decoder. [`Saq`] (Eqs. 2-3), [`Rq`] and [`Vq`] are the paper's
+//! quantizer and its two ablations. [`quantize_pyramid`] runs any of them over a batch.
 
 pub mod nearest;
+mod rq;
+mod saq;
+mod vq;
 
 pub use nearest::{Nearest, NearestSearch, SearchChunks};
+pub use rq::Rq;
+pub use saq::Saq;
+pub use vq::Vq;
+
+use crate::pyramid::{Pyramid, PyramidError};
+
+/// The per-position rules of a pyramid quantizer.
+pub trait Quantizer: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    /// `(a, b)` of the layer target `z_l = a z - b S` at a position with `n` earlier tokens.
+    fn target_affine(&self, n: usize) -> (f32, f32);
+
+    /// The decoder input at a position from the sum of its `n >= 1` placed embeddings and the
+    /// latest of them.
+    fn reconstruction(&self, sum: &[f32], n: usize, latest: &[f32], out: &mut [f32]);
+
+    /// The layer target `z_l = a z - b S` (see [`Quantizer::target_affine`]).
+    fn target(&self, z: &[f32], sum: &[f32], n: usize, out: &mut [f32]) {
+        let (a, b) = self.target_affine(n);
+        for ((o, &zi), &si) in out.iter_mut().zip(z).zip(sum) {
+            *o = a * zi - b * si;
+        }
+    }
+}
+
+/// The quantizer names that configurations use.
+pub fn by_name(name: &str) -> Option<Box<dyn Quantizer>> {
+    match name {
+        "saq" => Some(Box::new(Saq)),
+        "rq" => Some(Box::new(Rq)),
+        "vq" => Some(Box::new(Vq)),
+        _ => None,
+    }
+}
+
+/// The words a batch of latents was quantized to, and the targets they were chosen for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PyramidCodes {
+    pub batch: usize,
+    /// Per layer: `batch x |P_l|` codebook indices, image-major, positions in
+    /// [`Pyramid::positions`] order.
+    pub tokens: Vec<Vec<u32>>,
+    /// Per layer: the targets `z_l` (`batch x |P_l| x d`) the tokens were chosen for.
+    pub targets: Vec<Vec<f32>>,
+}
+
+/// Running state per latent position: sum of placed embeddings, their count, the latest one.
+struct Placed {
+    sum: Vec<f32>,
+    count: Vec<usize>,
+    latest: Vec<f32>,
+}
+
+impl Placed {
+    fn new(n_slots: usize, dim: usize) -> Self {
+        Placed {
+            sum: vec![0.0; n_slots * dim],
+            count: vec![0; n_slots],
+            latest: vec![0.0; n_slots * dim],
+        }
+    }
+
+    fn place(&mut self, slot: usize, e: &[f32]) {
+        let d = e.len();
+        for (s, &x) in self.sum[slot * d..(slot + 1) * d].iter_mut().zip(e) {
+            *s += x;
+        }
+        self.latest[slot * d..(slot + 1) * d].copy_from_slice(e);
+        self.count[slot] += 1;
+    }
+}
+
+/// Quantizes a batch of latents `z` (`batch x positions x d`, position-major within an image)
+/// with quantizer `q` over `pyramid`, one nearest-codeword search per layer for the whole batch.
+pub fn quantize_pyramid(
+    q: &dyn Quantizer,
+    pyramid: &Pyramid,
+    search: &NearestSearch,
+    codes: &[f32],
+    z: &[f32],
+) -> PyramidCodes {
+    let d = search.dim();
+    let n_pos = pyramid.n_positions();
+    assert_eq!(z.len() % (n_pos * d), 0, "z must be batch x positions x d");
+    let batch = z.len() / (n_pos * d);
+    let mut placed = Placed::new(batch * n_pos, d);
+    let mut out = PyramidCodes {
+        batch,
+        tokens: Vec::new(),
+        targets: Vec::new(),
+    };
+    for l in 0..pyramid.n_layers() {
+        let positions = pyramid.positions(l);
+        let mut targets = vec![0f32; batch * positions.len() * d];
+        for b in 0..batch {
+            for (j, &p) in positions.iter().enumerate() {
+                let slot = b * n_pos + p;
+                let t = (b * positions.len() + j) * d;
+                q.target(
+                    &z[slot * d..(slot + 1) * d],
+                    &placed.sum[slot * d..(slot + 1) * d],
+                    placed.count[slot],
+                    &mut targets[t..t + d],
+                );
+            }
+        }
+        let tokens: Vec<u32> = search.search(&targets).iter().map(|r| r.index).collect();
+        for b in 0..batch {
+            for (j, &p) in positions.iter().enumerate() {
+                let k = tokens[b * positions.len() + j] as usize;
+                placed.place(b * n_pos + p, &codes[k * d..(k + 1) * d]);
+            }
+        }
+        out.tokens.push(tokens);
+        out.targets.push(targets);
+    }
+    out
+}
+
+/// The decoder input (`batch x positions x d`) from the tokens of the first `depth` layers,
+/// an error if those layers do not cover every position.
+pub fn reconstruct(
+    q: &dyn Quantizer,
+    pyramid: &Pyramid,
+    codes: &[f32],
+    dim: usize,
+    tokens: &[Vec<u32>],
+    batch: usize,
+    depth: usize,
+) -> Result<Vec<f32>, PyramidError> {
+    pyramid.check_decodable(depth)?;
+    let n_pos = pyramid.n_positions();
+    let mut placed = Placed::new(batch * n_pos, dim);
+    for (l, layer) in tokens.iter().enumerate().take(depth) {
+        let positions = pyramid.positions(l);
+        for b in 0..batch {
+            for (j, &p) in positions.iter().enumerate() {
+                let k = layer[b * positions.len() + j] as usize;
+                placed.place(b * n_pos + p, &codes[k * dim..(k + 1) * dim]);
+            }
+        }
+    }
+    let mut out = vec![0f32; batch * n_pos * dim];
+    for (slot, o) in out.chunks_exact_mut(dim).enumerate() {
+        let r = slot * dim..(slot + 1) * dim;
+        q.reconstruction(
+            &placed.sum[r.clone()],
+            placed.count[slot],
+            &placed.latest[r],
+            o,
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// e0 = (0,0), e1 = (2,0), e2 = (0,2), e3 = (1,1).
+    const CODES: [f32; 8] = [0.0, 0.0, 2.0, 0.0, 0.0, 2.0, 1.0, 1.0];
+
+    fn two_layers_one_position(q: &dyn Quantizer, z: [f32; 2]) -> (PyramidCodes, Vec<Vec<f32>>) {
+        let p = Pyramid::new((1, 1), vec![(1, 1), (1, 1)]).unwrap();
+        let s = NearestSearch::new(&CODES, 2);
+        let codes = quantize_pyramid(q, &p, &s, &CODES, &z);
+        let recon = (1..=2)
+            .map(|depth| reconstruct(q, &p, &CODES, 2, &codes.tokens, 1, depth).unwrap())
+            .collect();
+        (codes, recon)
+    }
+
+    #[test]
+    fn saq_by_hand() {
+        // z = (1.5, 0.6). Layer 1: target z; distances e1 .61, e3 .41 -> e3 = (1,1).
+        // Layer 2 (Eq. 2): target 2z - e3 = (2, 0.2) -> e1 = (2,0) at distance .04.
+        // Eq. 3: reconstructions (1,1), then mean((1,1),(2,0)) = (1.5, 0.5).
+        let (c, r) = two_layers_one_position(&Saq, [1.5, 0.6]);
+        assert_eq!(c.tokens, vec![vec![3], vec![1]]);
+        assert_eq!(c.targets[1], vec![2.0, 2.0 * 0.6 - 1.0]);
+        assert_eq!(r, vec![vec![1.0, 1.0], vec![1.5, 0.5]]);
+    }
+
+    #[test]
+    fn rq_by_hand() {
+        // Layer 2 target: z - e3 = (0.5, -0.4) -> e0 (distance .41); reconstruction sum (1,1).
+        let (c, r) = two_layers_one_position(&Rq, [1.5, 0.6]);
+        assert_eq!(c.tokens, vec![vec![3], vec![0]]);
+        assert!((c.targets[1][0] - 0.5).abs() < 1e-6 && (c.targets[1][1] + 0.4).abs() < 1e-6);
+        assert_eq!(r, vec![vec![1.0, 1.0], vec![1.0, 1.0]]);
+    }
+
+    #[test]
+    fn vq_by_hand() {
+        // Every layer quantizes z itself; the latest token is the reconstruction.
+        let (c, r) = two_layers_one_position(&Vq, [1.5, 0.6]);
+        assert_eq!(c.tokens, vec![vec![3], vec![3]]);
+        assert_eq!(r[1], vec![1.0, 1.0]);
+    }
+
+    #[test]
+    fn saq_counts_only_positions_an_earlier_layer_covered() {
+        // 2x2 latent, layers 1x1 then 2x2. Eq. 1 puts layer 1 at 1-based (2,2) = flat 3.
+        let p = Pyramid::new((2, 2), vec![(1, 1), (2, 2)]).unwrap();
+        assert_eq!(p.positions(0), vec![3]);
+        let s = NearestSearch::new(&CODES, 2);
+        let z = [0.1, 0.1, 1.9, 0.1, 0.2, 1.7, 1.5, 0.6];
+        let c = quantize_pyramid(&Saq, &p, &s, &CODES, &z);
+        assert_eq!(c.tokens[0], vec![3]);
+        // Positions 0..2 have no earlier token: target z. Position 3: 2z - e3 = (2, 0.2).
+        assert_eq!(&c.targets[1][..6], &z[..6]);
+        assert_eq!(&c.targets[1][6..], &[2.0, 2.0 * 0.6 - 1.0]);
+        assert_eq!(c.tokens[1], vec![0, 1, 2, 1]);
+        let r = reconstruct(&Saq, &p, &CODES, 2, &c.tokens, 1, 2).unwrap();
+        assert_eq!(r, vec![0.0, 0.0, 2.0, 0.0, 0.0, 2.0, 1.5, 0.5]);
+        assert_eq!(
+            reconstruct(&Saq, &p, &CODES, 2, &c.tokens, 1, 1),
+            Err(PyramidError::NotDecodable { depth: 1, first: 2 })
+        );
+    }
+}
