@@ -57,6 +57,30 @@ impl ImageSet {
         self.labels.is_empty()
     }
 
+    /// Images `indices` as a `B x C x S x S` batch of floats in `[0, 1]`, centred on a black
+    /// `S x S` canvas (`S = size`, at least the image size): 28x28 digits become 32x32.
+    pub fn batch_chw(&self, indices: &[usize], size: usize) -> Vec<f32> {
+        assert!(
+            size >= self.height && size >= self.width,
+            "canvas smaller than the images"
+        );
+        let (top, left) = ((size - self.height) / 2, (size - self.width) / 2);
+        let c = self.channels;
+        let mut out = vec![0f32; indices.len() * c * size * size];
+        for (b, &i) in indices.iter().enumerate() {
+            let img = self.image(i);
+            for y in 0..self.height {
+                for x in 0..self.width {
+                    for ch in 0..c {
+                        let o = ((b * c + ch) * size + top + y) * size + left + x;
+                        out[o] = f32::from(img[(y * self.width + x) * c + ch]) / 255.0;
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The pixels of image `i`.
     pub fn image(&self, i: usize) -> &[u8] {
         let s = self.width * self.height * self.channels;
@@ -335,6 +359,23 @@ mod tests {
         assert!(e.contains("x.idx") && e.contains("need 6 bytes"), "{e}");
         fs::write(&p, b"\x1f\x8bnot gzip").unwrap();
         assert!(read_idx(&p).unwrap_err().to_string().contains("gzip"));
+    }
+
+    #[test]
+    fn batches_are_padded_and_planar() {
+        let set = ImageSet {
+            width: 1,
+            height: 1,
+            channels: 2,
+            pixels: vec![255, 51],
+            labels: vec![0],
+            class_names: vec!["x".into()],
+        };
+        // 1x1 image centred on a 3x3 canvas: channel planes, pixel at (1, 1).
+        let b = set.batch_chw(&[0], 3);
+        assert_eq!(b.len(), 18);
+        assert_eq!((b[4], b[9 + 4]), (1.0, 0.2));
+        assert_eq!(b.iter().filter(|v| **v != 0.0).count(), 2);
     }
 
     #[test]

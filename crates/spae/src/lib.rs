@@ -13,5 +13,7 @@ pub mod data;
 pub mod eval;
 pub mod gguf;
 pub mod io;
+pub mod model;
 pub mod pyramid;
 pub mod quantizer;
+pub mod train;

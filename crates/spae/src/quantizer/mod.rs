@@ -57,6 +57,9 @@ pub struct PyramidCodes {
     pub tokens: Vec<Vec<u32>>,
     /// Per layer: the targets `z_l` (`batch x |P_l| x d`) the tokens were chosen for.
     pub targets: Vec<Vec<f32>>,
+    /// Per layer: the scale `a(n)` of `z` in each position's target (`|P_l|`), the same for every
+    /// image; with `targets` it gives the affine map `z -> z_l` that gradients follow.
+    pub scales: Vec<Vec<f32>>,
 }
 
 /// Running state per latent position: sum of placed embeddings, their count, the latest one.
@@ -103,9 +106,16 @@ pub fn quantize_pyramid(
         batch,
         tokens: Vec::new(),
         targets: Vec::new(),
+        scales: Vec::new(),
     };
     for l in 0..pyramid.n_layers() {
         let positions = pyramid.positions(l);
+        out.scales.push(
+            positions
+                .iter()
+                .map(|&p| q.target_affine(placed.count[p]).0)
+                .collect(),
+        );
         let mut targets = vec![0f32; batch * positions.len() * d];
         for b in 0..batch {
             for (j, &p) in positions.iter().enumerate() {
@@ -225,6 +235,7 @@ mod tests {
         // Positions 0..2 have no earlier token: target z. Position 3: 2z - e3 = (2, 0.2).
         assert_eq!(&c.targets[1][..6], &z[..6]);
         assert_eq!(&c.targets[1][6..], &[2.0, 2.0 * 0.6 - 1.0]);
+        assert_eq!(c.scales, vec![vec![1.0], vec![1.0, 1.0, 1.0, 2.0]]);
         assert_eq!(c.tokens[1], vec![0, 1, 2, 1]);
         let r = reconstruct(&Saq, &p, &CODES, 2, &c.tokens, 1, 2).unwrap();
         assert_eq!(r, vec![0.0, 0.0, 2.0, 0.0, 0.0, 2.0, 1.5, 0.5]);

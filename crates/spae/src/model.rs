@@ -1,0 +1,250 @@
+//! The SPAE encoder and decoder: MAGVIT-style CNNs (method.md, "Encoder and decoder").
+//!
+//! GroupNorm + SiLU residual blocks, `blocks_per_stage` per stage, channel multipliers per stage,
+//! average-pool downsampling between stages, nearest-neighbour upsampling + conv in the decoder.
+//! Every constant is a field of [`ModelConfig`].
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
+use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
+use burn::tensor::activation::silu;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// The architecture. Defaults: the 32x32 grayscale preset (8x8 latent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Image side in pixels (square images).
+    pub image_size: usize,
+    /// Image channels (1 gray, 3 RGB).
+    pub image_channels: usize,
+    /// Channels of the first stage.
+    pub base_channels: usize,
+    /// Channel multiplier per stage; the latent is `image_size / 2^(stages - 1)` per side.
+    pub channel_mult: Vec<usize>,
+    /// Residual blocks per stage.
+    pub blocks_per_stage: usize,
+    /// GroupNorm groups (must divide every stage's channels).
+    pub norm_groups: usize,
+    /// Latent width `d`; equal to the codebook's embedding width (no projection).
+    pub latent_dim: usize,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            image_size: 32,
+            image_channels: 1,
+            base_channels: 32,
+            channel_mult: vec![1, 2, 2],
+            blocks_per_stage: 1,
+            norm_groups: 8,
+            latent_dim: 576,
+        }
+    }
+}
+
+impl ModelConfig {
+    /// Latent grid side.
+    pub fn latent_size(&self) -> usize {
+        self.image_size >> (self.channel_mult.len() - 1)
+    }
+
+    fn channels(&self) -> Vec<usize> {
+        self.channel_mult
+            .iter()
+            .map(|m| m * self.base_channels)
+            .collect()
+    }
+
+    pub fn init(&self, device: &Device) -> SpaeModel {
+        SpaeModel {
+            encoder: Encoder::new(self, device),
+            decoder: Decoder::new(self, device),
+        }
+    }
+}
+
+fn conv(cin: usize, cout: usize, k: usize, device: &Device) -> Conv2d {
+    let pad = if k == 1 {
+        PaddingConfig2d::Valid
+    } else {
+        PaddingConfig2d::Same
+    };
+    Conv2dConfig::new([cin, cout], [k, k])
+        .with_padding(pad)
+        .init(device)
+}
+
+fn norm(groups: usize, ch: usize, device: &Device) -> GroupNorm {
+    GroupNormConfig::new(groups.min(ch), ch).init(device)
+}
+
+/// GroupNorm + SiLU + 3x3 conv, twice, with a 1x1 shortcut when the width changes.
+#[derive(Module, Debug)]
+pub struct ResBlock {
+    norm1: GroupNorm,
+    conv1: Conv2d,
+    norm2: GroupNorm,
+    conv2: Conv2d,
+    shortcut: Option<Conv2d>,
+}
+
+impl ResBlock {
+    fn new(cin: usize, cout: usize, groups: usize, device: &Device) -> Self {
+        ResBlock {
+            norm1: norm(groups, cin, device),
+            conv1: conv(cin, cout, 3, device),
+            norm2: norm(groups, cout, device),
+            conv2: conv(cout, cout, 3, device),
+            shortcut: (cin != cout).then(|| conv(cin, cout, 1, device)),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let h = self.conv2.forward(silu(self.norm2.forward(h)));
+        let skip = match &self.shortcut {
+            Some(s) => s.forward(x),
+            None => x,
+        };
+        skip + h
+    }
+}
+
+/// Image `[B, C, H, W]` to latent `[B, d, h, w]`.
+#[derive(Module, Debug)]
+pub struct Encoder {
+    conv_in: Conv2d,
+    blocks: Vec<ResBlock>,
+    /// Index of the last block of each stage but the last: a downsampling follows it.
+    down_after: Vec<usize>,
+    pool: AvgPool2d,
+    norm_out: GroupNorm,
+    conv_out: Conv2d,
+}
+
+impl Encoder {
+    fn new(cfg: &ModelConfig, device: &Device) -> Self {
+        let ch = cfg.channels();
+        let mut blocks = Vec::new();
+        let mut down_after = Vec::new();
+        let mut cin = ch[0];
+        for (s, &c) in ch.iter().enumerate() {
+            for _ in 0..cfg.blocks_per_stage {
+                blocks.push(ResBlock::new(cin, c, cfg.norm_groups, device));
+                cin = c;
+            }
+            if s + 1 < ch.len() {
+                down_after.push(blocks.len() - 1);
+            }
+        }
+        Encoder {
+            conv_in: conv(cfg.image_channels, ch[0], 3, device),
+            blocks,
+            down_after,
+            pool: AvgPool2dConfig::new([2, 2]).init(),
+            norm_out: norm(cfg.norm_groups, cin, device),
+            conv_out: conv(cin, cfg.latent_dim, 1, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut h = self.conv_in.forward(x);
+        for (i, b) in self.blocks.iter().enumerate() {
+            h = b.forward(h);
+            if self.down_after.contains(&i) {
+                h = self.pool.forward(h);
+            }
+        }
+        self.conv_out.forward(silu(self.norm_out.forward(h)))
+    }
+}
+
+/// Latent `[B, d, h, w]` to image `[B, C, H, W]`.
+#[derive(Module, Debug)]
+pub struct Decoder {
+    conv_in: Conv2d,
+    blocks: Vec<ResBlock>,
+    /// Index of the last block of each stage but the last: upsample + conv follows it.
+    up_after: Vec<usize>,
+    up_convs: Vec<Conv2d>,
+    norm_out: GroupNorm,
+    conv_out: Conv2d,
+}
+
+impl Decoder {
+    fn new(cfg: &ModelConfig, device: &Device) -> Self {
+        let ch: Vec<usize> = cfg.channels().into_iter().rev().collect();
+        let mut blocks = Vec::new();
+        let mut up_after = Vec::new();
+        let mut up_convs = Vec::new();
+        let mut cin = ch[0];
+        for (s, &c) in ch.iter().enumerate() {
+            for _ in 0..cfg.blocks_per_stage {
+                blocks.push(ResBlock::new(cin, c, cfg.norm_groups, device));
+                cin = c;
+            }
+            if s + 1 < ch.len() {
+                up_after.push(blocks.len() - 1);
+                up_convs.push(conv(c, c, 3, device));
+            }
+        }
+        Decoder {
+            conv_in: conv(cfg.latent_dim, ch[0], 3, device),
+            blocks,
+            up_after,
+            up_convs,
+            norm_out: norm(cfg.norm_groups, cin, device),
+            conv_out: conv(cin, cfg.image_channels, 3, device),
+        }
+    }
+
+    pub fn forward(&self, z: Tensor<4>) -> Tensor<4> {
+        let mut h = self.conv_in.forward(z);
+        for (i, b) in self.blocks.iter().enumerate() {
+            h = b.forward(h);
+            if let Some(u) = self.up_after.iter().position(|&a| a == i) {
+                let [_, _, hh, ww] = h.dims();
+                let up = interpolate(
+                    h,
+                    InterpolateOptions::new(InterpolateMode::Nearest)
+                        .with_output_size([2 * hh, 2 * ww]),
+                );
+                h = self.up_convs[u].forward(up);
+            }
+        }
+        self.conv_out.forward(silu(self.norm_out.forward(h)))
+    }
+}
+
+/// Encoder and decoder; the quantizer between them has no parameters (the codebook is frozen).
+#[derive(Module, Debug)]
+pub struct SpaeModel {
+    pub encoder: Encoder,
+    pub decoder: Decoder,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_of_the_32px_preset() {
+        let cfg = ModelConfig {
+            latent_dim: 16,
+            ..ModelConfig::default()
+        };
+        assert_eq!(cfg.latent_size(), 8);
+        let device = Device::flex();
+        let m = cfg.init(&device);
+        let x = Tensor::<4>::zeros([2, 1, 32, 32], &device);
+        let z = m.encoder.forward(x);
+        assert_eq!(z.dims(), [2, 16, 8, 8]);
+        assert_eq!(m.decoder.forward(z).dims(), [2, 1, 32, 32]);
+    }
+}

@@ -1,0 +1,210 @@
+//! Training the tokenizer: the quantized forward pass with straight-through gradients, the
+//! appearance loss (method.md, Eq. 8: L2 + commitment) and the learning-rate schedule.
+//!
+//! Not yet here (issue 3 continues): the GAN + LeCAM and perceptual terms, checkpoints and
+//! resume, the `spae train` command.
+
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::model::SpaeModel;
+use crate::pyramid::{Pyramid, PyramidError};
+use crate::quantizer::{quantize_pyramid, reconstruct, NearestSearch, PyramidCodes, Quantizer};
+
+/// The frozen codebook and pyramid the model quantizes through.
+pub struct QuantContext {
+    pub quantizer: Box<dyn Quantizer>,
+    pub pyramid: Pyramid,
+    pub search: NearestSearch,
+    /// Codebook rows, `|T| x d`.
+    pub codes: Vec<f32>,
+}
+
+/// Loss weights and schedule. Defaults: method.md's MAGVIT choices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LossConfig {
+    /// `beta`, the commitment weight of Eq. 8.
+    pub commitment: f32,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Linear warm-up steps.
+    pub warmup_steps: usize,
+    /// Linear cool-down to zero over the last this many steps.
+    pub cooldown_steps: usize,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        LossConfig {
+            commitment: 0.25,
+            lr: 1e-4,
+            warmup_steps: 500,
+            cooldown_steps: 500,
+        }
+    }
+}
+
+/// The learning rate at `step` of `total`: linear warm-up to `peak`, then `peak *
+/// sqrt(warmup / step)` (rsqrt decay), scaled down linearly to 0 over the last `cooldown` steps.
+pub fn learning_rate(step: usize, total: usize, peak: f64, warmup: usize, cooldown: usize) -> f64 {
+    let s = step as f64 + 1.0;
+    let w = warmup.max(1) as f64;
+    let base = if s <= w {
+        peak * s / w
+    } else {
+        peak * (w / s).sqrt()
+    };
+    let left = total.saturating_sub(step) as f64;
+    if cooldown > 0 && left < cooldown as f64 {
+        base * left / cooldown as f64
+    } else {
+        base
+    }
+}
+
+/// Floats of a tensor, read back from the device.
+pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().iter::<f32>().collect()
+}
+
+/// What one quantized forward pass produced.
+pub struct Forward {
+    /// Reconstruction `[B, C, H, W]`.
+    pub images: Tensor<4>,
+    /// Encoder output `[B, d, h, w]`.
+    pub latents: Tensor<4>,
+    pub codes: PyramidCodes,
+}
+
+/// Encoder, SAQ over the pyramid, straight-through `z + sg(zhat - z)`, decoder from the first
+/// `depth` layers.
+pub fn forward(
+    model: &SpaeModel,
+    ctx: &QuantContext,
+    images: Tensor<4>,
+    depth: usize,
+) -> Result<Forward, PyramidError> {
+    let z = model.encoder.forward(images);
+    let [b, d, h, w] = z.dims();
+    let device = z.device();
+    let z_cpu = to_vec(z.clone().detach().permute([0, 2, 3, 1]));
+    let codes = quantize_pyramid(
+        ctx.quantizer.as_ref(),
+        &ctx.pyramid,
+        &ctx.search,
+        &ctx.codes,
+        &z_cpu,
+    );
+    let zhat = reconstruct(
+        ctx.quantizer.as_ref(),
+        &ctx.pyramid,
+        &ctx.codes,
+        d,
+        &codes.tokens,
+        b,
+        depth,
+    )?;
+    let zhat =
+        Tensor::<4>::from_data(TensorData::new(zhat, [b, h, w, d]), &device).permute([0, 3, 1, 2]);
+    let z_st = z.clone() + (zhat - z.clone()).detach();
+    Ok(Forward {
+        images: model.decoder.forward(z_st),
+        latents: z,
+        codes,
+    })
+}
+
+/// Eq. 8's commitment term, `sum_l mean ||z_l - sg(e(k_l))||^2`, with `z_l` the layer target as
+/// an affine function of the encoder output, so that gradients reach the encoder.
+pub fn commitment_loss(latents: Tensor<4>, ctx: &QuantContext, codes: &PyramidCodes) -> Tensor<1> {
+    let [b, d, h, w] = latents.dims();
+    let device = latents.device();
+    let z = latents.permute([0, 2, 3, 1]).reshape([b, h * w, d]);
+    let mut total = Tensor::<1>::zeros([1], &device);
+    for l in 0..ctx.pyramid.n_layers() {
+        let positions = ctx.pyramid.positions(l);
+        let n = positions.len();
+        let idx: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &device);
+        let z_sel = z.clone().select(1, idx);
+        let scale =
+            Tensor::<3>::from_data(TensorData::new(codes.scales[l].clone(), [1, n, 1]), &device);
+        let target = Tensor::<3>::from_data(
+            TensorData::new(codes.targets[l].clone(), [b, n, d]),
+            &device,
+        );
+        // z_l = a z - b S: the constant part is a * sg(z) - target.
+        let offset = z_sel.clone().detach() * scale.clone() - target;
+        let z_l = z_sel * scale - offset;
+        let emb: Vec<f32> = codes.tokens[l]
+            .iter()
+            .flat_map(|&k| ctx.codes[k as usize * d..(k as usize + 1) * d].to_vec())
+            .collect();
+        let e = Tensor::<3>::from_data(TensorData::new(emb, [b, n, d]), &device);
+        total = total + (z_l - e).square().mean().reshape([1]);
+    }
+    total
+}
+
+/// Loss values of one step.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct StepStats {
+    pub l2: f32,
+    pub commitment: f32,
+    pub loss: f32,
+}
+
+/// One appearance-loss step (Eq. 8 without the GAN and perceptual terms) on an autodiff device.
+pub fn train_step(
+    model: SpaeModel,
+    optim: &mut ModuleOptimizer,
+    ctx: &QuantContext,
+    cfg: &LossConfig,
+    images: Tensor<4>,
+    depth: usize,
+    lr: f64,
+) -> Result<(SpaeModel, StepStats), PyramidError> {
+    let f = forward(&model, ctx, images.clone(), depth)?;
+    let l2 = (f.images - images).square().mean().reshape([1]);
+    let commit = commitment_loss(f.latents, ctx, &f.codes);
+    let loss = l2.clone() + commit.clone().mul_scalar(cfg.commitment);
+    let stats = StepStats {
+        l2: to_vec(l2.detach())[0],
+        commitment: to_vec(commit.detach())[0],
+        loss: to_vec(loss.clone().detach())[0],
+    };
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    Ok((optim.step(lr, model, grads), stats))
+}
+
+/// Images as a tensor `[B, C, S, S]` on `device`.
+pub fn image_tensor(
+    pixels: Vec<f32>,
+    batch: usize,
+    channels: usize,
+    size: usize,
+    device: &Device,
+) -> Tensor<4> {
+    Tensor::<4>::from_data(
+        TensorData::new(pixels, [batch, channels, size, size]),
+        device,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_by_hand() {
+        // warm-up 10 steps to 1e-3: step 4 (5th) is 5e-4; after warm-up rsqrt: step 39 -> 1e-3 *
+        // sqrt(10/40) = 5e-4; cool-down over the last 20 of 100: step 90 has 10 left -> half.
+        assert!((learning_rate(4, 100, 1e-3, 10, 20) - 5e-4).abs() < 1e-12);
+        assert!((learning_rate(39, 100, 1e-3, 10, 0) - 5e-4).abs() < 1e-12);
+        let full = 1e-3 * (10.0f64 / 91.0).sqrt();
+        assert!((learning_rate(90, 100, 1e-3, 10, 20) - full * 0.5).abs() < 1e-12);
+        assert_eq!(learning_rate(100, 100, 1e-3, 10, 20), 0.0);
+    }
+}

@@ -1,0 +1,77 @@
+//! The tokenizer trains: on real Fashion-MNIST images, quantized through SAQ onto real SmolLM2
+//! embedding rows, the appearance loss falls and gradients reach the encoder through the
+//! straight-through estimator and the commitment term.
+
+use std::path::PathBuf;
+
+use burn::optim::AdamConfig;
+use burn::tensor::Device;
+use spae::assets::Assets;
+use spae::data::{fashion_mnist, Split};
+use spae::gguf::GgufFile;
+use spae::model::ModelConfig;
+use spae::pyramid::Pyramid;
+use spae::quantizer::{NearestSearch, Saq};
+use spae::train::{image_tensor, learning_rate, train_step, LossConfig, QuantContext};
+
+fn assets() -> Assets {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets");
+    Assets::at(
+        std::env::var_os("SPAE_ASSETS")
+            .map(PathBuf::from)
+            .unwrap_or(root),
+    )
+}
+
+#[test]
+fn appearance_loss_falls_on_real_images() {
+    let a = assets();
+    let gguf = GgufFile::open(a.path("smollm2").unwrap()).unwrap();
+    let (table, rows, dim) = gguf.dequantize_matrix("token_embd.weight").unwrap();
+    // 4096 real embedding rows, every 12th word of the vocabulary.
+    let codes: Vec<f32> = (0..rows)
+        .step_by(12)
+        .take(4096)
+        .flat_map(|r| table[r * dim..(r + 1) * dim].to_vec())
+        .collect();
+    let ctx = QuantContext {
+        quantizer: Box::new(Saq),
+        pyramid: Pyramid::square(8, &[1, 2, 4, 8, 8]).unwrap(),
+        search: NearestSearch::new(&codes, dim),
+        codes,
+    };
+    let cfg = ModelConfig {
+        base_channels: 16,
+        latent_dim: dim,
+        ..ModelConfig::default()
+    };
+    let device = Device::flex().autodiff();
+    let mut model = cfg.init(&device);
+    let mut optim = AdamConfig::new().init();
+    let set = fashion_mnist(&a.path("fashion-mnist").unwrap(), Split::Test).unwrap();
+    let idx: Vec<usize> = (0..16).collect();
+    let loss_cfg = LossConfig::default();
+    let steps = 60;
+    let mut first = None;
+    let mut last = None;
+    for step in 0..steps {
+        let x = image_tensor(set.batch_chw(&idx, 32), 16, 1, 32, &device);
+        let lr = learning_rate(step, steps, 2e-3, 5, 0);
+        let (m, stats) = train_step(model, &mut optim, &ctx, &loss_cfg, x, 5, lr).unwrap();
+        model = m;
+        assert!(stats.loss.is_finite() && stats.commitment.is_finite());
+        if step % 10 == 0 {
+            eprintln!("step {step}: {stats:?}");
+        }
+        first.get_or_insert(stats);
+        last = Some(stats);
+    }
+    let (first, last) = (first.unwrap(), last.unwrap());
+    assert!(last.l2 < 0.2 * first.l2, "L2 {} -> {}", first.l2, last.l2);
+    assert!(
+        last.commitment < 0.5 * first.commitment,
+        "commitment {} -> {}",
+        first.commitment,
+        last.commitment
+    );
+}
