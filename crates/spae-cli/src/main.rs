@@ -6,6 +6,7 @@ mod data_cmd;
 mod demo;
 mod llm_source;
 mod progress;
+mod train_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,8 @@ enum Command {
     /// Benchmarks that print a table and write JSON.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Train the tokenizer from a configuration (checkpoints, --resume).
+    Train(train_cmd::TrainArgs),
     /// Data sets and image files.
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
@@ -59,12 +62,19 @@ fn main() -> ExitCode {
         Command::Codebook(c) => codebook_cmd::run(c, &assets),
         Command::Bench(c) => bench::run(c),
         Command::Data(c) => data_cmd::run(c, &assets),
+        Command::Train(a) => train_cmd::run(a, &assets),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line: the error and its causes.
-            eprintln!("error: {e:#}");
+            // One line: the error and its causes (multi-line messages, e.g. TOML's, folded).
+            let text = format!("{e:#}");
+            let lines: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("error: {}", lines.join(" "));
             ExitCode::FAILURE
         }
     }

@@ -1,8 +1,15 @@
 //! Training the tokenizer: the quantized forward pass with straight-through gradients, the
 //! appearance loss (method.md, Eq. 8: L2 + commitment) and the learning-rate schedule.
 //!
-//! Not yet here (issue 3 continues): the GAN + LeCAM and perceptual terms, checkpoints and
-//! resume, the `spae train` command.
+//! Not yet here (issue 3 continues): the GAN + LeCAM and perceptual terms, PNG sample grids.
+
+mod checkpoint;
+mod config;
+mod run;
+
+pub use checkpoint::{latest as latest_checkpoint, load_state, CheckpointError, State};
+pub use config::{DataConfig, LoopConfig, TrainConfig};
+pub use run::{quant_context, train, training_set, StepRecord, TrainError};
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -33,6 +40,10 @@ pub struct LossConfig {
     pub warmup_steps: usize,
     /// Linear cool-down to zero over the last this many steps.
     pub cooldown_steps: usize,
+    /// Adam's first-moment decay (method.md: 0).
+    pub adam_beta1: f32,
+    /// Adam's second-moment decay (method.md: 0.99).
+    pub adam_beta2: f32,
 }
 
 impl Default for LossConfig {
@@ -42,6 +53,8 @@ impl Default for LossConfig {
             lr: 1e-4,
             warmup_steps: 500,
             cooldown_steps: 500,
+            adam_beta1: 0.0,
+            adam_beta2: 0.99,
         }
     }
 }

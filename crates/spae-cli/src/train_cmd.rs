@@ -1,0 +1,72 @@
+//! `spae train`: train the tokenizer from a TOML configuration, with checkpoints and resume.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use spae::assets::Assets;
+use spae::train::{train, TrainConfig};
+
+use crate::progress;
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Configuration file (see configs/).
+    #[arg(long)]
+    config: PathBuf,
+    /// Run folder for checkpoints and metrics (default: runs/<config file stem>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue from the run folder's latest checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Override the configuration's codebook folder.
+    #[arg(long)]
+    codebook: Option<String>,
+    /// Stop after this many steps in this invocation (the schedule still follows the config's
+    /// total; continue later with --resume).
+    #[arg(long)]
+    max_steps: Option<usize>,
+}
+
+pub fn run(args: TrainArgs, assets: &Assets) -> Result<()> {
+    let text = std::fs::read_to_string(&args.config)
+        .with_context(|| format!("{}: cannot read", args.config.display()))?;
+    let mut cfg: TrainConfig =
+        toml::from_str(&text).with_context(|| format!("{}: bad config", args.config.display()))?;
+    if let Some(cb) = args.codebook {
+        cfg.codebook = cb;
+    }
+    let out = args.out.unwrap_or_else(|| {
+        let stem = args
+            .config
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        PathBuf::from("runs").join(stem)
+    });
+    let pb = progress::bar(cfg.run.steps as u64, "train");
+    let batch = cfg.run.batch_size as f64;
+    let mut done_here = 0usize;
+    let stop_after = args.max_steps.unwrap_or(usize::MAX);
+    let result = train(&cfg, assets, &out, args.resume, &mut |rec| {
+        done_here += 1;
+        pb.set_position(rec.step as u64);
+        pb.set_message(format!(
+            "loss {:.4} l2 {:.4} {:.1} img/s",
+            rec.stats.loss,
+            rec.stats.l2,
+            batch / rec.seconds.max(1e-9)
+        ));
+        done_here < stop_after
+    });
+    pb.finish();
+    let steps = result?;
+    println!(
+        "{} steps done; checkpoints and metrics.jsonl in {}",
+        steps,
+        out.display()
+    );
+    Ok(())
+}
