@@ -4,8 +4,10 @@ mod bench;
 mod codebook_cmd;
 mod data_cmd;
 mod demo;
+mod eval_cmd;
 mod llm_source;
 mod progress;
+mod tokens_cmd;
 mod train_cmd;
 
 use std::path::PathBuf;
@@ -39,6 +41,13 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Train the tokenizer from a configuration (checkpoints, --resume).
     Train(train_cmd::TrainArgs),
+    /// Print the token pyramid of images as words (`--json`: ids, words, positions).
+    Encode(tokens_cmd::EncodeArgs),
+    /// Decode a token pyramid (JSON or plain words) to a PNG.
+    Decode(tokens_cmd::DecodeArgs),
+    /// Evaluation reports.
+    #[command(subcommand)]
+    Eval(eval_cmd::EvalCommand),
     /// Data sets and image files.
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
@@ -63,6 +72,9 @@ fn main() -> ExitCode {
         Command::Bench(c) => bench::run(c),
         Command::Data(c) => data_cmd::run(c, &assets),
         Command::Train(a) => train_cmd::run(a, &assets),
+        Command::Encode(a) => tokens_cmd::encode(a),
+        Command::Decode(a) => tokens_cmd::decode(a),
+        Command::Eval(c) => eval_cmd::run(c, &assets),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,14 +1,12 @@
 //! Bad input at the command line: each case exits non-zero with one error line naming the file
 //! and the problem, and never panics.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
-fn assets_root() -> PathBuf {
-    std::env::var_os("SPAE_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
-}
+use common::assets_root;
 
 /// Runs `spae ARGS` and returns (exit code, stderr).
 fn spae(args: &[&str], assets: &Path) -> (i32, String) {

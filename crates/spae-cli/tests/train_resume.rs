@@ -2,64 +2,13 @@
 //! most one checkpoint interval, writes each step's metrics once, and ends where an uninterrupted
 //! run ends. Bad checkpoints and misuse give one-line errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn assets_root() -> PathBuf {
-    std::env::var_os("SPAE_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
-}
-
-fn spae(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_spae"));
-    c.args(args).env("SPAE_ASSETS", assets_root());
-    c
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = spae(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = spae(args).output().unwrap();
-    assert!(!out.status.success(), "{args:?} succeeded");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    err
-}
-
-/// A small configuration: tiny model, batch 4, 30 steps, checkpoints every 5.
-fn config(dir: &Path, codebook: &str) -> String {
-    let text = format!(
-        r#"codebook = "{codebook}"
-pyramid = [1, 2, 4, 8, 8]
-[model]
-base_channels = 8
-latent_dim = 576
-[loss]
-lr = 0.001
-warmup_steps = 5
-cooldown_steps = 5
-[loop]
-batch_size = 4
-steps = 30
-checkpoint_every = 5
-seed = 3
-"#
-    );
-    let p = dir.join("tiny.toml");
-    std::fs::write(&p, text).unwrap();
-    p.to_string_lossy().into_owned()
-}
+use common::{codebook, fails, ok, spae, tiny_config};
 
 fn metric_steps(run: &Path) -> Vec<(u64, f64)> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
@@ -80,9 +29,8 @@ fn latest_step(run: &Path) -> Option<u64> {
 #[test]
 fn kill_nine_then_resume_matches_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
-    let cb = dir.path().join("cb").to_string_lossy().into_owned();
-    ok(&["codebook", "build", "--out", &cb]);
-    let cfg = config(dir.path(), &cb);
+    let cb = codebook(dir.path());
+    let cfg = tiny_config(dir.path(), &cb, 30);
 
     // Reference: uninterrupted.
     let full = dir.path().join("full");
@@ -145,9 +93,8 @@ fn kill_nine_then_resume_matches_an_uninterrupted_run() {
 #[test]
 fn bad_checkpoints_and_configs() {
     let dir = tempfile::tempdir().unwrap();
-    let cb = dir.path().join("cb").to_string_lossy().into_owned();
-    ok(&["codebook", "build", "--out", &cb]);
-    let cfg = config(dir.path(), &cb);
+    let cb = codebook(dir.path());
+    let cfg = tiny_config(dir.path(), &cb, 30);
     let run = dir.path().join("run");
     let r = run.to_str().unwrap();
     ok(&["train", "--config", &cfg, "--out", r, "--max-steps", "5"]);

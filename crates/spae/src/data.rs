@@ -269,6 +269,96 @@ pub fn read_png(path: &Path) -> Result<Png, DataError> {
     })
 }
 
+/// A PNG file as a model input, `C x S x S` floats in `[0, 1]`, by this rule:
+/// - size: exactly `S x S`, or a smaller square whose margin to `S` is even, centred on a black
+///   canvas (28x28 digits for a 32x32 model); anything else is rejected;
+/// - channels: a 1-channel model takes gray as is and colour by luminance (alpha over black);
+///   a 3-channel model takes RGB, RGBA over white, and gray replicated.
+pub fn load_model_image(path: &Path, size: usize, channels: usize) -> Result<Vec<f32>, DataError> {
+    let img = read_png(path)?;
+    let (w, h) = (img.width, img.height);
+    if w != h || w > size || !(size - w).is_multiple_of(2) {
+        return Err(corrupt(
+            path,
+            format!(
+                "is {w}x{h}; this model takes {size}x{size} images (or a smaller square, centred)"
+            ),
+        ));
+    }
+    let px: Vec<[f32; 3]> = img
+        .pixels
+        .chunks_exact(img.channels)
+        .map(|p| {
+            let f = |v: u8| f32::from(v) / 255.0;
+            match (p.len(), channels) {
+                (1, _) => [f(p[0]); 3],
+                (3, _) => [f(p[0]), f(p[1]), f(p[2])],
+                (_, 1) => {
+                    let a = f(p[3]);
+                    [f(p[0]) * a, f(p[1]) * a, f(p[2]) * a]
+                }
+                _ => {
+                    let a = f(p[3]);
+                    [0, 1, 2].map(|i| f(p[i]) * a + (1.0 - a))
+                }
+            }
+        })
+        .collect();
+    let off = (size - w) / 2;
+    let mut out = vec![0f32; channels * size * size];
+    for y in 0..h {
+        for x in 0..w {
+            let rgb = px[y * w + x];
+            let o = (y + off) * size + x + off;
+            if channels == 1 {
+                out[o] = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2];
+            } else {
+                for c in 0..3 {
+                    out[c * size * size + o] = rgb[c];
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes `C x H x W` floats in `[0, 1]` (C = 1 or 3) as an 8-bit PNG.
+pub fn write_png(
+    path: &Path,
+    chw: &[f32],
+    channels: usize,
+    h: usize,
+    w: usize,
+) -> Result<(), DataError> {
+    let plane = h * w;
+    let mut bytes = Vec::with_capacity(plane * channels);
+    for i in 0..plane {
+        for c in 0..channels {
+            bytes.push((chw[c * plane + i].clamp(0.0, 1.0) * 255.0).round() as u8);
+        }
+    }
+    let mut buf = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut buf, w as u32, h as u32);
+        enc.set_color(if channels == 1 {
+            png::ColorType::Grayscale
+        } else {
+            png::ColorType::Rgb
+        });
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc
+            .write_header()
+            .map_err(|e| corrupt(path, format!("cannot encode PNG: {e}")))?;
+        writer
+            .write_image_data(&bytes)
+            .map_err(|e| corrupt(path, format!("cannot encode PNG: {e}")))?;
+    }
+    crate::io::write_atomic(path, &buf).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// RGBA over a white background, as RGB.
 pub fn rgba_on_white(rgba: &[u8]) -> Vec<u8> {
     rgba.chunks_exact(4)
@@ -376,6 +466,25 @@ mod tests {
         assert_eq!(b.len(), 18);
         assert_eq!((b[4], b[9 + 4]), (1.0, 0.2));
         assert_eq!(b.iter().filter(|v| **v != 0.0).count(), 2);
+    }
+
+    #[test]
+    fn png_round_trip_and_size_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("g.png");
+        let img: Vec<f32> = (0..28 * 28).map(|i| (i % 256) as f32 / 255.0).collect();
+        write_png(&p, &img, 1, 28, 28).unwrap();
+        let back = load_model_image(&p, 32, 1).unwrap();
+        assert_eq!(back.len(), 32 * 32);
+        assert_eq!(back[2 * 32 + 2], 0.0);
+        assert!((back[2 * 32 + 3] - 1.0 / 255.0).abs() < 1e-6);
+        assert_eq!(back[0], 0.0);
+        let rgb = load_model_image(&p, 28, 3).unwrap();
+        assert_eq!(rgb.len(), 3 * 28 * 28);
+        let e = load_model_image(&p, 16, 1).unwrap_err().to_string();
+        assert!(e.contains("is 28x28") && e.contains("16x16"), "{e}");
+        let e = load_model_image(&p, 31, 1).unwrap_err().to_string();
+        assert!(e.contains("31x31"), "{e}");
     }
 
     #[test]

@@ -16,4 +16,5 @@ pub mod io;
 pub mod model;
 pub mod pyramid;
 pub mod quantizer;
+pub mod tokenizer;
 pub mod train;

@@ -1,0 +1,132 @@
+//! `spae encode` / `spae decode`: images to token pyramids of words and back.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use spae::data::{load_model_image, write_png};
+use spae::tokenizer::{ImageTokenizer, LayerTokens};
+
+#[derive(Args)]
+pub struct EncodeArgs {
+    /// PNG images.
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    /// A checkpoint folder or a run folder (its latest checkpoint).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Print JSON (ids, words and positions per layer) instead of one line per layer.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct DecodeArgs {
+    /// Output of `spae encode --json`, or its plain-text form (`layer N (HxW): words ...`).
+    tokens: PathBuf,
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Decode only the first K layers (default: all).
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Which image of a multi-image JSON file.
+    #[arg(long, default_value_t = 0)]
+    index: usize,
+    #[arg(long, default_value = "decoded.png")]
+    out: PathBuf,
+}
+
+/// One encoded image.
+#[derive(Serialize, Deserialize)]
+pub struct Encoded {
+    pub image: String,
+    pub layers: Vec<LayerTokens>,
+}
+
+pub fn encode(args: EncodeArgs) -> Result<()> {
+    let tok = ImageTokenizer::load(&args.checkpoint)?;
+    let (size, ch) = tok.image_shape();
+    let mut out = Vec::new();
+    for path in &args.images {
+        let px = load_model_image(path, size, ch)?;
+        let layers = tok.encode(px, 1).remove(0);
+        out.push(Encoded {
+            image: path.display().to_string(),
+            layers,
+        });
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for e in &out {
+            println!("{}", e.image);
+            for l in &e.layers {
+                println!(
+                    "layer {} ({}x{}):{}",
+                    l.layer,
+                    l.grid[0],
+                    l.grid[1],
+                    l.words.concat()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads `encode --json` output, or the plain form `layer N (HxW): w1 w2 ...` (one line a layer).
+fn read_layers(path: &Path, index: usize) -> Result<Vec<LayerTokens>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    if text.trim_start().starts_with('[') {
+        let mut all: Vec<Encoded> = serde_json::from_str(&text)
+            .with_context(|| format!("{}: bad token JSON", path.display()))?;
+        if index >= all.len() {
+            bail!(
+                "{}: holds {} images, no index {index}",
+                path.display(),
+                all.len()
+            );
+        }
+        return Ok(all.swap_remove(index).layers);
+    }
+    let mut layers = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("layer ")) {
+        let (head, words) = line
+            .split_once(':')
+            .with_context(|| format!("{}: line '{line}' has no ':'", path.display()))?;
+        let n: usize = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("{}: bad layer header '{head}'", path.display()))?;
+        if n != layers.len() + 1 {
+            bail!("{}: layer {n} out of order", path.display());
+        }
+        layers.push(LayerTokens {
+            layer: n,
+            grid: [0, 0],
+            positions: Vec::new(),
+            ids: Vec::new(),
+            words: words.split_whitespace().map(|w| format!(" {w}")).collect(),
+        });
+    }
+    if layers.is_empty() {
+        bail!("{}: no layers found", path.display());
+    }
+    Ok(layers)
+}
+
+pub fn decode(args: DecodeArgs) -> Result<()> {
+    let tok = ImageTokenizer::load(&args.checkpoint)?;
+    let layers = read_layers(&args.tokens, args.index)?;
+    let depth = args.layers.unwrap_or(layers.len());
+    let px = tok
+        .decode(&layers, depth)
+        .with_context(|| format!("{}", args.tokens.display()))?;
+    let (size, ch) = tok.image_shape();
+    write_png(&args.out, &px, ch, size, size)?;
+    println!("wrote {} from {depth} layers", args.out.display());
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! Helpers shared by the command-line tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn assets_root() -> PathBuf {
+    std::env::var_os("SPAE_ASSETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
+}
+
+/// `spae ARGS` with the test assets.
+pub fn spae(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_spae"));
+    c.args(args).env("SPAE_ASSETS", assets_root());
+    c
+}
+
+/// Runs `spae ARGS`, which must succeed; returns its standard output.
+pub fn ok(args: &[&str]) -> String {
+    let out = spae(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `spae ARGS`, which must fail cleanly with one error line; returns it.
+pub fn fails(args: &[&str]) -> String {
+    let out = spae(args).output().unwrap();
+    assert!(!out.status.success(), "{args:?} succeeded");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    assert_eq!(
+        err.trim().lines().count(),
+        1,
+        "{args:?}: expected one line, got {err}"
+    );
+    assert!(err.starts_with("error: "), "{err}");
+    err
+}
+
+/// A small training configuration: tiny model, batch 4, `steps` steps, checkpoints every 5.
+pub fn tiny_config(dir: &Path, codebook: &str, steps: usize) -> String {
+    let text = format!(
+        r#"codebook = "{codebook}"
+pyramid = [1, 2, 4, 8, 8]
+[model]
+base_channels = 8
+latent_dim = 576
+[loss]
+lr = 0.001
+warmup_steps = 5
+cooldown_steps = 5
+[loop]
+batch_size = 4
+steps = {steps}
+checkpoint_every = 5
+seed = 3
+"#
+    );
+    let p = dir.join("tiny.toml");
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+/// Builds the SmolLM2 codebook into `dir/cb` and returns its path.
+pub fn codebook(dir: &Path) -> String {
+    let cb = dir.join("cb").to_string_lossy().into_owned();
+    ok(&["codebook", "build", "--out", &cb]);
+    cb
+}
+
+/// Test image `i` of Fashion-MNIST (28x28 gray bytes), read from the installed IDX file.
+pub fn fashion_mnist_test_image(i: usize) -> Vec<u8> {
+    let gz =
+        std::fs::read(assets_root().join("data/fashion-mnist/t10k-images-idx3-ubyte.gz")).unwrap();
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut raw).unwrap();
+    raw[16 + i * 784..16 + (i + 1) * 784].to_vec()
+}
+
+/// Writes an 8-bit grayscale PNG (an independent minimal encoder: zlib + CRC from flate2).
+pub fn write_gray_png(path: &Path, w: u32, h: u32, pixels: &[u8]) {
+    use std::io::Write;
+    let chunk = |out: &mut Vec<u8>, ty: &[u8], data: &[u8]| {
+        out.extend((data.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(ty);
+        crc.update(data);
+        out.extend(ty);
+        out.extend(data);
+        out.extend(crc.sum().to_be_bytes());
+    };
+    let mut ihdr = Vec::new();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 0, 0, 0, 0]);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    for row in pixels.chunks(w as usize) {
+        z.write_all(&[0]).unwrap();
+        z.write_all(row).unwrap();
+    }
+    let idat = z.finish().unwrap();
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IDAT", &idat);
+    chunk(&mut out, b"IEND", &[]);
+    std::fs::write(path, out).unwrap();
+}

@@ -1,0 +1,123 @@
+//! `spae encode` / `spae decode` / `spae eval recon` on a small real run: words out, pixels
+//! back, and clear errors for bad token files and images.
+
+mod common;
+
+use std::path::Path;
+
+use common::{codebook, fails, fashion_mnist_test_image, ok, tiny_config, write_gray_png};
+
+#[test]
+fn encode_decode_eval_and_bad_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let cb = codebook(dir.path());
+    let cfg = tiny_config(dir.path(), &cb, 5);
+    let run = p("run");
+    ok(&["train", "--config", &cfg, "--out", &run]);
+
+    let img = p("shoe.png");
+    write_gray_png(Path::new(&img), 28, 28, &fashion_mnist_test_image(0));
+
+    // Plain words: one line per layer, 1, 4, 16, 64, 64 words.
+    let text = ok(&["encode", &img, "--checkpoint", &run]);
+    let counts: Vec<usize> = text
+        .lines()
+        .filter(|l| l.starts_with("layer "))
+        .map(|l| l.split_once(':').unwrap().1.split_whitespace().count())
+        .collect();
+    assert_eq!(counts, vec![1, 4, 16, 64, 64], "{text}");
+
+    // JSON, decoded in full and at the first decodable depth; the plain form decodes too.
+    let json = ok(&["encode", &img, "--checkpoint", &run, "--json"]);
+    std::fs::write(p("t.json"), &json).unwrap();
+    std::fs::write(p("t.txt"), &text).unwrap();
+    ok(&[
+        "decode",
+        &p("t.json"),
+        "--checkpoint",
+        &run,
+        "--out",
+        &p("full.png"),
+    ]);
+    ok(&[
+        "decode",
+        &p("t.json"),
+        "--checkpoint",
+        &run,
+        "--layers",
+        "4",
+        "--out",
+        &p("d4.png"),
+    ]);
+    ok(&[
+        "decode",
+        &p("t.txt"),
+        "--checkpoint",
+        &run,
+        "--out",
+        &p("plain.png"),
+    ]);
+    assert_eq!(
+        std::fs::read(p("full.png")).unwrap(),
+        std::fs::read(p("plain.png")).unwrap()
+    );
+    // A decoded 32x32 PNG is itself a valid input.
+    ok(&["encode", &p("full.png"), "--checkpoint", &run]);
+
+    // Bad pyramids.
+    let err = fails(&[
+        "decode",
+        &p("t.json"),
+        "--checkpoint",
+        &run,
+        "--layers",
+        "3",
+    ]);
+    assert!(err.contains("first decodable depth is 4"), "{err}");
+    // Words are the only JSON strings that start with a space: spoil the first one.
+    let unknown = json.replacen("\" ", "\" zzqqxy", 1);
+    assert_ne!(unknown, json);
+    std::fs::write(p("unknown.json"), unknown).unwrap();
+    let err = fails(&["decode", &p("unknown.json"), "--checkpoint", &run]);
+    assert!(err.contains("unknown word"), "{err}");
+    let short: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("layer 2") {
+                "layer 2 (2x2): cat dog"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(p("short.txt"), short).unwrap();
+    let err = fails(&["decode", &p("short.txt"), "--checkpoint", &run]);
+    assert!(err.contains("layer 2 has 2 words, expected 4"), "{err}");
+
+    // Bad images.
+    let emoji = common::assets_root().join("data/emoji/img/google/64/1f600.png");
+    let err = fails(&["encode", emoji.to_str().unwrap(), "--checkpoint", &run]);
+    assert!(err.contains("is 64x64") && err.contains("32x32"), "{err}");
+    std::fs::write(p("empty.png"), b"").unwrap();
+    let err = fails(&["encode", &p("empty.png"), "--checkpoint", &run]);
+    assert!(err.contains("empty file"), "{err}");
+
+    // Reconstruction report and its grid.
+    let out = ok(&[
+        "eval",
+        "recon",
+        "--checkpoint",
+        &run,
+        "--n",
+        "10",
+        "--out",
+        &p("recon.json"),
+    ]);
+    assert!(
+        out.contains("| 4 | 85 |") && out.contains("| 5 | 149 |"),
+        "{out}"
+    );
+    assert!(Path::new(&p("recon.png")).exists());
+}

@@ -1,0 +1,212 @@
+//! The trained SPAE image tokenizer: images to pyramids of words, and any decodable prefix of a
+//! pyramid back to pixels.
+
+use std::path::{Path, PathBuf};
+
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::codebook::{Codebook, CodebookError};
+use crate::model::SpaeModel;
+use crate::pyramid::PyramidError;
+use crate::quantizer::{quantize_pyramid, reconstruct, PyramidCodes};
+use crate::train::{
+    latest_checkpoint, load_state, quant_context, to_vec, QuantContext, TrainConfig, TrainError,
+};
+
+#[derive(Debug, Error)]
+pub enum TokenizerError {
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    #[error(transparent)]
+    Codebook(#[from] CodebookError),
+    #[error(transparent)]
+    Pyramid(#[from] PyramidError),
+    #[error("{path}: {what}")]
+    Checkpoint { path: PathBuf, what: String },
+    #[error("token pyramid: {0}")]
+    Tokens(String),
+}
+
+/// One layer of an image's pyramid, as `spae encode --json` writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerTokens {
+    /// 1-based layer number.
+    pub layer: usize,
+    /// Tokens per side `[rows, cols]`.
+    pub grid: [usize; 2],
+    /// 0-based flat latent positions (`row * width + col`).
+    pub positions: Vec<usize>,
+    /// LLM vocabulary ids.
+    pub ids: Vec<u32>,
+    /// The words (leading space included).
+    pub words: Vec<String>,
+}
+
+/// A loaded tokenizer (inference only).
+pub struct ImageTokenizer {
+    pub config: TrainConfig,
+    pub codebook: Codebook,
+    pub ctx: QuantContext,
+    model: SpaeModel,
+    device: Device,
+}
+
+impl ImageTokenizer {
+    /// Loads a checkpoint folder, or the latest checkpoint of a run folder.
+    pub fn load(path: &Path) -> Result<Self, TokenizerError> {
+        let dir = match latest_checkpoint(path).map_err(TrainError::from)? {
+            Some(d) => d,
+            None => path.to_path_buf(),
+        };
+        let state = load_state(&dir).map_err(TrainError::from)?;
+        let cfg = state.config;
+        let device = Device::flex();
+        let mut model = cfg.model.init(&device);
+        let model_path = dir.join("model.bpk");
+        let result = model
+            .load_from(&mut BurnpackStore::from_file(&model_path))
+            .map_err(|e| TokenizerError::Checkpoint {
+                path: model_path.clone(),
+                what: format!("truncated or corrupt: {e}"),
+            })?;
+        if !result.missing.is_empty() || !result.errors.is_empty() || !result.unused.is_empty() {
+            return Err(TokenizerError::Checkpoint {
+                path: model_path,
+                what: "does not match its configuration".into(),
+            });
+        }
+        let codebook = Codebook::load(Path::new(&cfg.codebook))?;
+        let ctx = quant_context(&cfg)?;
+        Ok(ImageTokenizer {
+            config: cfg,
+            codebook,
+            ctx,
+            model,
+            device,
+        })
+    }
+
+    /// Image side, channels.
+    pub fn image_shape(&self) -> (usize, usize) {
+        (
+            self.config.model.image_size,
+            self.config.model.image_channels,
+        )
+    }
+
+    /// Codebook indices of a batch of images (`B x C x S x S`, floats in `[0, 1]`).
+    pub fn encode_codes(&self, pixels: Vec<f32>, batch: usize) -> PyramidCodes {
+        let (s, c) = self.image_shape();
+        let x = Tensor::<4>::from_data(TensorData::new(pixels, [batch, c, s, s]), &self.device);
+        let z = self.model.encoder.forward(x).permute([0, 2, 3, 1]);
+        quantize_pyramid(
+            self.ctx.quantizer.as_ref(),
+            &self.ctx.pyramid,
+            &self.ctx.search,
+            &self.ctx.codes,
+            &to_vec(z),
+        )
+    }
+
+    /// Pixels (`B x C x S x S`, clamped to `[0, 1]`) from codebook indices of the first `depth`
+    /// layers of a batch.
+    pub fn decode_codes(
+        &self,
+        tokens: &[Vec<u32>],
+        batch: usize,
+        depth: usize,
+    ) -> Result<Vec<f32>, TokenizerError> {
+        let d = self.codebook.dim;
+        let zhat = reconstruct(
+            self.ctx.quantizer.as_ref(),
+            &self.ctx.pyramid,
+            &self.ctx.codes,
+            d,
+            tokens,
+            batch,
+            depth,
+        )?;
+        let (h, w) = self.ctx.pyramid.latent;
+        let z = Tensor::<4>::from_data(TensorData::new(zhat, [batch, h, w, d]), &self.device)
+            .permute([0, 3, 1, 2]);
+        Ok(to_vec(self.model.decoder.forward(z).clamp(0.0, 1.0)))
+    }
+
+    /// Token pyramids of a batch of images (`B x C x S x S`, floats in `[0, 1]`).
+    pub fn encode(&self, pixels: Vec<f32>, batch: usize) -> Vec<Vec<LayerTokens>> {
+        let codes = self.encode_codes(pixels, batch);
+        (0..batch)
+            .map(|b| {
+                (0..self.ctx.pyramid.n_layers())
+                    .map(|l| {
+                        let positions = self.ctx.pyramid.positions(l);
+                        let n = positions.len();
+                        let idx = &codes.tokens[l][b * n..(b + 1) * n];
+                        let (gh, gw) = self.ctx.pyramid.grids[l];
+                        LayerTokens {
+                            layer: l + 1,
+                            grid: [gh, gw],
+                            positions,
+                            ids: idx
+                                .iter()
+                                .map(|&k| self.codebook.words[k as usize].id)
+                                .collect(),
+                            words: idx
+                                .iter()
+                                .map(|&k| self.codebook.words[k as usize].text.clone())
+                                .collect(),
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Codebook indices of a pyramid's first `depth` layers, checking each layer's size and
+    /// every word.
+    fn indices(
+        &self,
+        layers: &[LayerTokens],
+        depth: usize,
+    ) -> Result<Vec<Vec<u32>>, TokenizerError> {
+        self.ctx.pyramid.check_decodable(depth)?;
+        if layers.len() < depth {
+            return Err(TokenizerError::Tokens(format!(
+                "{depth} layers asked for but the pyramid has {}",
+                layers.len()
+            )));
+        }
+        let sizes = self.ctx.pyramid.layer_sizes();
+        layers[..depth]
+            .iter()
+            .enumerate()
+            .map(|(l, lt)| {
+                if lt.words.len() != sizes[l] {
+                    return Err(TokenizerError::Tokens(format!(
+                        "layer {} has {} words, expected {}",
+                        l + 1,
+                        lt.words.len(),
+                        sizes[l]
+                    )));
+                }
+                lt.words
+                    .iter()
+                    .map(|w| {
+                        self.codebook.index_of(w).map(|k| k as u32).map_err(|_| {
+                            TokenizerError::Tokens(format!("layer {}: unknown word '{w}'", l + 1))
+                        })
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Pixels (`C x S x S`, floats clamped to `[0, 1]`) from the first `depth` layers.
+    pub fn decode(&self, layers: &[LayerTokens], depth: usize) -> Result<Vec<f32>, TokenizerError> {
+        let tokens = self.indices(layers, depth)?;
+        self.decode_codes(&tokens, 1, depth)
+    }
+}
