@@ -61,9 +61,14 @@ const KNOWN: &[Known] = &[
 
 impl Assets {
     pub fn from_env() -> Self {
+        Self::from_env_or("assets")
+    }
+
+    /// `$SPAE_ASSETS` if set, else `default`.
+    pub fn from_env_or(default: impl AsRef<Path>) -> Self {
         let root = std::env::var_os("SPAE_ASSETS")
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("assets"));
+            .unwrap_or_else(|| default.as_ref().to_path_buf());
         Assets { root }
     }
 

@@ -116,6 +116,24 @@ impl ResBlock {
     }
 }
 
+/// The residual blocks of consecutive stages of widths `ch` (the first block takes `ch[0]`), and
+/// the index of the last block of every stage but the last (where the resolution changes).
+fn stages(ch: &[usize], cfg: &ModelConfig, device: &Device) -> (Vec<ResBlock>, Vec<usize>) {
+    let mut blocks = Vec::new();
+    let mut boundaries = Vec::new();
+    let mut cin = ch[0];
+    for (s, &c) in ch.iter().enumerate() {
+        for _ in 0..cfg.blocks_per_stage {
+            blocks.push(ResBlock::new(cin, c, cfg.norm_groups, device));
+            cin = c;
+        }
+        if s + 1 < ch.len() {
+            boundaries.push(blocks.len() - 1);
+        }
+    }
+    (blocks, boundaries)
+}
+
 /// Image `[B, C, H, W]` to latent `[B, d, h, w]`.
 #[derive(Module, Debug)]
 pub struct Encoder {
@@ -131,18 +149,8 @@ pub struct Encoder {
 impl Encoder {
     fn new(cfg: &ModelConfig, device: &Device) -> Self {
         let ch = cfg.channels();
-        let mut blocks = Vec::new();
-        let mut down_after = Vec::new();
-        let mut cin = ch[0];
-        for (s, &c) in ch.iter().enumerate() {
-            for _ in 0..cfg.blocks_per_stage {
-                blocks.push(ResBlock::new(cin, c, cfg.norm_groups, device));
-                cin = c;
-            }
-            if s + 1 < ch.len() {
-                down_after.push(blocks.len() - 1);
-            }
-        }
+        let (blocks, down_after) = stages(&ch, cfg, device);
+        let cin = ch[ch.len() - 1];
         Encoder {
             conv_in: conv(cfg.image_channels, ch[0], 3, device),
             blocks,
@@ -180,20 +188,12 @@ pub struct Decoder {
 impl Decoder {
     fn new(cfg: &ModelConfig, device: &Device) -> Self {
         let ch: Vec<usize> = cfg.channels().into_iter().rev().collect();
-        let mut blocks = Vec::new();
-        let mut up_after = Vec::new();
-        let mut up_convs = Vec::new();
-        let mut cin = ch[0];
-        for (s, &c) in ch.iter().enumerate() {
-            for _ in 0..cfg.blocks_per_stage {
-                blocks.push(ResBlock::new(cin, c, cfg.norm_groups, device));
-                cin = c;
-            }
-            if s + 1 < ch.len() {
-                up_after.push(blocks.len() - 1);
-                up_convs.push(conv(c, c, 3, device));
-            }
-        }
+        let (blocks, up_after) = stages(&ch, cfg, device);
+        let up_convs = ch[..ch.len() - 1]
+            .iter()
+            .map(|&c| conv(c, c, 3, device))
+            .collect();
+        let cin = ch[ch.len() - 1];
         Decoder {
             conv_in: conv(cfg.latent_dim, ch[0], 3, device),
             blocks,

@@ -1,9 +1,8 @@
 //! The trained SPAE image tokenizer: images to pyramids of words, and any decodable prefix of a
 //! pyramid back to pixels.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -13,7 +12,8 @@ use crate::model::SpaeModel;
 use crate::pyramid::PyramidError;
 use crate::quantizer::{quantize_pyramid, reconstruct, PyramidCodes};
 use crate::train::{
-    latest_checkpoint, load_state, quant_context, to_vec, QuantContext, TrainConfig, TrainError,
+    latest_checkpoint, load_model, load_state, quant_context, to_vec, QuantContext, TrainConfig,
+    TrainError,
 };
 
 #[derive(Debug, Error)]
@@ -24,8 +24,6 @@ pub enum TokenizerError {
     Codebook(#[from] CodebookError),
     #[error(transparent)]
     Pyramid(#[from] PyramidError),
-    #[error("{path}: {what}")]
-    Checkpoint { path: PathBuf, what: String },
     #[error("token pyramid: {0}")]
     Tokens(String),
 }
@@ -65,19 +63,7 @@ impl ImageTokenizer {
         let cfg = state.config;
         let device = Device::flex();
         let mut model = cfg.model.init(&device);
-        let model_path = dir.join("model.bpk");
-        let result = model
-            .load_from(&mut BurnpackStore::from_file(&model_path))
-            .map_err(|e| TokenizerError::Checkpoint {
-                path: model_path.clone(),
-                what: format!("truncated or corrupt: {e}"),
-            })?;
-        if !result.missing.is_empty() || !result.errors.is_empty() || !result.unused.is_empty() {
-            return Err(TokenizerError::Checkpoint {
-                path: model_path,
-                what: "does not match its configuration".into(),
-            });
-        }
+        load_model(&dir, &mut model).map_err(TrainError::from)?;
         let codebook = Codebook::load(Path::new(&cfg.codebook))?;
         let ctx = quant_context(&cfg)?;
         Ok(ImageTokenizer {

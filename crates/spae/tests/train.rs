@@ -2,8 +2,6 @@
 //! embedding rows, the appearance loss falls and gradients reach the encoder through the
 //! straight-through estimator and the commitment term.
 
-use std::path::PathBuf;
-
 use burn::optim::AdamConfig;
 use burn::tensor::Device;
 use spae::assets::Assets;
@@ -15,12 +13,7 @@ use spae::quantizer::{NearestSearch, Saq};
 use spae::train::{image_tensor, learning_rate, train_step, LossConfig, QuantContext};
 
 fn assets() -> Assets {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets");
-    Assets::at(
-        std::env::var_os("SPAE_ASSETS")
-            .map(PathBuf::from)
-            .unwrap_or(root),
-    )
+    Assets::from_env_or(concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets"))
 }
 
 #[test]

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub fn assets_root() -> PathBuf {
-    std::env::var_os("SPAE_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
+    spae::assets::Assets::from_env_or(concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets")).root
 }
 
 /// `spae ARGS` with the test assets.

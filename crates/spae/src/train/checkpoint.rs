@@ -105,13 +105,9 @@ pub fn load_state(dir: &Path) -> Result<State, CheckpointError> {
     serde_json::from_slice(&text).map_err(|e| bad(&path, format!("corrupt state: {e}")))
 }
 
-/// Loads a checkpoint's weights into `model` (built from the same configuration) and its
-/// optimizer state into `optim`.
-pub fn load_into(
-    dir: &Path,
-    model: &mut SpaeModel,
-    optim: ModuleOptimizer,
-) -> Result<ModuleOptimizer, CheckpointError> {
+/// Loads a checkpoint's weights (with their parameter ids) into `model`, which must be built
+/// from the checkpoint's configuration.
+pub fn load_model(dir: &Path, model: &mut SpaeModel) -> Result<(), CheckpointError> {
     let model_path = dir.join("model.bpk");
     if !model_path.exists() {
         return Err(bad(&model_path, "missing"));
@@ -130,6 +126,16 @@ pub fn load_into(
             ),
         ));
     }
+    Ok(())
+}
+
+/// Loads a checkpoint's weights into `model` and its optimizer state into `optim`.
+pub fn load_into(
+    dir: &Path,
+    model: &mut SpaeModel,
+    optim: ModuleOptimizer,
+) -> Result<ModuleOptimizer, CheckpointError> {
+    load_model(dir, model)?;
     let optim_path = dir.join("optimizer.bpk");
     let record = OptimizerRecord::load(&optim_path)
         .map_err(|e| bad(&optim_path, format!("truncated or corrupt: {e:?}")))?;

@@ -7,7 +7,7 @@ mod checkpoint;
 mod config;
 mod run;
 
-pub use checkpoint::{latest as latest_checkpoint, load_state, CheckpointError, State};
+pub use checkpoint::{latest as latest_checkpoint, load_model, load_state, CheckpointError, State};
 pub use config::{DataConfig, LoopConfig, TrainConfig};
 pub use run::{quant_context, train, training_set, StepRecord, TrainError};
 
