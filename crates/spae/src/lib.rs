@@ -3,7 +3,9 @@
 //!
 //! Modules follow the method: [`codebook`] (the frozen language codebook), [`pyramid`] (the
 //! dilation subsampler, Eq. 1), [`quantizer`] (nearest-word search and the pyramid quantizers:
-//! SAQ, Eqs. 2-3, and the RQ / VQ ablations), [`eval`] (reconstruction metrics), with the readers
+//! SAQ, Eqs. 2-3, and the RQ / VQ ablations), [`model`] (encoder and decoder), [`train`] (the
+//! appearance loss, Eq. 8, and the training loop), [`tokenizer`] (a trained model as an image
+//! tokenizer), [`eval`] (reconstruction metrics), with the readers
 //! they stand on: [`gguf`] (LLM weights), [`data`] (image data sets) and [`assets`] (installed
 //! models and data).
 
