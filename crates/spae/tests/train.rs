@@ -39,6 +39,7 @@ fn appearance_loss_falls_on_real_images() {
         ..ModelConfig::default()
     };
     let device = Device::flex().autodiff();
+    device.seed(0);
     let mut model = cfg.init(&device);
     let mut optim = AdamConfig::new().init();
     let set = fashion_mnist(&a.path("fashion-mnist").unwrap(), Split::Test).unwrap();
