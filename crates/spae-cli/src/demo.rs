@@ -2,16 +2,22 @@
 //! builds (or loads) the SmolLM2 codebook, prints its statistics and some nearest words, checks
 //! the quantizer on real codebook rows, and loads the installed data sets.
 
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use spae::assets::Assets;
 use spae::codebook::CodebookConfig;
-use spae::data::{self, Split};
+use spae::data::{self, tile_images, write_png, Split};
+use spae::eval::psnr;
 use spae::quantizer::NearestSearch;
+use spae::tokenizer::ImageTokenizer;
 
 use crate::codebook_cmd;
+
+/// The committed Fashion-MNIST model.
+const MODEL: &str = "models/fashion-mnist-appearance";
 
 const WORDS: [&str; 6] = ["cat", "red", "shoe", "king", "water", "seven"];
 
@@ -62,7 +68,6 @@ pub fn run(assets: &Assets) -> Result<()> {
             cb.len()
         );
     }
-    println!("(encoder latents are quantized here once a trained SPAE model exists)");
 
     println!("\n== installed data ==");
     let fm = data::fashion_mnist(&assets.path("fashion-mnist")?, Split::Test)?;
@@ -94,6 +99,55 @@ pub fn run(assets: &Assets) -> Result<()> {
             .cloned()
             .collect::<Vec<_>>()
             .join(", ")
+    );
+    show_model(assets)
+}
+
+/// The committed model, if present: words of a few test images and their reconstructions.
+fn show_model(assets: &Assets) -> Result<()> {
+    let dir = Path::new(MODEL);
+    if !dir.join("state.json").exists() {
+        println!("(no trained model at {MODEL}: train one with `spae train`)");
+        return Ok(());
+    }
+    let tok = ImageTokenizer::load(dir)?;
+    let set = data::fashion_mnist(&assets.path("fashion-mnist")?, Split::Test)?;
+    let (size, ch) = tok.image_shape();
+    let idx: Vec<usize> = (0..8).collect();
+    let x = set.batch_chw(&idx, size);
+    println!("\n== SPAE tokens of Fashion-MNIST test images ({MODEL}) ==");
+    for (i, layers) in tok.encode(x.clone(), idx.len()).iter().enumerate().take(4) {
+        let top: Vec<String> = layers[..2].iter().map(|l| l.words.concat()).collect();
+        println!(
+            "{:<11} layer 1:{}  layer 2:{}",
+            set.class_names[set.labels[i] as usize], top[0], top[1]
+        );
+    }
+    let codes = tok.encode_codes(x.clone(), idx.len());
+    let pyramid = &tok.ctx.pyramid;
+    let mut rows = vec![x];
+    for depth in pyramid.first_decodable_depth()..=pyramid.n_layers() {
+        let y = tok.decode_codes(&codes.tokens, idx.len(), depth)?;
+        let mean_psnr = (0..idx.len())
+            .map(|i| {
+                let r = i * ch * size * size..(i + 1) * ch * size * size;
+                psnr(&rows[0][r.clone()], &y[r])
+            })
+            .sum::<f64>()
+            / idx.len() as f64;
+        println!(
+            "depth {depth} ({} words): mean PSNR {mean_psnr:.2} dB over these {} images",
+            pyramid.cumulative_sizes()[depth - 1],
+            idx.len()
+        );
+        rows.push(y);
+    }
+    let out = Path::new("results/demo/reconstructions.png");
+    let grid = tile_images(&rows, idx.len(), ch, size);
+    write_png(out, &grid, ch, size * rows.len(), size * idx.len())?;
+    println!(
+        "wrote {} (rows: originals, then each decodable depth)",
+        out.display()
     );
     Ok(())
 }

@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use clap::Subcommand;
 use serde::Serialize;
 use spae::assets::Assets;
-use spae::data::{fashion_mnist, write_png, Split};
+use spae::data::{fashion_mnist, tile_images, write_png, Split};
 use spae::eval::{psnr, ssim};
 use spae::tokenizer::ImageTokenizer;
 
@@ -113,7 +113,7 @@ pub fn run(cmd: EvalCommand, assets: &Assets) -> Result<()> {
     }
     spae::io::write_atomic(&out, &serde_json::to_vec_pretty(&rows)?)?;
     let png = out.with_extension("png");
-    let grid = tile(&grid_rows, show, ch, size);
+    let grid = tile_images(&grid_rows, show, ch, size);
     write_png(&png, &grid, ch, size * grid_rows.len(), size * show)?;
     println!(
         "wrote {} and {} (rows: originals, then depth {:?})",
@@ -129,22 +129,4 @@ fn chw_to_hwc(x: &[f32], c: usize) -> Vec<f32> {
     (0..plane)
         .flat_map(|i| (0..c).map(move |ch| x[ch * plane + i]))
         .collect()
-}
-
-/// Rows of `cols` images each (`C x S x S`) tiled into one `C x (rows*S) x (cols*S)` image.
-fn tile(rows: &[Vec<f32>], cols: usize, c: usize, s: usize) -> Vec<f32> {
-    let (h, w) = (rows.len() * s, cols * s);
-    let mut out = vec![0f32; c * h * w];
-    for (r, row) in rows.iter().enumerate() {
-        for (k, img) in row.chunks_exact(c * s * s).enumerate() {
-            for ch in 0..c {
-                for y in 0..s {
-                    for x in 0..s {
-                        out[ch * h * w + (r * s + y) * w + k * s + x] = img[ch * s * s + y * s + x];
-                    }
-                }
-            }
-        }
-    }
-    out
 }

@@ -359,6 +359,25 @@ pub fn write_png(
     })
 }
 
+/// Rows of up to `cols` images each (`C x S x S` floats, concatenated per row) tiled into one
+/// `C x (rows * S) x (cols * S)` image.
+pub fn tile_images(rows: &[Vec<f32>], cols: usize, c: usize, s: usize) -> Vec<f32> {
+    let (h, w) = (rows.len() * s, cols * s);
+    let mut out = vec![0f32; c * h * w];
+    for (r, row) in rows.iter().enumerate() {
+        for (k, img) in row.chunks_exact(c * s * s).enumerate() {
+            for ch in 0..c {
+                for y in 0..s {
+                    let src = ch * s * s + y * s;
+                    let dst = ch * h * w + (r * s + y) * w + k * s;
+                    out[dst..dst + s].copy_from_slice(&img[src..src + s]);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// RGBA over a white background, as RGB.
 pub fn rgba_on_white(rgba: &[u8]) -> Vec<u8> {
     rgba.chunks_exact(4)
@@ -485,6 +504,13 @@ mod tests {
         assert!(e.contains("is 28x28") && e.contains("16x16"), "{e}");
         let e = load_model_image(&p, 31, 1).unwrap_err().to_string();
         assert!(e.contains("31x31"), "{e}");
+    }
+
+    #[test]
+    fn tiles_by_hand() {
+        // Two rows of one and two 1x1 gray images -> a 2x2 image, the missing tile black.
+        let t = tile_images(&[vec![0.5], vec![0.25, 1.0]], 2, 1, 1);
+        assert_eq!(t, vec![0.5, 0.0, 0.25, 1.0]);
     }
 
     #[test]
