@@ -81,6 +81,14 @@ fn encode_decode_eval_and_bad_tokens() {
     std::fs::write(p("unknown.json"), unknown).unwrap();
     let err = fails(&["decode", &p("unknown.json"), "--checkpoint", &run]);
     assert!(err.contains("unknown word"), "{err}");
+    // An id that is not the word's (e.g. out of range).
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let id = v[0]["layers"][0]["ids"][0].as_u64().unwrap();
+    let bad_id = json.replacen(&format!("{id}\n"), "99999999\n", 1);
+    assert_ne!(bad_id, json);
+    std::fs::write(p("bad-id.json"), bad_id).unwrap();
+    let err = fails(&["decode", &p("bad-id.json"), "--checkpoint", &run]);
+    assert!(err.contains("id 99999999 is not the id of"), "{err}");
     let short: String = text
         .lines()
         .map(|l| {

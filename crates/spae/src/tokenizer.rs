@@ -178,12 +178,32 @@ impl ImageTokenizer {
                         sizes[l]
                     )));
                 }
+                if !lt.ids.is_empty() && lt.ids.len() != lt.words.len() {
+                    return Err(TokenizerError::Tokens(format!(
+                        "layer {} has {} ids for {} words",
+                        l + 1,
+                        lt.ids.len(),
+                        lt.words.len()
+                    )));
+                }
                 lt.words
                     .iter()
-                    .map(|w| {
-                        self.codebook.index_of(w).map(|k| k as u32).map_err(|_| {
+                    .enumerate()
+                    .map(|(j, w)| {
+                        let k = self.codebook.index_of(w).map_err(|_| {
                             TokenizerError::Tokens(format!("layer {}: unknown word '{w}'", l + 1))
-                        })
+                        })?;
+                        // Ids, when given, must be the LLM ids of the words.
+                        match lt.ids.get(j) {
+                            Some(&id) if id != self.codebook.words[k].id => {
+                                Err(TokenizerError::Tokens(format!(
+                                    "layer {}: id {id} is not the id of '{w}' ({})",
+                                    l + 1,
+                                    self.codebook.words[k].id
+                                )))
+                            }
+                            _ => Ok(k as u32),
+                        }
                     })
                     .collect()
             })
