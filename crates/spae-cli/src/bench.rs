@@ -1,44 +1,61 @@
 //! `spae bench ...`: benchmarks that print a table and write JSON.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use burn::optim::AdamConfig;
 use burn::tensor::{Device, Tensor, TensorData};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
+use spae::assets::Assets;
 use spae::quantizer::nearest::{indices_to_vec, search_tensor, NearestSearch};
+use spae::quantizer::quantize_pyramid;
+use spae::train::{image_tensor, quant_context, to_vec, train_step, training_set, TrainConfig};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// Exact nearest-codeword search: spae's kernel, burn flex matmul + argmax, and PyTorch.
-    Quantizer {
-        #[arg(long, default_value_t = 4096)]
-        n: usize,
-        #[arg(long, default_value_t = 49152)]
-        k: usize,
-        #[arg(long, default_value_t = 576)]
-        d: usize,
-        /// Timed repetitions per implementation (the median is reported).
-        #[arg(long, default_value_t = 5)]
-        reps: usize,
-        /// Threads for every implementation.
-        #[arg(long, default_value_t = 2)]
-        threads: usize,
-        /// Python with torch and numpy for the PyTorch row; `none` to skip it.
-        #[arg(long, default_value = ".venv/bin/python")]
-        python: String,
-        /// Query vectors per task of spae's kernel (default: the library's).
-        #[arg(long)]
-        chunk_vectors: Option<usize>,
-        /// Codewords per matrix multiplication of spae's kernel (default: the library's).
-        #[arg(long)]
-        chunk_codewords: Option<usize>,
-        #[arg(long, default_value = "results/bench/quantizer.json")]
+    Quantizer(QuantizerArgs),
+    /// Training steps of a configuration: step time, images/s, and the quantizer's share.
+    Train {
+        #[arg(long, default_value = "configs/fashion-mnist.toml")]
+        config: PathBuf,
+        /// Timed steps (after 2 untimed warm-up steps).
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        #[arg(long, default_value = "results/bench/train.json")]
         out: PathBuf,
     },
+}
+
+#[derive(Args)]
+pub struct QuantizerArgs {
+    #[arg(long, default_value_t = 4096)]
+    pub n: usize,
+    #[arg(long, default_value_t = 49152)]
+    pub k: usize,
+    #[arg(long, default_value_t = 576)]
+    pub d: usize,
+    /// Timed repetitions per implementation (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+    /// Threads for every implementation.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Python with torch and numpy for the PyTorch row; `none` to skip it.
+    #[arg(long, default_value = ".venv/bin/python")]
+    pub python: String,
+    /// Query vectors per task of spae's kernel (default: the library's).
+    #[arg(long)]
+    pub chunk_vectors: Option<usize>,
+    /// Codewords per matrix multiplication of spae's kernel (default: the library's).
+    #[arg(long)]
+    pub chunk_codewords: Option<usize>,
+    #[arg(long, default_value = "results/bench/quantizer.json")]
+    pub out: PathBuf,
 }
 
 #[derive(Serialize)]
@@ -104,8 +121,102 @@ pub fn machine() -> String {
     format!("{cpu}, {cores} cores")
 }
 
-pub fn run(cmd: BenchCommand) -> Result<()> {
-    let BenchCommand::Quantizer {
+pub fn run(cmd: BenchCommand, assets: &Assets) -> Result<()> {
+    match cmd {
+        BenchCommand::Train { config, steps, out } => train_bench(&config, steps, &out, assets),
+        BenchCommand::Quantizer(args) => quantizer_bench(args),
+    }
+}
+
+#[derive(Serialize)]
+struct TrainReport {
+    benchmark: &'static str,
+    machine: String,
+    config: String,
+    batch_size: usize,
+    steps: usize,
+    step_ms: Vec<f64>,
+    median_step_ms: f64,
+    images_per_s: f64,
+    /// Median time of the pyramid quantization (encoder latents to words) within a step.
+    median_quantize_ms: f64,
+}
+
+fn train_bench(config: &Path, steps: usize, out: &Path, assets: &Assets) -> Result<()> {
+    let text = std::fs::read_to_string(config)
+        .with_context(|| format!("{}: cannot read", config.display()))?;
+    let cfg: TrainConfig =
+        toml::from_str(&text).with_context(|| format!("{}: bad config", config.display()))?;
+    let ctx = quant_context(&cfg)?;
+    let set = training_set(&cfg, assets)?;
+    let device = Device::flex().autodiff();
+    device.seed(cfg.run.seed);
+    let mut model = cfg.model.init(&device);
+    let mut optim = AdamConfig::new().init();
+    let (b, size) = (cfg.run.batch_size, cfg.model.image_size);
+    let depth = ctx.pyramid.n_layers();
+    let mut step_ms = Vec::new();
+    let mut quant_ms = Vec::new();
+    for step in 0..steps + 2 {
+        let idx: Vec<usize> = (step * b..(step + 1) * b).map(|i| i % set.len()).collect();
+        let pixels = set.batch_chw(&idx, size);
+        let x = image_tensor(pixels.clone(), b, set.channels, size, &device);
+        let t = Instant::now();
+        let (m, _) = train_step(model, &mut optim, &ctx, &cfg.loss, x, depth, cfg.loss.lr)?;
+        model = m;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        // The quantizer alone, on this batch's latents.
+        let z = model
+            .encoder
+            .forward(image_tensor(pixels, b, set.channels, size, &device))
+            .permute([0, 2, 3, 1]);
+        let z = to_vec(z.detach());
+        let t = Instant::now();
+        quantize_pyramid(
+            ctx.quantizer.as_ref(),
+            &ctx.pyramid,
+            &ctx.search,
+            &ctx.codes,
+            &z,
+        );
+        let q = t.elapsed().as_secs_f64() * 1e3;
+        if step >= 2 {
+            step_ms.push(ms);
+            quant_ms.push(q);
+        }
+    }
+    let med = median(&step_ms);
+    let report = TrainReport {
+        benchmark: "train",
+        machine: machine(),
+        config: config.display().to_string(),
+        batch_size: b,
+        steps,
+        median_step_ms: med,
+        images_per_s: b as f64 / (med / 1e3),
+        median_quantize_ms: median(&quant_ms),
+        step_ms,
+    };
+    println!("machine: {}", report.machine);
+    println!("| config | batch | median step ms | images/s | quantize ms (share) |");
+    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| {} | {} | {:.0} | {:.1} | {:.0} ({:.0}%) |",
+        report.config,
+        b,
+        med,
+        report.images_per_s,
+        report.median_quantize_ms,
+        100.0 * report.median_quantize_ms / med
+    );
+    spae::io::write_atomic(out, &serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("{}: cannot write", out.display()))?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+fn quantizer_bench(args: QuantizerArgs) -> Result<()> {
+    let QuantizerArgs {
         n,
         k,
         d,
@@ -115,7 +226,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         chunk_vectors,
         chunk_codewords,
         out,
-    } = cmd;
+    } = args;
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()

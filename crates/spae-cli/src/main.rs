@@ -69,7 +69,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo => demo::run(&assets),
         Command::Codebook(c) => codebook_cmd::run(c, &assets),
-        Command::Bench(c) => bench::run(c),
+        Command::Bench(c) => bench::run(c, &assets),
         Command::Data(c) => data_cmd::run(c, &assets),
         Command::Train(a) => train_cmd::run(a, &assets),
         Command::Encode(a) => tokens_cmd::encode(a),
