@@ -143,10 +143,7 @@ struct TrainReport {
 }
 
 fn train_bench(config: &Path, steps: usize, out: &Path, assets: &Assets) -> Result<()> {
-    let text = std::fs::read_to_string(config)
-        .with_context(|| format!("{}: cannot read", config.display()))?;
-    let cfg: TrainConfig =
-        toml::from_str(&text).with_context(|| format!("{}: bad config", config.display()))?;
+    let cfg: TrainConfig = crate::read_toml(config)?;
     let ctx = quant_context(&cfg)?;
     let set = training_set(&cfg, assets)?;
     let device = Device::flex().autodiff();

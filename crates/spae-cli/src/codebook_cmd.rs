@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
 use spae::assets::Assets;
 use spae::codebook::{sha256_file, Codebook, CodebookConfig, SourceModel};
@@ -45,11 +45,7 @@ pub fn run(cmd: CodebookCommand, assets: &Assets) -> Result<()> {
     match cmd {
         CodebookCommand::Build { llm, out, config } => {
             let cfg = match config {
-                Some(p) => {
-                    let text = std::fs::read_to_string(&p)
-                        .with_context(|| format!("{}: cannot read", p.display()))?;
-                    toml::from_str(&text).with_context(|| format!("{}: bad config", p.display()))?
-                }
+                Some(p) => crate::read_toml(&p)?,
                 None => CodebookConfig::default(),
             };
             let (path, name) = llm_source::resolve(&llm, assets)?;

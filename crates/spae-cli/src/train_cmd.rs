@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use spae::assets::Assets;
 use spae::train::{train, TrainConfig};
@@ -30,10 +30,7 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs, assets: &Assets) -> Result<()> {
-    let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("{}: cannot read", args.config.display()))?;
-    let mut cfg: TrainConfig =
-        toml::from_str(&text).with_context(|| format!("{}: bad config", args.config.display()))?;
+    let mut cfg: TrainConfig = crate::read_toml(&args.config)?;
     if let Some(cb) = args.codebook {
         cfg.codebook = cb;
     }
