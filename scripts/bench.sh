@@ -12,5 +12,4 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import torch, numpy' 2>/d
   .venv/bin/pip install --quiet torch numpy gguf
 fi
 . scripts/cpu-env.sh
-cargo build --release --locked
-target/release/spae bench "$what" --python .venv/bin/python "$@"
+cargo run --release --locked --quiet --bin spae -- bench "$what" --python .venv/bin/python "$@"

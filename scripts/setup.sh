@@ -6,5 +6,4 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/install-assets.sh "$@"
 . scripts/cpu-env.sh
-cargo build --release --locked
-target/release/spae demo
+cargo run --release --locked --quiet --bin spae -- demo
