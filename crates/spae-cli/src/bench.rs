@@ -5,7 +5,6 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use burn::optim::AdamConfig;
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::{Args, Subcommand};
 use rand::{Rng, SeedableRng};
@@ -13,7 +12,9 @@ use serde::Serialize;
 use spae::assets::Assets;
 use spae::quantizer::nearest::{indices_to_vec, search_tensor, NearestSearch};
 use spae::quantizer::quantize_pyramid;
-use spae::train::{image_tensor, quant_context, to_vec, train_step, training_set, TrainConfig};
+use spae::train::{
+    image_tensor, load_codebook, quant_context, to_vec, train_step, training_set, TrainConfig,
+};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -144,12 +145,12 @@ struct TrainReport {
 
 fn train_bench(config: &Path, steps: usize, out: &Path, assets: &Assets) -> Result<()> {
     let cfg: TrainConfig = crate::read_toml(config)?;
-    let ctx = quant_context(&cfg)?;
+    let ctx = quant_context(&cfg, &load_codebook(&cfg)?)?;
     let set = training_set(&cfg, assets)?;
     let device = Device::flex().autodiff();
     device.seed(cfg.run.seed);
     let mut model = cfg.model.init(&device);
-    let mut optim = AdamConfig::new().init();
+    let mut optim = cfg.loss.optimizer();
     let (b, size) = (cfg.run.batch_size, cfg.model.image_size);
     let depth = ctx.pyramid.n_layers();
     let mut step_ms = Vec::new();
@@ -169,13 +170,7 @@ fn train_bench(config: &Path, steps: usize, out: &Path, assets: &Assets) -> Resu
             .permute([0, 2, 3, 1]);
         let z = to_vec(z.detach());
         let t = Instant::now();
-        quantize_pyramid(
-            ctx.quantizer.as_ref(),
-            &ctx.pyramid,
-            &ctx.search,
-            &ctx.codes,
-            &z,
-        );
+        quantize_pyramid(ctx.quantizer.as_ref(), &ctx.pyramid, &ctx.search, &z);
         let q = t.elapsed().as_secs_f64() * 1e3;
         if step >= 2 {
             step_ms.push(ms);

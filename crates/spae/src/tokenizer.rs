@@ -7,21 +7,19 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::codebook::{Codebook, CodebookError};
+use crate::codebook::Codebook;
 use crate::model::SpaeModel;
 use crate::pyramid::PyramidError;
 use crate::quantizer::{quantize_pyramid, reconstruct, PyramidCodes};
 use crate::train::{
-    latest_checkpoint, load_model, load_state, quant_context, to_vec, QuantContext, TrainConfig,
-    TrainError,
+    latest_checkpoint, load_codebook, load_model, load_state, quant_context, to_vec, QuantContext,
+    TrainConfig, TrainError,
 };
 
 #[derive(Debug, Error)]
 pub enum TokenizerError {
     #[error(transparent)]
     Train(#[from] TrainError),
-    #[error(transparent)]
-    Codebook(#[from] CodebookError),
     #[error(transparent)]
     Pyramid(#[from] PyramidError),
     #[error("token pyramid: {0}")]
@@ -64,8 +62,8 @@ impl ImageTokenizer {
         let device = Device::flex();
         let mut model = cfg.model.init(&device);
         load_model(&dir, &mut model).map_err(TrainError::from)?;
-        let codebook = Codebook::load(Path::new(&cfg.codebook))?;
-        let ctx = quant_context(&cfg)?;
+        let codebook = load_codebook(&cfg)?;
+        let ctx = quant_context(&cfg, &codebook)?;
         Ok(ImageTokenizer {
             config: cfg,
             codebook,
@@ -92,7 +90,6 @@ impl ImageTokenizer {
             self.ctx.quantizer.as_ref(),
             &self.ctx.pyramid,
             &self.ctx.search,
-            &self.ctx.codes,
             &to_vec(z),
         )
     }
@@ -109,7 +106,7 @@ impl ImageTokenizer {
         let zhat = reconstruct(
             self.ctx.quantizer.as_ref(),
             &self.ctx.pyramid,
-            &self.ctx.codes,
+            self.ctx.search.codes(),
             d,
             tokens,
             batch,

@@ -31,7 +31,6 @@ fn appearance_loss_falls_on_real_images() {
         quantizer: Box::new(Saq),
         pyramid: Pyramid::square(8, &[1, 2, 4, 8, 8]).unwrap(),
         search: NearestSearch::new(&codes, dim),
-        codes,
     };
     let cfg = ModelConfig {
         base_channels: 16,

@@ -94,7 +94,6 @@ pub fn quantize_pyramid(
     q: &dyn Quantizer,
     pyramid: &Pyramid,
     search: &NearestSearch,
-    codes: &[f32],
     z: &[f32],
 ) -> PyramidCodes {
     let d = search.dim();
@@ -133,7 +132,7 @@ pub fn quantize_pyramid(
         for b in 0..batch {
             for (j, &p) in positions.iter().enumerate() {
                 let k = tokens[b * positions.len() + j] as usize;
-                placed.place(b * n_pos + p, &codes[k * d..(k + 1) * d]);
+                placed.place(b * n_pos + p, search.row(k));
             }
         }
         out.tokens.push(tokens);
@@ -188,7 +187,7 @@ mod tests {
     fn two_layers_one_position(q: &dyn Quantizer, z: [f32; 2]) -> (PyramidCodes, Vec<Vec<f32>>) {
         let p = Pyramid::new((1, 1), vec![(1, 1), (1, 1)]).unwrap();
         let s = NearestSearch::new(&CODES, 2);
-        let codes = quantize_pyramid(q, &p, &s, &CODES, &z);
+        let codes = quantize_pyramid(q, &p, &s, &z);
         let recon = (1..=2)
             .map(|depth| reconstruct(q, &p, &CODES, 2, &codes.tokens, 1, depth).unwrap())
             .collect();
@@ -230,7 +229,7 @@ mod tests {
         assert_eq!(p.positions(0), vec![3]);
         let s = NearestSearch::new(&CODES, 2);
         let z = [0.1, 0.1, 1.9, 0.1, 0.2, 1.7, 1.5, 0.6];
-        let c = quantize_pyramid(&Saq, &p, &s, &CODES, &z);
+        let c = quantize_pyramid(&Saq, &p, &s, &z);
         assert_eq!(c.tokens[0], vec![3]);
         // Positions 0..2 have no earlier token: target z. Position 3: 2z - e3 = (2, 0.2).
         assert_eq!(&c.targets[1][..6], &z[..6]);

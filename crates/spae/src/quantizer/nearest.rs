@@ -76,6 +76,16 @@ impl NearestSearch {
         self.dim
     }
 
+    /// The codewords, row-major `K x dim`.
+    pub fn codes(&self) -> &[f32] {
+        &self.codes
+    }
+
+    /// Codeword `k`.
+    pub fn row(&self, k: usize) -> &[f32] {
+        &self.codes[k * self.dim..(k + 1) * self.dim]
+    }
+
     /// The nearest codeword of each row of `z` (row-major `N x dim`), in parallel over rows.
     pub fn search(&self, z: &[f32]) -> Vec<Nearest> {
         assert_eq!(z.len() % self.dim, 0, "z must be N x dim");

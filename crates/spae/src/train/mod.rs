@@ -9,9 +9,9 @@ mod run;
 
 pub use checkpoint::{latest as latest_checkpoint, load_model, load_state, CheckpointError, State};
 pub use config::{DataConfig, LoopConfig, TrainConfig};
-pub use run::{quant_context, train, training_set, StepRecord, TrainError};
+pub use run::{load_codebook, quant_context, train, training_set, StepRecord, TrainError};
 
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
@@ -23,9 +23,8 @@ use crate::quantizer::{quantize_pyramid, reconstruct, NearestSearch, PyramidCode
 pub struct QuantContext {
     pub quantizer: Box<dyn Quantizer>,
     pub pyramid: Pyramid,
+    /// The codebook rows, prepared for search.
     pub search: NearestSearch,
-    /// Codebook rows, `|T| x d`.
-    pub codes: Vec<f32>,
 }
 
 /// Loss weights and schedule. Defaults: method.md's MAGVIT choices.
@@ -56,6 +55,16 @@ impl Default for LossConfig {
             adam_beta1: 0.0,
             adam_beta2: 0.99,
         }
+    }
+}
+
+impl LossConfig {
+    /// The Adam optimizer with this configuration's betas.
+    pub fn optimizer(&self) -> ModuleOptimizer {
+        AdamConfig::new()
+            .with_beta_1(self.adam_beta1)
+            .with_beta_2(self.adam_beta2)
+            .init()
     }
 }
 
@@ -103,17 +112,11 @@ pub fn forward(
     let [b, d, h, w] = z.dims();
     let device = z.device();
     let z_cpu = to_vec(z.clone().detach().permute([0, 2, 3, 1]));
-    let codes = quantize_pyramid(
-        ctx.quantizer.as_ref(),
-        &ctx.pyramid,
-        &ctx.search,
-        &ctx.codes,
-        &z_cpu,
-    );
+    let codes = quantize_pyramid(ctx.quantizer.as_ref(), &ctx.pyramid, &ctx.search, &z_cpu);
     let zhat = reconstruct(
         ctx.quantizer.as_ref(),
         &ctx.pyramid,
-        &ctx.codes,
+        ctx.search.codes(),
         d,
         &codes.tokens,
         b,
@@ -153,7 +156,7 @@ pub fn commitment_loss(latents: Tensor<4>, ctx: &QuantContext, codes: &PyramidCo
         let z_l = z_sel * scale - offset;
         let emb: Vec<f32> = codes.tokens[l]
             .iter()
-            .flat_map(|&k| ctx.codes[k as usize * d..(k as usize + 1) * d].to_vec())
+            .flat_map(|&k| ctx.search.row(k as usize).to_vec())
             .collect();
         let e = Tensor::<3>::from_data(TensorData::new(emb, [b, n, d]), &device);
         total = total + (z_l - e).square().mean().reshape([1]);

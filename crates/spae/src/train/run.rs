@@ -6,7 +6,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::optim::AdamConfig;
 use burn::tensor::Device;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -62,8 +61,8 @@ pub fn training_set(cfg: &TrainConfig, assets: &Assets) -> Result<ImageSet, Trai
     }
 }
 
-/// The frozen codebook, quantizer and pyramid of a configuration.
-pub fn quant_context(cfg: &TrainConfig) -> Result<QuantContext, TrainError> {
+/// The frozen codebook of a configuration, checked against the model's latent width.
+pub fn load_codebook(cfg: &TrainConfig) -> Result<Codebook, TrainError> {
     let dir = Path::new(&cfg.codebook);
     if !dir.exists() {
         return Err(TrainError::Config(format!(
@@ -78,6 +77,11 @@ pub fn quant_context(cfg: &TrainConfig) -> Result<QuantContext, TrainError> {
             cfg.model.latent_dim, cb.dim
         )));
     }
+    Ok(cb)
+}
+
+/// The quantizer, pyramid and codebook search of a configuration.
+pub fn quant_context(cfg: &TrainConfig, cb: &Codebook) -> Result<QuantContext, TrainError> {
     let quantizer = by_name(&cfg.quantizer).ok_or_else(|| {
         TrainError::Config(format!(
             "unknown quantizer '{}' (saq, rq, vq)",
@@ -88,7 +92,6 @@ pub fn quant_context(cfg: &TrainConfig) -> Result<QuantContext, TrainError> {
         quantizer,
         pyramid: Pyramid::square(cfg.model.latent_size(), &cfg.pyramid)?,
         search: NearestSearch::new(&cb.embeddings, cb.dim),
-        codes: cb.embeddings,
     })
 }
 
@@ -102,16 +105,13 @@ pub fn train(
     resume: bool,
     on_step: &mut dyn FnMut(&StepRecord) -> bool,
 ) -> Result<usize, TrainError> {
-    let ctx = quant_context(cfg)?;
+    let ctx = quant_context(cfg, &load_codebook(cfg)?)?;
     let set = training_set(cfg, assets)?;
     let size = cfg.model.image_size;
     let device = Device::flex().autodiff();
     device.seed(cfg.run.seed);
     let mut model = cfg.model.init(&device);
-    let mut optim = AdamConfig::new()
-        .with_beta_1(cfg.loss.adam_beta1)
-        .with_beta_2(cfg.loss.adam_beta2)
-        .init();
+    let mut optim = cfg.loss.optimizer();
     fs::create_dir_all(run_dir).map_err(|source| TrainError::Io {
         path: run_dir.to_path_buf(),
         source,
