@@ -13,7 +13,8 @@ use spae::assets::Assets;
 use spae::quantizer::nearest::{indices_to_vec, search_tensor, NearestSearch};
 use spae::quantizer::quantize_pyramid;
 use spae::train::{
-    image_tensor, load_codebook, quant_context, to_vec, train_step, training_set, TrainConfig,
+    critics, image_tensor, load_codebook, quant_context, to_vec, train_step, training_set, Step,
+    TrainConfig,
 };
 
 #[derive(Subcommand)]
@@ -151,6 +152,7 @@ fn train_bench(config: &Path, steps: usize, out: &Path, assets: &Assets) -> Resu
     device.seed(cfg.run.seed);
     let mut model = cfg.model.init(&device);
     let mut optim = cfg.loss.optimizer();
+    let mut critics = critics(&cfg, assets, &device)?;
     let (b, size) = (cfg.run.batch_size, cfg.model.image_size);
     let depth = ctx.pyramid.n_layers();
     let mut step_ms = Vec::new();
@@ -160,7 +162,13 @@ fn train_bench(config: &Path, steps: usize, out: &Path, assets: &Assets) -> Resu
         let pixels = set.batch_chw(&idx, size);
         let x = image_tensor(pixels.clone(), b, set.channels, size, &device);
         let t = Instant::now();
-        let (m, _) = train_step(model, &mut optim, &ctx, &cfg.loss, x, depth, cfg.loss.lr)?;
+        let todo = Step {
+            images: x,
+            depth,
+            lr: cfg.loss.lr,
+            gan: true,
+        };
+        let (m, _) = train_step(model, &mut optim, &ctx, &cfg.loss, &mut critics, todo)?;
         model = m;
         let ms = t.elapsed().as_secs_f64() * 1e3;
         // The quantizer alone, on this batch's latents.

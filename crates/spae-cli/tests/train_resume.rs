@@ -85,6 +85,17 @@ fn kill_nine_then_resume_matches_an_uninterrupted_run() {
             "step {s}: {a} vs {b}"
         );
     }
+    // The GAN and LPIPS terms are on (the GAN from step 8), and sample grids were written:
+    // 8 images wide, originals + depths 4 and 5 high.
+    let lines = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert!(first["gan"].as_f64() == Some(0.0), "{first}");
+    for key in ["gan", "disc", "perceptual"] {
+        assert!(last[key].as_f64().unwrap() > 0.0, "{key}: {last}");
+    }
+    let png = spae::data::read_png(&run.join("samples/step-00000030.png")).unwrap();
+    assert_eq!((png.width, png.height), (8 * 32, 3 * 32));
     // And the loss went down.
     let mean = |v: &[(u64, f64)]| v.iter().map(|x| x.1).sum::<f64>() / v.len() as f64;
     assert!(mean(&resumed[25..]) < mean(&resumed[..5]), "{resumed:?}");

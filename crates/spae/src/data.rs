@@ -81,6 +81,48 @@ impl ImageSet {
         out
     }
 
+    /// The held-out part of a set without a split of its own: every `every`-th image (index
+    /// `i % every == every - 1`) is test, the rest train.
+    pub fn hold_out(&self, split: Split, every: usize) -> ImageSet {
+        let keep: Vec<usize> = (0..self.len())
+            .filter(|i| (i % every == every - 1) == (split == Split::Test))
+            .collect();
+        let mut out = ImageSet {
+            pixels: Vec::with_capacity(keep.len() * self.image(0).len()),
+            labels: Vec::with_capacity(keep.len()),
+            class_names: self.class_names.clone(),
+            ..*self
+        };
+        for i in keep {
+            out.pixels.extend_from_slice(self.image(i));
+            out.labels.push(self.labels[i]);
+        }
+        out
+    }
+
+    /// Every image enlarged `factor` times by pixel repetition (nearest neighbour).
+    pub fn upscaled(&self, factor: usize) -> ImageSet {
+        let (w, h, c) = (self.width * factor, self.height * factor, self.channels);
+        let mut pixels = Vec::with_capacity(self.len() * w * h * c);
+        for i in 0..self.len() {
+            let img = self.image(i);
+            for y in 0..h {
+                for x in 0..w {
+                    let o = ((y / factor) * self.width + x / factor) * c;
+                    pixels.extend_from_slice(&img[o..o + c]);
+                }
+            }
+        }
+        ImageSet {
+            width: w,
+            height: h,
+            pixels,
+            labels: self.labels.clone(),
+            class_names: self.class_names.clone(),
+            ..*self
+        }
+    }
+
     /// The pixels of image `i`.
     pub fn image(&self, i: usize) -> &[u8] {
         let s = self.width * self.height * self.channels;
@@ -454,6 +496,27 @@ pub fn emoji(dir: &Path) -> Result<(ImageSet, Vec<String>), DataError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hold_out_and_upscale_by_hand() {
+        let set = ImageSet {
+            width: 2,
+            height: 1,
+            channels: 1,
+            pixels: vec![1, 2, 3, 4, 5, 6, 7, 8],
+            labels: vec![0, 1, 2, 3],
+            class_names: vec!["a".into(); 4],
+        };
+        let test = set.hold_out(Split::Test, 2);
+        assert_eq!(
+            (test.labels.clone(), test.pixels.clone()),
+            (vec![1, 3], vec![3, 4, 7, 8])
+        );
+        assert_eq!(set.hold_out(Split::Train, 2).labels, vec![0, 2]);
+        let up = test.upscaled(2);
+        assert_eq!((up.width, up.height), (4, 2));
+        assert_eq!(up.image(0), &[3, 3, 4, 4, 3, 3, 4, 4]);
+    }
 
     #[test]
     fn idx_round_trip_and_errors() {

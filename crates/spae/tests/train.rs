@@ -10,7 +10,9 @@ use spae::gguf::GgufFile;
 use spae::model::ModelConfig;
 use spae::pyramid::Pyramid;
 use spae::quantizer::{NearestSearch, Saq};
-use spae::train::{image_tensor, learning_rate, train_step, LossConfig, QuantContext};
+use spae::train::{
+    image_tensor, learning_rate, train_step, Critics, LossConfig, QuantContext, Step,
+};
 
 fn assets() -> Assets {
     Assets::from_env_or(concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets"))
@@ -50,7 +52,21 @@ fn appearance_loss_falls_on_real_images() {
     for step in 0..steps {
         let x = image_tensor(set.batch_chw(&idx, 32), 16, 1, 32, &device);
         let lr = learning_rate(step, steps, 2e-3, 5, 0);
-        let (m, stats) = train_step(model, &mut optim, &ctx, &loss_cfg, x, 5, lr).unwrap();
+        let todo = Step {
+            images: x,
+            depth: 5,
+            lr,
+            gan: false,
+        };
+        let (m, stats) = train_step(
+            model,
+            &mut optim,
+            &ctx,
+            &loss_cfg,
+            &mut Critics::default(),
+            todo,
+        )
+        .unwrap();
         model = m;
         assert!(stats.loss.is_finite() && stats.commitment.is_finite());
         if step % 10 == 0 {

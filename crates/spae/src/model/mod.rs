@@ -2,7 +2,11 @@
 //!
 //! GroupNorm + SiLU residual blocks, `blocks_per_stage` per stage, channel multipliers per stage,
 //! average-pool downsampling between stages, nearest-neighbour upsampling + conv in the decoder.
-//! Every constant is a field of [`ModelConfig`].
+//! Every constant is a field of [`ModelConfig`]. The GAN's discriminator is in [`discriminator`].
+
+pub mod discriminator;
+
+pub use discriminator::{Discriminator, DiscriminatorConfig};
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
