@@ -6,15 +6,18 @@ use anyhow::{bail, Result};
 use clap::Subcommand;
 use serde::Serialize;
 use spae::assets::Assets;
-use spae::data::{fashion_mnist, tile_images, write_png, Split};
+use burn::tensor::{Device, Tensor, TensorData};
+use spae::data::{tile_images, write_png, Split};
+use spae::eval::lpips::Lpips;
 use spae::eval::{psnr, ssim};
 use spae::tokenizer::ImageTokenizer;
+use spae::train::{dataset, to_vec};
 
 use crate::progress;
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
-    /// PSNR and SSIM per decodable depth on a data split; a PNG grid of reconstructions.
+    /// PSNR, SSIM and LPIPS per decodable depth on a data split; a PNG grid of reconstructions.
     Recon {
         #[arg(long)]
         checkpoint: PathBuf,
@@ -35,6 +38,7 @@ struct DepthRow {
     tokens: usize,
     psnr: f64,
     ssim: f64,
+    lpips: f64,
 }
 
 pub fn run(cmd: EvalCommand, assets: &Assets) -> Result<()> {
@@ -50,16 +54,15 @@ pub fn run(cmd: EvalCommand, assets: &Assets) -> Result<()> {
         other => bail!("unknown split '{other}' (train or test)"),
     };
     let tok = ImageTokenizer::load(&checkpoint)?;
-    if tok.config.data.dataset != "fashion-mnist" {
-        bail!("eval recon supports fashion-mnist runs for now");
-    }
-    let set = fashion_mnist(&assets.path("fashion-mnist")?, split)?;
+    let set = dataset(&tok.config, assets, split)?;
+    let device = Device::flex();
+    let lpips = Lpips::load(&assets.path("lpips")?, &device)?;
     let n = n.min(set.len());
     let (size, ch) = tok.image_shape();
     let pyramid = &tok.ctx.pyramid;
     let depths: Vec<usize> = (pyramid.first_decodable_depth()..=pyramid.n_layers()).collect();
     let cumulative = pyramid.cumulative_sizes();
-    let mut sums = vec![(0.0, 0.0); depths.len()];
+    let mut sums = vec![(0.0, 0.0, 0.0); depths.len()];
     let plane = ch * size * size;
     let show = 8.min(n);
     let mut grid_rows: Vec<Vec<f32>> = vec![Vec::new(); depths.len() + 1];
@@ -70,6 +73,14 @@ pub fn run(cmd: EvalCommand, assets: &Assets) -> Result<()> {
         let codes = tok.encode_codes(x.clone(), idx.len());
         for (j, &d) in depths.iter().enumerate() {
             let y = tok.decode_codes(&codes.tokens, idx.len(), d)?;
+            let signed = |v: &[f32]| {
+                let v: Vec<f32> = v.iter().map(|p| p * 2.0 - 1.0).collect();
+                Tensor::<4>::from_data(TensorData::new(v, [idx.len(), ch, size, size]), &device)
+            };
+            sums[j].2 += to_vec(lpips.distance(signed(&x), signed(&y)))
+                .iter()
+                .map(|&v| f64::from(v))
+                .sum::<f64>();
             for i in 0..idx.len() {
                 let (a, b) = (
                     &x[i * plane..(i + 1) * plane],
@@ -96,6 +107,7 @@ pub fn run(cmd: EvalCommand, assets: &Assets) -> Result<()> {
             tokens: cumulative[d - 1],
             psnr: s.0 / n as f64,
             ssim: s.1 / n as f64,
+            lpips: s.2 / n as f64,
         })
         .collect();
     println!(
@@ -103,12 +115,12 @@ pub fn run(cmd: EvalCommand, assets: &Assets) -> Result<()> {
         split,
         checkpoint.display()
     );
-    println!("| depth | tokens | PSNR dB | SSIM |");
-    println!("|---:|---:|---:|---:|");
+    println!("| depth | tokens | PSNR dB | SSIM | LPIPS |");
+    println!("|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {} | {:.2} | {:.4} |",
-            r.depth, r.tokens, r.psnr, r.ssim
+            "| {} | {} | {:.2} | {:.4} | {:.4} |",
+            r.depth, r.tokens, r.psnr, r.ssim, r.lpips
         );
     }
     spae::io::write_atomic(&out, &serde_json::to_vec_pretty(&rows)?)?;
