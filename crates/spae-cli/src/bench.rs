@@ -13,8 +13,8 @@ use spae::assets::Assets;
 use spae::quantizer::nearest::{indices_to_vec, search_tensor, NearestSearch};
 use spae::quantizer::quantize_pyramid;
 use spae::train::{
-    critics, image_tensor, load_codebook, quant_context, to_vec, train_step, training_set, Step,
-    TrainConfig,
+    critics, image_tensor, init_model, load_codebook, quant_context, to_vec, train_step,
+    training_set, Step, TrainConfig,
 };
 
 #[derive(Subcommand)]
@@ -146,11 +146,12 @@ struct TrainReport {
 
 fn train_bench(config: &Path, steps: usize, out: &Path, assets: &Assets) -> Result<()> {
     let cfg: TrainConfig = crate::read_toml(config)?;
-    let ctx = quant_context(&cfg, &load_codebook(&cfg)?)?;
+    let cb = load_codebook(&cfg)?;
+    let ctx = quant_context(&cfg, &cb)?;
     let set = training_set(&cfg, assets)?;
     let device = Device::flex().autodiff();
     device.seed(cfg.run.seed);
-    let mut model = cfg.model.init(&device);
+    let mut model = init_model(&cfg, &cb, &device);
     let mut optim = cfg.loss.optimizer();
     let mut critics = critics(&cfg, assets, &device)?;
     let (b, size) = (cfg.run.batch_size, cfg.model.image_size);

@@ -116,7 +116,7 @@ fn show_model(assets: &Assets) -> Result<()> {
     let idx: Vec<usize> = (0..8).collect();
     let x = set.batch_chw(&idx, size);
     println!("\n== SPAE tokens of Fashion-MNIST test images ({MODEL}) ==");
-    for (i, layers) in tok.encode(x.clone(), idx.len()).iter().enumerate().take(4) {
+    for (i, layers) in tok.encode(x.clone(), idx.len())?.iter().enumerate().take(4) {
         let top: Vec<String> = layers[..2].iter().map(|l| l.words.concat()).collect();
         println!(
             "{:<11} layer 1:{}  layer 2:{}",

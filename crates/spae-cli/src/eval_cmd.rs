@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
+use burn::tensor::{Device, Tensor, TensorData};
 use clap::Subcommand;
 use serde::Serialize;
 use spae::assets::Assets;
-use burn::tensor::{Device, Tensor, TensorData};
 use spae::data::{tile_images, write_png, Split};
 use spae::eval::lpips::Lpips;
 use spae::eval::{psnr, ssim};

@@ -50,7 +50,7 @@ pub fn encode(args: EncodeArgs) -> Result<()> {
     let mut out = Vec::new();
     for path in &args.images {
         let px = load_model_image(path, size, ch)?;
-        let layers = tok.encode(px, 1).remove(0);
+        let layers = tok.encode(px, 1)?.remove(0);
         out.push(Encoded {
             image: path.display().to_string(),
             layers,

@@ -133,6 +133,22 @@ fn bad_checkpoints_and_configs() {
     let err = fails(&["train", "--config", &cfg, "--out", r, "--resume"]);
     assert!(err.contains("model.bpk"), "{err}");
 
+    // A learned codebook is the plain VQ baseline only.
+    let learned = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("pyramid =", "learned_codebook = true\npyramid =");
+    let learned_path = dir.path().join("learned.toml");
+    std::fs::write(&learned_path, learned).unwrap();
+    let out = dir.path().join("learned");
+    let err = fails(&[
+        "train",
+        "--config",
+        learned_path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(err.contains("learned_codebook") && err.contains("vq"), "{err}");
+
     // Unknown fields and missing codebooks.
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "quantiser = \"saq\"\n").unwrap();

@@ -12,8 +12,8 @@ use crate::model::SpaeModel;
 use crate::pyramid::PyramidError;
 use crate::quantizer::{quantize_pyramid, reconstruct, PyramidCodes};
 use crate::train::{
-    latest_checkpoint, load_codebook, load_model, load_state, quant_context, to_vec, QuantContext,
-    TrainConfig, TrainError,
+    init_model, latest_checkpoint, load_codebook, load_model, load_state, quant_context, to_vec,
+    QuantContext, TrainConfig, TrainError,
 };
 
 #[derive(Debug, Error)]
@@ -60,10 +60,11 @@ impl ImageTokenizer {
         let state = load_state(&dir).map_err(TrainError::from)?;
         let cfg = state.config;
         let device = Device::flex();
-        let mut model = cfg.model.init(&device);
-        load_model(&dir, &mut model).map_err(TrainError::from)?;
         let codebook = load_codebook(&cfg)?;
-        let ctx = quant_context(&cfg, &codebook)?;
+        let mut model = init_model(&cfg, &codebook, &device);
+        load_model(&dir, &mut model).map_err(TrainError::from)?;
+        let frozen = quant_context(&cfg, &codebook)?;
+        let ctx = frozen.for_model(&model).unwrap_or(frozen);
         Ok(ImageTokenizer {
             config: cfg,
             codebook,
@@ -118,10 +119,21 @@ impl ImageTokenizer {
         Ok(to_vec(self.model.decoder.forward(z).clamp(0.0, 1.0)))
     }
 
-    /// Token pyramids of a batch of images (`B x C x S x S`, floats in `[0, 1]`).
-    pub fn encode(&self, pixels: Vec<f32>, batch: usize) -> Vec<Vec<LayerTokens>> {
+    /// Token pyramids of a batch of images (`B x C x S x S`, floats in `[0, 1]`). A learned
+    /// codebook (the VQ baseline) has indices but no words: an error.
+    pub fn encode(
+        &self,
+        pixels: Vec<f32>,
+        batch: usize,
+    ) -> Result<Vec<Vec<LayerTokens>>, TokenizerError> {
+        if self.config.learned_codebook {
+            return Err(TokenizerError::Tokens(
+                "this model's codebook is learned (the plain VQ baseline): its tokens are not words"
+                    .into(),
+            ));
+        }
         let codes = self.encode_codes(pixels, batch);
-        (0..batch)
+        Ok((0..batch)
             .map(|b| {
                 (0..self.ctx.pyramid.n_layers())
                     .map(|l| {
@@ -145,7 +157,7 @@ impl ImageTokenizer {
                     })
                     .collect()
             })
-            .collect()
+            .collect())
     }
 
     /// Codebook indices of a pyramid's first `depth` layers, checking each layer's size and

@@ -8,7 +8,7 @@ pub mod discriminator;
 
 pub use discriminator::{Discriminator, DiscriminatorConfig};
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
@@ -69,6 +69,7 @@ impl ModelConfig {
         SpaeModel {
             encoder: Encoder::new(self, device),
             decoder: Decoder::new(self, device),
+            codebook: None,
         }
     }
 }
@@ -226,11 +227,14 @@ impl Decoder {
     }
 }
 
-/// Encoder and decoder; the quantizer between them has no parameters (the codebook is frozen).
+/// Encoder and decoder. With the frozen LLM codebook (SPAE) the quantizer between them has no
+/// parameters; the Table 4 baseline "plain VQ with a learned codebook" keeps its codebook here.
 #[derive(Module, Debug)]
 pub struct SpaeModel {
     pub encoder: Encoder,
     pub decoder: Decoder,
+    /// A learned codebook `[K, d]` (baseline only); `None` for the frozen LLM codebook.
+    pub codebook: Option<Param<Tensor<2>>>,
 }
 
 #[cfg(test)]

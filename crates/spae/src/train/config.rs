@@ -61,6 +61,10 @@ pub struct TrainConfig {
     pub codebook: String,
     /// `saq` (the paper), `rq` or `vq`.
     pub quantizer: String,
+    /// Table 4's baseline (a): instead of the frozen LLM codebook, a codebook of the same size
+    /// and width learned with the VQ-VAE codebook loss, initialised `N(0, sigma^2)` with `sigma`
+    /// the standard deviation of the frozen codebook's entries. Its tokens are not words.
+    pub learned_codebook: bool,
     /// Tokens per side of each pyramid layer over the latent grid (Eq. 1).
     pub pyramid: Vec<usize>,
     pub model: ModelConfig,
@@ -77,6 +81,7 @@ impl Default for TrainConfig {
             data: DataConfig::default(),
             codebook: "assets/codebooks/smollm2".into(),
             quantizer: "saq".into(),
+            learned_codebook: false,
             pyramid: vec![1, 2, 4, 8, 8],
             model: ModelConfig::default(),
             discriminator: DiscriminatorConfig::default(),

@@ -11,8 +11,8 @@ pub use checkpoint::{latest as latest_checkpoint, load_model, load_state, Checkp
 pub use config::{DataConfig, LoopConfig, TrainConfig};
 pub use gan::{Adversary, LecamEma};
 pub use run::{
-    critics, dataset, load_codebook, quant_context, train, training_set, StepRecord, TrainError,
-    HOLD_OUT_EVERY,
+    critics, dataset, init_model, load_codebook, quant_context, train, training_set, StepRecord,
+    TrainError, HOLD_OUT_EVERY,
 };
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 use crate::eval::lpips::Lpips;
 use crate::model::SpaeModel;
 use crate::pyramid::{Pyramid, PyramidError};
-use crate::quantizer::{quantize_pyramid, reconstruct, NearestSearch, PyramidCodes, Quantizer};
+use crate::quantizer::{
+    by_name, quantize_pyramid, reconstruct, NearestSearch, PyramidCodes, Quantizer,
+};
 
 /// The frozen codebook and pyramid the model quantizes through.
 pub struct QuantContext {
@@ -77,6 +79,19 @@ impl Default for LossConfig {
             lecam_decay: 0.999,
             perceptual: 0.0,
         }
+    }
+}
+
+impl QuantContext {
+    /// For a model with a learned codebook, the same quantizer and pyramid over that codebook's
+    /// current rows; `None` for the frozen LLM codebook (use `self`).
+    pub fn for_model(&self, model: &SpaeModel) -> Option<QuantContext> {
+        let rows = to_vec(model.codebook.as_ref()?.val().detach());
+        Some(QuantContext {
+            quantizer: by_name(self.quantizer.name()).expect("a known quantizer"),
+            pyramid: self.pyramid.clone(),
+            search: NearestSearch::new(&rows, self.search.dim()),
+        })
     }
 }
 
@@ -186,11 +201,31 @@ pub fn commitment_loss(latents: Tensor<4>, ctx: &QuantContext, codes: &PyramidCo
     total
 }
 
+/// The VQ-VAE codebook loss of a learned codebook, `sum_l mean ||sg(z_l) - e(k_l)||^2`: pulls
+/// the chosen rows `[K, d]` towards their layer targets.
+pub fn codebook_loss(codebook: Tensor<2>, codes: &PyramidCodes) -> Tensor<1> {
+    let device = codebook.device();
+    let d = codebook.dims()[1];
+    let mut total = Tensor::<1>::zeros([1], &device);
+    for (tokens, targets) in codes.tokens.iter().zip(&codes.targets) {
+        let n = tokens.len();
+        let idx: Vec<i64> = tokens.iter().map(|&k| i64::from(k)).collect();
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &device);
+        let e = codebook.clone().select(0, idx);
+        let target = Tensor::<2>::from_data(TensorData::new(targets.clone(), [n, d]), &device);
+        total = total + (target - e).square().mean().reshape([1]);
+    }
+    total
+}
+
 /// Loss values of one step (terms that are off are 0).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct StepStats {
     pub l2: f32,
     pub commitment: f32,
+    /// The learned codebook's loss (baseline (a) only).
+    #[serde(default)]
+    pub codebook: f32,
     /// LPIPS between reconstructions and images.
     #[serde(default)]
     pub perceptual: f32,
@@ -236,6 +271,8 @@ pub fn train_step(
     step: Step,
 ) -> Result<(SpaeModel, StepStats), PyramidError> {
     let images = step.images;
+    let learned = ctx.for_model(&model);
+    let ctx = learned.as_ref().unwrap_or(ctx);
     let f = forward(&model, ctx, images.clone(), step.depth)?;
     let l2 = (f.images.clone() - images.clone())
         .square()
@@ -249,6 +286,11 @@ pub fn train_step(
         ..StepStats::default()
     };
     let mut loss = l2 + commit.mul_scalar(cfg.commitment);
+    if let Some(cb) = &model.codebook {
+        let q = codebook_loss(cb.val(), &f.codes);
+        stats.codebook = scalar(&q);
+        loss = loss + q;
+    }
     if let Some(lpips) = &critics.lpips {
         let signed = |x: Tensor<4>| x.mul_scalar(2.0).sub_scalar(1.0);
         let p = lpips
@@ -292,6 +334,22 @@ pub fn image_tensor(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codebook_loss_by_hand() {
+        let device = Device::flex();
+        let rows = vec![0.0, 0.0, 1.0, 1.0, 2.0, 0.0];
+        let cb = Tensor::<2>::from_data(TensorData::new(rows, [3, 2]), &device);
+        // Two positions chose rows 1 and 2 for targets (1, 2) and (2, 1): squared errors
+        // 0 + 1 + 0 + 1 over 4 entries.
+        let codes = PyramidCodes {
+            batch: 1,
+            tokens: vec![vec![1, 2]],
+            targets: vec![vec![1.0, 2.0, 2.0, 1.0]],
+            scales: vec![vec![1.0, 1.0]],
+        };
+        assert!((to_vec(codebook_loss(cb, &codes))[0] - 0.5).abs() < 1e-7);
+    }
 
     #[test]
     fn schedule_by_hand() {

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::Module;
-use burn::tensor::Device;
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Distribution, Tensor};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -127,6 +127,11 @@ pub fn load_codebook(cfg: &TrainConfig) -> Result<Codebook, TrainError> {
 
 /// The quantizer, pyramid and codebook search of a configuration.
 pub fn quant_context(cfg: &TrainConfig, cb: &Codebook) -> Result<QuantContext, TrainError> {
+    if cfg.learned_codebook && (cfg.quantizer != "vq" || cfg.pyramid.len() != 1) {
+        return Err(TrainError::Config(
+            "learned_codebook is the plain VQ baseline: it needs quantizer = \"vq\" and one pyramid layer".into(),
+        ));
+    }
     let quantizer = by_name(&cfg.quantizer).ok_or_else(|| {
         TrainError::Config(format!(
             "unknown quantizer '{}' (saq, rq, vq)",
@@ -138,6 +143,29 @@ pub fn quant_context(cfg: &TrainConfig, cb: &Codebook) -> Result<QuantContext, T
         pyramid: Pyramid::square(cfg.model.latent_size(), &cfg.pyramid)?,
         search: NearestSearch::new(&cb.embeddings, cb.dim),
     })
+}
+
+/// A freshly initialised model of a configuration, with the learned codebook of the VQ
+/// baseline when configured (`N(0, sigma^2)`, `sigma` the frozen codebook's entry deviation).
+pub fn init_model(cfg: &TrainConfig, cb: &Codebook, device: &Device) -> SpaeModel {
+    let mut model = cfg.model.init(device);
+    if cfg.learned_codebook {
+        let n = cb.embeddings.len() as f64;
+        let mean = cb.embeddings.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+        let var = cb
+            .embeddings
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        let rows = Tensor::<2>::random(
+            [cb.embeddings.len() / cb.dim, cb.dim],
+            Distribution::Normal(0.0, var.sqrt()),
+            device,
+        );
+        model.codebook = Some(Param::from_tensor(rows));
+    }
+    model
 }
 
 /// The discriminator (when `loss.gan > 0`) and LPIPS (when `loss.perceptual > 0`) of a
@@ -163,12 +191,13 @@ pub fn train(
     resume: bool,
     on_step: &mut dyn FnMut(&StepRecord) -> bool,
 ) -> Result<usize, TrainError> {
-    let ctx = quant_context(cfg, &load_codebook(cfg)?)?;
+    let cb = load_codebook(cfg)?;
+    let ctx = quant_context(cfg, &cb)?;
     let set = training_set(cfg, assets)?;
     let size = cfg.model.image_size;
     let device = Device::flex().autodiff();
     device.seed(cfg.run.seed);
-    let mut model = cfg.model.init(&device);
+    let mut model = init_model(cfg, &cb, &device);
     let mut optim = cfg.loss.optimizer();
     let mut critics = critics(cfg, assets, &device)?;
     fs::create_dir_all(run_dir).map_err(|source| TrainError::Io {
@@ -295,10 +324,13 @@ fn write_samples(
     let idx: Vec<usize> = (0..n).collect();
     let pixels = set.batch_chw(&idx, size);
     let device = Device::flex();
+    let model = model.valid();
+    let learned = ctx.for_model(&model);
+    let ctx = learned.as_ref().unwrap_or(ctx);
     let mut rows = vec![pixels.clone()];
     for depth in ctx.pyramid.first_decodable_depth()..=ctx.pyramid.n_layers() {
         let x = image_tensor(pixels.clone(), n, set.channels, size, &device);
-        let y = forward(&model.valid(), ctx, x, depth)?.images;
+        let y = forward(&model, ctx, x, depth)?.images;
         rows.push(to_vec(y));
     }
     let grid = tile_images(&rows, n, set.channels, size);
