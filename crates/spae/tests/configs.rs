@@ -1,0 +1,49 @@
+//! Every shipped training configuration parses, its pyramid is valid over its latent grid, its
+//! data fit its model, and its encoder / decoder / discriminator have the shapes it promises.
+
+use burn::tensor::{Device, Tensor};
+use spae::assets::Assets;
+use spae::data::Split;
+use spae::pyramid::Pyramid;
+use spae::train::{dataset, TrainConfig};
+
+fn configs() -> Vec<std::path::PathBuf> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs");
+    let mut out = Vec::new();
+    for dir in [root.to_string(), format!("{root}/table4")] {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if name.ends_with(".toml") && name != "codebook.toml" {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn shipped_configs_build() {
+    let assets = Assets::from_env_or(concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets"));
+    let device = Device::flex();
+    let paths = configs();
+    assert!(paths.len() >= 8, "{paths:?}");
+    for path in paths {
+        let cfg: TrainConfig = toml::from_str(&std::fs::read_to_string(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let side = cfg.model.latent_size();
+        let pyramid = Pyramid::square(side, &cfg.pyramid).unwrap();
+        assert!(pyramid.first_decodable_depth() <= pyramid.n_layers());
+        let test = dataset(&cfg, &assets, Split::Test).unwrap();
+        assert_eq!(test.channels, cfg.model.image_channels, "{}", path.display());
+        assert!(test.width <= cfg.model.image_size && !test.is_empty());
+        let (s, c) = (cfg.model.image_size, cfg.model.image_channels);
+        let model = cfg.model.init(&device);
+        let z = model.encoder.forward(Tensor::<4>::zeros([1, c, s, s], &device));
+        assert_eq!(z.dims(), [1, cfg.model.latent_dim, side, side], "{}", path.display());
+        assert_eq!(model.decoder.forward(z).dims(), [1, c, s, s]);
+        let disc = cfg.discriminator.init(s, c, &device);
+        assert_eq!(disc.forward(Tensor::<4>::zeros([1, c, s, s], &device)).dims(), [1]);
+    }
+}
