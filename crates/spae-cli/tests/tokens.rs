@@ -62,6 +62,16 @@ fn encode_decode_eval_and_bad_tokens() {
         std::fs::read(p("full.png")).unwrap(),
         std::fs::read(p("plain.png")).unwrap()
     );
+    // A released model (model.safetensors + state.json, no burnpack) gives the same words.
+    let latest = std::fs::read_to_string(Path::new(&run).join("LATEST")).unwrap();
+    let ckpt = Path::new(&run).join(latest.trim());
+    let released = p("released");
+    std::fs::create_dir_all(&released).unwrap();
+    for f in ["model.safetensors", "state.json"] {
+        std::fs::copy(ckpt.join(f), Path::new(&released).join(f)).unwrap();
+    }
+    assert_eq!(ok(&["encode", &img, "--checkpoint", &released]), text);
+
     // A decoded 32x32 PNG is itself a valid input.
     ok(&["encode", &p("full.png"), "--checkpoint", &run]);
 

@@ -147,7 +147,10 @@ fn bad_checkpoints_and_configs() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(err.contains("learned_codebook") && err.contains("vq"), "{err}");
+    assert!(
+        err.contains("learned_codebook") && err.contains("vq"),
+        "{err}"
+    );
 
     // Unknown fields and missing codebooks.
     let bad = dir.path().join("bad.toml");

@@ -36,14 +36,30 @@ fn shipped_configs_build() {
         let pyramid = Pyramid::square(side, &cfg.pyramid).unwrap();
         assert!(pyramid.first_decodable_depth() <= pyramid.n_layers());
         let test = dataset(&cfg, &assets, Split::Test).unwrap();
-        assert_eq!(test.channels, cfg.model.image_channels, "{}", path.display());
+        assert_eq!(
+            test.channels,
+            cfg.model.image_channels,
+            "{}",
+            path.display()
+        );
         assert!(test.width <= cfg.model.image_size && !test.is_empty());
         let (s, c) = (cfg.model.image_size, cfg.model.image_channels);
         let model = cfg.model.init(&device);
-        let z = model.encoder.forward(Tensor::<4>::zeros([1, c, s, s], &device));
-        assert_eq!(z.dims(), [1, cfg.model.latent_dim, side, side], "{}", path.display());
+        let z = model
+            .encoder
+            .forward(Tensor::<4>::zeros([1, c, s, s], &device));
+        assert_eq!(
+            z.dims(),
+            [1, cfg.model.latent_dim, side, side],
+            "{}",
+            path.display()
+        );
         assert_eq!(model.decoder.forward(z).dims(), [1, c, s, s]);
         let disc = cfg.discriminator.init(s, c, &device);
-        assert_eq!(disc.forward(Tensor::<4>::zeros([1, c, s, s], &device)).dims(), [1]);
+        assert_eq!(
+            disc.forward(Tensor::<4>::zeros([1, c, s, s], &device))
+                .dims(),
+            [1]
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! Checkpoints that survive `kill -9`: each is a complete folder `step-NNNNNNNN/` (model with its
-//! parameter ids, optimizer state, the configuration and the step), and the file `LATEST`, replaced
+//! Checkpoints that survive `kill -9`: each is a complete folder `step-NNNNNNNN/` (the model as
+//! `model.safetensors` for other tools and as `model.bpk` with the parameter ids the optimizer
+//! state refers to, optimizer state, the configuration and the step), and the file `LATEST`, replaced
 //! atomically after the folder is complete, names the newest. Older folders are then removed.
 //! With the GAN on, the discriminator, its optimizer and the LeCAM anchors are saved too.
 
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::optim::{ModuleOptimizer, OptimizerRecord};
-use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::store::{ApplyResult, BurnpackStore, ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -79,6 +80,10 @@ pub fn save(
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     save_module(model, &tmp.join("model.bpk"))?;
+    let st = tmp.join("model.safetensors");
+    model
+        .save_into(&mut SafetensorsStore::from_file(&st).overwrite(true))
+        .map_err(|e| bad(&st, e))?;
     save_optimizer(optim, &tmp.join("optimizer.bpk"))?;
     if let Some(adv) = adversary {
         save_module(&adv.disc, &tmp.join("discriminator.bpk"))?;
@@ -122,10 +127,22 @@ pub fn load_state(dir: &Path) -> Result<State, CheckpointError> {
     serde_json::from_slice(&text).map_err(|e| bad(&path, format!("corrupt state: {e}")))
 }
 
-/// Loads a checkpoint's weights (with their parameter ids) into `model`, which must be built
-/// from the checkpoint's configuration.
+/// Loads a checkpoint's weights into `model`, which must be built from the checkpoint's
+/// configuration: `model.bpk` (with parameter ids) if present, else `model.safetensors` (a
+/// released model).
 pub fn load_model(dir: &Path, model: &mut SpaeModel) -> Result<(), CheckpointError> {
-    load_module(&dir.join("model.bpk"), model)
+    let bpk = dir.join("model.bpk");
+    if bpk.exists() {
+        return load_module(&bpk, model);
+    }
+    let st = dir.join("model.safetensors");
+    if !st.exists() {
+        return Err(bad(dir, "no model.bpk or model.safetensors"));
+    }
+    let result = model
+        .load_from(&mut SafetensorsStore::from_file(&st))
+        .map_err(|e| bad(&st, format!("truncated or corrupt: {e}")))?;
+    check_applied(&st, &result)
 }
 
 fn load_module<M: Module>(path: &Path, module: &mut M) -> Result<(), CheckpointError> {
@@ -135,6 +152,11 @@ fn load_module<M: Module>(path: &Path, module: &mut M) -> Result<(), CheckpointE
     let result = module
         .load_from(&mut BurnpackStore::from_file(path))
         .map_err(|e| bad(path, format!("truncated or corrupt: {e}")))?;
+    check_applied(path, &result)
+}
+
+/// Every tensor of the module was loaded and nothing was left over.
+fn check_applied(path: &Path, result: &ApplyResult) -> Result<(), CheckpointError> {
     if !result.missing.is_empty() || !result.errors.is_empty() || !result.unused.is_empty() {
         return Err(bad(
             path,
