@@ -2,7 +2,7 @@
 //! non-saturating GAN losses and the LeCAM regulariser (Tseng et al., 2021) with EMA anchors.
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::activation::softplus;
+use burn::tensor::activation::{relu, softplus};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -19,11 +19,12 @@ pub fn discriminator_loss(real_logits: Tensor<1>, fake_logits: Tensor<1>) -> Ten
     (softplus(real_logits.neg(), 1.0).mean() + softplus(fake_logits, 1.0).mean()).reshape([1])
 }
 
-/// LeCAM regulariser: `mean (D(I) - alpha_fake)^2 + mean (D(I_hat) - alpha_real)^2`, with the
-/// anchors the EMAs of the discriminator's mean outputs on real and fake images.
+/// LeCAM regulariser (method.md): `mean relu(D(I) - alpha_fake)^2 + mean relu(alpha_real -
+/// D(I_hat))^2`, with the anchors the EMAs of the discriminator's mean outputs on real and fake
+/// images.
 pub fn lecam_penalty(real_logits: Tensor<1>, fake_logits: Tensor<1>, ema: &LecamEma) -> Tensor<1> {
-    ((real_logits.sub_scalar(ema.fake)).square().mean()
-        + (fake_logits.sub_scalar(ema.real)).square().mean())
+    (relu(real_logits.sub_scalar(ema.fake)).square().mean()
+        + relu(fake_logits.neg().add_scalar(ema.real)).square().mean())
     .reshape([1])
 }
 
@@ -122,5 +123,8 @@ mod tests {
         // fake logits [0] against alpha_real 0.2: 0.04.
         let r = to_vec(lecam_penalty(t(&[1.0, 3.0]), t(&[0.0]), &ema))[0];
         assert!((r - 5.45).abs() < 1e-5, "{r}");
+        // On the right side of the anchors (real below alpha_fake, fake above alpha_real): 0.
+        let r = to_vec(lecam_penalty(t(&[-1.0]), t(&[1.0]), &ema))[0];
+        assert_eq!(r, 0.0);
     }
 }
