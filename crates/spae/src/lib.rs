@@ -18,5 +18,6 @@ pub mod io;
 pub mod model;
 pub mod pyramid;
 pub mod quantizer;
+pub mod semantic;
 pub mod tokenizer;
 pub mod train;
