@@ -21,3 +21,4 @@ pub mod quantizer;
 pub mod semantic;
 pub mod tokenizer;
 pub mod train;
+pub mod weights;

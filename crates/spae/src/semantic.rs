@@ -95,7 +95,10 @@ pub fn semantic_loss(targets: Tensor<2>, codebook: Tensor<2>, words: Tensor<1, I
     let e2 = codebook.clone().square().sum_dim(1).transpose(); // [1, K]
     let logits = targets.matmul(codebook.transpose()).mul_scalar(2.0) - z2 - e2;
     let logp = log_softmax(logits, 1);
-    logp.gather(1, words.reshape([n, 1])).mean().neg().reshape([1])
+    logp.gather(1, words.reshape([n, 1]))
+        .mean()
+        .neg()
+        .reshape([1])
 }
 
 /// Eq. 9: the dynamic weight `w = sg(L_app / L_sem)`, which brings the semantic term to the

@@ -6,24 +6,14 @@
 //! `tools/lpips_weights.py` at asset-install time. The distance matches the reference `lpips`
 //! 0.1.4 package (`tests/lpips.rs` checks committed reference values).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::tensor::activation::relu;
 use burn::tensor::module::{conv2d, max_pool2d};
 use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor, TensorData};
-use thiserror::Error;
 
-#[derive(Debug, Error)]
-pub enum LpipsError {
-    #[error("cannot read LPIPS weights {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("LPIPS weights {path} are not valid: {reason}")]
-    Invalid { path: PathBuf, reason: String },
-}
+use crate::weights::{Weights, WeightsError};
 
 /// VGG16's convolution widths (`'M'` = 2x2 max pool), the torchvision `features` layout.
 const VGG16: [Option<usize>; 17] = [
@@ -68,54 +58,21 @@ pub struct Lpips {
 
 impl Lpips {
     /// Loads the converted weights (`assets/lpips/vgg16.safetensors`).
-    pub fn load(path: &Path, device: &Device) -> Result<Self, LpipsError> {
-        let invalid = |reason: String| LpipsError::Invalid {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let bytes = std::fs::read(path).map_err(|source| LpipsError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let st =
-            safetensors::SafeTensors::deserialize(&bytes).map_err(|e| invalid(e.to_string()))?;
-        let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>, LpipsError> {
-            let t = st
-                .tensor(name)
-                .map_err(|_| invalid(format!("tensor {name} is missing")))?;
-            if t.dtype() != safetensors::Dtype::F32 || t.shape() != shape {
-                return Err(invalid(format!(
-                    "tensor {name} is {:?} {:?}, expected F32 {shape:?}",
-                    t.dtype(),
-                    t.shape()
-                )));
-            }
-            Ok(t.data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect())
-        };
+    pub fn load(path: &Path, device: &Device) -> Result<Self, WeightsError> {
+        let w = Weights::open(path)?;
         let mut convs = Vec::new();
         let mut cin = 3;
         for (i, cout) in VGG16.iter().flatten().enumerate() {
-            let hwio = read(&format!("vgg.conv{i}.weight"), &[3, 3, cin, *cout])?;
-            let w = Tensor::<4>::from_data(TensorData::new(hwio, [3, 3, cin, *cout]), device)
-                .permute([3, 2, 0, 1]);
-            let b = read(&format!("vgg.conv{i}.bias"), &[*cout])?;
-            convs.push((
-                w,
-                Tensor::<1>::from_data(TensorData::new(b, [*cout]), device),
-            ));
+            let hwio = w.tensor(&format!("vgg.conv{i}.weight"), [3, 3, cin, *cout], device)?;
+            let b = w.tensor(&format!("vgg.conv{i}.bias"), [*cout], device)?;
+            convs.push((hwio.permute([3, 2, 0, 1]), b));
             cin = *cout;
         }
         let mut lins = Vec::new();
         for (j, &tap) in TAPS.iter().enumerate() {
             let c = convs[tap].1.dims()[0];
-            let w = read(&format!("lin{j}.weight"), &[c])?;
-            lins.push(Tensor::<4>::from_data(
-                TensorData::new(w, [1, c, 1, 1]),
-                device,
-            ));
+            let lin: Tensor<1> = w.tensor(&format!("lin{j}.weight"), [c], device)?;
+            lins.push(lin.reshape([1, c, 1, 1]));
         }
         let per_channel =
             |v: [f32; 3]| Tensor::<4>::from_data(TensorData::new(v.to_vec(), [1, 3, 1, 1]), device);

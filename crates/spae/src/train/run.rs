@@ -25,10 +25,11 @@ use crate::codebook::{Codebook, CodebookError};
 use crate::data::{
     emoji, fashion_mnist, mnist_digits, tile_images, write_png, DataError, ImageSet, Split,
 };
-use crate::eval::lpips::{Lpips, LpipsError};
+use crate::eval::lpips::Lpips;
 use crate::model::SpaeModel;
 use crate::pyramid::{Pyramid, PyramidError};
 use crate::quantizer::{by_name, NearestSearch};
+use crate::weights::WeightsError;
 
 #[derive(Debug, Error)]
 pub enum TrainError {
@@ -43,7 +44,7 @@ pub enum TrainError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
-    Lpips(#[from] LpipsError),
+    Weights(#[from] WeightsError),
     #[error("{0}")]
     Config(String),
     #[error("{path}: {source}")]
