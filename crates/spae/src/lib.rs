@@ -18,6 +18,7 @@ pub mod io;
 pub mod model;
 pub mod pyramid;
 pub mod quantizer;
+pub mod scorer;
 pub mod semantic;
 pub mod tokenizer;
 pub mod train;

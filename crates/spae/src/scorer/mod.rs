@@ -1,0 +1,75 @@
+//! Image-text scorers (method.md, Eqs. 4-7): `f_img(I)` and `f_text(x)` in one space, so that
+//! `s(I, k) = f_img(I) . t(k)`. Implementations: [`minilm`] (the sentence encoder of the offline
+//! scorers) and [`LabelScorer`] (labelled data: `f_img` is the text embedding of the class name).
+
+pub mod minilm;
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use thiserror::Error;
+
+pub use minilm::MiniLm;
+
+use crate::weights::WeightsError;
+
+#[derive(Debug, Error)]
+pub enum ScorerError {
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error("tokenizer: {0}")]
+    Tokenize(String),
+    #[error("{0}")]
+    Input(String),
+}
+
+fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ScorerError> {
+    let bytes = std::fs::read(path).map_err(|source| ScorerError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| ScorerError::Invalid {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// The label scorer for labelled data: `f_img(I)` is the MiniLM embedding of the image's class
+/// name, `f_text` MiniLM itself. Exact for data sets whose labels say what the image shows.
+pub struct LabelScorer {
+    pub text: MiniLm,
+    /// Unit-length embedding of each class name, in label order.
+    pub classes: Vec<Vec<f32>>,
+}
+
+impl LabelScorer {
+    pub fn new(text: MiniLm, class_names: &[String]) -> Result<Self, ScorerError> {
+        let classes = text.embed(class_names)?;
+        Ok(LabelScorer { text, classes })
+    }
+
+    /// `f_img` of images with these labels.
+    pub fn image_features(&self, labels: &[u32]) -> Result<Vec<&[f32]>, ScorerError> {
+        labels
+            .iter()
+            .map(|&l| {
+                self.classes
+                    .get(l as usize)
+                    .map(Vec::as_slice)
+                    .ok_or_else(|| {
+                        ScorerError::Input(format!(
+                            "label {l} out of range ({} classes)",
+                            self.classes.len()
+                        ))
+                    })
+            })
+            .collect()
+    }
+}
