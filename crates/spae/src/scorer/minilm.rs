@@ -125,7 +125,7 @@ impl MiniLm {
     pub fn load(dir: &Path, device: &Device) -> Result<Self, ScorerError> {
         let cfg: BertConfig = super::read_json(&dir.join("config.json"))?;
         let sent: SentenceConfig = super::read_json(&dir.join("sentence_bert_config.json"))?;
-        if cfg.hidden_act != "gelu" || cfg.hidden_size % cfg.num_attention_heads != 0 {
+        if cfg.hidden_act != "gelu" || !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads) {
             return Err(ScorerError::Invalid {
                 path: dir.join("config.json"),
                 reason: format!(
