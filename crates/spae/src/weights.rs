@@ -38,6 +38,12 @@ impl Weights {
         Ok(w)
     }
 
+    /// sha256 of the file, hex.
+    pub fn sha256(&self) -> String {
+        use sha2::{Digest, Sha256};
+        format!("{:x}", Sha256::digest(&self.bytes))
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -95,3 +95,85 @@ fn label_scorer_and_bad_weights() {
     let e = MiniLm::load(tmp.path(), &device).err().unwrap().to_string();
     assert!(e.contains("tokenizer.json"), "{e}");
 }
+
+#[test]
+fn text_features_are_cached_per_key_and_stale_caches_rebuilt() {
+    use spae::semantic::features::{cached_text_features, read_cache, write_cache, CacheKey};
+    let model = MiniLm::load(&assets().path("minilm").unwrap(), &Device::flex()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let words: Vec<String> = [" cat", " dog", " house"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let templates = ["a photo of a {}.", "a drawing of the {}."];
+    let ids: Vec<(u32, String)> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (i as u32, w.clone()))
+        .collect();
+    let key = CacheKey::new(&ids, model.fingerprint(), &templates);
+    let mut calls = 0;
+    let mut embed = |t: &[String]| {
+        calls += 1;
+        model.embed(t)
+    };
+    let (f, cached) = cached_text_features(
+        dir.path(),
+        &key,
+        &words,
+        &templates,
+        &mut embed,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(!cached && calls > 0);
+    assert_eq!((f.len(), f.dim), (3, 384));
+    // Eq. 5 by hand for " cat": the normalised mean of the two template embeddings.
+    let e = model
+        .embed(&["a photo of a cat.".into(), "a drawing of the cat.".into()])
+        .unwrap();
+    let want = spae::semantic::token_text_feature(&e);
+    assert!(f
+        .row(0)
+        .iter()
+        .zip(&want)
+        .all(|(a, b)| (a - b).abs() < 1e-5));
+    // The second time comes from the cache.
+    let mut no_embed = |_: &[String]| -> Result<Vec<Vec<f32>>, ScorerError> {
+        panic!("the cache should have been used")
+    };
+    let (again, cached) = cached_text_features(
+        dir.path(),
+        &key,
+        &words,
+        &templates,
+        &mut no_embed,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(cached);
+    assert_eq!(again, f);
+    // Another codebook has another key (and file); a stale or corrupt file under this key is
+    // rebuilt, not used.
+    let other = CacheKey::new(&ids[..2], model.fingerprint(), &templates);
+    assert_ne!(other.path(dir.path()), key.path(dir.path()));
+    let forged = CacheKey {
+        scorer: "another-scorer-fingerprint".into(),
+        ..key.clone()
+    };
+    write_cache(&key.path(dir.path()), &forged, &f).unwrap();
+    assert!(read_cache(&key.path(dir.path()), &key, 3).is_none());
+    std::fs::write(key.path(dir.path()), b"garbage").unwrap();
+    let mut embed = |t: &[String]| model.embed(t);
+    let (rebuilt, cached) = cached_text_features(
+        dir.path(),
+        &key,
+        &words,
+        &templates,
+        &mut embed,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(!cached);
+    assert_eq!(rebuilt, f);
+}

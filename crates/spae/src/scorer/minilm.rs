@@ -114,6 +114,8 @@ pub struct MiniLm {
     heads: usize,
     hidden: usize,
     device: Device,
+    /// sha256 of the weights file, hex.
+    fingerprint: String,
 }
 
 /// Sentences per forward pass.
@@ -160,6 +162,7 @@ impl MiniLm {
             });
         }
         let w = Weights::open(&dir.join("model.safetensors"))?;
+        let fingerprint = w.sha256();
         let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
         let dense = |name: &str, out, inp| Dense::load(&w, name, out, inp, device);
         let norm = |name: &str| LayerNorm::load(&w, name, h, eps, device);
@@ -200,7 +203,13 @@ impl MiniLm {
             heads: cfg.num_attention_heads,
             hidden: h,
             device: device.clone(),
+            fingerprint,
         })
+    }
+
+    /// sha256 of the weights (cache keys).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// Embedding width.

@@ -2,7 +2,11 @@
 //! something. A scorer gives `f_img(I)` and `f_text(x)` in one space; token text features
 //! (Eq. 5) and per-image normalised similarities (Eq. 6) define per-layer candidate pools (Eq. 4),
 //! and the semantic loss (Eq. 7) pulls each layer's target towards a word drawn from its pool,
-//! weighted against the appearance loss by Eq. 9.
+//! weighted against the appearance loss by Eq. 9. Token text features are computed once per
+//! (codebook, scorer, templates) and cached on disk ([`features`]).
+
+pub mod features;
+pub mod templates;
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
@@ -21,6 +25,8 @@ pub struct SemanticConfig {
     pub thresholds: Vec<f32>,
     /// Eq. 9's dynamic weight `sg(L_app / L_sem)`; off means `w = 1` (an ablation).
     pub dynamic_weight: bool,
+    /// Eq. 5's prompt templates: `imagenet-80` (method.md) or `imagenet-7` (cheaper on CPUs).
+    pub templates: String,
 }
 
 impl Default for SemanticConfig {
@@ -29,6 +35,7 @@ impl Default for SemanticConfig {
             weight: 0.0,
             thresholds: vec![0.98, 0.95, 0.90, 0.85, 0.80],
             dynamic_weight: true,
+            templates: "imagenet-80".into(),
         }
     }
 }

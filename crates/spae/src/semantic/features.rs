@@ -1,0 +1,170 @@
+//! Eq. 5 over a whole codebook: the text feature `t(k)` of every word, computed once per
+//! (codebook, scorer, templates) and cached on disk as safetensors whose metadata names all three
+//! fingerprints. A cache written for anything else (or unreadable) is rebuilt, never used.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+use sha2::{Digest, Sha256};
+
+use super::templates::fill;
+use super::token_text_feature;
+use crate::scorer::ScorerError;
+
+/// `t(k)` for every codebook word, row-major `K x dim`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextFeatures {
+    pub dim: usize,
+    pub rows: Vec<f32>,
+}
+
+impl TextFeatures {
+    pub fn len(&self) -> usize {
+        self.rows.len() / self.dim.max(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn row(&self, k: usize) -> &[f32] {
+        &self.rows[k * self.dim..(k + 1) * self.dim]
+    }
+}
+
+/// What a cache file was computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheKey {
+    /// sha256 of the codebook's words (ids and texts, in order).
+    pub codebook: String,
+    /// A fingerprint of the scorer's weights.
+    pub scorer: String,
+    /// sha256 of the templates.
+    pub templates: String,
+}
+
+impl CacheKey {
+    pub fn new(words: &[(u32, String)], scorer: &str, templates: &[&str]) -> Self {
+        let mut h = Sha256::new();
+        for (id, text) in words {
+            h.update(id.to_le_bytes());
+            h.update(text.as_bytes());
+            h.update([0]);
+        }
+        let codebook = format!("{:x}", h.finalize());
+        let templates = format!("{:x}", Sha256::digest(templates.join("\n").as_bytes()));
+        CacheKey {
+            codebook,
+            scorer: scorer.to_string(),
+            templates,
+        }
+    }
+
+    /// The cache file for this key under `dir`.
+    pub fn path(&self, dir: &Path) -> PathBuf {
+        dir.join(format!(
+            "text-features-{}-{}-{}.safetensors",
+            &self.codebook[..16],
+            &self.scorer[..16.min(self.scorer.len())],
+            &self.templates[..16]
+        ))
+    }
+
+    fn metadata(&self) -> HashMap<String, String> {
+        HashMap::from([
+            ("codebook".to_string(), self.codebook.clone()),
+            ("scorer".to_string(), self.scorer.clone()),
+            ("templates".to_string(), self.templates.clone()),
+        ])
+    }
+}
+
+/// Eq. 5 for every word: the templates filled with the word (leading space trimmed), embedded by
+/// `embed` (unit vectors), averaged and normalised. `progress` gets the number of words done.
+pub fn token_text_features(
+    words: &[String],
+    templates: &[&str],
+    embed: &mut dyn FnMut(&[String]) -> Result<Vec<Vec<f32>>, ScorerError>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<TextFeatures, ScorerError> {
+    // Words per embedding call: a few hundred sentences at a time.
+    let per_call = (512 / templates.len().max(1)).max(1);
+    let mut rows = Vec::new();
+    let mut dim = 0;
+    for (done, chunk) in words.chunks(per_call).enumerate() {
+        let texts: Vec<String> = chunk
+            .iter()
+            .flat_map(|w| templates.iter().map(move |t| fill(t, w.trim())))
+            .collect();
+        let emb = embed(&texts)?;
+        for per_word in emb.chunks(templates.len()) {
+            let t = token_text_feature(per_word);
+            dim = t.len();
+            rows.extend(t);
+        }
+        progress((done * per_call + chunk.len()).min(words.len()));
+    }
+    Ok(TextFeatures { dim, rows })
+}
+
+/// Reads a cache file if it exists and was written for `key` with `k` rows; `None` otherwise.
+pub fn read_cache(path: &Path, key: &CacheKey, k: usize) -> Option<TextFeatures> {
+    let bytes = std::fs::read(path).ok()?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes).ok()?;
+    if meta.metadata().as_ref()? != &key.metadata() {
+        return None;
+    }
+    let st = SafeTensors::deserialize(&bytes).ok()?;
+    let t = st.tensor("text_features").ok()?;
+    if t.dtype() != Dtype::F32 || t.shape().len() != 2 || t.shape()[0] != k {
+        return None;
+    }
+    Some(TextFeatures {
+        dim: t.shape()[1],
+        rows: t
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+    })
+}
+
+/// Writes a cache file atomically.
+pub fn write_cache(path: &Path, key: &CacheKey, f: &TextFeatures) -> std::io::Result<()> {
+    let bytes: Vec<u8> = f.rows.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let view = TensorView::new(Dtype::F32, vec![f.len(), f.dim], &bytes)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let data = safetensors::serialize([("text_features", view)], Some(key.metadata()))
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    crate::io::write_atomic(path, &data)
+}
+
+/// The cached features for `key`, or freshly computed (and cached) ones. Returns whether the
+/// cache was used.
+pub fn cached_text_features(
+    cache_dir: &Path,
+    key: &CacheKey,
+    words: &[String],
+    templates: &[&str],
+    embed: &mut dyn FnMut(&[String]) -> Result<Vec<Vec<f32>>, ScorerError>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<(TextFeatures, bool), ScorerError> {
+    let path = key.path(cache_dir);
+    if let Some(f) = read_cache(&path, key, words.len()) {
+        return Ok((f, true));
+    }
+    if path.exists() {
+        tracing::warn!("{} is stale or unreadable: rebuilding it", path.display());
+    }
+    let f = token_text_features(words, templates, embed, progress)?;
+    write_cache(&path, key, &f).map_err(|source| ScorerError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok((f, false))
+}
