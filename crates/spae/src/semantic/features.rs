@@ -81,12 +81,15 @@ impl CacheKey {
     }
 }
 
+/// A text encoder: texts in, unit-length embeddings out.
+pub type EmbedFn<'a> = dyn FnMut(&[String]) -> Result<Vec<Vec<f32>>, ScorerError> + 'a;
+
 /// Eq. 5 for every word: the templates filled with the word (leading space trimmed), embedded by
 /// `embed` (unit vectors), averaged and normalised. `progress` gets the number of words done.
 pub fn token_text_features(
     words: &[String],
     templates: &[&str],
-    embed: &mut dyn FnMut(&[String]) -> Result<Vec<Vec<f32>>, ScorerError>,
+    embed: &mut EmbedFn<'_>,
     progress: &mut dyn FnMut(usize),
 ) -> Result<TextFeatures, ScorerError> {
     // Words per embedding call: a few hundred sentences at a time.
@@ -151,7 +154,7 @@ pub fn cached_text_features(
     key: &CacheKey,
     words: &[String],
     templates: &[&str],
-    embed: &mut dyn FnMut(&[String]) -> Result<Vec<Vec<f32>>, ScorerError>,
+    embed: &mut EmbedFn<'_>,
     progress: &mut dyn FnMut(usize),
 ) -> Result<(TextFeatures, bool), ScorerError> {
     let path = key.path(cache_dir);
