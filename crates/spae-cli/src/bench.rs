@@ -153,7 +153,7 @@ fn train_bench(config: &Path, steps: usize, out: &Path, assets: &Assets) -> Resu
     device.seed(cfg.run.seed);
     let mut model = init_model(&cfg, &cb, &device);
     let mut optim = cfg.loss.optimizer();
-    let mut critics = critics(&cfg, assets, &device)?;
+    let mut critics = critics(&cfg, assets, &cb, &set, &device)?;
     let (b, size) = (cfg.run.batch_size, cfg.model.image_size);
     let depth = ctx.pyramid.n_layers();
     let mut step_ms = Vec::new();
@@ -168,8 +168,10 @@ fn train_bench(config: &Path, steps: usize, out: &Path, assets: &Assets) -> Resu
             depth,
             lr: cfg.loss.lr,
             gan: true,
+            labels: idx.iter().map(|&i| set.labels[i]).collect(),
+            seed: step as u64,
         };
-        let (m, _) = train_step(model, &mut optim, &ctx, &cfg.loss, &mut critics, todo)?;
+        let (m, _) = train_step(model, &mut optim, &ctx, &cfg, &mut critics, todo)?;
         model = m;
         let ms = t.elapsed().as_secs_f64() * 1e3;
         // The quantizer alone, on this batch's latents.

@@ -111,6 +111,14 @@ impl Assets {
         }
     }
 
+    /// Where derived data is cached (token text features): `$SPAE_CACHE` if set, else
+    /// `<root>/cache`.
+    pub fn cache_dir(&self) -> PathBuf {
+        std::env::var_os("SPAE_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.root.join("cache"))
+    }
+
     /// The default folder of the codebook built from the named LLM.
     pub fn codebook_dir(&self, llm: &str) -> PathBuf {
         self.root.join("codebooks").join(llm)

@@ -11,7 +11,7 @@ use spae::model::ModelConfig;
 use spae::pyramid::Pyramid;
 use spae::quantizer::{NearestSearch, Saq};
 use spae::train::{
-    image_tensor, learning_rate, train_step, Critics, LossConfig, QuantContext, Step,
+    image_tensor, learning_rate, train_step, Critics, QuantContext, Step, TrainConfig,
 };
 
 fn assets() -> Assets {
@@ -45,7 +45,7 @@ fn appearance_loss_falls_on_real_images() {
     let mut optim = AdamConfig::new().init();
     let set = fashion_mnist(&a.path("fashion-mnist").unwrap(), Split::Test).unwrap();
     let idx: Vec<usize> = (0..16).collect();
-    let loss_cfg = LossConfig::default();
+    let train_cfg = TrainConfig::default();
     let steps = 60;
     let mut first = None;
     let mut last = None;
@@ -57,12 +57,14 @@ fn appearance_loss_falls_on_real_images() {
             depth: 5,
             lr,
             gan: false,
+            labels: Vec::new(),
+            seed: 0,
         };
         let (m, stats) = train_step(
             model,
             &mut optim,
             &ctx,
-            &loss_cfg,
+            &train_cfg,
             &mut Critics::default(),
             todo,
         )

@@ -27,6 +27,8 @@ pub struct SemanticConfig {
     pub dynamic_weight: bool,
     /// Eq. 5's prompt templates: `imagenet-80` (method.md) or `imagenet-7` (cheaper on CPUs).
     pub templates: String,
+    /// The image-text scorer: `label` (the data set's class names through MiniLM).
+    pub scorer: String,
 }
 
 impl Default for SemanticConfig {
@@ -36,6 +38,7 @@ impl Default for SemanticConfig {
             thresholds: vec![0.98, 0.95, 0.90, 0.85, 0.80],
             dynamic_weight: true,
             templates: "imagenet-80".into(),
+            scorer: "label".into(),
         }
     }
 }

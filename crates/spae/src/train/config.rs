@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::LossConfig;
 use crate::model::{DiscriminatorConfig, ModelConfig};
+use crate::semantic::SemanticConfig;
 
 /// Which data a run trains on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +72,8 @@ pub struct TrainConfig {
     /// The GAN's discriminator (built only when `loss.gan > 0`).
     pub discriminator: DiscriminatorConfig,
     pub loss: LossConfig,
+    /// Semantic guidance (Eqs. 4-7, 9); off unless `semantic.weight > 0`.
+    pub semantic: SemanticConfig,
     #[serde(rename = "loop")]
     pub run: LoopConfig,
 }
@@ -86,6 +89,7 @@ impl Default for TrainConfig {
             model: ModelConfig::default(),
             discriminator: DiscriminatorConfig::default(),
             loss: LossConfig::default(),
+            semantic: SemanticConfig::default(),
             run: LoopConfig::default(),
         }
     }

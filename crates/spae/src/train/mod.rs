@@ -5,11 +5,13 @@
 mod checkpoint;
 mod config;
 pub mod gan;
+pub mod guide;
 mod run;
 
 pub use checkpoint::{latest as latest_checkpoint, load_model, load_state, CheckpointError, State};
 pub use config::{DataConfig, LoopConfig, TrainConfig};
 pub use gan::{Adversary, LecamEma};
+pub use guide::{build_guide, Guide};
 pub use run::{
     critics, dataset, init_model, load_codebook, quant_context, train, training_set, StepRecord,
     TrainError, HOLD_OUT_EVERY,
@@ -25,6 +27,9 @@ use crate::pyramid::{Pyramid, PyramidError};
 use crate::quantizer::{
     by_name, quantize_pyramid, reconstruct, NearestSearch, PyramidCodes, Quantizer,
 };
+use crate::semantic;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 /// The frozen codebook and pyramid the model quantizes through.
 pub struct QuantContext {
@@ -169,28 +174,44 @@ pub fn forward(
     })
 }
 
+/// The encoder output `[B, d, h, w]` as `[B, h*w, d]`, positions row-major.
+pub fn latent_rows(latents: Tensor<4>) -> Tensor<3> {
+    let [b, d, h, w] = latents.dims();
+    latents.permute([0, 2, 3, 1]).reshape([b, h * w, d])
+}
+
+/// Layer `l`'s target `z_l` `[B, n, d]` at its positions, as the affine function `a z - b S` of
+/// the encoder output (Eq. 2 for SAQ) whose value is the quantizer's target and whose gradient
+/// reaches the encoder.
+pub fn layer_target(z: Tensor<3>, ctx: &QuantContext, codes: &PyramidCodes, l: usize) -> Tensor<3> {
+    let [b, _, d] = z.dims();
+    let device = z.device();
+    let positions = ctx.pyramid.positions(l);
+    let n = positions.len();
+    let idx: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
+    let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &device);
+    let z_sel = z.select(1, idx);
+    let scale =
+        Tensor::<3>::from_data(TensorData::new(codes.scales[l].clone(), [1, n, 1]), &device);
+    let target = Tensor::<3>::from_data(
+        TensorData::new(codes.targets[l].clone(), [b, n, d]),
+        &device,
+    );
+    // z_l = a z - b S: the constant part is a * sg(z) - target.
+    let offset = z_sel.clone().detach() * scale.clone() - target;
+    z_sel * scale - offset
+}
+
 /// Eq. 8's commitment term, `sum_l mean ||z_l - sg(e(k_l))||^2`, with `z_l` the layer target as
 /// an affine function of the encoder output, so that gradients reach the encoder.
 pub fn commitment_loss(latents: Tensor<4>, ctx: &QuantContext, codes: &PyramidCodes) -> Tensor<1> {
-    let [b, d, h, w] = latents.dims();
+    let [b, d, _, _] = latents.dims();
     let device = latents.device();
-    let z = latents.permute([0, 2, 3, 1]).reshape([b, h * w, d]);
+    let z = latent_rows(latents);
     let mut total = Tensor::<1>::zeros([1], &device);
     for l in 0..ctx.pyramid.n_layers() {
-        let positions = ctx.pyramid.positions(l);
-        let n = positions.len();
-        let idx: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
-        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &device);
-        let z_sel = z.clone().select(1, idx);
-        let scale =
-            Tensor::<3>::from_data(TensorData::new(codes.scales[l].clone(), [1, n, 1]), &device);
-        let target = Tensor::<3>::from_data(
-            TensorData::new(codes.targets[l].clone(), [b, n, d]),
-            &device,
-        );
-        // z_l = a z - b S: the constant part is a * sg(z) - target.
-        let offset = z_sel.clone().detach() * scale.clone() - target;
-        let z_l = z_sel * scale - offset;
+        let z_l = layer_target(z.clone(), ctx, codes, l);
+        let n = z_l.dims()[1];
         let emb: Vec<f32> = codes.tokens[l]
             .iter()
             .flat_map(|&k| ctx.search.row(k as usize).to_vec())
@@ -223,6 +244,9 @@ pub fn codebook_loss(codebook: Tensor<2>, codes: &PyramidCodes) -> Tensor<1> {
 pub struct StepStats {
     pub l2: f32,
     pub commitment: f32,
+    /// Eq. 7's semantic loss (with guidance).
+    #[serde(default)]
+    pub semantic: f32,
     /// The learned codebook's loss (baseline (a) only).
     #[serde(default)]
     pub codebook: f32,
@@ -241,11 +265,13 @@ pub struct StepStats {
     pub loss: f32,
 }
 
-/// The optional critics of the appearance loss: the discriminator (GAN + LeCAM) and LPIPS.
+/// The optional parts of the loss: the discriminator (GAN + LeCAM) and LPIPS of the appearance
+/// loss, and the semantic guide.
 #[derive(Default)]
 pub struct Critics {
     pub adversary: Option<Adversary>,
     pub lpips: Option<Lpips>,
+    pub guide: Option<Guide>,
 }
 
 /// What one step trains on.
@@ -257,28 +283,33 @@ pub struct Step {
     pub lr: f64,
     /// Whether the GAN term and the discriminator step are on (after `gan_start`).
     pub gan: bool,
+    /// Class labels of the images (the label scorer's `f_img`); empty without guidance.
+    pub labels: Vec<u32>,
+    /// Seed of this step's semantic targets (Eq. 7 draws them at random).
+    pub seed: u64,
 }
 
-/// One step of Eq. 8's appearance loss on an autodiff device: `||I - I_hat||^2 + beta *
-/// commitment + lambda_per * LPIPS + lambda_gan * L_gan`, then (with the GAN on) one
-/// discriminator step with LeCAM.
+/// One step on an autodiff device: Eq. 8's appearance loss `L_app = ||I - I_hat||^2 + beta *
+/// commitment + lambda_per * LPIPS + lambda_gan * L_gan`, plus with guidance Eq. 9's
+/// `alpha * w * L_sem`, then (with the GAN on) one discriminator step with LeCAM.
 pub fn train_step(
     model: SpaeModel,
     optim: &mut ModuleOptimizer,
     ctx: &QuantContext,
-    cfg: &LossConfig,
+    cfg: &TrainConfig,
     critics: &mut Critics,
     step: Step,
 ) -> Result<(SpaeModel, StepStats), PyramidError> {
     let images = step.images;
     let learned = ctx.for_model(&model);
     let ctx = learned.as_ref().unwrap_or(ctx);
+    let (sem_cfg, cfg) = (&cfg.semantic, &cfg.loss);
     let f = forward(&model, ctx, images.clone(), step.depth)?;
     let l2 = (f.images.clone() - images.clone())
         .square()
         .mean()
         .reshape([1]);
-    let commit = commitment_loss(f.latents, ctx, &f.codes);
+    let commit = commitment_loss(f.latents.clone(), ctx, &f.codes);
     let scalar = |t: &Tensor<1>| to_vec(t.clone().detach())[0];
     let mut stats = StepStats {
         l2: scalar(&l2),
@@ -305,6 +336,18 @@ pub fn train_step(
         let g = gan::generator_loss(adv.disc.forward(f.images.clone()));
         stats.gan = scalar(&g);
         loss = loss + g.mul_scalar(cfg.gan);
+    }
+    if let Some(guide) = &critics.guide {
+        let mut rng = StdRng::seed_from_u64(step.seed);
+        if let Some(l_sem) = guide.loss(f.latents, ctx, &f.codes, &step.labels, &mut rng) {
+            stats.semantic = scalar(&l_sem);
+            let w = if sem_cfg.dynamic_weight {
+                semantic::dynamic_weight(loss.clone(), l_sem.clone())
+            } else {
+                Tensor::<1>::ones([1], &l_sem.device())
+            };
+            loss = loss + (l_sem * w).mul_scalar(sem_cfg.weight);
+        }
     }
     stats.loss = scalar(&loss);
     let grads = GradientsParams::from_grads(loss.backward(), &model);

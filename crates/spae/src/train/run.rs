@@ -16,6 +16,7 @@ use thiserror::Error;
 use super::checkpoint::{self, CheckpointError, State};
 use super::config::TrainConfig;
 use super::gan::Adversary;
+use super::guide::build_guide;
 use super::{
     forward, image_tensor, learning_rate, to_vec, train_step, Critics, QuantContext, Step,
     StepStats,
@@ -29,6 +30,7 @@ use crate::eval::lpips::Lpips;
 use crate::model::SpaeModel;
 use crate::pyramid::{Pyramid, PyramidError};
 use crate::quantizer::{by_name, NearestSearch};
+use crate::scorer::ScorerError;
 use crate::weights::WeightsError;
 
 #[derive(Debug, Error)]
@@ -45,6 +47,8 @@ pub enum TrainError {
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Weights(#[from] WeightsError),
+    #[error(transparent)]
+    Scorer(#[from] ScorerError),
     #[error("{0}")]
     Config(String),
     #[error("{path}: {source}")]
@@ -169,10 +173,17 @@ pub fn init_model(cfg: &TrainConfig, cb: &Codebook, device: &Device) -> SpaeMode
     model
 }
 
-/// The discriminator (when `loss.gan > 0`) and LPIPS (when `loss.perceptual > 0`) of a
-/// configuration, freshly initialised.
-pub fn critics(cfg: &TrainConfig, assets: &Assets, device: &Device) -> Result<Critics, TrainError> {
+/// The discriminator (when `loss.gan > 0`), LPIPS (when `loss.perceptual > 0`) and the
+/// semantic guide (when `semantic.weight > 0`) of a configuration, freshly initialised.
+pub fn critics(
+    cfg: &TrainConfig,
+    assets: &Assets,
+    cb: &Codebook,
+    set: &ImageSet,
+    device: &Device,
+) -> Result<Critics, TrainError> {
     Ok(Critics {
+        guide: build_guide(cfg, assets, cb, set, device)?,
         adversary: (cfg.loss.gan > 0.0).then(|| Adversary::new(cfg, device)),
         lpips: if cfg.loss.perceptual > 0.0 {
             Some(Lpips::load(&assets.path("lpips")?, device)?)
@@ -200,7 +211,7 @@ pub fn train(
     device.seed(cfg.run.seed);
     let mut model = init_model(cfg, &cb, &device);
     let mut optim = cfg.loss.optimizer();
-    let mut critics = critics(cfg, assets, &device)?;
+    let mut critics = critics(cfg, assets, &cb, &set, &device)?;
     fs::create_dir_all(run_dir).map_err(|source| TrainError::Io {
         path: run_dir.to_path_buf(),
         source,
@@ -266,8 +277,10 @@ pub fn train(
             depth,
             lr,
             gan: step >= cfg.loss.gan_start,
+            labels: idx.iter().map(|&i| set.labels[i]).collect(),
+            seed: rng.random(),
         };
-        let (m, stats) = train_step(model, &mut optim, &ctx, &cfg.loss, &mut critics, todo)?;
+        let (m, stats) = train_step(model, &mut optim, &ctx, cfg, &mut critics, todo)?;
         model = m;
         let rec = StepRecord {
             step: step + 1,
