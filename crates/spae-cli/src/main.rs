@@ -7,6 +7,7 @@ mod demo;
 mod eval_cmd;
 mod llm_source;
 mod progress;
+mod semantic_cmd;
 mod tokens_cmd;
 mod train_cmd;
 
@@ -48,6 +49,9 @@ enum Command {
     /// Evaluation reports.
     #[command(subcommand)]
     Eval(eval_cmd::EvalCommand),
+    /// Semantic guidance: token text features (Eq. 5) and nearest words.
+    #[command(subcommand)]
+    Semantic(semantic_cmd::SemanticCommand),
     /// Data sets and image files.
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::Encode(a) => tokens_cmd::encode(a),
         Command::Decode(a) => tokens_cmd::decode(a),
         Command::Eval(c) => eval_cmd::run(c, &assets),
+        Command::Semantic(c) => semantic_cmd::run(c, &assets),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -60,6 +60,26 @@ fn semantic_guidance_trains_and_resumes() {
     let cached: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
     assert_eq!(cached.len(), 1, "one text-feature cache file");
     train(&["--resume"]);
+
+    // The cached features answer `semantic words` without recomputing.
+    let out = spae(&[
+        "semantic",
+        "words",
+        "sneaker",
+        "-n",
+        "5",
+        "--codebook",
+        cb_dir.to_str().unwrap(),
+        "--templates",
+        "imagenet-7",
+    ])
+    .env("SPAE_CACHE", &cache)
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("sneaker ->"), "{text}");
+    assert_eq!(text.lines().last().unwrap().matches(',').count(), 4, "{text}");
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
     let m = metrics(&run);
     assert_eq!(m.len(), 24);
     let sem: Vec<f64> = m.iter().map(|r| r["semantic"].as_f64().unwrap()).collect();

@@ -126,7 +126,14 @@ pub fn build_guide(
         )));
     }
     let text = MiniLm::load(&assets.path("minilm")?, device)?;
-    let features = codebook_text_features(cb, &text, templates, &assets.cache_dir())?;
+    let mut last = 0;
+    let features =
+        codebook_text_features(cb, &text, templates, &assets.cache_dir(), &mut |done| {
+            if done * 10 / cb.len() > last {
+                last = done * 10 / cb.len();
+                tracing::info!("token text features: {done} / {} words", cb.len());
+            }
+        })?;
     let scorer = LabelScorer::new(text, &set.class_names)?;
     let classes: Vec<&[f32]> = scorer.classes.iter().map(Vec::as_slice).collect();
     let codebook = Tensor::<2>::from_data(
@@ -142,30 +149,24 @@ pub fn build_guide(
 }
 
 /// Eq. 5 for every codebook word under `text`, from the cache in `cache_dir` or computed (and
-/// cached), logging progress.
+/// cached; `progress` gets the number of words done).
 pub fn codebook_text_features(
     cb: &Codebook,
     text: &MiniLm,
     templates: &[&str],
     cache_dir: &Path,
+    progress: &mut dyn FnMut(usize),
 ) -> Result<TextFeatures, TrainError> {
     let ids: Vec<(u32, String)> = cb.words.iter().map(|w| (w.id, w.text.clone())).collect();
     let words: Vec<String> = cb.words.iter().map(|w| w.text.clone()).collect();
     let key = CacheKey::new(&ids, text.fingerprint(), templates);
-    let total = words.len();
-    let mut last = 0;
     let (features, cached) = cached_text_features(
         cache_dir,
         &key,
         &words,
         templates,
         &mut |t| text.embed(t),
-        &mut |done| {
-            if done * 10 / total > last {
-                last = done * 10 / total;
-                tracing::info!("token text features: {done} / {total} words");
-            }
-        },
+        progress,
     )?;
     if !cached {
         tracing::info!(

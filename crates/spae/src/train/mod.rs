@@ -11,7 +11,7 @@ mod run;
 pub use checkpoint::{latest as latest_checkpoint, load_model, load_state, CheckpointError, State};
 pub use config::{DataConfig, LoopConfig, TrainConfig};
 pub use gan::{Adversary, LecamEma};
-pub use guide::{build_guide, Guide};
+pub use guide::{build_guide, codebook_text_features, Guide};
 pub use run::{
     critics, dataset, init_model, load_codebook, quant_context, train, training_set, StepRecord,
     TrainError, HOLD_OUT_EVERY,
