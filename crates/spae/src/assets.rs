@@ -63,6 +63,21 @@ const KNOWN: &[Known] = &[
         flag: "",
     },
     Known {
+        name: "efficientnet",
+        rel: "vision/efficientnet-lite0.safetensors",
+        flag: "",
+    },
+    Known {
+        name: "imagenet-classes",
+        rel: "vision/imagenet-classes.txt",
+        flag: "",
+    },
+    Known {
+        name: "photos",
+        rel: "data/photos",
+        flag: "",
+    },
+    Known {
         name: "lpips",
         rel: "lpips/vgg16.safetensors",
         flag: "",

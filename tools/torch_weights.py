@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Converts a PyTorch state dict saved in the legacy (non-zip) `torch.save` format into
+safetensors, with the standard library only (no torch, no NumPy).
+
+Float32 tensors are written contiguously (row-major; strided views, such as weights stored in
+TensorFlow's layout, are gathered) under their state-dict names; integer buffers (BatchNorm's
+`num_batches_tracked`) are left out.
+
+    python3 tools/torch_weights.py model.pth out.safetensors
+"""
+import collections
+import json
+import pickle
+import struct
+import sys
+
+MAGIC = 0x1950A86A20F9469CFC6C
+
+
+class StorageType:
+    def __init__(self, name):
+        self.name = name
+
+
+class Storage:
+    def __init__(self, kind, numel):
+        self.kind, self.numel, self.raw = kind, numel, None
+
+
+class Tensor:
+    def __init__(self, storage, offset, size, stride):
+        self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
+
+
+def rebuild_tensor_v2(storage, offset, size, stride, *rest):
+    return Tensor(storage, offset, size, stride)
+
+
+def load(path):
+    storages = {}
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module, name):
+            if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+                return rebuild_tensor_v2
+            if module == "torch" and name.endswith("Storage"):
+                return StorageType(name)
+            if (module, name) == ("collections", "OrderedDict"):
+                return collections.OrderedDict
+            raise pickle.UnpicklingError(f"unexpected object {module}.{name}")
+
+        def persistent_load(self, pid):
+            typename, stype, key, _location, numel, view = pid
+            if typename != "storage" or view is not None:
+                raise pickle.UnpicklingError(f"unsupported storage record {pid!r}")
+            return storages.setdefault(key, Storage(stype.name, numel))
+
+    with open(path, "rb") as f:
+        if pickle.load(f) != MAGIC:
+            raise ValueError(f"{path}: not a legacy torch.save file")
+        pickle.load(f)  # protocol version
+        pickle.load(f)  # system info
+        state = Unpickler(f).load()
+        for key in pickle.load(f):
+            s = storages[key]
+            (n,) = struct.unpack("<q", f.read(8))
+            if n != s.numel:
+                raise ValueError(f"storage {key}: {n} elements, expected {s.numel}")
+            width = {"FloatStorage": 4, "LongStorage": 8, "IntStorage": 4}.get(s.kind)
+            if width is None:
+                raise ValueError(f"unsupported storage type {s.kind}")
+            s.raw = f.read(n * width)
+            if len(s.raw) != n * width:
+                raise ValueError(f"{path}: truncated")
+    return state
+
+
+def gather(t):
+    """The tensor's float32 elements in row-major order, as bytes."""
+    floats = memoryview(t.storage.raw).cast("f")
+    if not t.size:
+        return floats[t.offset : t.offset + 1].tobytes()
+    *outer, last = t.size
+    out = bytearray()
+    index = [0] * len(outer)
+    while True:
+        start = t.offset + sum(i * s for i, s in zip(index, t.stride))
+        out += floats[start : start + last * t.stride[-1] : t.stride[-1]].tobytes() if last else b""
+        for d in reversed(range(len(outer))):
+            index[d] += 1
+            if index[d] < outer[d]:
+                break
+            index[d] = 0
+        else:
+            return bytes(out)
+
+
+def main(src, dst):
+    state = load(src)
+    header, blobs, offset = {}, [], 0
+    for name, t in state.items():
+        if t.storage.kind != "FloatStorage":
+            continue
+        raw = gather(t)
+        header[name] = {"dtype": "F32", "shape": list(t.size), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)
+    with open(dst, "wb") as f:
+        f.write(struct.pack("<Q", len(head)))
+        f.write(head)
+        for b in blobs:
+            f.write(b)
+    print(f"{len(header)} tensors, {offset // 4} floats")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    main(sys.argv[1], sys.argv[2])
