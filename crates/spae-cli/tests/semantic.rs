@@ -77,8 +77,15 @@ fn semantic_guidance_trains_and_resumes() {
     .output()
     .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.contains("sneaker ->"), "{text}");
-    assert_eq!(text.lines().last().unwrap().matches(',').count(), 4, "{text}");
+    assert!(
+        out.status.success() && text.contains("sneaker ->"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().last().unwrap().matches(',').count(),
+        4,
+        "{text}"
+    );
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
     let m = metrics(&run);
     assert_eq!(m.len(), 24);

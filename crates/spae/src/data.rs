@@ -420,6 +420,28 @@ pub fn tile_images(rows: &[Vec<f32>], cols: usize, c: usize, s: usize) -> Vec<f3
     out
 }
 
+/// The centred square of a photo as RGB floats in `[0, 1]`, `3 x S x S` with `S` the shorter
+/// side (alpha composited on white, gray repeated).
+pub fn center_square_rgb(img: &Png) -> (Vec<f32>, usize) {
+    let rgb = match img.channels {
+        4 => rgba_on_white(&img.pixels),
+        3 => img.pixels.clone(),
+        _ => img.pixels.iter().flat_map(|&g| [g; 3]).collect(),
+    };
+    let s = img.width.min(img.height);
+    let (top, left) = ((img.height - s) / 2, (img.width - s) / 2);
+    let mut out = vec![0f32; 3 * s * s];
+    for y in 0..s {
+        for x in 0..s {
+            for c in 0..3 {
+                out[(c * s + y) * s + x] =
+                    f32::from(rgb[((top + y) * img.width + left + x) * 3 + c]) / 255.0;
+            }
+        }
+    }
+    (out, s)
+}
+
 /// RGBA over a white background, as RGB.
 pub fn rgba_on_white(rgba: &[u8]) -> Vec<u8> {
     rgba.chunks_exact(4)

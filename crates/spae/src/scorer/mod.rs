@@ -2,6 +2,7 @@
 //! `s(I, k) = f_img(I) . t(k)`. Implementations: [`minilm`] (the sentence encoder of the offline
 //! scorers) and [`LabelScorer`] (labelled data: `f_img` is the text embedding of the class name).
 
+pub mod efficientnet;
 pub mod minilm;
 
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
+pub use efficientnet::EfficientNetLite0;
 pub use minilm::MiniLm;
 
 use crate::weights::WeightsError;
