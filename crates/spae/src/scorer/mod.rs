@@ -1,7 +1,10 @@
 //! Image-text scorers (method.md, Eqs. 4-7): `f_img(I)` and `f_text(x)` in one space, so that
-//! `s(I, k) = f_img(I) . t(k)`. Implementations: [`minilm`] (the sentence encoder of the offline
-//! scorers) and [`LabelScorer`] (labelled data: `f_img` is the text embedding of the class name).
+//! `s(I, k) = f_img(I) . t(k)`. Implementations: [`BridgeScorer`] (offline, from real parts:
+//! [`EfficientNetLite0`]'s class probabilities over the [`MiniLm`] embeddings of the class
+//! names) and [`LabelScorer`] (labelled data: `f_img` is the text embedding of the class name).
+//! CLIP is not here yet.
 
+pub mod bridge;
 pub mod efficientnet;
 pub mod minilm;
 
@@ -10,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
+pub use bridge::BridgeScorer;
 pub use efficientnet::EfficientNetLite0;
 pub use minilm::MiniLm;
 
