@@ -10,6 +10,7 @@ use burn::tensor::module::{conv2d, interpolate};
 use burn::tensor::ops::{ConvOptions, InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::transformer::Dense;
 use super::ScorerError;
 use crate::weights::{Weights, WeightsError};
 
@@ -117,8 +118,7 @@ pub struct EfficientNetLite0 {
     stem: ConvBn,
     blocks: Vec<Block>,
     head: ConvBn,
-    fc_w: Tensor<2>,
-    fc_b: Tensor<1>,
+    fc: Dense,
     device: Device,
 }
 
@@ -191,8 +191,7 @@ impl EfficientNetLite0 {
             stem,
             blocks,
             head,
-            fc_w: w.tensor("_fc.weight", [1000, 1280], device)?.transpose(),
-            fc_b: w.tensor("_fc.bias", [1000], device)?,
+            fc: Dense::load(&w, "_fc", 1000, 1280, true, device)?,
             device: device.clone(),
         })
     }
@@ -211,7 +210,7 @@ impl EfficientNetLite0 {
         let x = self.head.forward(x);
         let [n, c, _, _] = x.dims();
         let pooled = x.mean_dim(2).mean_dim(3).reshape([n, c]);
-        pooled.matmul(self.fc_w.clone()) + self.fc_b.clone().unsqueeze::<2>()
+        self.fc.forward2(pooled)
     }
 
     /// Class probabilities of RGB images `[B, 3, S, S]` with values in `[0, 1]`: resized

@@ -5,11 +5,12 @@
 
 use std::path::Path;
 
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationParams};
 
+use super::transformer::{Attention, Dense, LayerNorm};
 use super::ScorerError;
 use crate::weights::{Weights, WeightsError};
 
@@ -33,70 +34,8 @@ struct SentenceConfig {
     max_seq_length: usize,
 }
 
-/// A linear layer, `x W^T + b`, with `W` stored transposed `[in, out]`.
-struct Dense {
-    w: Tensor<2>,
-    b: Tensor<1>,
-}
-
-impl Dense {
-    fn load(
-        w: &Weights,
-        name: &str,
-        out: usize,
-        inp: usize,
-        device: &Device,
-    ) -> Result<Self, WeightsError> {
-        Ok(Dense {
-            w: w.tensor(&format!("{name}.weight"), [out, inp], device)?
-                .transpose(),
-            b: w.tensor(&format!("{name}.bias"), [out], device)?,
-        })
-    }
-
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let [b, t, d] = x.dims();
-        let out = self.w.dims()[1];
-        let y = x.reshape([b * t, d]).matmul(self.w.clone()) + self.b.clone().unsqueeze::<2>();
-        y.reshape([b, t, out])
-    }
-}
-
-struct LayerNorm {
-    gamma: Tensor<1>,
-    beta: Tensor<1>,
-    eps: f64,
-}
-
-impl LayerNorm {
-    fn load(
-        w: &Weights,
-        name: &str,
-        d: usize,
-        eps: f64,
-        device: &Device,
-    ) -> Result<Self, WeightsError> {
-        Ok(LayerNorm {
-            gamma: w.tensor(&format!("{name}.weight"), [d], device)?,
-            beta: w.tensor(&format!("{name}.bias"), [d], device)?,
-            eps,
-        })
-    }
-
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let mean = x.clone().mean_dim(2);
-        let centred = x - mean;
-        let var = centred.clone().square().mean_dim(2);
-        centred / (var + self.eps).sqrt() * self.gamma.clone().unsqueeze::<3>()
-            + self.beta.clone().unsqueeze::<3>()
-    }
-}
-
 struct Layer {
-    query: Dense,
-    key: Dense,
-    value: Dense,
-    attn_out: Dense,
+    attention: Attention,
     attn_norm: LayerNorm,
     intermediate: Dense,
     out: Dense,
@@ -111,7 +50,6 @@ pub struct MiniLm {
     token_type: Tensor<2>,
     embed_norm: LayerNorm,
     layers: Vec<Layer>,
-    heads: usize,
     hidden: usize,
     device: Device,
     /// sha256 of the weights file, hex.
@@ -164,16 +102,19 @@ impl MiniLm {
         let w = Weights::open(&dir.join("model.safetensors"))?;
         let fingerprint = w.sha256();
         let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
-        let dense = |name: &str, out, inp| Dense::load(&w, name, out, inp, device);
+        let dense = |name: &str, out, inp| Dense::load(&w, name, out, inp, true, device);
         let norm = |name: &str| LayerNorm::load(&w, name, h, eps, device);
         let layers = (0..cfg.num_hidden_layers)
             .map(|l| {
                 let p = format!("encoder.layer.{l}");
                 Ok(Layer {
-                    query: dense(&format!("{p}.attention.self.query"), h, h)?,
-                    key: dense(&format!("{p}.attention.self.key"), h, h)?,
-                    value: dense(&format!("{p}.attention.self.value"), h, h)?,
-                    attn_out: dense(&format!("{p}.attention.output.dense"), h, h)?,
+                    attention: Attention {
+                        query: dense(&format!("{p}.attention.self.query"), h, h)?,
+                        key: dense(&format!("{p}.attention.self.key"), h, h)?,
+                        value: dense(&format!("{p}.attention.self.value"), h, h)?,
+                        out: dense(&format!("{p}.attention.output.dense"), h, h)?,
+                        heads: cfg.num_attention_heads,
+                    },
                     attn_norm: norm(&format!("{p}.attention.output.LayerNorm"))?,
                     intermediate: dense(&format!("{p}.intermediate.dense"), i, h)?,
                     out: dense(&format!("{p}.output.dense"), h, i)?,
@@ -200,7 +141,6 @@ impl MiniLm {
             )?,
             embed_norm: norm("embeddings.LayerNorm")?,
             layers,
-            heads: cfg.num_attention_heads,
             hidden: h,
             device: device.clone(),
             fingerprint,
@@ -258,8 +198,12 @@ impl MiniLm {
         let bias = (mask.clone().neg() + 1.0)
             .mul_scalar(-1e9)
             .reshape([b, 1, 1, t]);
-        for layer in &self.layers {
-            x = self.layer(layer, x, bias.clone());
+        for l in &self.layers {
+            let x1 = l
+                .attn_norm
+                .forward(l.attention.forward(x.clone(), Some(bias.clone())) + x);
+            let inner = gelu(l.intermediate.forward(x1.clone()));
+            x = l.out_norm.forward(l.out.forward(inner) + x1);
         }
         let m = mask.reshape([b, t, 1]);
         let pooled = (x * m.clone()).sum_dim(1) / m.sum_dim(1).clamp_min(1e-9);
@@ -271,22 +215,5 @@ impl MiniLm {
                 r
             })
             .collect())
-    }
-
-    fn layer(&self, l: &Layer, x: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
-        let [b, t, h] = x.dims();
-        let hd = h / self.heads;
-        let split = |y: Tensor<3>| y.reshape([b, t, self.heads, hd]).swap_dims(1, 2);
-        let q = split(l.query.forward(x.clone()));
-        let k = split(l.key.forward(x.clone()));
-        let v = split(l.value.forward(x.clone()));
-        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((hd as f64).sqrt()) + bias;
-        let ctx = softmax(scores, 3)
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([b, t, h]);
-        let x = l.attn_norm.forward(l.attn_out.forward(ctx) + x);
-        let inner = gelu(l.intermediate.forward(x.clone()));
-        l.out_norm.forward(l.out.forward(inner) + x)
     }
 }

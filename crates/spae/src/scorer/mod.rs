@@ -7,6 +7,7 @@
 pub mod bridge;
 pub mod efficientnet;
 pub mod minilm;
+pub mod transformer;
 
 use std::path::{Path, PathBuf};
 
