@@ -2,9 +2,10 @@
 //! `s(I, k) = f_img(I) . t(k)`. Implementations: [`BridgeScorer`] (offline, from real parts:
 //! [`EfficientNetLite0`]'s class probabilities over the [`MiniLm`] embeddings of the class
 //! names) and [`LabelScorer`] (labelled data: `f_img` is the text embedding of the class name).
-//! CLIP is not here yet.
+//! [`Clip`] loads Hugging Face CLIP checkpoints for users who have them.
 
 pub mod bridge;
+pub mod clip;
 pub mod efficientnet;
 pub mod minilm;
 pub mod transformer;
@@ -15,6 +16,7 @@ use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 pub use bridge::BridgeScorer;
+pub use clip::Clip;
 pub use efficientnet::EfficientNetLite0;
 pub use minilm::MiniLm;
 
