@@ -13,8 +13,8 @@ use spae::assets::Assets;
 use spae::quantizer::nearest::{indices_to_vec, search_tensor, NearestSearch};
 use spae::quantizer::quantize_pyramid;
 use spae::train::{
-    critics, image_tensor, init_model, load_codebook, quant_context, to_vec, train_step,
-    training_set, Step, TrainConfig,
+    critics, guide_keys, image_tensor, init_model, load_codebook, quant_context, to_vec,
+    train_step, training_set, Step, TrainConfig,
 };
 
 #[derive(Subcommand)]
@@ -168,7 +168,7 @@ fn train_bench(config: &Path, steps: usize, out: &Path, assets: &Assets) -> Resu
             depth,
             lr: cfg.loss.lr,
             gan: true,
-            labels: idx.iter().map(|&i| set.labels[i]).collect(),
+            keys: guide_keys(&critics, &set, &idx),
             seed: step as u64,
         };
         let (m, _) = train_step(model, &mut optim, &ctx, &cfg, &mut critics, todo)?;

@@ -8,7 +8,7 @@ use anyhow::{anyhow, Result};
 use burn::tensor::Device;
 use clap::Subcommand;
 use spae::assets::Assets;
-use spae::scorer::MiniLm;
+use spae::scorer::{MiniLm, TextEncoder};
 use spae::semantic::features::TextFeatures;
 use spae::semantic::templates;
 use spae::train::codebook_text_features;
@@ -43,12 +43,12 @@ fn features(
     assets: &Assets,
     codebook: Option<PathBuf>,
     templates: &str,
-) -> Result<(spae::codebook::Codebook, MiniLm, TextFeatures)> {
+) -> Result<(spae::codebook::Codebook, TextEncoder, TextFeatures)> {
     let dir = codebook.unwrap_or_else(|| assets.codebook_dir("smollm2"));
     let cb = codebook_cmd::load(&dir)?;
     let set = templates::by_name(templates)
         .ok_or_else(|| anyhow!("unknown templates '{templates}' (imagenet-80, imagenet-7)"))?;
-    let text = MiniLm::load(&assets.path("minilm")?, &Device::flex())?;
+    let text = TextEncoder::MiniLm(MiniLm::load(&assets.path("minilm")?, &Device::flex())?);
     let pb = progress::bar(cb.len() as u64, "words");
     let t = Instant::now();
     let f = codebook_text_features(&cb, &text, set, &assets.cache_dir(), &mut |done| {

@@ -95,6 +95,43 @@ fn semantic_guidance_trains_and_resumes() {
     // Cross-entropy over 400 words: of the order of ln 400 = 6 at the start.
     assert!(sem[0] > 2.0 && sem[0] < 20.0, "{sem:?}");
 
+    // A per-image scorer: CLIP (the tiny random parity checkpoint stands in for real weights,
+    // which these machines cannot download) scores every training image once.
+    let clip_cfg = dir.path().join("clip.toml");
+    let clip_dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../spae/tests/fixtures/clip-tiny"
+    );
+    std::fs::write(
+        &clip_cfg,
+        std::fs::read_to_string(&cfg).unwrap().replace(
+            "[semantic]",
+            &format!("[semantic]\nscorer = \"clip:{clip_dir}\""),
+        ),
+    )
+    .unwrap();
+    let clip_run = dir.path().join("clip-run");
+    let out = spae(&[
+        "train",
+        "--config",
+        clip_cfg.to_str().unwrap(),
+        "--out",
+        clip_run.to_str().unwrap(),
+        "--max-steps",
+        "3",
+    ])
+    .env("SPAE_CACHE", &cache)
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(metrics(&clip_run)
+        .iter()
+        .all(|r| r["semantic"].as_f64().unwrap() > 0.0));
+
     // The same run uninterrupted gives the same losses (targets are drawn from per-step seeds).
     let again = dir.path().join("again");
     let out = spae(&[

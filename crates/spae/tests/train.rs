@@ -57,7 +57,7 @@ fn appearance_loss_falls_on_real_images() {
             depth: 5,
             lr,
             gan: false,
-            labels: Vec::new(),
+            keys: Vec::new(),
             seed: 0,
         };
         let (m, stats) = train_step(

@@ -158,6 +158,8 @@ pub struct Clip {
     patch_size: usize,
     image_size: usize,
     device: Device,
+    /// sha256 of the weights file, hex.
+    fingerprint: String,
 }
 
 impl Clip {
@@ -180,6 +182,7 @@ impl Clip {
             });
         }
         let w = Weights::open(&dir.join("model.safetensors"))?;
+        let fingerprint = w.sha256();
         let patches = (v.image_size / v.patch_size).pow(2);
         let p = v.patch_size;
         Ok(Clip {
@@ -253,7 +256,13 @@ impl Clip {
             patch_size: p,
             image_size: v.image_size,
             device: device.clone(),
+            fingerprint,
         })
+    }
+
+    /// sha256 of the weights (cache keys).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// Token ids of texts: the tokenizer's, cut to the context length with the end token kept.

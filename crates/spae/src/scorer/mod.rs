@@ -39,6 +39,37 @@ pub enum ScorerError {
     Input(String),
 }
 
+/// `f_text` of a scorer: MiniLM (label and bridge scorers) or CLIP's text tower.
+pub enum TextEncoder {
+    MiniLm(MiniLm),
+    Clip(Box<Clip>),
+}
+
+impl TextEncoder {
+    /// Unit-length text embeddings.
+    pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, ScorerError> {
+        match self {
+            TextEncoder::MiniLm(m) => m.embed(texts),
+            TextEncoder::Clip(c) => Ok(c
+                .text_features(texts)?
+                .into_iter()
+                .map(|mut v| {
+                    crate::semantic::normalize(&mut v);
+                    v
+                })
+                .collect()),
+        }
+    }
+
+    /// A fingerprint of the weights (cache keys).
+    pub fn fingerprint(&self) -> &str {
+        match self {
+            TextEncoder::MiniLm(m) => m.fingerprint(),
+            TextEncoder::Clip(c) => c.fingerprint(),
+        }
+    }
+}
+
 fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ScorerError> {
     let bytes = std::fs::read(path).map_err(|source| ScorerError::Io {
         path: path.to_path_buf(),

