@@ -48,7 +48,10 @@ fn features(
     let cb = codebook_cmd::load(&dir)?;
     let set = templates::by_name(templates)
         .ok_or_else(|| anyhow!("unknown templates '{templates}' (imagenet-80, imagenet-7)"))?;
-    let text = TextEncoder::MiniLm(MiniLm::load(&assets.path("minilm")?, &Device::flex())?);
+    let text = TextEncoder::MiniLm(Box::new(MiniLm::load(
+        &assets.path("minilm")?,
+        &Device::flex(),
+    )?));
     let pb = progress::bar(cb.len() as u64, "words");
     let t = Instant::now();
     let f = codebook_text_features(&cb, &text, set, &assets.cache_dir(), &mut |done| {

@@ -41,7 +41,7 @@ pub enum ScorerError {
 
 /// `f_text` of a scorer: MiniLM (label and bridge scorers) or CLIP's text tower.
 pub enum TextEncoder {
-    MiniLm(MiniLm),
+    MiniLm(Box<MiniLm>),
     Clip(Box<Clip>),
 }
 

@@ -140,7 +140,11 @@ pub fn build_guide(
         "label" => {
             let minilm = MiniLm::load(&assets.path("minilm")?, device)?;
             let scorer = LabelScorer::new(minilm, &set.class_names)?;
-            (TextEncoder::MiniLm(scorer.text), scorer.classes, false)
+            (
+                TextEncoder::MiniLm(Box::new(scorer.text)),
+                scorer.classes,
+                false,
+            )
         }
         "bridge" => {
             let classifier = EfficientNetLite0::load(&assets.path("efficientnet")?, device)?;
@@ -150,7 +154,7 @@ pub fn build_guide(
             let rows = per_image_features(set, cfg.model.image_size, |px, n, s| {
                 scorer.image_features(px, n, s)
             });
-            (TextEncoder::MiniLm(scorer.text), rows, true)
+            (TextEncoder::MiniLm(Box::new(scorer.text)), rows, true)
         }
         other => match other.strip_prefix("clip:") {
             Some(dir) => {
