@@ -42,6 +42,8 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Train the tokenizer from a configuration (checkpoints, --resume).
     Train(train_cmd::TrainArgs),
+    /// Write a released model (model.safetensors + state.json) from a checkpoint.
+    Export(train_cmd::ExportArgs),
     /// Print the token pyramid of images as words (`--json`: ids, words, positions).
     Encode(tokens_cmd::EncodeArgs),
     /// Decode a token pyramid (JSON or plain words) to a PNG.
@@ -84,6 +86,7 @@ fn main() -> ExitCode {
         Command::Bench(c) => bench::run(c, &assets),
         Command::Data(c) => data_cmd::run(c, &assets),
         Command::Train(a) => train_cmd::run(a, &assets),
+        Command::Export(a) => train_cmd::export(a),
         Command::Encode(a) => tokens_cmd::encode(a),
         Command::Decode(a) => tokens_cmd::decode(a),
         Command::Eval(c) => eval_cmd::run(c, &assets),

@@ -1,11 +1,13 @@
-//! `spae train`: train the tokenizer from a TOML configuration, with checkpoints and resume.
+//! `spae train`: train the tokenizer from a TOML configuration, with checkpoints and resume;
+//! `spae export`: a released model from a checkpoint.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
+use burn::tensor::Device;
 use clap::Args;
 use spae::assets::Assets;
-use spae::train::{train, TrainConfig};
+use spae::train::{init_model, latest_checkpoint, load_codebook, load_state, train, TrainConfig};
 
 use crate::progress;
 
@@ -64,6 +66,32 @@ pub fn run(args: TrainArgs, assets: &Assets) -> Result<()> {
         "{} steps done; checkpoints and metrics.jsonl in {}",
         steps,
         out.display()
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Checkpoint folder, or a run folder (its latest checkpoint).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Output folder: model.safetensors and state.json.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// `spae export`: a released model (safetensors + configuration + step) from a checkpoint.
+pub fn export(args: ExportArgs) -> Result<()> {
+    let dir = latest_checkpoint(&args.checkpoint)?.unwrap_or_else(|| args.checkpoint.clone());
+    let cfg = load_state(&dir)?.config;
+    let cb = load_codebook(&cfg)?;
+    let mut model = init_model(&cfg, &cb, &Device::flex());
+    let state = spae::train::export(&dir, &mut model, &args.out)?;
+    println!(
+        "exported step {} of {} to {} (model.safetensors, state.json)",
+        state.step,
+        dir.display(),
+        args.out.display()
     );
     Ok(())
 }

@@ -62,14 +62,16 @@ fn encode_decode_eval_and_bad_tokens() {
         std::fs::read(p("full.png")).unwrap(),
         std::fs::read(p("plain.png")).unwrap()
     );
-    // A released model (model.safetensors + state.json, no burnpack) gives the same words.
-    let latest = std::fs::read_to_string(Path::new(&run).join("LATEST")).unwrap();
-    let ckpt = Path::new(&run).join(latest.trim());
+    // A released model (`spae export`: model.safetensors + state.json, no burnpack, no
+    // optimizer) gives the same words.
     let released = p("released");
-    std::fs::create_dir_all(&released).unwrap();
-    for f in ["model.safetensors", "state.json"] {
-        std::fs::copy(ckpt.join(f), Path::new(&released).join(f)).unwrap();
-    }
+    ok(&["export", "--checkpoint", &run, "--out", &released]);
+    let mut files: Vec<String> = std::fs::read_dir(&released)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["model.safetensors", "state.json"]);
     assert_eq!(ok(&["encode", &img, "--checkpoint", &released]), text);
 
     // A decoded 32x32 PNG is itself a valid input.

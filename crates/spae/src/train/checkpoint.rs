@@ -67,6 +67,33 @@ fn save_optimizer(optim: &ModuleOptimizer, path: &Path) -> Result<(), Checkpoint
         .map_err(|e| bad(path, format!("{e:?}")))
 }
 
+fn save_safetensors(model: &SpaeModel, path: &Path) -> Result<(), CheckpointError> {
+    model
+        .save_into(&mut SafetensorsStore::from_file(path).overwrite(true))
+        .map_err(|e| bad(path, e))
+}
+
+/// A released model: `model.safetensors` and `state.json` of a checkpoint (or a run's latest)
+/// in `out`, without optimizer state.
+pub fn export(
+    checkpoint: &Path,
+    model: &mut SpaeModel,
+    out: &Path,
+) -> Result<State, CheckpointError> {
+    let dir = latest(checkpoint)?.unwrap_or_else(|| checkpoint.to_path_buf());
+    let state = load_state(&dir)?;
+    load_model(&dir, model)?;
+    fs::create_dir_all(out).map_err(io(out))?;
+    save_safetensors(model, &out.join("model.safetensors"))?;
+    let state_path = out.join("state.json");
+    write_atomic(
+        &state_path,
+        &serde_json::to_vec_pretty(&state).expect("state serializes"),
+    )
+    .map_err(io(&state_path))?;
+    Ok(state)
+}
+
 /// Writes the checkpoint of `step` under `run_dir` and points `LATEST` at it.
 pub fn save(
     run_dir: &Path,
@@ -80,10 +107,7 @@ pub fn save(
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     save_module(model, &tmp.join("model.bpk"))?;
-    let st = tmp.join("model.safetensors");
-    model
-        .save_into(&mut SafetensorsStore::from_file(&st).overwrite(true))
-        .map_err(|e| bad(&st, e))?;
+    save_safetensors(model, &tmp.join("model.safetensors"))?;
     save_optimizer(optim, &tmp.join("optimizer.bpk"))?;
     if let Some(adv) = adversary {
         save_module(&adv.disc, &tmp.join("discriminator.bpk"))?;

@@ -8,7 +8,9 @@ pub mod gan;
 pub mod guide;
 mod run;
 
-pub use checkpoint::{latest as latest_checkpoint, load_model, load_state, CheckpointError, State};
+pub use checkpoint::{
+    export, latest as latest_checkpoint, load_model, load_state, CheckpointError, State,
+};
 pub use config::{DataConfig, LoopConfig, TrainConfig};
 pub use gan::{Adversary, LecamEma};
 pub use guide::{build_guide, codebook_text_features, Guide};
