@@ -7,10 +7,10 @@ bytes. Output tensor names: `vgg.conv{i}.weight` [3, 3, in, out] (HWIO, as store
 
     python3 tools/lpips_weights.py vgg16.ckpt out.safetensors
 """
-import json
 import pickle
-import struct
 import sys
+
+from safetensors_file import write_f32
 
 
 class Array:
@@ -68,25 +68,7 @@ def main(src, dst):
         kernel = params[f"NetLinLayer_{j}"]["Conv_0"]["kernel"]
         kernel.shape = (kernel.shape[2],)
         tensors[f"lin{j}.weight"] = kernel
-    header, offset, blobs = {}, 0, []
-    for name in sorted(tensors):
-        t = tensors[name]
-        count = 1
-        for s in t.shape:
-            count *= s
-        if len(t.raw) != 4 * count:
-            raise ValueError(f"{name}: {len(t.raw)} bytes for shape {t.shape}")
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(t.raw)]}
-        offset += len(t.raw)
-        blobs.append(t.raw)
-    head = json.dumps(header, separators=(",", ":")).encode()
-    head += b" " * (-len(head) % 8)
-    with open(dst, "wb") as f:
-        f.write(struct.pack("<Q", len(head)))
-        f.write(head)
-        for b in blobs:
-            f.write(b)
-
+    write_f32(dst, [(name, tensors[name].shape, tensors[name].raw) for name in sorted(tensors)])
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:

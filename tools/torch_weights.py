@@ -9,10 +9,11 @@ TensorFlow's layout, are gathered) under their state-dict names; integer buffers
     python3 tools/torch_weights.py model.pth out.safetensors
 """
 import collections
-import json
 import pickle
 import struct
 import sys
+
+from safetensors_file import write_f32
 
 MAGIC = 0x1950A86A20F9469CFC6C
 
@@ -97,23 +98,9 @@ def gather(t):
 
 def main(src, dst):
     state = load(src)
-    header, blobs, offset = {}, [], 0
-    for name, t in state.items():
-        if t.storage.kind != "FloatStorage":
-            continue
-        raw = gather(t)
-        header[name] = {"dtype": "F32", "shape": list(t.size), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    head = json.dumps(header, separators=(",", ":")).encode()
-    head += b" " * (-len(head) % 8)
-    with open(dst, "wb") as f:
-        f.write(struct.pack("<Q", len(head)))
-        f.write(head)
-        for b in blobs:
-            f.write(b)
-    print(f"{len(header)} tensors, {offset // 4} floats")
-
+    tensors = [(name, t.size, gather(t)) for name, t in state.items() if t.storage.kind == "FloatStorage"]
+    floats = write_f32(dst, tensors)
+    print(f"{len(tensors)} tensors, {floats} floats")
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:

@@ -98,7 +98,9 @@ fn label_scorer_and_bad_weights() {
 
 #[test]
 fn text_features_are_cached_per_key_and_stale_caches_rebuilt() {
-    use spae::semantic::features::{cached_text_features, read_cache, write_cache, CacheKey};
+    use spae::semantic::features::{
+        cached_text_features, read_cache, write_cache, CacheKey, EmbedFn,
+    };
     let model = MiniLm::load(&assets().path("minilm").unwrap(), &Device::flex()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let words: Vec<String> = [" cat", " dog", " house"]
@@ -112,20 +114,14 @@ fn text_features_are_cached_per_key_and_stale_caches_rebuilt() {
         .map(|(i, w)| (i as u32, w.clone()))
         .collect();
     let key = CacheKey::new(&ids, model.fingerprint(), &templates);
+    let features = |embed: &mut EmbedFn<'_>| {
+        cached_text_features(dir.path(), &key, &words, &templates, embed, &mut |_| {}).unwrap()
+    };
     let mut calls = 0;
-    let mut embed = |t: &[String]| {
+    let (f, cached) = features(&mut |t: &[String]| {
         calls += 1;
         model.embed(t)
-    };
-    let (f, cached) = cached_text_features(
-        dir.path(),
-        &key,
-        &words,
-        &templates,
-        &mut embed,
-        &mut |_| {},
-    )
-    .unwrap();
+    });
     assert!(!cached && calls > 0);
     assert_eq!((f.len(), f.dim), (3, 384));
     // Eq. 5 by hand for " cat": the normalised mean of the two template embeddings.
@@ -139,18 +135,9 @@ fn text_features_are_cached_per_key_and_stale_caches_rebuilt() {
         .zip(&want)
         .all(|(a, b)| (a - b).abs() < 1e-5));
     // The second time comes from the cache.
-    let mut no_embed = |_: &[String]| -> Result<Vec<Vec<f32>>, ScorerError> {
+    let (again, cached) = features(&mut |_: &[String]| -> Result<Vec<Vec<f32>>, ScorerError> {
         panic!("the cache should have been used")
-    };
-    let (again, cached) = cached_text_features(
-        dir.path(),
-        &key,
-        &words,
-        &templates,
-        &mut no_embed,
-        &mut |_| {},
-    )
-    .unwrap();
+    });
     assert!(cached);
     assert_eq!(again, f);
     // Another codebook has another key (and file); a stale or corrupt file under this key is
@@ -164,16 +151,7 @@ fn text_features_are_cached_per_key_and_stale_caches_rebuilt() {
     write_cache(&key.path(dir.path()), &forged, &f).unwrap();
     assert!(read_cache(&key.path(dir.path()), &key, 3).is_none());
     std::fs::write(key.path(dir.path()), b"garbage").unwrap();
-    let mut embed = |t: &[String]| model.embed(t);
-    let (rebuilt, cached) = cached_text_features(
-        dir.path(),
-        &key,
-        &words,
-        &templates,
-        &mut embed,
-        &mut |_| {},
-    )
-    .unwrap();
+    let (rebuilt, cached) = features(&mut |t: &[String]| model.embed(t));
     assert!(!cached);
     assert_eq!(rebuilt, f);
 }

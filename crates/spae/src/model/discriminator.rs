@@ -5,12 +5,14 @@
 //! conv, a dense layer and one logit per image.
 
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
-use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+
+use super::conv_with_bias as conv;
 
 /// Negative slope of the leaky ReLUs (StyleGAN's 0.2).
 const LRELU_SLOPE: f64 = 0.2;
@@ -58,18 +60,6 @@ impl DiscriminatorConfig {
             logit: LinearConfig::new(cin, 1).init(device),
         }
     }
-}
-
-fn conv(cin: usize, cout: usize, k: usize, bias: bool, device: &Device) -> Conv2d {
-    let pad = if k == 1 {
-        PaddingConfig2d::Valid
-    } else {
-        PaddingConfig2d::Same
-    };
-    Conv2dConfig::new([cin, cout], [k, k])
-        .with_padding(pad)
-        .with_bias(bias)
-        .init(device)
 }
 
 /// One residual downsampling block.

@@ -75,6 +75,11 @@ impl ModelConfig {
 }
 
 fn conv(cin: usize, cout: usize, k: usize, device: &Device) -> Conv2d {
+    conv_with_bias(cin, cout, k, true, device)
+}
+
+/// A `k x k` convolution, "same" padding (none for 1x1).
+fn conv_with_bias(cin: usize, cout: usize, k: usize, bias: bool, device: &Device) -> Conv2d {
     let pad = if k == 1 {
         PaddingConfig2d::Valid
     } else {
@@ -82,6 +87,7 @@ fn conv(cin: usize, cout: usize, k: usize, device: &Device) -> Conv2d {
     };
     Conv2dConfig::new([cin, cout], [k, k])
         .with_padding(pad)
+        .with_bias(bias)
         .init(device)
 }
 

@@ -166,21 +166,7 @@ impl Clip {
     pub fn load(dir: &Path, device: &Device) -> Result<Self, ScorerError> {
         let cfg: ClipConfig = super::read_json(&dir.join("config.json"))?;
         let (t, v) = (&cfg.text_config, &cfg.vision_config);
-        let tok_path = dir.join("tokenizer.json");
-        let tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| ScorerError::Invalid {
-            path: tok_path.clone(),
-            reason: e.to_string(),
-        })?;
-        if tokenizer.get_vocab_size(true) > t.vocab_size {
-            return Err(ScorerError::Invalid {
-                path: tok_path,
-                reason: format!(
-                    "{} tokens, the model has {}",
-                    tokenizer.get_vocab_size(true),
-                    t.vocab_size
-                ),
-            });
-        }
+        let tokenizer = super::load_tokenizer(&dir.join("tokenizer.json"), t.vocab_size)?;
         let w = Weights::open(&dir.join("model.safetensors"))?;
         let fingerprint = w.sha256();
         let patches = (v.image_size / v.patch_size).pow(2);

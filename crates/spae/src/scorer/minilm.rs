@@ -75,10 +75,7 @@ impl MiniLm {
             });
         }
         let tok_path = dir.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| ScorerError::Invalid {
-            path: tok_path.clone(),
-            reason: e.to_string(),
-        })?;
+        let mut tokenizer = super::load_tokenizer(&tok_path, cfg.vocab_size)?;
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
@@ -89,16 +86,6 @@ impl MiniLm {
                 path: tok_path.clone(),
                 reason: e.to_string(),
             })?;
-        if tokenizer.get_vocab_size(true) != cfg.vocab_size {
-            return Err(ScorerError::Invalid {
-                path: tok_path,
-                reason: format!(
-                    "{} tokens, the model has {}",
-                    tokenizer.get_vocab_size(true),
-                    cfg.vocab_size
-                ),
-            });
-        }
         let w = Weights::open(&dir.join("model.safetensors"))?;
         let fingerprint = w.sha256();
         let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);

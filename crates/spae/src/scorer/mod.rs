@@ -70,6 +70,20 @@ impl TextEncoder {
     }
 }
 
+/// A `tokenizer.json`, whose ids must fit an embedding table of `vocab_size` rows.
+fn load_tokenizer(path: &Path, vocab_size: usize) -> Result<tokenizers::Tokenizer, ScorerError> {
+    let invalid = |reason: String| ScorerError::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let tokenizer = tokenizers::Tokenizer::from_file(path).map_err(|e| invalid(e.to_string()))?;
+    let n = tokenizer.get_vocab_size(true);
+    if n > vocab_size {
+        return Err(invalid(format!("{n} tokens, the model has {vocab_size}")));
+    }
+    Ok(tokenizer)
+}
+
 fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ScorerError> {
     let bytes = std::fs::read(path).map_err(|source| ScorerError::Io {
         path: path.to_path_buf(),
