@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Table 4 in shape on Fashion-MNIST: trains the five rows of configs/table4/ (same model, data,
 # seed and steps; a finished run is kept, an interrupted one resumed) and evaluates each on the
-# first N test images (default 1000): PSNR / SSIM / LPIPS per decodable depth.
+# first N test images (default 1000): PSNR / SSIM / LPIPS per decodable depth (an evaluation newer
+# than its run is kept).
 #   scripts/table4.sh [N]
 # Writes results/table4/<row>.json and .png, and results/table4/table4.md.
 set -euo pipefail
@@ -22,7 +23,13 @@ for cfg in configs/table4/*.toml; do
     echo "[table4] $row: training"
     spae train --config "$cfg" --out "$run" $resume
   fi
-  spae eval recon --checkpoint "$run" --n "$n" --out "results/table4/$row.json"
+  out="results/table4/$row.json"
+  if [ -f "$out" ] && [ "$out" -nt "$run/LATEST" ] && [ "$(cat "$out.n" 2>/dev/null)" = "$n" ]; then
+    echo "[table4] $row: evaluated"
+  else
+    spae eval recon --checkpoint "$run" --n "$n" --out "$out"
+    echo "$n" > "$out.n"
+  fi
 done
 python3 - "$n" <<'PY'
 import glob, json, os, sys
