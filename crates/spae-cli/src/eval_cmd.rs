@@ -10,8 +10,9 @@ use spae::assets::Assets;
 use spae::data::{tile_images, write_png, Split};
 use spae::eval::lpips::Lpips;
 use spae::eval::{psnr, ssim};
+use spae::semantic::SemanticConfig;
 use spae::tokenizer::ImageTokenizer;
-use spae::train::{dataset, to_vec};
+use spae::train::{dataset, score_set, similarities, to_vec};
 
 use crate::progress;
 
@@ -30,6 +31,151 @@ pub enum EvalCommand {
         #[arg(long, default_value = "results/eval/recon.json")]
         out: PathBuf,
     },
+    /// Semantic relevance of each pyramid layer's words (mean Eq. 6 score under a scorer) and
+    /// the top-word hit rate (first two layers hold one of the 50 words nearest the class name).
+    Semantic {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long, default_value = "test")]
+        split: String,
+        #[arg(long, default_value_t = 1000)]
+        n: usize,
+        /// Scorer: label, bridge or clip:DIR.
+        #[arg(long, default_value = "label")]
+        scorer: String,
+        /// Prompt templates of the text features: imagenet-80 or imagenet-7.
+        #[arg(long, default_value = "imagenet-80")]
+        templates: String,
+        #[arg(long, default_value = "results/eval/semantic.json")]
+        out: PathBuf,
+    },
+}
+
+/// Words nearest the class name that count as a hit.
+const HIT_WORDS: usize = 50;
+/// Layers whose words are searched for a hit (1 + 4 words).
+const HIT_LAYERS: usize = 2;
+
+#[derive(Serialize)]
+struct LayerRelevance {
+    layer: usize,
+    tokens: usize,
+    relevance: f64,
+}
+
+#[derive(Serialize)]
+struct SemanticReport {
+    images: usize,
+    scorer: String,
+    templates: String,
+    layers: Vec<LayerRelevance>,
+    hit_rate: f64,
+}
+
+fn parse_split(split: &str) -> Result<Split> {
+    match split {
+        "test" => Ok(Split::Test),
+        "train" => Ok(Split::Train),
+        other => bail!("unknown split '{other}' (train or test)"),
+    }
+}
+
+fn semantic(
+    checkpoint: PathBuf,
+    split: &str,
+    n: usize,
+    sem: SemanticConfig,
+    out: PathBuf,
+    assets: &Assets,
+) -> Result<()> {
+    let tok = ImageTokenizer::load(&checkpoint)?;
+    let set = dataset(&tok.config, assets, parse_split(split)?)?;
+    let n = n.min(set.len());
+    let device = Device::flex();
+    let (size, _) = tok.image_shape();
+    let scored = score_set(&sem, assets, &tok.codebook, &set, size, &device)?;
+    let templates =
+        spae::semantic::templates::by_name(&sem.templates).expect("checked by score_set");
+    // The 50 words nearest each class name (Eq. 5 applied to the name).
+    let nearest: Vec<Vec<u32>> = set
+        .class_names
+        .iter()
+        .map(|c| {
+            let texts: Vec<String> = templates
+                .iter()
+                .map(|t| spae::semantic::templates::fill(t, c))
+                .collect();
+            let f = spae::semantic::token_text_feature(&scored.text.embed(&texts)?);
+            let s = similarities(&f, &scored.token_features);
+            let mut order: Vec<u32> = (0..s.len() as u32).collect();
+            order.sort_by(|&a, &b| s[b as usize].total_cmp(&s[a as usize]));
+            order.truncate(HIT_WORDS);
+            Ok(order)
+        })
+        .collect::<Result<_>>()?;
+    let layers = tok.ctx.pyramid.n_layers();
+    let sizes = tok.ctx.pyramid.layer_sizes();
+    let mut relevance = vec![0f64; layers];
+    let mut hits = 0usize;
+    let pb = progress::bar(n as u64, "images");
+    for start in (0..n).step_by(50) {
+        let idx: Vec<usize> = (start..(start + 50).min(n)).collect();
+        let codes = tok.encode_codes(set.batch_chw(&idx, size), idx.len());
+        for (b, &i) in idx.iter().enumerate() {
+            let s = scored.normalized_scores(scored.key(&set, i));
+            let mut first_words = Vec::new();
+            for l in 0..layers {
+                let words = &codes.tokens[l][b * sizes[l]..(b + 1) * sizes[l]];
+                relevance[l] +=
+                    words.iter().map(|&k| f64::from(s[k as usize])).sum::<f64>() / sizes[l] as f64;
+                if l < HIT_LAYERS {
+                    first_words.extend_from_slice(words);
+                }
+            }
+            let near = &nearest[set.labels[i] as usize];
+            if first_words.iter().any(|k| near.contains(k)) {
+                hits += 1;
+            }
+        }
+        pb.inc(idx.len() as u64);
+    }
+    pb.finish_and_clear();
+    let report = SemanticReport {
+        images: n,
+        scorer: sem.scorer.clone(),
+        templates: sem.templates.clone(),
+        layers: relevance
+            .iter()
+            .enumerate()
+            .map(|(l, r)| LayerRelevance {
+                layer: l + 1,
+                tokens: sizes[l],
+                relevance: r / n as f64,
+            })
+            .collect(),
+        hit_rate: hits as f64 / n as f64,
+    };
+    println!(
+        "semantic relevance on {n} images, scorer {} ({}), {}",
+        sem.scorer,
+        sem.templates,
+        checkpoint.display()
+    );
+    println!("| layer | words | mean normalised score |");
+    println!("|---:|---:|---:|");
+    for r in &report.layers {
+        println!("| {} | {} | {:.4} |", r.layer, r.tokens, r.relevance);
+    }
+    println!(
+        "top-word hit rate (layers 1-{HIT_LAYERS} hold one of the {HIT_WORDS} words nearest the class name): {:.3}",
+        report.hit_rate
+    );
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    spae::io::write_atomic(&out, &serde_json::to_vec_pretty(&report)?)?;
+    println!("wrote {}", out.display());
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -42,17 +188,33 @@ struct DepthRow {
 }
 
 pub fn run(cmd: EvalCommand, assets: &Assets) -> Result<()> {
-    let EvalCommand::Recon {
-        checkpoint,
-        split,
-        n,
-        out,
-    } = cmd;
-    let split = match split.as_str() {
-        "test" => Split::Test,
-        "train" => Split::Train,
-        other => bail!("unknown split '{other}' (train or test)"),
-    };
+    match cmd {
+        EvalCommand::Recon {
+            checkpoint,
+            split,
+            n,
+            out,
+        } => recon(checkpoint, &split, n, out, assets),
+        EvalCommand::Semantic {
+            checkpoint,
+            split,
+            n,
+            scorer,
+            templates,
+            out,
+        } => {
+            let sem = SemanticConfig {
+                scorer,
+                templates,
+                ..SemanticConfig::default()
+            };
+            semantic(checkpoint, &split, n, sem, out, assets)
+        }
+    }
+}
+
+fn recon(checkpoint: PathBuf, split: &str, n: usize, out: PathBuf, assets: &Assets) -> Result<()> {
+    let split = parse_split(split)?;
     let tok = ImageTokenizer::load(&checkpoint)?;
     let set = dataset(&tok.config, assets, split)?;
     let device = Device::flex();

@@ -95,6 +95,39 @@ fn semantic_guidance_trains_and_resumes() {
     // Cross-entropy over 400 words: of the order of ln 400 = 6 at the start.
     assert!(sem[0] > 2.0 && sem[0] < 20.0, "{sem:?}");
 
+    // Semantic relevance per layer and the hit rate, with the cached features.
+    let report = dir.path().join("semantic.json");
+    let out = spae(&[
+        "eval",
+        "semantic",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--n",
+        "60",
+        "--templates",
+        "imagenet-7",
+        "--out",
+        report.to_str().unwrap(),
+    ])
+    .env("SPAE_CACHE", &cache)
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let layers = r["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 5);
+    for l in layers {
+        let v = l["relevance"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{r}");
+    }
+    let hit = r["hit_rate"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&hit), "{r}");
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+
     // A per-image scorer: CLIP (the tiny random parity checkpoint stands in for real weights,
     // which these machines cannot download) scores every training image once.
     let clip_cfg = dir.path().join("clip.toml");

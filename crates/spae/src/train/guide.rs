@@ -17,6 +17,7 @@ use crate::scorer::{BridgeScorer, Clip, EfficientNetLite0, LabelScorer, MiniLm, 
 use crate::semantic::features::{cached_text_features, CacheKey, TextFeatures};
 use crate::semantic::{
     candidate_pool, normalize, normalize_scores, sample_target, semantic_loss, templates,
+    SemanticConfig,
 };
 
 /// The frozen codebook as a tensor and the candidate pools of every key (class or training
@@ -111,24 +112,57 @@ impl Guide {
     }
 }
 
+/// `s(I, k) = f_img(I) . t(k)` for every codebook word.
+pub fn similarities(image: &[f32], text: &TextFeatures) -> Vec<f32> {
+    (0..text.len())
+        .map(|k| text.row(k).iter().zip(image).map(|(a, b)| a * b).sum())
+        .collect()
+}
+
 /// Training images per scorer call when precomputing per-image features.
 const IMAGE_BATCH: usize = 32;
 
-/// The guide of a configuration (`semantic.weight > 0`): token text features of the codebook
-/// (cached in [`Assets::cache_dir`]) and the scorer's image features. Scorers: `label` (MiniLM
-/// embeddings of the class names), `bridge` (EfficientNet-Lite0 over MiniLM class-name
-/// embeddings, per image), `clip:DIR` (a Hugging Face CLIP checkpoint folder, per image).
-pub fn build_guide(
-    cfg: &TrainConfig,
+/// A scorer applied to a data set: `f_text`, `f_img` of every key (class or image) and the
+/// codebook's token text features `t(k)` (Eq. 5).
+pub struct ScoredSet {
+    pub text: TextEncoder,
+    /// `f_img` per key: per class (label scorer) or per image (bridge, CLIP).
+    pub image_features: Vec<Vec<f32>>,
+    pub per_image: bool,
+    pub token_features: TextFeatures,
+}
+
+impl ScoredSet {
+    /// The key of image `i` of the set.
+    pub fn key(&self, set: &ImageSet, i: usize) -> usize {
+        if self.per_image {
+            i
+        } else {
+            set.labels[i] as usize
+        }
+    }
+
+    /// Eq. 6's normalised scores `s'(I, k)` of a key over the whole codebook.
+    pub fn normalized_scores(&self, key: usize) -> Vec<f32> {
+        normalize_scores(&similarities(
+            &self.image_features[key],
+            &self.token_features,
+        ))
+    }
+}
+
+/// The scorer of `sem` (`scorer`, `templates`) over `set` and the codebook, with the text
+/// features cached in [`Assets::cache_dir`]. Scorers: `label` (MiniLM embeddings of the class
+/// names), `bridge` (EfficientNet-Lite0 over MiniLM class-name embeddings, per image),
+/// `clip:DIR` (a Hugging Face CLIP checkpoint folder, per image).
+pub fn score_set(
+    sem: &SemanticConfig,
     assets: &Assets,
     cb: &Codebook,
     set: &ImageSet,
+    image_size: usize,
     device: &Device,
-) -> Result<Option<Guide>, TrainError> {
-    let sem = &cfg.semantic;
-    if sem.weight <= 0.0 {
-        return Ok(None);
-    }
+) -> Result<ScoredSet, TrainError> {
     let templates = templates::by_name(&sem.templates).ok_or_else(|| {
         TrainError::Config(format!(
             "unknown semantic.templates '{}' (imagenet-80, imagenet-7)",
@@ -136,7 +170,7 @@ pub fn build_guide(
         ))
     })?;
     let cache = assets.cache_dir();
-    let (text, rows, per_image) = match sem.scorer.as_str() {
+    let (text, image_features, per_image) = match sem.scorer.as_str() {
         "label" => {
             let minilm = MiniLm::load(&assets.path("minilm")?, device)?;
             let scorer = LabelScorer::new(minilm, &set.class_names)?;
@@ -151,15 +185,14 @@ pub fn build_guide(
             let minilm = MiniLm::load(&assets.path("minilm")?, device)?;
             let names = read_lines(&assets.path("imagenet-classes")?)?;
             let scorer = BridgeScorer::new(classifier, minilm, &names, templates, &cache)?;
-            let rows = per_image_features(set, cfg.model.image_size, |px, n, s| {
-                scorer.image_features(px, n, s)
-            });
+            let rows =
+                per_image_features(set, image_size, |px, n, s| scorer.image_features(px, n, s));
             (TextEncoder::MiniLm(Box::new(scorer.text)), rows, true)
         }
         other => match other.strip_prefix("clip:") {
             Some(dir) => {
                 let clip = Clip::load(Path::new(dir), device)?;
-                let rows = per_image_features(set, cfg.model.image_size, |px, n, s| {
+                let rows = per_image_features(set, image_size, |px, n, s| {
                     let mut f = clip.image_features(px, n, s);
                     f.iter_mut().for_each(|v| normalize(v));
                     f
@@ -174,22 +207,42 @@ pub fn build_guide(
         },
     };
     let mut last = 0;
-    let features = codebook_text_features(cb, &text, templates, &cache, &mut |done| {
+    let token_features = codebook_text_features(cb, &text, templates, &cache, &mut |done| {
         if done * 10 / cb.len() > last {
             last = done * 10 / cb.len();
             tracing::info!("token text features: {done} / {} words", cb.len());
         }
     })?;
+    Ok(ScoredSet {
+        text,
+        image_features,
+        per_image,
+        token_features,
+    })
+}
+
+/// The guide of a configuration (`semantic.weight > 0`).
+pub fn build_guide(
+    cfg: &TrainConfig,
+    assets: &Assets,
+    cb: &Codebook,
+    set: &ImageSet,
+    device: &Device,
+) -> Result<Option<Guide>, TrainError> {
+    if cfg.semantic.weight <= 0.0 {
+        return Ok(None);
+    }
+    let scored = score_set(&cfg.semantic, assets, cb, set, cfg.model.image_size, device)?;
     let codebook = Tensor::<2>::from_data(
         TensorData::new(cb.embeddings.clone(), [cb.len(), cb.dim]),
         device,
     );
     Ok(Some(Guide::new(
-        &rows,
-        &features,
-        &sem.thresholds,
+        &scored.image_features,
+        &scored.token_features,
+        &cfg.semantic.thresholds,
         codebook,
-        per_image,
+        scored.per_image,
     )))
 }
 
