@@ -165,6 +165,31 @@ fn semantic_guidance_trains_and_resumes() {
         .iter()
         .all(|r| r["semantic"].as_f64().unwrap() > 0.0));
 
+    // A threshold above 1 would leave every pool empty: refused.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("thresholds = [0.98, 0.95, 0.9]", "thresholds = [1.5]"),
+    )
+    .unwrap();
+    let out = spae(&[
+        "train",
+        "--config",
+        bad.to_str().unwrap(),
+        "--out",
+        dir.path().join("bad").to_str().unwrap(),
+    ])
+    .env("SPAE_CACHE", &cache)
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("semantic.thresholds"),
+        "{err}"
+    );
+
     // The same run uninterrupted gives the same losses (targets are drawn from per-step seeds).
     let again = dir.path().join("again");
     let out = spae(&[

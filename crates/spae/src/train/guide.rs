@@ -232,6 +232,16 @@ pub fn build_guide(
     if cfg.semantic.weight <= 0.0 {
         return Ok(None);
     }
+    if let Some(rho) = cfg
+        .semantic
+        .thresholds
+        .iter()
+        .find(|r| !(0.0..=1.0).contains(*r))
+    {
+        return Err(TrainError::Config(format!(
+            "semantic.thresholds: {rho} is outside [0, 1] (Eq. 6 scores lie in [0, 1]; above 1 every pool is empty)"
+        )));
+    }
     let scored = score_set(&cfg.semantic, assets, cb, set, cfg.model.image_size, device)?;
     let codebook = Tensor::<2>::from_data(
         TensorData::new(cb.embeddings.clone(), [cb.len(), cb.dim]),
