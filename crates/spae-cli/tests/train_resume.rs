@@ -170,4 +170,44 @@ fn bad_checkpoints_and_configs() {
         "/nonexistent-cb",
     ]);
     assert!(err.contains("no codebook at /nonexistent-cb"), "{err}");
+
+    // The codebook folder rebuilt with other words: the checkpoint recorded its codebook, so
+    // neither resuming nor encoding uses the new one silently.
+    let other = dir.path().join("other-run");
+    ok(&[
+        "train",
+        "--config",
+        &cfg,
+        "--out",
+        other.to_str().unwrap(),
+        "--max-steps",
+        "2",
+    ]);
+    let full = spae::codebook::Codebook::load(std::path::Path::new(&cb)).unwrap();
+    let k = full.len() - 1;
+    let fewer = spae::codebook::Codebook {
+        words: full.words[1..].to_vec(),
+        embeddings: full.embeddings[full.dim..].to_vec(),
+        ..full
+    };
+    assert_eq!(fewer.len(), k);
+    fewer.save(std::path::Path::new(&cb)).unwrap();
+    let err = fails(&[
+        "train",
+        "--config",
+        &cfg,
+        "--out",
+        other.to_str().unwrap(),
+        "--resume",
+    ]);
+    assert!(err.contains("another codebook"), "{err}");
+    let img = dir.path().join("x.png");
+    common::write_gray_png(&img, 28, 28, &common::fashion_mnist_test_image(1));
+    let err = fails(&[
+        "encode",
+        img.to_str().unwrap(),
+        "--checkpoint",
+        other.to_str().unwrap(),
+    ]);
+    assert!(err.contains("another codebook"), "{err}");
 }

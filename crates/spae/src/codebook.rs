@@ -151,6 +151,24 @@ pub struct Codebook {
     pub report: BuildReport,
 }
 
+impl Codebook {
+    /// sha256 over the words (ids and texts), the width and the embedding rows, hex: what a
+    /// checkpoint records of the codebook it was trained with.
+    pub fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        for w in &self.words {
+            h.update(w.id.to_le_bytes());
+            h.update(w.text.as_bytes());
+            h.update([0]);
+        }
+        h.update((self.dim as u64).to_le_bytes());
+        for v in &self.embeddings {
+            h.update(v.to_le_bytes());
+        }
+        format!("{:x}", h.finalize())
+    }
+}
+
 /// The vocabulary file written beside the safetensors.
 #[derive(Serialize, Deserialize)]
 struct VocabFile {

@@ -12,8 +12,8 @@ use crate::model::SpaeModel;
 use crate::pyramid::PyramidError;
 use crate::quantizer::{quantize_pyramid, reconstruct, PyramidCodes};
 use crate::train::{
-    init_model, latest_checkpoint, load_codebook, load_model, load_state, quant_context, to_vec,
-    QuantContext, TrainConfig, TrainError,
+    check_codebook, init_model, latest_checkpoint, load_codebook, load_model, load_state,
+    quant_context, to_vec, QuantContext, TrainConfig, TrainError,
 };
 
 #[derive(Debug, Error)]
@@ -58,9 +58,10 @@ impl ImageTokenizer {
             None => path.to_path_buf(),
         };
         let state = load_state(&dir).map_err(TrainError::from)?;
-        let cfg = state.config;
+        let cfg = state.config.clone();
         let device = Device::flex();
         let codebook = load_codebook(&cfg)?;
+        check_codebook(&state, &codebook.fingerprint(), &dir)?;
         let mut model = init_model(&cfg, &codebook, &device);
         load_model(&dir, &mut model).map_err(TrainError::from)?;
         let frozen = quant_context(&cfg, &codebook)?;

@@ -52,6 +52,10 @@ pub struct State {
     /// LeCAM's anchors (runs with the GAN on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lecam: Option<LecamEma>,
+    /// [`crate::codebook::Codebook::fingerprint`] of the codebook the model was trained with
+    /// (absent in checkpoints written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codebook: Option<String>,
 }
 
 fn save_module<M: Module>(module: &M, path: &Path) -> Result<(), CheckpointError> {

@@ -130,6 +130,19 @@ pub fn load_codebook(cfg: &TrainConfig) -> Result<Codebook, TrainError> {
     Ok(cb)
 }
 
+/// A checkpoint that recorded its codebook must be used with that codebook.
+pub fn check_codebook(state: &State, fingerprint: &str, dir: &Path) -> Result<(), TrainError> {
+    match &state.codebook {
+        Some(f) if f != fingerprint => Err(TrainError::Config(format!(
+            "{}: checkpoint was trained with another codebook (fingerprint {}, this one {}); rebuild the codebook it was trained with",
+            dir.display(),
+            &f[..16.min(f.len())],
+            &fingerprint[..16]
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The quantizer, pyramid and codebook search of a configuration.
 pub fn quant_context(cfg: &TrainConfig, cb: &Codebook) -> Result<QuantContext, TrainError> {
     if cfg.learned_codebook && (cfg.quantizer != "vq" || cfg.pyramid.len() != 1) {
@@ -204,6 +217,7 @@ pub fn train(
     on_step: &mut dyn FnMut(&StepRecord) -> bool,
 ) -> Result<usize, TrainError> {
     let cb = load_codebook(cfg)?;
+    let cb_fingerprint = cb.fingerprint();
     let ctx = quant_context(cfg, &cb)?;
     let set = training_set(cfg, assets)?;
     let size = cfg.model.image_size;
@@ -220,6 +234,7 @@ pub fn train(
     match (checkpoint::latest(run_dir)?, resume) {
         (Some(dir), true) => {
             let state = checkpoint::load_state(&dir)?;
+            check_codebook(&state, &cb_fingerprint, &dir)?;
             if state.config != *cfg {
                 return Err(TrainError::Config(format!(
                     "{}: checkpoint was written with another configuration",
@@ -312,6 +327,7 @@ pub fn train(
                 step: step + 1,
                 config: cfg.clone(),
                 lecam: critics.adversary.as_ref().map(|a| a.ema),
+                codebook: Some(cb_fingerprint.clone()),
             };
             checkpoint::save(run_dir, &model, &optim, critics.adversary.as_ref(), &state)?;
         }
