@@ -235,11 +235,13 @@ fn recon(checkpoint: PathBuf, split: &str, n: usize, out: PathBuf, assets: &Asse
         let codes = tok.encode_codes(x.clone(), idx.len());
         for (j, &d) in depths.iter().enumerate() {
             let y = tok.decode_codes(&codes.tokens, idx.len(), d)?;
-            let signed = |v: &[f32]| {
-                let v: Vec<f32> = v.iter().map(|p| p * 2.0 - 1.0).collect();
-                Tensor::<4>::from_data(TensorData::new(v, [idx.len(), ch, size, size]), &device)
+            let batch = |v: &[f32]| {
+                Tensor::<4>::from_data(
+                    TensorData::new(v.to_vec(), [idx.len(), ch, size, size]),
+                    &device,
+                )
             };
-            sums[j].2 += to_vec(lpips.distance(signed(&x), signed(&y)))
+            sums[j].2 += to_vec(lpips.distance_unit(batch(&x), batch(&y)))
                 .iter()
                 .map(|&v| f64::from(v))
                 .sum::<f64>();

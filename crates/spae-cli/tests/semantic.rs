@@ -39,6 +39,8 @@ fn semantic_guidance_trains_and_resumes() {
     )
     .unwrap();
     let cache = dir.path().join("cache");
+    // `spae ARGS` with the text-feature cache in this test's folder.
+    let run_spae = |args: &[&str]| spae(args).env("SPAE_CACHE", &cache).output().unwrap();
     let run = dir.path().join("run");
     let train = |extra: &[&str]| {
         let mut args = vec![
@@ -49,7 +51,7 @@ fn semantic_guidance_trains_and_resumes() {
             run.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        let out = spae(&args).env("SPAE_CACHE", &cache).output().unwrap();
+        let out = run_spae(&args);
         assert!(
             out.status.success(),
             "{}",
@@ -62,7 +64,7 @@ fn semantic_guidance_trains_and_resumes() {
     train(&["--resume"]);
 
     // The cached features answer `semantic words` without recomputing.
-    let out = spae(&[
+    let out = run_spae(&[
         "semantic",
         "words",
         "sneaker",
@@ -72,10 +74,7 @@ fn semantic_guidance_trains_and_resumes() {
         cb_dir.to_str().unwrap(),
         "--templates",
         "imagenet-7",
-    ])
-    .env("SPAE_CACHE", &cache)
-    .output()
-    .unwrap();
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && text.contains("sneaker ->"),
@@ -97,7 +96,7 @@ fn semantic_guidance_trains_and_resumes() {
 
     // Semantic relevance per layer and the hit rate, with the cached features.
     let report = dir.path().join("semantic.json");
-    let out = spae(&[
+    let out = run_spae(&[
         "eval",
         "semantic",
         "--checkpoint",
@@ -108,10 +107,7 @@ fn semantic_guidance_trains_and_resumes() {
         "imagenet-7",
         "--out",
         report.to_str().unwrap(),
-    ])
-    .env("SPAE_CACHE", &cache)
-    .output()
-    .unwrap();
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -144,7 +140,7 @@ fn semantic_guidance_trains_and_resumes() {
     )
     .unwrap();
     let clip_run = dir.path().join("clip-run");
-    let out = spae(&[
+    let out = run_spae(&[
         "train",
         "--config",
         clip_cfg.to_str().unwrap(),
@@ -152,10 +148,7 @@ fn semantic_guidance_trains_and_resumes() {
         clip_run.to_str().unwrap(),
         "--max-steps",
         "3",
-    ])
-    .env("SPAE_CACHE", &cache)
-    .output()
-    .unwrap();
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -174,16 +167,13 @@ fn semantic_guidance_trains_and_resumes() {
             .replace("thresholds = [0.98, 0.95, 0.9]", "thresholds = [1.5]"),
     )
     .unwrap();
-    let out = spae(&[
+    let out = run_spae(&[
         "train",
         "--config",
         bad.to_str().unwrap(),
         "--out",
         dir.path().join("bad").to_str().unwrap(),
-    ])
-    .env("SPAE_CACHE", &cache)
-    .output()
-    .unwrap();
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("semantic.thresholds"),
@@ -192,16 +182,13 @@ fn semantic_guidance_trains_and_resumes() {
 
     // The same run uninterrupted gives the same losses (targets are drawn from per-step seeds).
     let again = dir.path().join("again");
-    let out = spae(&[
+    let out = run_spae(&[
         "train",
         "--config",
         cfg.to_str().unwrap(),
         "--out",
         again.to_str().unwrap(),
-    ])
-    .env("SPAE_CACHE", &cache)
-    .output()
-    .unwrap();
+    ]);
     assert!(out.status.success());
     for (a, b) in m.iter().zip(metrics(&again)) {
         let (a, b) = (a["loss"].as_f64().unwrap(), b["loss"].as_f64().unwrap());

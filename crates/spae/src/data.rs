@@ -273,6 +273,17 @@ pub struct Png {
     pub pixels: Vec<u8>,
 }
 
+impl Png {
+    /// The pixels as RGB bytes: alpha composited on white, gray repeated.
+    pub fn rgb(&self) -> Vec<u8> {
+        match self.channels {
+            4 => rgba_on_white(&self.pixels),
+            3 => self.pixels.clone(),
+            _ => self.pixels.iter().flat_map(|&g| [g; 3]).collect(),
+        }
+    }
+}
+
 /// Decodes a PNG file of any colour type and bit depth into 8-bit gray, gray+alpha (returned as
 /// RGBA), RGB or RGBA.
 pub fn read_png(path: &Path) -> Result<Png, DataError> {
@@ -423,11 +434,7 @@ pub fn tile_images(rows: &[Vec<f32>], cols: usize, c: usize, s: usize) -> Vec<f3
 /// The centred square of a photo as RGB floats in `[0, 1]`, `3 x S x S` with `S` the shorter
 /// side (alpha composited on white, gray repeated).
 pub fn center_square_rgb(img: &Png) -> (Vec<f32>, usize) {
-    let rgb = match img.channels {
-        4 => rgba_on_white(&img.pixels),
-        3 => img.pixels.clone(),
-        _ => img.pixels.iter().flat_map(|&g| [g; 3]).collect(),
-    };
+    let rgb = img.rgb();
     let s = img.width.min(img.height);
     let (top, left) = ((img.height - s) / 2, (img.width - s) / 2);
     let mut out = vec![0f32; 3 * s * s];
@@ -490,11 +497,7 @@ pub fn emoji(dir: &Path) -> Result<(ImageSet, Vec<String>), DataError> {
                 format!("is {}x{}, expected 64x64", img.width, img.height),
             ));
         }
-        let rgb = match img.channels {
-            4 => rgba_on_white(&img.pixels),
-            3 => img.pixels,
-            _ => img.pixels.iter().flat_map(|&g| [g, g, g]).collect(),
-        };
+        let rgb = img.rgb();
         let label = match categories.iter().position(|c| *c == e.category) {
             Some(i) => i,
             None => {

@@ -127,6 +127,12 @@ impl Lpips {
         }
         total.expect("VGG16 has five taps")
     }
+
+    /// [`Lpips::distance`] of images with values in `[0, 1]` (scaled to `[-1, 1]` first).
+    pub fn distance_unit(&self, a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
+        let signed = |x: Tensor<4>| x.mul_scalar(2.0).sub_scalar(1.0);
+        self.distance(signed(a), signed(b))
+    }
 }
 
 /// Scales each position's feature vector to unit length: `f / (||f||_2 + eps)` over channels.

@@ -45,10 +45,7 @@ impl Guide {
         let pools = image_features
             .iter()
             .map(|f| {
-                let s: Vec<f32> = (0..text.len())
-                    .map(|k| text.row(k).iter().zip(f).map(|(a, b)| a * b).sum())
-                    .collect();
-                let s = normalize_scores(&s);
+                let s = normalize_scores(&similarities(f, text));
                 thresholds
                     .iter()
                     .map(|&rho| candidate_pool(&s, rho))
@@ -132,14 +129,20 @@ pub struct ScoredSet {
     pub token_features: TextFeatures,
 }
 
+/// The key of image `i` of `set` under a scorer: the image's index for per-image scorers, its
+/// class label for the label scorer.
+pub fn scorer_key(per_image: bool, set: &ImageSet, i: usize) -> u32 {
+    if per_image {
+        i as u32
+    } else {
+        set.labels[i]
+    }
+}
+
 impl ScoredSet {
     /// The key of image `i` of the set.
     pub fn key(&self, set: &ImageSet, i: usize) -> usize {
-        if self.per_image {
-            i
-        } else {
-            set.labels[i] as usize
-        }
+        scorer_key(self.per_image, set, i) as usize
     }
 
     /// Eq. 6's normalised scores `s'(I, k)` of a key over the whole codebook.

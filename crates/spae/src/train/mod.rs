@@ -326,9 +326,8 @@ pub fn train_step(
         loss = loss + q;
     }
     if let Some(lpips) = &critics.lpips {
-        let signed = |x: Tensor<4>| x.mul_scalar(2.0).sub_scalar(1.0);
         let p = lpips
-            .distance(signed(f.images.clone()), signed(images.clone()))
+            .distance_unit(f.images.clone(), images.clone())
             .mean()
             .reshape([1]);
         stats.perceptual = scalar(&p);

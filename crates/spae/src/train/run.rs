@@ -16,7 +16,7 @@ use thiserror::Error;
 use super::checkpoint::{self, CheckpointError, State};
 use super::config::TrainConfig;
 use super::gan::Adversary;
-use super::guide::build_guide;
+use super::guide::{build_guide, scorer_key};
 use super::{
     forward, image_tensor, learning_rate, to_vec, train_step, Critics, QuantContext, Step,
     StepStats,
@@ -341,8 +341,10 @@ pub fn train(
 /// The guide's keys of a batch: training-set indices for per-image scorers, else class labels.
 pub fn guide_keys(critics: &Critics, set: &ImageSet, idx: &[usize]) -> Vec<u32> {
     match &critics.guide {
-        Some(g) if g.per_image => idx.iter().map(|&i| i as u32).collect(),
-        Some(_) => idx.iter().map(|&i| set.labels[i]).collect(),
+        Some(g) => idx
+            .iter()
+            .map(|&i| scorer_key(g.per_image, set, i))
+            .collect(),
         None => Vec::new(),
     }
 }
