@@ -8,23 +8,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-1000}"
-. scripts/cpu-env.sh
-spae() { cargo run --release --locked --quiet --bin spae -- "$@"; }
+. scripts/runs.sh
 mkdir -p results/table4
 for cfg in configs/table4/*.toml; do
   row="$(basename "$cfg" .toml)"
   run="runs/table4/$row"
-  steps="$(awk -F' *= *' '$1 == "steps" { print $2 }' "$cfg")"
-  if [ -f "$run/LATEST" ] && [ "$(cat "$run/LATEST")" = "$(printf 'step-%08d' "$steps")" ]; then
-    echo "[table4] $row: trained ($steps steps)"
-  else
-    resume=""
-    [ -f "$run/LATEST" ] && resume="--resume"
-    echo "[table4] $row: training"
-    spae train --config "$cfg" --out "$run" $resume
-  fi
+  train_run "$cfg" "$run" table4
   out="results/table4/$row.json"
-  if [ -f "$out" ] && [ "$out" -nt "$run/LATEST" ] && [ "$(cat "$out.n" 2>/dev/null)" = "$n" ]; then
+  if fresh "$out" "$run" "$n"; then
     echo "[table4] $row: evaluated"
   else
     spae eval recon --checkpoint "$run" --n "$n" --out "$out"

@@ -30,7 +30,7 @@ pub fn run(cmd: DataCommand, assets: &Assets) -> Result<()> {
     let set = match what.as_str() {
         "fashion-mnist" => data::fashion_mnist(&assets.path("fashion-mnist")?, split)?,
         "mnist" => data::mnist_digits(&assets.path("mnist")?)?,
-        "emoji" => data::emoji(&assets.path("emoji")?)?.0,
+        "emoji" => data::emoji(&assets.path("emoji")?)?,
         _ if what.ends_with(".png") => {
             let img = data::read_png(&path)?;
             println!(

@@ -85,14 +85,14 @@ pub fn run(assets: &Assets) -> Result<()> {
         mn.height,
         mn.width
     );
-    let (em, names) = data::emoji(&assets.path("emoji")?)?;
+    let em = data::emoji(&assets.path("emoji")?)?;
     println!(
         "emoji: {} images {}x{} in {} categories, e.g. {}",
         em.len(),
         em.height,
         em.width,
         em.class_names.len(),
-        names
+        em.names
             .iter()
             .step_by(97)
             .take(5)

@@ -1,5 +1,6 @@
 //! `spae eval recon`: reconstruction quality per decodable pyramid depth.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
@@ -32,7 +33,8 @@ pub enum EvalCommand {
         out: PathBuf,
     },
     /// Semantic relevance of each pyramid layer's words (mean Eq. 6 score under a scorer) and
-    /// the top-word hit rate (first two layers hold one of the 50 words nearest the class name).
+    /// the top-word hit rate (first two layers hold one of the 50 words nearest the image's
+    /// name, emoji, or its class name).
     Semantic {
         #[arg(long)]
         checkpoint: PathBuf,
@@ -40,12 +42,13 @@ pub enum EvalCommand {
         split: String,
         #[arg(long, default_value_t = 1000)]
         n: usize,
-        /// Scorer: label, bridge or clip:DIR.
-        #[arg(long, default_value = "label")]
-        scorer: String,
-        /// Prompt templates of the text features: imagenet-80 or imagenet-7.
-        #[arg(long, default_value = "imagenet-80")]
-        templates: String,
+        /// Scorer: label, bridge or clip:DIR (default: the checkpoint's `semantic.scorer`).
+        #[arg(long)]
+        scorer: Option<String>,
+        /// Prompt templates of the text features: imagenet-80 or imagenet-7 (default: the
+        /// checkpoint's `semantic.templates`).
+        #[arg(long)]
+        templates: Option<String>,
         #[arg(long, default_value = "results/eval/semantic.json")]
         out: PathBuf,
     },
@@ -84,11 +87,18 @@ fn semantic(
     checkpoint: PathBuf,
     split: &str,
     n: usize,
-    sem: SemanticConfig,
+    scorer: Option<String>,
+    templates: Option<String>,
     out: PathBuf,
     assets: &Assets,
 ) -> Result<()> {
     let tok = ImageTokenizer::load(&checkpoint)?;
+    let trained = &tok.config.semantic;
+    let sem = SemanticConfig {
+        scorer: scorer.unwrap_or_else(|| trained.scorer.clone()),
+        templates: templates.unwrap_or_else(|| trained.templates.clone()),
+        ..SemanticConfig::default()
+    };
     let set = dataset(&tok.config, assets, parse_split(split)?)?;
     let n = n.min(set.len());
     let device = Device::flex();
@@ -96,23 +106,30 @@ fn semantic(
     let scored = score_set(&sem, assets, &tok.codebook, &set, size, &device)?;
     let templates =
         spae::semantic::templates::by_name(&sem.templates).expect("checked by score_set");
-    // The 50 words nearest each class name (Eq. 5 applied to the name).
-    let nearest: Vec<Vec<u32>> = set
-        .class_names
-        .iter()
-        .map(|c| {
-            let texts: Vec<String> = templates
-                .iter()
-                .map(|t| spae::semantic::templates::fill(t, c))
-                .collect();
-            let f = spae::semantic::token_text_feature(&scored.text.embed(&texts)?);
-            let s = similarities(&f, &scored.token_features);
-            let mut order: Vec<u32> = (0..s.len() as u32).collect();
-            order.sort_by(|&a, &b| s[b as usize].total_cmp(&s[a as usize]));
-            order.truncate(HIT_WORDS);
-            Ok(order)
-        })
-        .collect::<Result<_>>()?;
+    // The ground truth of image i: its own name where the data set has names (emoji), else its
+    // class name; the 50 words nearest each distinct truth (Eq. 5 applied to it).
+    let truth = |i: usize| -> &str {
+        set.names
+            .get(i)
+            .unwrap_or(&set.class_names[set.labels[i] as usize])
+    };
+    let mut nearest: HashMap<&str, Vec<u32>> = HashMap::new();
+    for i in 0..n {
+        let name = truth(i);
+        if nearest.contains_key(name) {
+            continue;
+        }
+        let texts: Vec<String> = templates
+            .iter()
+            .map(|t| spae::semantic::templates::fill(t, name))
+            .collect();
+        let f = spae::semantic::token_text_feature(&scored.text.embed(&texts)?);
+        let s = similarities(&f, &scored.token_features);
+        let mut order: Vec<u32> = (0..s.len() as u32).collect();
+        order.sort_by(|&a, &b| s[b as usize].total_cmp(&s[a as usize]));
+        order.truncate(HIT_WORDS);
+        nearest.insert(name, order);
+    }
     let layers = tok.ctx.pyramid.n_layers();
     let sizes = tok.ctx.pyramid.layer_sizes();
     let mut relevance = vec![0f64; layers];
@@ -132,7 +149,7 @@ fn semantic(
                     first_words.extend_from_slice(words);
                 }
             }
-            let near = &nearest[set.labels[i] as usize];
+            let near = &nearest[truth(i)];
             if first_words.iter().any(|k| near.contains(k)) {
                 hits += 1;
             }
@@ -167,7 +184,7 @@ fn semantic(
         println!("| {} | {} | {:.4} |", r.layer, r.tokens, r.relevance);
     }
     println!(
-        "top-word hit rate (layers 1-{HIT_LAYERS} hold one of the {HIT_WORDS} words nearest the class name): {:.3}",
+        "top-word hit rate (layers 1-{HIT_LAYERS} hold one of the {HIT_WORDS} words nearest the image's name or class): {:.3}",
         report.hit_rate
     );
     if let Some(dir) = out.parent() {
@@ -202,14 +219,7 @@ pub fn run(cmd: EvalCommand, assets: &Assets) -> Result<()> {
             scorer,
             templates,
             out,
-        } => {
-            let sem = SemanticConfig {
-                scorer,
-                templates,
-                ..SemanticConfig::default()
-            };
-            semantic(checkpoint, &split, n, sem, out, assets)
-        }
+        } => semantic(checkpoint, &split, n, scorer, templates, out, assets),
     }
 }
 

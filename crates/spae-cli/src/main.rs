@@ -5,6 +5,7 @@ mod codebook_cmd;
 mod data_cmd;
 mod demo;
 mod eval_cmd;
+mod fewshot_cmd;
 mod llm_source;
 mod progress;
 mod semantic_cmd;
@@ -54,6 +55,8 @@ enum Command {
     /// Semantic guidance: token text features (Eq. 5) and nearest words.
     #[command(subcommand)]
     Semantic(semantic_cmd::SemanticCommand),
+    /// Few-shot classification of tokenized images by a frozen LLM (Table 1's protocol).
+    Fewshot(fewshot_cmd::FewshotArgs),
     /// Data sets and image files.
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Decode(a) => tokens_cmd::decode(a),
         Command::Eval(c) => eval_cmd::run(c, &assets),
         Command::Semantic(c) => semantic_cmd::run(c, &assets),
+        Command::Fewshot(a) => fewshot_cmd::run(a, &assets),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,9 @@
 //! Every file is validated by spae's own GGUF reader before llama.cpp sees it, so a truncated or
 //! malformed file is a clear error rather than a crash inside C++.
 
+pub mod fewshot;
+pub mod session;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -10,7 +13,7 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
-use spae::codebook::VocabTokenizer;
+use spae::codebook::{sha256_file, Codebook, VocabTokenizer};
 use spae::gguf::{GgufError, GgufFile};
 use thiserror::Error;
 
@@ -22,6 +25,22 @@ pub enum LlmError {
     Load { path: PathBuf, message: String },
     #[error("llama.cpp backend: {0}")]
     Backend(String),
+    #[error("llama.cpp context: {0}")]
+    Context(String),
+    #[error("{tokens} tokens do not fit the context of {n_ctx}")]
+    TooLong { tokens: usize, n_ctx: usize },
+    #[error("constrained choices: {0}")]
+    Choices(String),
+    #[error("{llm} (sha256 {llm_sha256}) does not share the vocabulary of the codebook's source model {source_name} (sha256 {source_sha256}): token {id} is {here:?} in the LLM, {there:?} in the codebook")]
+    Vocabulary {
+        llm: PathBuf,
+        llm_sha256: String,
+        source_name: String,
+        source_sha256: String,
+        id: u32,
+        here: String,
+        there: String,
+    },
 }
 
 /// llama.cpp's process-wide backend, initialised once (it may be initialised only once).
@@ -76,6 +95,37 @@ impl Llm {
 
     pub fn model(&self) -> &LlamaModel {
         &self.model
+    }
+
+    /// Text of token ids, concatenated.
+    pub fn detokenize(&self, ids: &[u32]) -> String {
+        let bytes: Vec<u8> = ids.iter().flat_map(|&id| self.piece(id)).collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Refuses a codebook whose words are other tokens in this model (a codebook built from
+    /// another model's vocabulary), naming both models' hashes.
+    pub fn check_codebook(&self, cb: &Codebook) -> Result<(), LlmError> {
+        let n = self.n_vocab();
+        for w in &cb.words {
+            let here = if (w.id as usize) < n {
+                String::from_utf8_lossy(&self.piece(w.id)).into_owned()
+            } else {
+                format!("<no token: vocabulary of {n}>")
+            };
+            if here != w.text {
+                return Err(LlmError::Vocabulary {
+                    llm: self.path.clone(),
+                    llm_sha256: sha256_file(&self.path).unwrap_or_else(|e| e.to_string()),
+                    source_name: cb.source.name.clone(),
+                    source_sha256: cb.source.sha256.clone(),
+                    id: w.id,
+                    here,
+                    there: w.text.clone(),
+                });
+            }
+        }
+        Ok(())
     }
 }
 

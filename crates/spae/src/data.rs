@@ -46,6 +46,9 @@ pub struct ImageSet {
     /// Index into `class_names` for each image.
     pub labels: Vec<u32>,
     pub class_names: Vec<String>,
+    /// Each image's own name where the data set has one (emoji: "grinning face"), in image
+    /// order; empty otherwise.
+    pub names: Vec<String>,
 }
 
 impl ImageSet {
@@ -91,11 +94,15 @@ impl ImageSet {
             pixels: Vec::with_capacity(keep.len() * self.image(0).len()),
             labels: Vec::with_capacity(keep.len()),
             class_names: self.class_names.clone(),
+            names: Vec::new(),
             ..*self
         };
         for i in keep {
             out.pixels.extend_from_slice(self.image(i));
             out.labels.push(self.labels[i]);
+            if let Some(name) = self.names.get(i) {
+                out.names.push(name.clone());
+            }
         }
         out
     }
@@ -119,6 +126,7 @@ impl ImageSet {
             pixels,
             labels: self.labels.clone(),
             class_names: self.class_names.clone(),
+            names: self.names.clone(),
             ..*self
         }
     }
@@ -223,6 +231,7 @@ pub fn fashion_mnist(dir: &Path, split: Split) -> Result<ImageSet, DataError> {
         pixels,
         labels: labels.into_iter().map(u32::from).collect(),
         class_names: FASHION_MNIST_CLASSES.map(String::from).to_vec(),
+        names: Vec::new(),
     })
 }
 
@@ -261,6 +270,7 @@ pub fn mnist_digits(dir: &Path) -> Result<ImageSet, DataError> {
         pixels,
         labels,
         class_names: (0..10).map(|d| d.to_string()).collect(),
+        names: Vec::new(),
     })
 }
 
@@ -474,7 +484,7 @@ pub struct EmojiEntry {
 
 /// The emoji set: `emoji.json` and `img/google/64/*.png` under `dir`, as 64x64 RGB on white,
 /// labelled by category; `names` holds each image's lower-case name (its caption).
-pub fn emoji(dir: &Path) -> Result<(ImageSet, Vec<String>), DataError> {
+pub fn emoji(dir: &Path) -> Result<ImageSet, DataError> {
     let meta = dir.join("emoji.json");
     let entries: Vec<EmojiEntry> = serde_json::from_slice(&read_file(&meta)?)
         .map_err(|e| corrupt(&meta, format!("bad JSON: {e}")))?;
@@ -486,8 +496,8 @@ pub fn emoji(dir: &Path) -> Result<(ImageSet, Vec<String>), DataError> {
         pixels: Vec::new(),
         labels: Vec::new(),
         class_names: Vec::new(),
+        names: Vec::new(),
     };
-    let mut names = Vec::new();
     for e in entries.iter().filter(|e| e.has_img_google) {
         let path = dir.join("img/google/64").join(&e.image);
         let img = read_png(&path)?;
@@ -512,10 +522,10 @@ pub fn emoji(dir: &Path) -> Result<(ImageSet, Vec<String>), DataError> {
             .clone()
             .or_else(|| e.short_names.first().map(|s| s.replace('_', " ")))
             .unwrap_or_default();
-        names.push(name.to_lowercase());
+        set.names.push(name.to_lowercase());
     }
     set.class_names = categories;
-    Ok((set, names))
+    Ok(set)
 }
 
 #[cfg(test)]
@@ -531,12 +541,14 @@ mod tests {
             pixels: vec![1, 2, 3, 4, 5, 6, 7, 8],
             labels: vec![0, 1, 2, 3],
             class_names: vec!["a".into(); 4],
+            names: ["w", "x", "y", "z"].map(String::from).to_vec(),
         };
         let test = set.hold_out(Split::Test, 2);
         assert_eq!(
             (test.labels.clone(), test.pixels.clone()),
             (vec![1, 3], vec![3, 4, 7, 8])
         );
+        assert_eq!(test.names, ["x", "z"]);
         assert_eq!(set.hold_out(Split::Train, 2).labels, vec![0, 2]);
         let up = test.upscaled(2);
         assert_eq!((up.width, up.height), (4, 2));
@@ -567,6 +579,7 @@ mod tests {
             pixels: vec![255, 51],
             labels: vec![0],
             class_names: vec!["x".into()],
+            names: Vec::new(),
         };
         // 1x1 image centred on a 3x3 canvas: channel planes, pixel at (1, 1).
         let b = set.batch_chw(&[0], 3);

@@ -10,7 +10,11 @@ use spae::train::{dataset, TrainConfig};
 fn configs() -> Vec<std::path::PathBuf> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs");
     let mut out = Vec::new();
-    for dir in [root.to_string(), format!("{root}/table4")] {
+    for dir in [
+        root.to_string(),
+        format!("{root}/table4"),
+        format!("{root}/semantic-ablation"),
+    ] {
         for e in std::fs::read_dir(dir).unwrap().flatten() {
             let p = e.path();
             let name = p.file_name().unwrap().to_string_lossy().into_owned();

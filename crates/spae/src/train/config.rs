@@ -39,6 +39,11 @@ pub struct LoopConfig {
     /// Write a PNG grid of originals and reconstructions per decodable depth every this many
     /// steps (and at the end) into `samples/`; 0 turns it off.
     pub sample_every: usize,
+    /// Warm start: initial model weights from this checkpoint, run folder (its latest
+    /// checkpoint) or released model, whose model configuration and codebook must match; the
+    /// optimizer, schedule and step count start afresh. A resumed run ignores it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<String>,
 }
 
 impl Default for LoopConfig {
@@ -49,6 +54,7 @@ impl Default for LoopConfig {
             checkpoint_every: 100,
             seed: 0,
             sample_every: 500,
+            init: None,
         }
     }
 }

@@ -77,9 +77,7 @@ pub fn dataset(cfg: &TrainConfig, assets: &Assets, split: Split) -> Result<Image
     let set = match cfg.data.dataset.as_str() {
         "fashion-mnist" => fashion_mnist(&assets.path("fashion-mnist")?, split)?,
         "mnist" => mnist_digits(&assets.path("mnist")?)?.hold_out(split, HOLD_OUT_EVERY),
-        "emoji" => emoji(&assets.path("emoji")?)?
-            .0
-            .hold_out(split, HOLD_OUT_EVERY),
+        "emoji" => emoji(&assets.path("emoji")?)?.hold_out(split, HOLD_OUT_EVERY),
         other => {
             return Err(TrainError::Config(format!(
                 "unknown dataset '{other}' (fashion-mnist, mnist, emoji)"
@@ -186,6 +184,28 @@ pub fn init_model(cfg: &TrainConfig, cb: &Codebook, device: &Device) -> SpaeMode
     model
 }
 
+/// `loop.init`: the weights of another run's checkpoint (or a released model) as the starting
+/// point, refused unless its model configuration and codebook are this run's.
+fn warm_start(
+    cfg: &TrainConfig,
+    from: &Path,
+    fingerprint: &str,
+    model: &mut SpaeModel,
+) -> Result<(), TrainError> {
+    let dir = checkpoint::latest(from)?.unwrap_or_else(|| from.to_path_buf());
+    let state = checkpoint::load_state(&dir)?;
+    check_codebook(&state, fingerprint, &dir)?;
+    if state.config.model != cfg.model || state.config.learned_codebook != cfg.learned_codebook {
+        return Err(TrainError::Config(format!(
+            "loop.init {}: its model configuration differs from this run's",
+            dir.display()
+        )));
+    }
+    checkpoint::load_model(&dir, model)?;
+    tracing::info!(from = %dir.display(), step = state.step, "warm start");
+    Ok(())
+}
+
 /// The discriminator (when `loss.gan > 0`), LPIPS (when `loss.perceptual > 0`) and the
 /// semantic guide (when `semantic.weight > 0`) of a configuration, freshly initialised.
 pub fn critics(
@@ -255,6 +275,9 @@ pub fn train(
             )))
         }
         (None, _) => {}
+    }
+    if let (0, Some(from)) = (start, &cfg.run.init) {
+        warm_start(cfg, Path::new(from), &cb_fingerprint, &mut model)?;
     }
     let metrics_path = run_dir.join("metrics.jsonl");
     keep_metrics_before(&metrics_path, start)?;

@@ -1,0 +1,218 @@
+//! `spae fewshot`: few-shot classification of SPAE-tokenized images by a frozen LLM (Table 1's
+//! protocol), open-ended and constrained, with a 95% interval, progress and JSON.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use clap::Args;
+use serde::Serialize;
+use spae::assets::Assets;
+use spae::data::{ImageSet, Split};
+use spae::tokenizer::ImageTokenizer;
+use spae::train::dataset;
+use spae_llm::fewshot::{
+    run_setting, ImagePool, Prompter, Queries, RunConfig, Setting, SettingResult,
+};
+use spae_llm::session::{Session, SessionConfig};
+use spae_llm::Llm;
+
+use crate::{llm_source, progress};
+
+#[derive(Args)]
+pub struct FewshotArgs {
+    /// Tokenizer: a checkpoint, run folder or released model.
+    #[arg(long, default_value = "models/fashion-mnist-semantic")]
+    pub checkpoint: PathBuf,
+    /// The frozen LLM: an installed asset (smollm2, qwen0.5b, ...), a .gguf path or hf:OWNER/REPO/FILE.gguf.
+    #[arg(long, default_value = "smollm2")]
+    pub llm: String,
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Episodes draw their images from the first N images of the split.
+    #[arg(long, default_value_t = 2000)]
+    pub pool: usize,
+    /// Pyramid layers whose words stand for an image; a list runs each (e.g. 1,2,3).
+    #[arg(long, value_delimiter = ',', default_value = "2")]
+    pub layers: Vec<usize>,
+    /// All 14 settings of Table 1 (2- and 5-way) instead of the one given by the flags below.
+    #[arg(long)]
+    pub table1: bool,
+    #[arg(long, default_value_t = 2)]
+    pub way: usize,
+    /// Support images per class (inner shots).
+    #[arg(long, default_value_t = 1)]
+    pub shots: usize,
+    /// Extra presentations of the support set.
+    #[arg(long, default_value_t = 0)]
+    pub repeats: usize,
+    /// Open the prompt with "Answer with {the class names}."
+    #[arg(long)]
+    pub induction: bool,
+    #[arg(long, default_value_t = 500)]
+    pub episodes: usize,
+    /// Queries per episode (Frozen: 1).
+    #[arg(long, default_value_t = 1)]
+    pub queries: usize,
+    /// Queries per class and episode instead (e.g. 15), sharing the support prefix.
+    #[arg(long)]
+    pub queries_per_class: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Re-process every prompt from the start instead of reusing the cached prefix.
+    #[arg(long)]
+    pub no_reuse: bool,
+    #[arg(long, default_value_t = 2048)]
+    pub n_ctx: u32,
+    /// CPU threads for the LLM (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// JSON output.
+    #[arg(long, default_value = "results/fewshot/fewshot.json")]
+    pub out: PathBuf,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    checkpoint: &'a Path,
+    llm: &'a Path,
+    reuse_prefix: bool,
+    pool: usize,
+    results: &'a [SettingResult],
+}
+
+/// Each image of `set`'s first `n`: its SPAE word ids (LLM token ids), layers 1..=`layers`.
+pub fn image_words(tok: &ImageTokenizer, set: &ImageSet, n: usize, layers: usize) -> Vec<Vec<u32>> {
+    let (size, _) = tok.image_shape();
+    let sizes = tok.ctx.pyramid.layer_sizes();
+    let mut out = Vec::with_capacity(n);
+    for start in (0..n).step_by(100) {
+        let idx: Vec<usize> = (start..(start + 100).min(n)).collect();
+        let codes = tok.encode_codes(set.batch_chw(&idx, size), idx.len());
+        for b in 0..idx.len() {
+            let words = (0..layers).flat_map(|l| {
+                codes.tokens[l][b * sizes[l]..(b + 1) * sizes[l]]
+                    .iter()
+                    .map(|&k| tok.codebook.words[k as usize].id)
+            });
+            out.push(words.collect());
+        }
+    }
+    out
+}
+
+pub fn run(args: FewshotArgs, assets: &Assets) -> Result<()> {
+    let results = evaluate(&args, assets)?;
+    println!("| setting | layers | words/image | open-ended acc (95% CI) | constrained acc (95% CI) | chance | queries | prompt tok/s | reused |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &results {
+        let rate = r.stats.prompt_tokens as f64 / r.stats.prompt_seconds.max(1e-9);
+        println!(
+            "| {} | {} | {} | {:.3} ({:.3}-{:.3}) | {:.3} ({:.3}-{:.3}) | {:.2} | {} | {:.0} | {:.0}% |",
+            r.setting.name(),
+            r.layers,
+            r.words_per_image,
+            r.open_accuracy,
+            r.open_ci95.0,
+            r.open_ci95.1,
+            r.constrained_accuracy,
+            r.constrained_ci95.0,
+            r.constrained_ci95.1,
+            r.chance,
+            r.queries,
+            rate,
+            100.0 * r.stats.reused_tokens as f64
+                / (r.stats.reused_tokens + r.stats.prompt_tokens).max(1) as f64
+        );
+    }
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
+
+/// Runs the requested settings and writes the JSON report.
+pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<Vec<SettingResult>> {
+    let split = match args.split.as_str() {
+        "test" => Split::Test,
+        "train" => Split::Train,
+        other => bail!("unknown split '{other}' (train or test)"),
+    };
+    let tok = ImageTokenizer::load(&args.checkpoint)?;
+    let set = dataset(&tok.config, assets, split)?;
+    let n = args.pool.min(set.len());
+    let n_layers = tok.ctx.pyramid.n_layers();
+    if let Some(&l) = args.layers.iter().find(|&&l| l == 0 || l > n_layers) {
+        bail!("--layers {l}: the pyramid has layers 1 to {n_layers}");
+    }
+    let (path, _) = llm_source::resolve(&args.llm, assets)?;
+    let llm = Llm::load(&path)?;
+    llm.check_codebook(&tok.codebook)?;
+    let mut session = Session::new(
+        &llm,
+        SessionConfig {
+            n_ctx: args.n_ctx,
+            threads: args.threads,
+            reuse_prefix: !args.no_reuse,
+            ..SessionConfig::default()
+        },
+    )?;
+    let settings = if args.table1 {
+        [Setting::table1(2), Setting::table1(5)].concat()
+    } else {
+        vec![Setting {
+            way: args.way,
+            induction: args.induction,
+            shots: args.shots,
+            repeats: args.repeats,
+        }]
+    };
+    let queries = match args.queries_per_class {
+        Some(q) => Queries::PerClass(q),
+        None => Queries::PerEpisode(args.queries),
+    };
+    let cfg = RunConfig {
+        episodes: args.episodes,
+        queries,
+        seed: args.seed,
+    };
+    let prompter = Prompter {
+        llm: &llm,
+        class_names: &set.class_names,
+    };
+    let labels = &set.labels[..n];
+    let max_layers = args.layers.iter().copied().max().unwrap_or(1);
+    let all_words = image_words(&tok, &set, n, max_layers);
+    let mut results = Vec::new();
+    for &layers in &args.layers {
+        let cut = tok.ctx.pyramid.cumulative_sizes()[layers - 1];
+        let words: Vec<Vec<u32>> = all_words.iter().map(|w| w[..cut].to_vec()).collect();
+        let pool = ImagePool {
+            words: &words,
+            labels,
+            layers,
+        };
+        for s in &settings {
+            let per = match queries {
+                Queries::PerEpisode(q) => q,
+                Queries::PerClass(q) => q * s.way,
+            };
+            let pb = progress::bar(
+                (cfg.episodes * per) as u64,
+                &format!("{} L{layers}", s.name()),
+            );
+            let r = run_setting(&mut session, &prompter, &pool, s, &cfg, &mut || pb.inc(1))?;
+            pb.finish_and_clear();
+            results.push(r);
+        }
+    }
+    let report = Report {
+        checkpoint: &args.checkpoint,
+        llm: &path,
+        reuse_prefix: !args.no_reuse,
+        pool: n,
+        results: &results,
+    };
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    spae::io::write_atomic(&args.out, &serde_json::to_vec_pretty(&report)?)?;
+    Ok(results)
+}

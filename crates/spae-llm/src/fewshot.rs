@@ -1,0 +1,447 @@
+//! Few-shot classification with a frozen LLM (the protocol of Frozen, LQAE and SPAE's Table 1):
+//! an episode draws N classes, K support images per class (each shown 1 + R times) and query
+//! images; the prompt holds an optional task induction, then per support image its SPAE words and
+//! "This is a {class}.", then the query's words. A query is answered open-ended (the greedy
+//! continuation must start with the true class name) and constrained (decoding limited to the
+//! episode's class names).
+
+use rand::rngs::StdRng;
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::session::{Choices, Session, SessionStats};
+use crate::{Llm, LlmError};
+
+/// One column of Table 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Setting {
+    /// Classes per episode (N-way).
+    pub way: usize,
+    /// Task induction: the prompt opens with "Answer with {the class names}."
+    pub induction: bool,
+    /// Support images per class (inner shots, K).
+    pub shots: usize,
+    /// Extra presentations of the whole support set (R; 0 shows it once).
+    pub repeats: usize,
+}
+
+impl Setting {
+    /// Table 1's seven settings for one way: no induction with 1 shot; induction with 1, 3 and
+    /// 5 shots; induction with 1 shot and 1, 3, 5 repeats.
+    pub fn table1(way: usize) -> Vec<Setting> {
+        let s = |induction, shots, repeats| Setting {
+            way,
+            induction,
+            shots,
+            repeats,
+        };
+        vec![
+            s(false, 1, 0),
+            s(true, 1, 0),
+            s(true, 3, 0),
+            s(true, 5, 0),
+            s(true, 1, 1),
+            s(true, 1, 3),
+            s(true, 1, 5),
+        ]
+    }
+
+    pub fn name(&self) -> String {
+        format!(
+            "{}-way {} {}-shot R{}",
+            self.way,
+            if self.induction {
+                "induction"
+            } else {
+                "no-induction"
+            },
+            self.shots,
+            self.repeats
+        )
+    }
+}
+
+/// One episode: its classes (data set labels) and images as (image index, class position).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Episode {
+    pub classes: Vec<u32>,
+    /// Support images in prompt order (repeats included).
+    pub support: Vec<(usize, usize)>,
+    pub queries: Vec<(usize, usize)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FewshotError {
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+    #[error("{0}")]
+    Data(String),
+    #[error("{setting} at this depth needs {tokens} tokens but the context holds {n_ctx}: at most {fit} support examples of {per_example} tokens fit (raise --n-ctx or use fewer layers)")]
+    DoesNotFit {
+        setting: String,
+        tokens: usize,
+        n_ctx: usize,
+        fit: usize,
+        per_example: usize,
+    },
+}
+
+/// How many queries each support set is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Queries {
+    /// In all, of uniformly drawn classes (Frozen: 1).
+    PerEpisode(usize),
+    /// For every class (the usual few-shot query set: 15).
+    PerClass(usize),
+}
+
+/// Draws an episode from labelled images: `way` distinct classes, then per class `shots` support
+/// images and query candidates, all distinct. Support order is shuffled once and the whole
+/// sequence repeated `repeats` more times; queries are shuffled (and, per episode, the first
+/// `n` kept).
+pub fn sample_episode(
+    labels: &[u32],
+    n_classes: usize,
+    setting: &Setting,
+    queries: Queries,
+    rng: &mut StdRng,
+) -> Result<Episode, FewshotError> {
+    let (per_class, keep) = match queries {
+        Queries::PerEpisode(n) => (n, n),
+        Queries::PerClass(n) => (n, n * setting.way),
+    };
+    if setting.way < 2 || setting.way > n_classes {
+        return Err(FewshotError::Data(format!(
+            "{}-way needs 2 to {n_classes} classes",
+            setting.way
+        )));
+    }
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); n_classes];
+    for (i, &l) in labels.iter().enumerate() {
+        by_class[l as usize].push(i);
+    }
+    let mut classes: Vec<u32> = (0..n_classes as u32).collect();
+    classes.shuffle(rng);
+    classes.truncate(setting.way);
+    let need = setting.shots + per_class;
+    let mut support = Vec::new();
+    let mut query = Vec::new();
+    for (pos, &c) in classes.iter().enumerate() {
+        let pool = &by_class[c as usize];
+        if pool.len() < need {
+            return Err(FewshotError::Data(format!(
+                "class {c} has {} images, an episode needs {need}",
+                pool.len()
+            )));
+        }
+        let picks: Vec<usize> = pool.choose_multiple(rng, need).copied().collect();
+        support.extend(picks[..setting.shots].iter().map(|&i| (i, pos)));
+        query.extend(picks[setting.shots..].iter().map(|&i| (i, pos)));
+    }
+    support.shuffle(rng);
+    query.shuffle(rng);
+    query.truncate(keep);
+    let once = support.clone();
+    for _ in 0..setting.repeats {
+        support.extend_from_slice(&once);
+    }
+    Ok(Episode {
+        classes,
+        support,
+        queries: query,
+    })
+}
+
+/// Builds prompts as token ids: image words go in as their ids, text is tokenized.
+pub struct Prompter<'a> {
+    pub llm: &'a Llm,
+    pub class_names: &'a [String],
+}
+
+impl Prompter<'_> {
+    /// "Answer with a, b or c." for the episode's classes.
+    pub fn induction(&self, classes: &[u32]) -> Vec<u32> {
+        let names: Vec<&str> = classes
+            .iter()
+            .map(|&c| self.class_names[c as usize].as_str())
+            .collect();
+        let (last, rest) = names.split_last().expect("an episode has classes");
+        self.text(&format!("Answer with {} or {last}.\n", rest.join(", ")))
+    }
+
+    /// "Input: {words} output: This is a {class}.\n"
+    pub fn example(&self, words: &[u32], class: u32) -> Vec<u32> {
+        let mut ids = self.query(words);
+        ids.extend(self.answer(class));
+        ids.extend(self.text("\n"));
+        ids
+    }
+
+    /// " {class}."
+    pub fn answer(&self, class: u32) -> Vec<u32> {
+        self.text(&format!(" {}.", self.class_names[class as usize]))
+    }
+
+    /// "Input: {words} output: This is a"
+    pub fn query(&self, words: &[u32]) -> Vec<u32> {
+        let mut ids = self.text("Input:");
+        ids.extend_from_slice(words);
+        ids.extend(self.text(" output: This is a"));
+        ids
+    }
+
+    /// The constrained choices: each class name with its full stop, " {class}.".
+    pub fn choices(&self, classes: &[u32]) -> Result<Choices, LlmError> {
+        Choices::new(classes.iter().map(|&c| self.answer(c)).collect())
+    }
+
+    fn text(&self, s: &str) -> Vec<u32> {
+        use spae::codebook::VocabTokenizer;
+        self.llm.tokenize(s)
+    }
+}
+
+/// Whether an open-ended answer names the class: its text, trimmed, starts with the name
+/// (ASCII case ignored).
+pub fn open_answer_correct(answer: &str, class_name: &str) -> bool {
+    answer
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with(&class_name.to_ascii_lowercase())
+}
+
+/// Wilson score interval of a proportion, `z = 1.96` (95%).
+pub fn wilson_interval(correct: usize, total: usize) -> (f64, f64) {
+    if total == 0 {
+        return (0.0, 1.0);
+    }
+    let (n, p, z) = (total as f64, correct as f64 / total as f64, 1.96f64);
+    let centre = p + z * z / (2.0 * n);
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
+    let d = 1.0 + z * z / n;
+    ((centre - half) / d, (centre + half) / d)
+}
+
+/// How a setting is run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunConfig {
+    pub episodes: usize,
+    pub queries: Queries,
+    pub seed: u64,
+}
+
+/// A setting's accuracy in both modes.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingResult {
+    pub setting: Setting,
+    pub layers: usize,
+    pub words_per_image: usize,
+    pub episodes: usize,
+    pub queries: usize,
+    pub open_correct: usize,
+    pub constrained_correct: usize,
+    pub open_accuracy: f64,
+    pub open_ci95: (f64, f64),
+    pub constrained_accuracy: f64,
+    pub constrained_ci95: (f64, f64),
+    pub chance: f64,
+    /// Constrained predictions, in order (class positions), for comparing runs.
+    pub predictions: Vec<usize>,
+    pub stats: SessionStats,
+    pub seconds: f64,
+}
+
+/// The images episodes are drawn from.
+pub struct ImagePool<'a> {
+    /// Each image's SPAE word ids, layers 1..=`layers` in order.
+    pub words: &'a [Vec<u32>],
+    pub labels: &'a [u32],
+    pub layers: usize,
+}
+
+/// Runs `cfg.episodes` episodes of a setting (the same seed draws the same episodes). Queries of
+/// one support set share its prompt prefix (reused when the session reuses prefixes).
+/// `on_query` is called after every query.
+pub fn run_setting(
+    session: &mut Session,
+    prompter: &Prompter,
+    pool: &ImagePool,
+    setting: &Setting,
+    cfg: &RunConfig,
+    on_query: &mut dyn FnMut(),
+) -> Result<SettingResult, FewshotError> {
+    let (words, labels) = (pool.words, pool.labels);
+    let n_classes = prompter.class_names.len();
+    let mut rng = StdRng::seed_from_u64(cfg.seed);
+    let t = std::time::Instant::now();
+    let before = session.stats;
+    let (mut open_ok, mut con_ok, mut total) = (0, 0, 0);
+    let mut predictions = Vec::new();
+    for _ in 0..cfg.episodes {
+        let ep = sample_episode(labels, n_classes, setting, cfg.queries, &mut rng)?;
+        let mut prefix = if setting.induction {
+            prompter.induction(&ep.classes)
+        } else {
+            Vec::new()
+        };
+        for &(img, pos) in &ep.support {
+            prefix.extend(prompter.example(&words[img], ep.classes[pos]));
+        }
+        let choices = prompter.choices(&ep.classes)?;
+        // Room for the longest class name, plus one token of slack for open-ended answers.
+        let max_answer = 1 + ep
+            .classes
+            .iter()
+            .map(|&c| prompter.answer(c).len())
+            .max()
+            .unwrap_or(0);
+        for &(img, pos) in &ep.queries {
+            let mut prompt = prefix.clone();
+            prompt.extend(prompter.query(&words[img]));
+            check_fits(session, &prompt, &ep, prompter, words, setting, max_answer)?;
+            let stop = |ids: &[u32]| {
+                let text = prompter.llm.detokenize(ids);
+                text.contains('.') || text.contains('\n')
+            };
+            let open = session.generate(&prompt, max_answer, None, &stop)?;
+            let name = &prompter.class_names[ep.classes[pos] as usize];
+            if open_answer_correct(&prompter.llm.detokenize(&open.ids), name) {
+                open_ok += 1;
+            }
+            let con = session.generate(&prompt, max_answer, Some(&choices), &|_| false)?;
+            let chosen = choices.complete(&con.ids).unwrap_or(usize::MAX);
+            if chosen == pos {
+                con_ok += 1;
+            }
+            predictions.push(chosen);
+            total += 1;
+            on_query();
+        }
+    }
+    let stats = SessionStats {
+        prompt_tokens: session.stats.prompt_tokens - before.prompt_tokens,
+        reused_tokens: session.stats.reused_tokens - before.reused_tokens,
+        prompt_seconds: session.stats.prompt_seconds - before.prompt_seconds,
+        generated_tokens: session.stats.generated_tokens - before.generated_tokens,
+        generation_seconds: session.stats.generation_seconds - before.generation_seconds,
+    };
+    Ok(SettingResult {
+        setting: *setting,
+        layers: pool.layers,
+        words_per_image: words.first().map_or(0, Vec::len),
+        episodes: cfg.episodes,
+        queries: total,
+        open_correct: open_ok,
+        constrained_correct: con_ok,
+        open_accuracy: open_ok as f64 / total.max(1) as f64,
+        open_ci95: wilson_interval(open_ok, total),
+        constrained_accuracy: con_ok as f64 / total.max(1) as f64,
+        constrained_ci95: wilson_interval(con_ok, total),
+        chance: 1.0 / setting.way as f64,
+        predictions,
+        stats,
+        seconds: t.elapsed().as_secs_f64(),
+    })
+}
+
+/// A clear error, with how many support examples would fit, when a prompt and its answer
+/// overflow the context.
+fn check_fits(
+    session: &Session,
+    prompt: &[u32],
+    ep: &Episode,
+    prompter: &Prompter,
+    words: &[Vec<u32>],
+    setting: &Setting,
+    max_answer: usize,
+) -> Result<(), FewshotError> {
+    let tokens = prompt.len() + max_answer;
+    if tokens <= session.n_ctx() {
+        return Ok(());
+    }
+    let (img, pos) = ep.support[0];
+    let per_example = prompter.example(&words[img], ep.classes[pos]).len();
+    let fixed = tokens - per_example * ep.support.len();
+    Err(FewshotError::DoesNotFit {
+        setting: setting.name(),
+        tokens,
+        n_ctx: session.n_ctx(),
+        fit: session.n_ctx().saturating_sub(fixed) / per_example.max(1),
+        per_example,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table1_has_seven_settings_per_way() {
+        let t = Setting::table1(5);
+        assert_eq!(t.len(), 7);
+        assert_eq!(t.iter().filter(|s| !s.induction).count(), 1);
+        assert_eq!(
+            t.iter().map(|s| (s.shots, s.repeats)).collect::<Vec<_>>(),
+            vec![(1, 0), (1, 0), (3, 0), (5, 0), (1, 1), (1, 3), (1, 5)]
+        );
+    }
+
+    #[test]
+    fn episodes_are_balanced_distinct_and_repeated() {
+        let labels: Vec<u32> = (0..60).map(|i| i % 6).collect();
+        let s = Setting {
+            way: 3,
+            induction: true,
+            shots: 2,
+            repeats: 2,
+        };
+        let mut rng = StdRng::seed_from_u64(1);
+        let ep = sample_episode(&labels, 6, &s, Queries::PerClass(4), &mut rng).unwrap();
+        assert_eq!(ep.classes.len(), 3);
+        assert_eq!(ep.support.len(), 3 * 2 * 3);
+        assert_eq!(ep.support[..6], ep.support[6..12]);
+        assert_eq!(ep.queries.len(), 12);
+        let mut seen: Vec<usize> = ep.support[..6].iter().map(|p| p.0).collect();
+        seen.extend(ep.queries.iter().map(|p| p.0));
+        let n = seen.len();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), n, "support and queries are distinct images");
+        for &(i, pos) in ep.support.iter().chain(&ep.queries) {
+            assert_eq!(labels[i], ep.classes[pos]);
+        }
+        let again = sample_episode(
+            &labels,
+            6,
+            &s,
+            Queries::PerClass(4),
+            &mut StdRng::seed_from_u64(1),
+        )
+        .unwrap();
+        assert_eq!(ep, again, "seeded");
+        let one = sample_episode(&labels, 6, &s, Queries::PerEpisode(1), &mut rng).unwrap();
+        assert_eq!(one.queries.len(), 1);
+        let big = Setting { shots: 9, ..s };
+        assert!(sample_episode(&labels, 6, &big, Queries::PerClass(4), &mut rng).is_err());
+        let wide = Setting { way: 7, ..s };
+        assert!(sample_episode(&labels, 6, &wide, Queries::PerEpisode(1), &mut rng).is_err());
+    }
+
+    #[test]
+    fn wilson_interval_by_hand() {
+        // 5 of 10: centre 0.5, half-width 1.96 sqrt(0.025 + 0.009604) / 1.38416 = 0.26340.
+        let (lo, hi) = wilson_interval(5, 10);
+        assert!(
+            (lo - 0.23659).abs() < 1e-4 && (hi - 0.76341).abs() < 1e-4,
+            "{lo} {hi}"
+        );
+        assert_eq!(wilson_interval(0, 0), (0.0, 1.0));
+    }
+
+    #[test]
+    fn open_answers_match_by_prefix() {
+        assert!(open_answer_correct(" Ankle boot.", "ankle boot"));
+        assert!(!open_answer_correct(" boot", "ankle boot"));
+    }
+}

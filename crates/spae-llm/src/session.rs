@@ -1,0 +1,302 @@
+//! A llama.cpp context that keeps its KV cache between prompts: a prompt that starts like the
+//! previous one only evaluates the part that differs (prefix reuse), and generation can be
+//! constrained to a set of token sequences (e.g. the class names of a few-shot episode).
+
+use std::num::NonZeroU32;
+use std::time::Instant;
+
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::token::LlamaToken;
+
+use crate::{backend, Llm, LlmError};
+
+/// How a session runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionConfig {
+    /// Context length in tokens.
+    pub n_ctx: u32,
+    /// CPU threads for prompt processing and generation (0: all cores).
+    pub threads: usize,
+    /// Tokens evaluated per llama.cpp batch.
+    pub batch: u32,
+    /// Keep the KV cache of the longest common prefix between consecutive prompts.
+    pub reuse_prefix: bool,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            n_ctx: 2048,
+            threads: 0,
+            batch: 512,
+            reuse_prefix: true,
+        }
+    }
+}
+
+/// Token counts and wall time of a session's work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct SessionStats {
+    /// Prompt tokens evaluated (not counting reused ones).
+    pub prompt_tokens: usize,
+    /// Prompt tokens whose KV cache was reused.
+    pub reused_tokens: usize,
+    pub prompt_seconds: f64,
+    pub generated_tokens: usize,
+    pub generation_seconds: f64,
+}
+
+/// A generated continuation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    pub ids: Vec<u32>,
+    /// Sum of the tokens' log-probabilities under the full (unconstrained) distribution.
+    pub logprob: f64,
+}
+
+/// Token sequences generation may follow: at every step only a token that continues one of
+/// them is allowed, and generation ends when one is complete.
+#[derive(Debug, Clone)]
+pub struct Choices {
+    sequences: Vec<Vec<u32>>,
+}
+
+impl Choices {
+    /// Refuses an empty sequence and a sequence that is a prefix of another (the choice between
+    /// them would be undefined).
+    pub fn new(sequences: Vec<Vec<u32>>) -> Result<Self, LlmError> {
+        for (i, a) in sequences.iter().enumerate() {
+            if a.is_empty() {
+                return Err(LlmError::Choices(format!("choice {i} has no tokens")));
+            }
+            for (j, b) in sequences.iter().enumerate() {
+                if i != j && b.starts_with(a) {
+                    return Err(LlmError::Choices(format!(
+                        "choice {i} is a prefix of choice {j}"
+                    )));
+                }
+            }
+        }
+        Ok(Choices { sequences })
+    }
+
+    /// Tokens that continue some sequence after `prefix` (sorted, unique).
+    pub fn allowed(&self, prefix: &[u32]) -> Vec<u32> {
+        let mut next: Vec<u32> = self
+            .sequences
+            .iter()
+            .filter(|s| s.len() > prefix.len() && s.starts_with(prefix))
+            .map(|s| s[prefix.len()])
+            .collect();
+        next.sort_unstable();
+        next.dedup();
+        next
+    }
+
+    /// The index of the sequence equal to `ids`, if any.
+    pub fn complete(&self, ids: &[u32]) -> Option<usize> {
+        self.sequences.iter().position(|s| s == ids)
+    }
+}
+
+/// Natural-log softmax of one logit row, at one index.
+pub fn log_softmax_at(logits: &[f32], index: usize) -> f64 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+    f64::from(logits[index] - max) - sum.ln()
+}
+
+/// The highest-scoring token, among `allowed` when given (ties: the lowest id).
+pub fn argmax(logits: &[f32], allowed: Option<&[u32]>) -> u32 {
+    let better = |best: Option<u32>, k: u32| match best {
+        Some(b) if (logits[b as usize], k) > (logits[k as usize], b) => Some(b),
+        _ => Some(k),
+    };
+    let best = match allowed {
+        Some(ids) => ids.iter().copied().fold(None, better),
+        None => (0..logits.len() as u32).fold(None, better),
+    };
+    best.unwrap_or(0)
+}
+
+pub struct Session<'m> {
+    llm: &'m Llm,
+    ctx: LlamaContext<'m>,
+    batch: LlamaBatch<'static>,
+    /// Tokens whose keys and values are in the cache (sequence 0), in order.
+    cached: Vec<u32>,
+    logits: Vec<f32>,
+    config: SessionConfig,
+    pub stats: SessionStats,
+}
+
+impl<'m> Session<'m> {
+    pub fn new(llm: &'m Llm, config: SessionConfig) -> Result<Self, LlmError> {
+        let threads = match config.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            t => t,
+        } as i32;
+        let n_ctx = NonZeroU32::new(config.n_ctx)
+            .ok_or_else(|| LlmError::Context("n_ctx must be positive".into()))?;
+        let params = LlamaContextParams::default()
+            .with_n_ctx(Some(n_ctx))
+            .with_n_batch(config.batch)
+            .with_n_ubatch(config.batch)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads);
+        let ctx = llm
+            .model()
+            .new_context(backend()?, params)
+            .map_err(|e| LlmError::Context(e.to_string()))?;
+        Ok(Session {
+            llm,
+            ctx,
+            batch: LlamaBatch::new(config.batch as usize, 1),
+            cached: Vec::new(),
+            logits: Vec::new(),
+            config,
+            stats: SessionStats::default(),
+        })
+    }
+
+    pub fn n_ctx(&self) -> usize {
+        self.config.n_ctx as usize
+    }
+
+    /// Brings the cache to exactly `ids` and returns the next-token logits after them. With
+    /// prefix reuse only the tokens after the common prefix with the cache are evaluated.
+    pub fn prefill(&mut self, ids: &[u32]) -> Result<&[f32], LlmError> {
+        if ids.is_empty() {
+            return Err(LlmError::Context("empty prompt".into()));
+        }
+        if ids.len() > self.n_ctx() {
+            return Err(LlmError::TooLong {
+                tokens: ids.len(),
+                n_ctx: self.n_ctx(),
+            });
+        }
+        let t = Instant::now();
+        let mut keep = if self.config.reuse_prefix {
+            self.cached
+                .iter()
+                .zip(ids)
+                .take_while(|(a, b)| a == b)
+                .count()
+        } else {
+            0
+        };
+        // The last prompt token is always evaluated: its logits are the answer.
+        keep = keep.min(ids.len() - 1);
+        self.truncate(keep)?;
+        self.feed(&ids[keep..])?;
+        self.stats.reused_tokens += keep;
+        self.stats.prompt_tokens += ids.len() - keep;
+        self.stats.prompt_seconds += t.elapsed().as_secs_f64();
+        Ok(&self.logits)
+    }
+
+    /// Greedy continuation of `prompt`: at most `max_tokens`, following `choices` when given
+    /// (it ends when a choice is complete), else ending after an end-of-generation token or a
+    /// token for which `stop` says so.
+    pub fn generate(
+        &mut self,
+        prompt: &[u32],
+        max_tokens: usize,
+        choices: Option<&Choices>,
+        stop: &dyn Fn(&[u32]) -> bool,
+    ) -> Result<Generation, LlmError> {
+        if prompt.len() + max_tokens > self.n_ctx() {
+            return Err(LlmError::TooLong {
+                tokens: prompt.len() + max_tokens,
+                n_ctx: self.n_ctx(),
+            });
+        }
+        self.prefill(prompt)?;
+        let t = Instant::now();
+        let mut out = Generation {
+            ids: Vec::new(),
+            logprob: 0.0,
+        };
+        while out.ids.len() < max_tokens {
+            let allowed = choices.map(|c| c.allowed(&out.ids));
+            if allowed.as_ref().is_some_and(Vec::is_empty) {
+                break;
+            }
+            let next = argmax(&self.logits, allowed.as_deref());
+            out.logprob += log_softmax_at(&self.logits, next as usize);
+            out.ids.push(next);
+            let done = match choices {
+                Some(c) => c.complete(&out.ids).is_some(),
+                None => self.llm.model().vocab().is_eog(LlamaToken(next as i32)) || stop(&out.ids),
+            };
+            if done {
+                break;
+            }
+            self.feed(&[next])?;
+        }
+        self.stats.generated_tokens += out.ids.len();
+        self.stats.generation_seconds += t.elapsed().as_secs_f64();
+        Ok(out)
+    }
+
+    fn truncate(&mut self, keep: usize) -> Result<(), LlmError> {
+        if keep < self.cached.len() {
+            self.ctx
+                .clear_kv_cache_seq(Some(0), Some(keep as u32), None)
+                .map_err(|e| LlmError::Context(e.to_string()))?;
+            self.cached.truncate(keep);
+        }
+        Ok(())
+    }
+
+    /// Evaluates `ids` after the cached tokens, in batches; keeps the last token's logits.
+    fn feed(&mut self, ids: &[u32]) -> Result<(), LlmError> {
+        for chunk in ids.chunks(self.config.batch as usize) {
+            self.batch.clear();
+            for (i, &id) in chunk.iter().enumerate() {
+                let pos = (self.cached.len() + i) as i32;
+                self.batch
+                    .add(LlamaToken(id as i32), pos, &[0], i + 1 == chunk.len())
+                    .map_err(|e| LlmError::Context(e.to_string()))?;
+            }
+            self.ctx
+                .decode(&mut self.batch)
+                .map_err(|e| LlmError::Context(format!("decode: {e}")))?;
+            self.cached.extend_from_slice(chunk);
+        }
+        self.logits.clear();
+        self.logits.extend_from_slice(self.ctx.get_logits());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_allow_only_continuations() {
+        let c = Choices::new(vec![vec![5, 6, 7], vec![5, 8], vec![9]]).unwrap();
+        assert_eq!(c.allowed(&[]), vec![5, 9]);
+        assert_eq!(c.allowed(&[5]), vec![6, 8]);
+        assert_eq!(c.allowed(&[5, 6]), vec![7]);
+        assert_eq!(c.allowed(&[5, 8]), Vec::<u32>::new());
+        assert_eq!(c.complete(&[5, 8]), Some(1));
+        assert_eq!(c.complete(&[5]), None);
+        assert!(Choices::new(vec![vec![1], vec![1, 2]]).is_err());
+        assert!(Choices::new(vec![vec![]]).is_err());
+    }
+
+    #[test]
+    fn log_softmax_and_argmax_by_hand() {
+        // log softmax of [0, ln 3] at 1: ln(3 / 4).
+        let l = [0.0, 3f32.ln()];
+        assert!((log_softmax_at(&l, 1) - (0.75f64).ln()).abs() < 1e-6);
+        let logits = [0.5, 2.0, 1.0, 2.0];
+        assert_eq!(argmax(&logits, None), 1);
+        assert_eq!(argmax(&logits, Some(&[0, 2])), 2);
+        assert_eq!(argmax(&logits, Some(&[3, 1])), 1);
+    }
+}
