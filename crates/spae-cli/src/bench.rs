@@ -31,6 +31,31 @@ pub enum BenchCommand {
         #[arg(long, default_value = "results/bench/train.json")]
         out: PathBuf,
     },
+    /// Few-shot evaluation with and without prefix reuse: wall time, tokens/s, agreement.
+    Fewshot(FewshotBenchArgs),
+}
+
+#[derive(Args)]
+pub struct FewshotBenchArgs {
+    #[arg(long, default_value = "models/fashion-mnist-semantic")]
+    pub checkpoint: PathBuf,
+    #[arg(long, default_value = "smollm2")]
+    pub llm: String,
+    #[arg(long, default_value_t = 5)]
+    pub way: usize,
+    #[arg(long, default_value_t = 1)]
+    pub shots: usize,
+    /// Queries per class, sharing each support set's prefix.
+    #[arg(long, default_value_t = 15)]
+    pub queries_per_class: usize,
+    #[arg(long, default_value_t = 4)]
+    pub episodes: usize,
+    #[arg(long, default_value_t = 2)]
+    pub layers: usize,
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    #[arg(long, default_value = "results/bench/fewshot.json")]
+    pub out: PathBuf,
 }
 
 #[derive(Args)]
@@ -127,7 +152,126 @@ pub fn run(cmd: BenchCommand, assets: &Assets) -> Result<()> {
     match cmd {
         BenchCommand::Train { config, steps, out } => train_bench(&config, steps, &out, assets),
         BenchCommand::Quantizer(args) => quantizer_bench(args),
+        BenchCommand::Fewshot(args) => fewshot_bench(args, assets),
     }
+}
+
+#[derive(Serialize)]
+struct FewshotRow {
+    reuse_prefix: bool,
+    seconds: f64,
+    prompt_tokens: usize,
+    reused_tokens: usize,
+    prompt_tokens_per_s: f64,
+    generated_tokens_per_s: f64,
+    open_accuracy: f64,
+    constrained_accuracy: f64,
+}
+
+#[derive(Serialize)]
+struct FewshotBench {
+    benchmark: &'static str,
+    machine: String,
+    setting: String,
+    layers: usize,
+    episodes: usize,
+    queries: usize,
+    rows: Vec<FewshotRow>,
+    speedup: f64,
+    constrained_agreement: f64,
+}
+
+/// The same episodes evaluated twice, reusing the support prefix and re-processing every prompt.
+fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets) -> Result<()> {
+    let mut results = Vec::new();
+    for reuse in [true, false] {
+        let args = crate::fewshot_cmd::FewshotArgs {
+            checkpoint: a.checkpoint.clone(),
+            llm: a.llm.clone(),
+            split: "test".into(),
+            pool: 1000,
+            layers: vec![a.layers],
+            table1: false,
+            way: a.way,
+            shots: a.shots,
+            repeats: 0,
+            induction: true,
+            episodes: a.episodes,
+            queries: 1,
+            queries_per_class: Some(a.queries_per_class),
+            seed: 0,
+            no_reuse: !reuse,
+            n_ctx: 2048,
+            threads: a.threads,
+            out: a
+                .out
+                .with_extension(if reuse { "reuse.json" } else { "no-reuse.json" }),
+        };
+        let r = crate::fewshot_cmd::evaluate(&args, assets)?;
+        results.push(r.into_iter().next().context("one setting")?);
+    }
+    let rows: Vec<FewshotRow> = results
+        .iter()
+        .zip([true, false])
+        .map(|(r, reuse)| FewshotRow {
+            reuse_prefix: reuse,
+            seconds: r.seconds,
+            prompt_tokens: r.stats.prompt_tokens,
+            reused_tokens: r.stats.reused_tokens,
+            prompt_tokens_per_s: r.stats.prompt_tokens as f64 / r.stats.prompt_seconds.max(1e-9),
+            generated_tokens_per_s: r.stats.generated_tokens as f64
+                / r.stats.generation_seconds.max(1e-9),
+            open_accuracy: r.open_accuracy,
+            constrained_accuracy: r.constrained_accuracy,
+        })
+        .collect();
+    let (p, q) = (&results[0].predictions, &results[1].predictions);
+    let agree = p.iter().zip(q).filter(|(a, b)| a == b).count() as f64 / p.len().max(1) as f64;
+    let report = FewshotBench {
+        benchmark: "fewshot",
+        machine: machine(),
+        setting: results[0].setting.name(),
+        layers: a.layers,
+        episodes: a.episodes,
+        queries: results[0].queries,
+        speedup: rows[1].seconds / rows[0].seconds.max(1e-9),
+        constrained_agreement: agree,
+        rows,
+    };
+    println!(
+        "{}, {} layers, {} episodes x {} queries, {}",
+        report.setting,
+        report.layers,
+        report.episodes,
+        a.queries_per_class * a.way,
+        report.machine
+    );
+    println!("| prefix reuse | wall s | prompt tokens evaluated | reused | prompt tok/s | generated tok/s | open acc | constrained acc |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &report.rows {
+        println!(
+            "| {} | {:.1} | {} | {} | {:.0} | {:.1} | {:.3} | {:.3} |",
+            if r.reuse_prefix { "yes" } else { "no" },
+            r.seconds,
+            r.prompt_tokens,
+            r.reused_tokens,
+            r.prompt_tokens_per_s,
+            r.generated_tokens_per_s,
+            r.open_accuracy,
+            r.constrained_accuracy
+        );
+    }
+    println!(
+        "speed-up with reuse: {:.1}x; constrained predictions agree on {:.1}%",
+        report.speedup,
+        100.0 * report.constrained_agreement
+    );
+    if let Some(dir) = a.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    spae::io::write_atomic(&a.out, &serde_json::to_vec_pretty(&report)?)?;
+    println!("wrote {}", a.out.display());
+    Ok(())
 }
 
 #[derive(Serialize)]

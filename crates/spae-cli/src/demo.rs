@@ -1,6 +1,7 @@
 //! `spae demo`: the main job on the embedded defaults. It grows with the product; today it
 //! builds (or loads) the SmolLM2 codebook, prints its statistics and some nearest words, checks
-//! the quantizer on real codebook rows, and loads the installed data sets.
+//! the quantizer on real codebook rows, loads the installed data sets, shows the committed
+//! tokenizer's words and reconstructions, and ends with a short few-shot run of the frozen LLM.
 
 use std::path::Path;
 use std::time::Instant;
@@ -16,8 +17,8 @@ use spae::tokenizer::ImageTokenizer;
 
 use crate::codebook_cmd;
 
-/// The committed Fashion-MNIST model.
-const MODEL: &str = "models/fashion-mnist-appearance";
+/// The committed Fashion-MNIST model (semantically guided).
+const MODEL: &str = "models/fashion-mnist-semantic";
 
 const WORDS: [&str; 6] = ["cat", "red", "shoe", "king", "water", "seven"];
 
@@ -100,15 +101,58 @@ pub fn run(assets: &Assets) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    show_model(assets)
+    if show_model(assets)? {
+        fewshot(assets)?;
+    }
+    Ok(())
 }
 
-/// The committed model, if present: words of a few test images and their reconstructions.
-fn show_model(assets: &Assets) -> Result<()> {
+/// A short few-shot run: SmolLM2 classifies test images from their first two layers' words.
+fn fewshot(assets: &Assets) -> Result<()> {
+    let args = crate::fewshot_cmd::FewshotArgs {
+        checkpoint: MODEL.into(),
+        llm: "smollm2".into(),
+        split: "test".into(),
+        pool: 500,
+        layers: vec![2],
+        table1: false,
+        way: 2,
+        shots: 1,
+        repeats: 0,
+        induction: true,
+        episodes: 25,
+        queries: 1,
+        queries_per_class: Some(2),
+        seed: 0,
+        no_reuse: false,
+        n_ctx: 2048,
+        threads: 0,
+        out: "results/demo/fewshot.json".into(),
+    };
+    println!("\n== few-shot classification by the frozen SmolLM2 ({MODEL}, 2 layers = 5 words per image) ==");
+    for r in crate::fewshot_cmd::evaluate(&args, assets)? {
+        println!(
+            "{}: constrained {:.1}% (95% CI {:.1}-{:.1}), open-ended {:.1}%, chance {:.0}%, over {} queries",
+            r.setting.name(),
+            100.0 * r.constrained_accuracy,
+            100.0 * r.constrained_ci95.0,
+            100.0 * r.constrained_ci95.1,
+            100.0 * r.open_accuracy,
+            100.0 * r.chance,
+            r.queries
+        );
+    }
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
+
+/// The committed model, if present (returns whether it is): words of a few test images and
+/// their reconstructions.
+fn show_model(assets: &Assets) -> Result<bool> {
     let dir = Path::new(MODEL);
     if !dir.join("state.json").exists() {
         println!("(no trained model at {MODEL}: train one with `spae train`)");
-        return Ok(());
+        return Ok(false);
     }
     let tok = ImageTokenizer::load(dir)?;
     let set = data::fashion_mnist(&assets.path("fashion-mnist")?, Split::Test)?;
@@ -149,7 +193,7 @@ fn show_model(assets: &Assets) -> Result<()> {
         "wrote {} (rows: originals, then each decodable depth)",
         out.display()
     );
-    Ok(())
+    Ok(true)
 }
 
 fn rms(v: &[f32]) -> f32 {

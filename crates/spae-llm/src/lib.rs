@@ -31,16 +31,21 @@ pub enum LlmError {
     TooLong { tokens: usize, n_ctx: usize },
     #[error("constrained choices: {0}")]
     Choices(String),
-    #[error("{llm} (sha256 {llm_sha256}) does not share the vocabulary of the codebook's source model {source_name} (sha256 {source_sha256}): token {id} is {here:?} in the LLM, {there:?} in the codebook")]
-    Vocabulary {
-        llm: PathBuf,
-        llm_sha256: String,
-        source_name: String,
-        source_sha256: String,
-        id: u32,
-        here: String,
-        there: String,
-    },
+    #[error(transparent)]
+    Vocabulary(Box<VocabularyMismatch>),
+}
+
+/// An LLM and a codebook built from another model's vocabulary.
+#[derive(Debug, Error)]
+#[error("vocabulary mismatch: {llm} (sha256 {llm_sha256}) does not share the vocabulary of the codebook's source model {source_name} (sha256 {source_sha256}): token {id} is {here:?} in the LLM, {there:?} in the codebook")]
+pub struct VocabularyMismatch {
+    pub llm: String,
+    pub llm_sha256: String,
+    pub source_name: String,
+    pub source_sha256: String,
+    pub id: u32,
+    pub here: String,
+    pub there: String,
 }
 
 /// llama.cpp's process-wide backend, initialised once (it may be initialised only once).
@@ -114,15 +119,15 @@ impl Llm {
                 format!("<no token: vocabulary of {n}>")
             };
             if here != w.text {
-                return Err(LlmError::Vocabulary {
-                    llm: self.path.clone(),
+                return Err(LlmError::Vocabulary(Box::new(VocabularyMismatch {
+                    llm: self.path.display().to_string(),
                     llm_sha256: sha256_file(&self.path).unwrap_or_else(|e| e.to_string()),
                     source_name: cb.source.name.clone(),
                     source_sha256: cb.source.sha256.clone(),
                     id: w.id,
                     here,
                     there: w.text.clone(),
-                });
+                })));
             }
         }
         Ok(())

@@ -1,0 +1,107 @@
+//! `spae fewshot` on the committed tokenizer and the real SmolLM2: a few episodes in both modes
+//! with a JSON report, and clear errors for a missing layer, an overlong prompt and a bad split.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::spae;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `spae ARGS` from the repository root (the committed model names its codebook from there).
+fn run(args: &[&str]) -> std::process::Output {
+    spae(args).current_dir(repo()).output().unwrap()
+}
+
+const MODEL: &str = "models/fashion-mnist-appearance";
+
+#[test]
+fn a_few_episodes_in_both_modes_and_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fs.json");
+    let o = out.to_string_lossy();
+    let base = [
+        "fewshot",
+        "--checkpoint",
+        MODEL,
+        "--pool",
+        "200",
+        "--threads",
+        "2",
+        "--seed",
+        "5",
+    ];
+    let args = [
+        &base[..],
+        &[
+            "--way",
+            "2",
+            "--induction",
+            "--episodes",
+            "3",
+            "--layers",
+            "1,2",
+            "--queries-per-class",
+            "2",
+            "--out",
+            &o,
+        ],
+    ]
+    .concat();
+    let r = run(&args);
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(stdout.contains("2-way induction 1-shot R0"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "one result per layer count");
+    for (r, (layers, words)) in results.iter().zip([(1, 1), (2, 5)]) {
+        assert_eq!(r["layers"], layers);
+        assert_eq!(r["words_per_image"], words);
+        // 3 episodes x 2 classes x 2 queries; every constrained answer is one of the 2 classes.
+        assert_eq!(r["queries"], 12);
+        let preds = r["predictions"].as_array().unwrap();
+        assert_eq!(preds.len(), 12);
+        assert!(preds.iter().all(|p| p.as_u64().unwrap() < 2), "{preds:?}");
+        let acc = r["constrained_accuracy"].as_f64().unwrap();
+        let (lo, hi) = (
+            r["constrained_ci95"][0].as_f64().unwrap(),
+            r["constrained_ci95"][1].as_f64().unwrap(),
+        );
+        assert!(lo <= acc && acc <= hi, "{r}");
+        // The 4 queries of an episode share its support prefix.
+        assert!(r["stats"]["reused_tokens"].as_u64().unwrap() > 0, "{r}");
+    }
+
+    let fail = |extra: &[&str], needle: &str| {
+        let r = run(&[&base[..], extra, &["--out", &o]].concat());
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(
+            !r.status.success() && !err.contains("panicked"),
+            "{extra:?}: {err}"
+        );
+        assert!(err.contains(needle), "{extra:?}: {err}");
+    };
+    fail(&["--layers", "9"], "the pyramid has layers 1 to 5");
+    fail(
+        &[
+            "--way",
+            "5",
+            "--shots",
+            "5",
+            "--induction",
+            "--layers",
+            "3",
+            "--n-ctx",
+            "256",
+            "--episodes",
+            "1",
+        ],
+        "support examples of",
+    );
+    fail(&["--split", "dev"], "unknown split");
+    fail(&["--way", "11"], "11-way needs 2 to 10 classes");
+}
