@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Semantic guidance (issue 4's figures). Fashion-MNIST: five arms warm-started from the released
-# appearance model with the same budget, data, seed and schedule — the semantic loss
-# (configs/fashion-mnist-semantic.toml), none (appearance), one threshold for every layer
-# (no-thresholds), a fixed weight instead of Eq. 9 (no-dynamic-weight) and alpha = 10 (alpha-10).
+# appearance model with the same budget, data, seed and schedule — the semantic loss with
+# alpha = 10 (configs/fashion-mnist-semantic.toml), none (appearance), method.md's alpha = 1
+# (alpha-1), one threshold for every layer (no-thresholds) and a fixed weight 1 instead of Eq. 9
+# (no-dynamic-weight).
 # Emoji 64x64: the bridge scorer's semantic loss and none, from scratch, same budget. Each is
 # evaluated on the first N test images (default 1000): per-layer semantic relevance and top-word
 # hit rate under its training scorer, PSNR / SSIM / LPIPS per decodable depth.
@@ -14,7 +15,7 @@ n="${1:-1000}"
 . scripts/runs.sh
 mkdir -p results/semantic
 arms="semantic:configs/fashion-mnist-semantic.toml"
-for c in appearance no-thresholds no-dynamic-weight alpha-10; do
+for c in appearance alpha-1 no-thresholds no-dynamic-weight; do
   arms="$arms $c:configs/semantic-ablation/$c.toml"
 done
 arms="$arms emoji-semantic:configs/emoji-64-semantic.toml"
@@ -37,7 +38,7 @@ python3 - "$n" <<'PY'
 import json, sys
 groups = [
     ("Fashion-MNIST test split, label scorer (class names)",
-     ["semantic", "appearance", "no-thresholds", "no-dynamic-weight", "alpha-10"]),
+     ["semantic", "appearance", "alpha-1", "no-thresholds", "no-dynamic-weight"]),
     ("Emoji test split (every 10th emoji), bridge scorer, emoji names as the hit-rate truth",
      ["emoji-semantic", "emoji-appearance"]),
 ]

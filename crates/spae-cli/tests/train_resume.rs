@@ -211,3 +211,68 @@ fn bad_checkpoints_and_configs() {
     ]);
     assert!(err.contains("another codebook"), "{err}");
 }
+
+#[test]
+fn warm_start_from_a_run_and_a_mismatched_model_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cb = codebook(dir.path());
+    let cfg = tiny_config(dir.path(), &cb, 20);
+    let base = dir.path().join("base");
+    ok(&["train", "--config", &cfg, "--out", base.to_str().unwrap()]);
+
+    // Same model, fresh optimizer and schedule, weights from the base run's last checkpoint:
+    // its first step starts where the base run ended, far below a fresh start.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let with_init = |text: &str, name: &str| {
+        let p = dir.path().join(name);
+        let t = format!("{text}init = \"{}\"\n", base.display()).replace("steps = 20", "steps = 2");
+        std::fs::write(&p, t).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let warm_cfg = with_init(&text, "warm.toml");
+    let warm = dir.path().join("warm");
+    ok(&[
+        "train",
+        "--config",
+        &warm_cfg,
+        "--out",
+        warm.to_str().unwrap(),
+    ]);
+    let fresh_cfg = dir.path().join("fresh.toml");
+    std::fs::write(&fresh_cfg, text.replace("steps = 20", "steps = 2")).unwrap();
+    let fresh = dir.path().join("fresh");
+    ok(&[
+        "train",
+        "--config",
+        fresh_cfg.to_str().unwrap(),
+        "--out",
+        fresh.to_str().unwrap(),
+    ]);
+    let base_steps = metric_steps(&base);
+    let tail: Vec<f64> = base_steps[base_steps.len() - 5..]
+        .iter()
+        .map(|s| s.1)
+        .collect();
+    let base_end = tail.iter().sum::<f64>() / 5.0;
+    let first_warm = metric_steps(&warm)[0].1;
+    let first_fresh = metric_steps(&fresh)[0].1;
+    assert!(
+        first_warm < first_fresh && first_warm < 1.5 * base_end,
+        "warm {first_warm}, fresh {first_fresh}, base ended near {base_end}"
+    );
+
+    // Another model shape cannot start from these weights.
+    let wider = with_init(
+        &text.replace(
+            "base_channels = 8\nlatent_dim",
+            "base_channels = 16\nlatent_dim",
+        ),
+        "wider.toml",
+    );
+    let out = dir.path().join("wider");
+    let err = fails(&["train", "--config", &wider, "--out", out.to_str().unwrap()]);
+    assert!(
+        err.contains("loop.init") && err.contains("model configuration differs"),
+        "{err}"
+    );
+}
