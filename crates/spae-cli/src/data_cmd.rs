@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Subcommand;
 use spae::assets::Assets;
-use spae::data::{self, ImageSet, Split};
+use spae::data::{self, ImageSet};
 
 #[derive(Subcommand)]
 pub enum DataCommand {
@@ -21,11 +21,7 @@ pub enum DataCommand {
 
 pub fn run(cmd: DataCommand, assets: &Assets) -> Result<()> {
     let DataCommand::Inspect { what, split } = cmd;
-    let split = match split.as_str() {
-        "train" => Split::Train,
-        "test" => Split::Test,
-        other => anyhow::bail!("unknown split '{other}' (train or test)"),
-    };
+    let split = crate::parse_split(&split)?;
     let path = PathBuf::from(&what);
     let set = match what.as_str() {
         "fashion-mnist" => data::fashion_mnist(&assets.path("fashion-mnist")?, split)?,

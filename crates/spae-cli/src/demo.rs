@@ -111,23 +111,14 @@ pub fn run(assets: &Assets) -> Result<()> {
 fn fewshot(assets: &Assets) -> Result<()> {
     let args = crate::fewshot_cmd::FewshotArgs {
         checkpoint: MODEL.into(),
-        llm: "smollm2".into(),
-        split: "test".into(),
         pool: 500,
         layers: vec![2],
-        table1: false,
         way: 2,
-        shots: 1,
-        repeats: 0,
         induction: true,
         episodes: 25,
-        queries: 1,
         queries_per_class: Some(2),
-        seed: 0,
-        no_reuse: false,
-        n_ctx: 2048,
-        threads: 0,
         out: "results/demo/fewshot.json".into(),
+        ..crate::fewshot_cmd::FewshotArgs::defaults()
     };
     println!("\n== few-shot classification by the frozen SmolLM2 ({MODEL}, 2 layers = 5 words per image) ==");
     for r in crate::fewshot_cmd::evaluate(&args, assets)? {

@@ -3,12 +3,12 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Subcommand;
 use serde::Serialize;
 use spae::assets::Assets;
-use spae::data::{tile_images, write_png, Split};
+use spae::data::{tile_images, write_png};
 use spae::eval::lpips::Lpips;
 use spae::eval::{psnr, ssim};
 use spae::semantic::SemanticConfig;
@@ -75,14 +75,6 @@ struct SemanticReport {
     hit_rate: f64,
 }
 
-fn parse_split(split: &str) -> Result<Split> {
-    match split {
-        "test" => Ok(Split::Test),
-        "train" => Ok(Split::Train),
-        other => bail!("unknown split '{other}' (train or test)"),
-    }
-}
-
 fn semantic(
     checkpoint: PathBuf,
     split: &str,
@@ -99,7 +91,7 @@ fn semantic(
         templates: templates.unwrap_or_else(|| trained.templates.clone()),
         ..SemanticConfig::default()
     };
-    let set = dataset(&tok.config, assets, parse_split(split)?)?;
+    let set = dataset(&tok.config, assets, crate::parse_split(split)?)?;
     let n = n.min(set.len());
     let device = Device::flex();
     let (size, _) = tok.image_shape();
@@ -224,7 +216,7 @@ pub fn run(cmd: EvalCommand, assets: &Assets) -> Result<()> {
 }
 
 fn recon(checkpoint: PathBuf, split: &str, n: usize, out: PathBuf, assets: &Assets) -> Result<()> {
-    let split = parse_split(split)?;
+    let split = crate::parse_split(split)?;
     let tok = ImageTokenizer::load(&checkpoint)?;
     let set = dataset(&tok.config, assets, split)?;
     let device = Device::flex();

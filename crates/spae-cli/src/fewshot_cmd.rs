@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use serde::Serialize;
 use spae::assets::Assets;
-use spae::data::{ImageSet, Split};
+use spae::data::ImageSet;
 use spae::tokenizer::ImageTokenizer;
 use spae::train::dataset;
 use spae_llm::fewshot::{
@@ -71,6 +71,18 @@ pub struct FewshotArgs {
     pub out: PathBuf,
 }
 
+impl FewshotArgs {
+    /// The command's defaults, as declared on its flags.
+    pub fn defaults() -> Self {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: FewshotArgs,
+        }
+        <Cli as clap::Parser>::parse_from(["fewshot"]).args
+    }
+}
+
 #[derive(Serialize)]
 struct Report<'a> {
     checkpoint: &'a Path,
@@ -130,11 +142,7 @@ pub fn run(args: FewshotArgs, assets: &Assets) -> Result<()> {
 
 /// Runs the requested settings and writes the JSON report.
 pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<Vec<SettingResult>> {
-    let split = match args.split.as_str() {
-        "test" => Split::Test,
-        "train" => Split::Train,
-        other => bail!("unknown split '{other}' (train or test)"),
-    };
+    let split = crate::parse_split(&args.split)?;
     let tok = ImageTokenizer::load(&args.checkpoint)?;
     let set = dataset(&tok.config, assets, split)?;
     let n = args.pool.min(set.len());

@@ -62,6 +62,15 @@ enum Command {
     Data(data_cmd::DataCommand),
 }
 
+/// A data split named on the command line.
+fn parse_split(split: &str) -> anyhow::Result<spae::data::Split> {
+    match split {
+        "test" => Ok(spae::data::Split::Test),
+        "train" => Ok(spae::data::Split::Train),
+        other => anyhow::bail!("unknown split '{other}' (train or test)"),
+    }
+}
+
 /// Reads a TOML configuration file into its typed struct.
 fn read_toml<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> anyhow::Result<T> {
     use anyhow::Context;

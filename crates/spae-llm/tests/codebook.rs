@@ -2,25 +2,15 @@
 //! round-trips, alone and in random sequences; rows are the model's embedding rows; save/load
 //! keeps everything.
 
-use std::path::PathBuf;
+mod common;
 
 use rand::seq::IndexedRandom;
 use rand::SeedableRng;
-use spae::assets::Assets;
 use spae::codebook::{Codebook, CodebookConfig, SourceModel, VocabTokenizer};
 use spae::gguf::GgufFile;
 use spae_llm::Llm;
 
-fn smollm2() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets");
-    Assets::at(
-        std::env::var_os("SPAE_ASSETS")
-            .map(PathBuf::from)
-            .unwrap_or(root),
-    )
-    .path("smollm2")
-    .expect("the SmolLM2 GGUF is installed by scripts/install-assets.sh")
-}
+use common::smollm2;
 
 fn build() -> (Codebook, Llm, GgufFile) {
     let path = smollm2();

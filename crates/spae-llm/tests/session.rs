@@ -2,24 +2,14 @@
 //! answers as re-processing, constrained decoding only writes a choice, overlong prompts and a
 //! codebook from another vocabulary are clear errors.
 
-use std::path::PathBuf;
+mod common;
 
-use spae::assets::Assets;
 use spae::codebook::{Codebook, CodebookConfig, SourceModel, VocabTokenizer};
 use spae::gguf::GgufFile;
 use spae_llm::session::{Choices, Session, SessionConfig};
 use spae_llm::{Llm, LlmError};
 
-fn smollm2() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets");
-    Assets::at(
-        std::env::var_os("SPAE_ASSETS")
-            .map(PathBuf::from)
-            .unwrap_or(root),
-    )
-    .path("smollm2")
-    .expect("the SmolLM2 GGUF is installed by scripts/install-assets.sh")
-}
+use common::smollm2;
 
 fn session(llm: &Llm, reuse: bool) -> Session<'_> {
     Session::new(

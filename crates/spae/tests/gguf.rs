@@ -59,14 +59,9 @@ fn every_type_matches_python_gguf_on_random_blocks() {
 }
 
 fn smollm2() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets");
-    Assets::at(
-        std::env::var_os("SPAE_ASSETS")
-            .map(PathBuf::from)
-            .unwrap_or(root),
-    )
-    .path("smollm2")
-    .expect("the SmolLM2 GGUF is installed by scripts/install-assets.sh")
+    Assets::from_env_or(concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets"))
+        .path("smollm2")
+        .expect("the SmolLM2 GGUF is installed by scripts/install-assets.sh")
 }
 
 #[test]
