@@ -290,6 +290,7 @@ struct TrainReport {
 
 fn train_bench(config: &Path, steps: usize, out: &Path, assets: &Assets) -> Result<()> {
     let cfg: TrainConfig = crate::read_toml(config)?;
+    crate::codebook_cmd::ensure(Path::new(&cfg.codebook), assets)?;
     let cb = load_codebook(&cfg)?;
     let ctx = quant_context(&cfg, &cb)?;
     let set = training_set(&cfg, assets)?;

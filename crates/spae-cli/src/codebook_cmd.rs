@@ -7,6 +7,8 @@ use clap::Subcommand;
 use spae::assets::Assets;
 use spae::codebook::{sha256_file, Codebook, CodebookConfig, SourceModel};
 use spae::gguf::GgufFile;
+use spae::tokenizer::ImageTokenizer;
+use spae::train::{latest_checkpoint, load_state};
 use spae_llm::Llm;
 
 use crate::{llm_source, progress};
@@ -87,6 +89,32 @@ pub fn build(path: &Path, name: &str, cfg: &CodebookConfig, out: &Path) -> Resul
     pb.finish();
     cb.save(out)?;
     Ok(cb)
+}
+
+/// Builds a missing codebook folder that is named after an installed LLM asset (the default
+/// `assets/codebooks/smollm2` that configurations and released models name), once, with the
+/// default configuration; the model's codebook fingerprint check then confirms it is the same
+/// codebook. Other missing folders are left for the loader to report.
+pub fn ensure(dir: &Path, assets: &Assets) -> Result<()> {
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if dir.exists() || !Assets::llm_names().any(|n| n == name) {
+        return Ok(());
+    }
+    let gguf = assets.path(name)?;
+    println!(
+        "building the {name} codebook at {} (once) ...",
+        dir.display()
+    );
+    build(&gguf, name, &CodebookConfig::default(), dir)?;
+    Ok(())
+}
+
+/// Loads a checkpoint, run or released model as a tokenizer, building its codebook first if
+/// [`ensure`] can.
+pub fn tokenizer(checkpoint: &Path, assets: &Assets) -> Result<ImageTokenizer> {
+    let dir = latest_checkpoint(checkpoint)?.unwrap_or_else(|| checkpoint.to_path_buf());
+    ensure(Path::new(&load_state(&dir)?.config.codebook), assets)?;
+    Ok(ImageTokenizer::load(checkpoint)?)
 }
 
 /// Loads a codebook, with a hint to build it when the folder is missing.

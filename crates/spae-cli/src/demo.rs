@@ -9,11 +9,9 @@ use std::time::Instant;
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use spae::assets::Assets;
-use spae::codebook::CodebookConfig;
 use spae::data::{self, tile_images, write_png, Split};
 use spae::eval::psnr;
 use spae::quantizer::NearestSearch;
-use spae::tokenizer::ImageTokenizer;
 
 use crate::codebook_cmd;
 
@@ -24,13 +22,8 @@ const WORDS: [&str; 6] = ["cat", "red", "shoe", "king", "water", "seven"];
 
 pub fn run(assets: &Assets) -> Result<()> {
     let dir = assets.codebook_dir("smollm2");
-    let cb = if dir.join("codebook.vocab.json").exists() {
-        codebook_cmd::load(&dir)?
-    } else {
-        println!("building the SmolLM2 codebook (once) ...");
-        let gguf = assets.path("smollm2")?;
-        codebook_cmd::build(&gguf, "smollm2", &CodebookConfig::default(), &dir)?
-    };
+    codebook_cmd::ensure(&dir, assets)?;
+    let cb = codebook_cmd::load(&dir)?;
     println!("== the frozen language codebook ==");
     codebook_cmd::print_stats(&cb, &dir);
 
@@ -145,7 +138,7 @@ fn show_model(assets: &Assets) -> Result<bool> {
         println!("(no trained model at {MODEL}: train one with `spae train`)");
         return Ok(false);
     }
-    let tok = ImageTokenizer::load(dir)?;
+    let tok = codebook_cmd::tokenizer(dir, assets)?;
     let set = data::fashion_mnist(&assets.path("fashion-mnist")?, Split::Test)?;
     let (size, ch) = tok.image_shape();
     let idx: Vec<usize> = (0..8).collect();

@@ -12,7 +12,6 @@ use spae::data::{tile_images, write_png};
 use spae::eval::lpips::Lpips;
 use spae::eval::{psnr, ssim};
 use spae::semantic::SemanticConfig;
-use spae::tokenizer::ImageTokenizer;
 use spae::train::{dataset, score_set, similarities, to_vec};
 
 use crate::progress;
@@ -84,7 +83,7 @@ fn semantic(
     out: PathBuf,
     assets: &Assets,
 ) -> Result<()> {
-    let tok = ImageTokenizer::load(&checkpoint)?;
+    let tok = crate::codebook_cmd::tokenizer(&checkpoint, assets)?;
     let trained = &tok.config.semantic;
     let sem = SemanticConfig {
         scorer: scorer.unwrap_or_else(|| trained.scorer.clone()),
@@ -217,7 +216,7 @@ pub fn run(cmd: EvalCommand, assets: &Assets) -> Result<()> {
 
 fn recon(checkpoint: PathBuf, split: &str, n: usize, out: PathBuf, assets: &Assets) -> Result<()> {
     let split = crate::parse_split(split)?;
-    let tok = ImageTokenizer::load(&checkpoint)?;
+    let tok = crate::codebook_cmd::tokenizer(&checkpoint, assets)?;
     let set = dataset(&tok.config, assets, split)?;
     let device = Device::flex();
     let lpips = Lpips::load(&assets.path("lpips")?, &device)?;

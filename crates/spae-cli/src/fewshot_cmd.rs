@@ -143,7 +143,7 @@ pub fn run(args: FewshotArgs, assets: &Assets) -> Result<()> {
 /// Runs the requested settings and writes the JSON report.
 pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<Vec<SettingResult>> {
     let split = crate::parse_split(&args.split)?;
-    let tok = ImageTokenizer::load(&args.checkpoint)?;
+    let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets)?;
     let set = dataset(&tok.config, assets, split)?;
     let n = args.pool.min(set.len());
     let n_layers = tok.ctx.pyramid.n_layers();

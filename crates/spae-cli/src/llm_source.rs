@@ -24,7 +24,7 @@ pub fn resolve(spec: &str, assets: &Assets) -> Result<(PathBuf, String)> {
     }
     bail!(
         "unknown LLM '{spec}': give an installed asset ({}), a .gguf path, or hf:OWNER/REPO/FILE.gguf",
-        Assets::names().filter(|n| !n.contains("mnist") && *n != "emoji").collect::<Vec<_>>().join(", ")
+        Assets::llm_names().collect::<Vec<_>>().join(", ")
     )
 }
 

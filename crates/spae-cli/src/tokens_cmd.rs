@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde::{Deserialize, Serialize};
+use spae::assets::Assets;
 use spae::data::{load_model_image, write_png};
-use spae::tokenizer::{ImageTokenizer, LayerTokens};
+use spae::tokenizer::LayerTokens;
 
 #[derive(Args)]
 pub struct EncodeArgs {
@@ -44,8 +45,8 @@ pub struct Encoded {
     pub layers: Vec<LayerTokens>,
 }
 
-pub fn encode(args: EncodeArgs) -> Result<()> {
-    let tok = ImageTokenizer::load(&args.checkpoint)?;
+pub fn encode(args: EncodeArgs, assets: &Assets) -> Result<()> {
+    let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets)?;
     let (size, ch) = tok.image_shape();
     let mut out = Vec::new();
     for path in &args.images {
@@ -118,8 +119,8 @@ fn read_layers(path: &Path, index: usize) -> Result<Vec<LayerTokens>> {
     Ok(layers)
 }
 
-pub fn decode(args: DecodeArgs) -> Result<()> {
-    let tok = ImageTokenizer::load(&args.checkpoint)?;
+pub fn decode(args: DecodeArgs, assets: &Assets) -> Result<()> {
+    let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets)?;
     let layers = read_layers(&args.tokens, args.index)?;
     let depth = args.layers.unwrap_or(layers.len());
     let px = tok

@@ -1,7 +1,7 @@
 //! `spae train`: train the tokenizer from a TOML configuration, with checkpoints and resume;
 //! `spae export`: a released model from a checkpoint.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use burn::tensor::Device;
@@ -45,6 +45,7 @@ pub fn run(args: TrainArgs, assets: &Assets) -> Result<()> {
             .into_owned();
         PathBuf::from("runs").join(stem)
     });
+    crate::codebook_cmd::ensure(Path::new(&cfg.codebook), assets)?;
     let pb = progress::bar(cfg.run.steps as u64, "train");
     let batch = cfg.run.batch_size as f64;
     let mut done_here = 0usize;
@@ -81,9 +82,10 @@ pub struct ExportArgs {
 }
 
 /// `spae export`: a released model (safetensors + configuration + step) from a checkpoint.
-pub fn export(args: ExportArgs) -> Result<()> {
+pub fn export(args: ExportArgs, assets: &Assets) -> Result<()> {
     let dir = latest_checkpoint(&args.checkpoint)?.unwrap_or_else(|| args.checkpoint.clone());
     let cfg = load_state(&dir)?.config;
+    crate::codebook_cmd::ensure(Path::new(&cfg.codebook), assets)?;
     let cb = load_codebook(&cfg)?;
     let mut model = init_model(&cfg, &cb, &Device::flex());
     let state = spae::train::export(&dir, &mut model, &args.out)?;

@@ -108,6 +108,14 @@ impl Assets {
         KNOWN.iter().map(|k| k.name)
     }
 
+    /// The names of the known LLM assets (GGUF files).
+    pub fn llm_names() -> impl Iterator<Item = &'static str> {
+        KNOWN
+            .iter()
+            .filter(|k| k.rel.starts_with("llm/"))
+            .map(|k| k.name)
+    }
+
     /// The path of a named asset, which must exist.
     pub fn path(&self, name: &str) -> Result<PathBuf, MissingAsset> {
         let known = KNOWN.iter().find(|k| k.name == name);
