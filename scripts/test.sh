@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/install-assets.sh
+scripts/install-llama-server.sh
 . scripts/cpu-env.sh
 cargo test --release --locked --workspace

@@ -188,24 +188,19 @@ fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets) -> Result<()> {
         let args = crate::fewshot_cmd::FewshotArgs {
             checkpoint: a.checkpoint.clone(),
             llm: a.llm.clone(),
-            split: "test".into(),
             pool: 1000,
             layers: vec![a.layers],
-            table1: false,
             way: a.way,
             shots: a.shots,
-            repeats: 0,
             induction: true,
             episodes: a.episodes,
-            queries: 1,
             queries_per_class: Some(a.queries_per_class),
-            seed: 0,
             no_reuse: !reuse,
-            n_ctx: 2048,
             threads: a.threads,
             out: a
                 .out
                 .with_extension(if reuse { "reuse.json" } else { "no-reuse.json" }),
+            ..crate::fewshot_cmd::FewshotArgs::defaults()
         };
         let r = crate::fewshot_cmd::evaluate(&args, assets)?;
         results.push(r.into_iter().next().context("one setting")?);

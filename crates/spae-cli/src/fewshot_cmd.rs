@@ -10,9 +10,11 @@ use spae::assets::Assets;
 use spae::data::ImageSet;
 use spae::tokenizer::ImageTokenizer;
 use spae::train::dataset;
+use spae_llm::backend::Backend;
 use spae_llm::fewshot::{
     run_setting, ImagePool, Prompter, Queries, RunConfig, Setting, SettingResult,
 };
+use spae_llm::http::{Endpoint, HttpBackend, HttpConfig, PromptForm};
 use spae_llm::session::{Session, SessionConfig};
 use spae_llm::Llm;
 
@@ -23,9 +25,29 @@ pub struct FewshotArgs {
     /// Tokenizer: a checkpoint, run folder or released model.
     #[arg(long, default_value = "models/fashion-mnist-semantic")]
     pub checkpoint: PathBuf,
-    /// The frozen LLM: an installed asset (smollm2, qwen0.5b, ...), a .gguf path or hf:OWNER/REPO/FILE.gguf.
+    /// The frozen LLM: an installed asset (smollm2, qwen0.5b, ...), a .gguf path or
+    /// hf:OWNER/REPO/FILE.gguf. With --server, only its vocabulary is read (the served model's).
     #[arg(long, default_value = "smollm2")]
     pub llm: String,
+    /// Ask an OpenAI-compatible server instead of running the LLM here (base URL with the API
+    /// version, e.g. http://127.0.0.1:8000/v1; API key from $OPENAI_API_KEY).
+    #[arg(long)]
+    pub server: Option<String>,
+    /// The server's `model` field.
+    #[arg(long, default_value = "default")]
+    pub server_model: String,
+    /// completions or chat.
+    #[arg(long, default_value = "completions")]
+    pub endpoint: Endpoint,
+    /// Prompts to the completions endpoint as token ids or as text.
+    #[arg(long, default_value = "ids")]
+    pub prompt_as: PromptForm,
+    /// Seconds before a request to the server is given up (then retried).
+    #[arg(long, default_value_t = 120.0)]
+    pub timeout: f64,
+    /// Retries of a failed request (with exponential backoff).
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
     #[arg(long, default_value = "test")]
     pub split: String,
     /// Episodes draw their images from the first N images of the split.
@@ -87,6 +109,7 @@ impl FewshotArgs {
 struct Report<'a> {
     checkpoint: &'a Path,
     llm: &'a Path,
+    server: Option<&'a str>,
     reuse_prefix: bool,
     pool: usize,
     results: &'a [SettingResult],
@@ -151,17 +174,34 @@ pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<Vec<SettingResult
         bail!("--layers {l}: the pyramid has layers 1 to {n_layers}");
     }
     let (path, _) = llm_source::resolve(&args.llm, assets)?;
-    let llm = Llm::load(&path)?;
+    let llm = match args.server {
+        Some(_) => Llm::load_vocab_only(&path)?,
+        None => Llm::load(&path)?,
+    };
     llm.check_codebook(&tok.codebook)?;
-    let mut session = Session::new(
-        &llm,
-        SessionConfig {
-            n_ctx: args.n_ctx,
-            threads: args.threads,
-            reuse_prefix: !args.no_reuse,
-            ..SessionConfig::default()
-        },
-    )?;
+    let mut session: Box<dyn Backend> = match &args.server {
+        Some(url) => Box::new(HttpBackend::new(
+            HttpConfig {
+                model: args.server_model.clone(),
+                endpoint: args.endpoint,
+                prompt: args.prompt_as,
+                timeout_s: args.timeout,
+                retries: args.retries,
+                n_ctx: args.n_ctx as usize,
+                ..HttpConfig::new(url)
+            },
+            &llm,
+        )),
+        None => Box::new(Session::new(
+            &llm,
+            SessionConfig {
+                n_ctx: args.n_ctx,
+                threads: args.threads,
+                reuse_prefix: !args.no_reuse,
+                ..SessionConfig::default()
+            },
+        )?),
+    };
     let settings = if args.table1 {
         [Setting::table1(2), Setting::table1(5)].concat()
     } else {
@@ -206,7 +246,9 @@ pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<Vec<SettingResult
                 (cfg.episodes * per) as u64,
                 &format!("{} L{layers}", s.name()),
             );
-            let r = run_setting(&mut session, &prompter, &pool, s, &cfg, &mut || pb.inc(1))?;
+            let r = run_setting(session.as_mut(), &prompter, &pool, s, &cfg, &mut || {
+                pb.inc(1)
+            })?;
             pb.finish_and_clear();
             results.push(r);
         }
@@ -214,6 +256,7 @@ pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<Vec<SettingResult
     let report = Report {
         checkpoint: &args.checkpoint,
         llm: &path,
+        server: args.server.as_deref(),
         reuse_prefix: !args.no_reuse,
         pool: n,
         results: &results,

@@ -1,8 +1,10 @@
 //! `spae fewshot` on the committed tokenizer and the real SmolLM2: a few episodes in both modes
-//! with a JSON report, and clear errors for a missing layer, an overlong prompt and a bad split.
+//! with a JSON report, and clear errors for a missing layer, an overlong prompt, a bad split and
+//! a dead server.
 
 mod common;
 
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
 use common::spae;
@@ -104,4 +106,18 @@ fn a_few_episodes_in_both_modes_and_clear_errors() {
     );
     fail(&["--split", "dev"], "unknown split");
     fail(&["--way", "11"], "11-way needs 2 to 10 classes");
+    // A dead OpenAI-compatible server: the URL and the attempts, not a hang or a panic.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{dead}/v1");
+    fail(
+        &["--server", &url, "--retries", "1", "--episodes", "1"],
+        "gave up after 2 attempts",
+    );
+    fail(
+        &["--server", &url, "--endpoint", "legacy"],
+        "unknown endpoint",
+    );
 }

@@ -10,7 +10,8 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::session::{Choices, Session, SessionStats};
+use crate::backend::Backend;
+use crate::session::{Choices, SessionStats};
 use crate::{Llm, LlmError};
 
 /// One column of Table 1.
@@ -264,7 +265,7 @@ pub struct ImagePool<'a> {
 /// one support set share its prompt prefix (reused when the session reuses prefixes).
 /// `on_query` is called after every query.
 pub fn run_setting(
-    session: &mut Session,
+    session: &mut dyn Backend,
     prompter: &Prompter,
     pool: &ImagePool,
     setting: &Setting,
@@ -275,7 +276,7 @@ pub fn run_setting(
     let n_classes = prompter.class_names.len();
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let t = std::time::Instant::now();
-    let before = session.stats;
+    let before = session.stats();
     let (mut open_ok, mut con_ok, mut total) = (0, 0, 0);
     let mut predictions = Vec::new();
     for _ in 0..cfg.episodes {
@@ -299,7 +300,9 @@ pub fn run_setting(
         for &(img, pos) in &ep.queries {
             let mut prompt = prefix.clone();
             prompt.extend(prompter.query(&words[img]));
-            check_fits(session, &prompt, &ep, prompter, words, setting, max_answer)?;
+            check_fits(
+                &*session, &prompt, &ep, prompter, words, setting, max_answer,
+            )?;
             let stop = |ids: &[u32]| {
                 let text = prompter.llm.detokenize(ids);
                 text.contains('.') || text.contains('\n')
@@ -319,13 +322,7 @@ pub fn run_setting(
             on_query();
         }
     }
-    let stats = SessionStats {
-        prompt_tokens: session.stats.prompt_tokens - before.prompt_tokens,
-        reused_tokens: session.stats.reused_tokens - before.reused_tokens,
-        prompt_seconds: session.stats.prompt_seconds - before.prompt_seconds,
-        generated_tokens: session.stats.generated_tokens - before.generated_tokens,
-        generation_seconds: session.stats.generation_seconds - before.generation_seconds,
-    };
+    let stats = session.stats().since(&before);
     Ok(SettingResult {
         setting: *setting,
         layers: pool.layers,
@@ -348,7 +345,7 @@ pub fn run_setting(
 /// A clear error, with how many support examples would fit, when a prompt and its answer
 /// overflow the context.
 fn check_fits(
-    session: &Session,
+    session: &dyn Backend,
     prompt: &[u32],
     ep: &Episode,
     prompter: &Prompter,

@@ -1,9 +1,12 @@
-//! The frozen LLM, embedded through llama.cpp (`llama-cpp-2`): any GGUF model.
+//! The frozen LLM: embedded through llama.cpp (`llama-cpp-2`, any GGUF model) or served by an
+//! OpenAI-compatible HTTP server ([`http`]), behind one [`backend::Backend`] trait.
 //!
 //! Every file is validated by spae's own GGUF reader before llama.cpp sees it, so a truncated or
 //! malformed file is a clear error rather than a crash inside C++.
 
+pub mod backend;
 pub mod fewshot;
+pub mod http;
 pub mod session;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +32,8 @@ pub enum LlmError {
     Context(String),
     #[error("{tokens} tokens do not fit the context of {n_ctx}")]
     TooLong { tokens: usize, n_ctx: usize },
+    #[error("{url}: {message}")]
+    Http { url: String, message: String },
     #[error("constrained choices: {0}")]
     Choices(String),
     #[error(transparent)]
@@ -49,7 +54,7 @@ pub struct VocabularyMismatch {
 }
 
 /// llama.cpp's process-wide backend, initialised once (it may be initialised only once).
-fn backend() -> Result<&'static LlamaBackend, LlmError> {
+fn llama_backend() -> Result<&'static LlamaBackend, LlmError> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {
@@ -83,11 +88,12 @@ impl Llm {
     fn load_with(path: &Path, params: LlamaModelParams) -> Result<Self, LlmError> {
         // Validate the container first: llama.cpp aborts on some malformed files.
         GgufFile::open(path)?;
-        let model =
-            LlamaModel::load_from_file(backend()?, path, &params).map_err(|e| LlmError::Load {
+        let model = LlamaModel::load_from_file(llama_backend()?, path, &params).map_err(|e| {
+            LlmError::Load {
                 path: path.to_path_buf(),
                 message: e.to_string(),
-            })?;
+            }
+        })?;
         Ok(Llm {
             model,
             path: path.to_path_buf(),

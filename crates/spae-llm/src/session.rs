@@ -10,7 +10,8 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::token::LlamaToken;
 
-use crate::{backend, Llm, LlmError};
+use crate::backend::Backend;
+use crate::{llama_backend, Llm, LlmError};
 
 /// How a session runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,8 +53,9 @@ pub struct SessionStats {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generation {
     pub ids: Vec<u32>,
-    /// Sum of the tokens' log-probabilities under the full (unconstrained) distribution.
-    pub logprob: f64,
+    /// Sum of the tokens' log-probabilities under the full (unconstrained) distribution, where
+    /// the backend reports them.
+    pub logprob: Option<f64>,
 }
 
 /// Token sequences generation may follow: at every step only a token that continues one of
@@ -148,7 +150,7 @@ impl<'m> Session<'m> {
             .with_n_threads_batch(threads);
         let ctx = llm
             .model()
-            .new_context(backend()?, params)
+            .new_context(llama_backend()?, params)
             .map_err(|e| LlmError::Context(e.to_string()))?;
         Ok(Session {
             llm,
@@ -159,10 +161,6 @@ impl<'m> Session<'m> {
             config,
             stats: SessionStats::default(),
         })
-    }
-
-    pub fn n_ctx(&self) -> usize {
-        self.config.n_ctx as usize
     }
 
     /// Brings the cache to exactly `ids` and returns the next-token logits after them. With
@@ -197,50 +195,6 @@ impl<'m> Session<'m> {
         Ok(&self.logits)
     }
 
-    /// Greedy continuation of `prompt`: at most `max_tokens`, following `choices` when given
-    /// (it ends when a choice is complete), else ending after an end-of-generation token or a
-    /// token for which `stop` says so.
-    pub fn generate(
-        &mut self,
-        prompt: &[u32],
-        max_tokens: usize,
-        choices: Option<&Choices>,
-        stop: &dyn Fn(&[u32]) -> bool,
-    ) -> Result<Generation, LlmError> {
-        if prompt.len() + max_tokens > self.n_ctx() {
-            return Err(LlmError::TooLong {
-                tokens: prompt.len() + max_tokens,
-                n_ctx: self.n_ctx(),
-            });
-        }
-        self.prefill(prompt)?;
-        let t = Instant::now();
-        let mut out = Generation {
-            ids: Vec::new(),
-            logprob: 0.0,
-        };
-        while out.ids.len() < max_tokens {
-            let allowed = choices.map(|c| c.allowed(&out.ids));
-            if allowed.as_ref().is_some_and(Vec::is_empty) {
-                break;
-            }
-            let next = argmax(&self.logits, allowed.as_deref());
-            out.logprob += log_softmax_at(&self.logits, next as usize);
-            out.ids.push(next);
-            let done = match choices {
-                Some(c) => c.complete(&out.ids).is_some(),
-                None => self.llm.model().vocab().is_eog(LlamaToken(next as i32)) || stop(&out.ids),
-            };
-            if done {
-                break;
-            }
-            self.feed(&[next])?;
-        }
-        self.stats.generated_tokens += out.ids.len();
-        self.stats.generation_seconds += t.elapsed().as_secs_f64();
-        Ok(out)
-    }
-
     fn truncate(&mut self, keep: usize) -> Result<(), LlmError> {
         if keep < self.cached.len() {
             self.ctx
@@ -269,6 +223,59 @@ impl<'m> Session<'m> {
         self.logits.clear();
         self.logits.extend_from_slice(self.ctx.get_logits());
         Ok(())
+    }
+}
+
+impl Backend for Session<'_> {
+    fn n_ctx(&self) -> usize {
+        self.config.n_ctx as usize
+    }
+
+    fn generate(
+        &mut self,
+        prompt: &[u32],
+        max_tokens: usize,
+        choices: Option<&Choices>,
+        stop: &dyn Fn(&[u32]) -> bool,
+    ) -> Result<Generation, LlmError> {
+        if prompt.len() + max_tokens > self.n_ctx() {
+            return Err(LlmError::TooLong {
+                tokens: prompt.len() + max_tokens,
+                n_ctx: self.n_ctx(),
+            });
+        }
+        self.prefill(prompt)?;
+        let t = Instant::now();
+        let mut out = Generation {
+            ids: Vec::new(),
+            logprob: Some(0.0),
+        };
+        while out.ids.len() < max_tokens {
+            let allowed = choices.map(|c| c.allowed(&out.ids));
+            if allowed.as_ref().is_some_and(Vec::is_empty) {
+                break;
+            }
+            let next = argmax(&self.logits, allowed.as_deref());
+            if let Some(lp) = &mut out.logprob {
+                *lp += log_softmax_at(&self.logits, next as usize);
+            }
+            out.ids.push(next);
+            let done = match choices {
+                Some(c) => c.complete(&out.ids).is_some(),
+                None => self.llm.model().vocab().is_eog(LlamaToken(next as i32)) || stop(&out.ids),
+            };
+            if done {
+                break;
+            }
+            self.feed(&[next])?;
+        }
+        self.stats.generated_tokens += out.ids.len();
+        self.stats.generation_seconds += t.elapsed().as_secs_f64();
+        Ok(out)
+    }
+
+    fn stats(&self) -> SessionStats {
+        self.stats
     }
 }
 

@@ -6,6 +6,7 @@ mod common;
 
 use spae::codebook::{Codebook, CodebookConfig, SourceModel, VocabTokenizer};
 use spae::gguf::GgufFile;
+use spae_llm::backend::Backend;
 use spae_llm::session::{Choices, Session, SessionConfig};
 use spae_llm::{Llm, LlmError};
 
@@ -55,7 +56,8 @@ fn prefix_reuse_matches_reprocessing_and_choices_constrain() {
             "{:?}",
             llm.detokenize(&ga.ids)
         );
-        assert!(ga.logprob < 0.0 && (ga.logprob - gb.logprob).abs() < 0.05);
+        let (la, lb) = (ga.logprob.unwrap(), gb.logprob.unwrap());
+        assert!(la < 0.0 && (la - lb).abs() < 0.05);
     }
     // Everything after the shared prefix was evaluated once per query with reuse.
     assert!(

@@ -97,6 +97,11 @@ impl Assets {
         Assets { root }
     }
 
+    /// The folder assets are installed into.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn at(root: impl AsRef<Path>) -> Self {
         Assets {
             root: root.as_ref().to_path_buf(),

@@ -1,0 +1,146 @@
+//! The HTTP backend against a real OpenAI-compatible server: llama-cpp-python's server
+//! (installed by scripts/install-llama-server.sh) serving the same SmolLM2 GGUF on loopback.
+//! Constrained answers (logit_bias, one token at a time) and greedy open answers agree with the
+//! embedded llama.cpp session; token-id prompts, which this server does not take, are a clear
+//! error with the server's message.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use spae::assets::Assets;
+use spae::codebook::VocabTokenizer;
+use spae_llm::backend::Backend;
+use spae_llm::http::{HttpBackend, HttpConfig, PromptForm};
+use spae_llm::session::{Choices, Session, SessionConfig};
+use spae_llm::Llm;
+
+use common::smollm2;
+
+/// The server process, killed when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(gguf: &std::path::Path) -> (Server, String) {
+    let site: PathBuf = Assets::from_env_or(concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets"))
+        .root()
+        .join("tools/llama-server");
+    assert!(
+        site.join("llama_cpp/server").exists(),
+        "no llama-cpp-python server at {}: run scripts/install-llama-server.sh",
+        site.display()
+    );
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("python3")
+        .args(["-m", "llama_cpp.server", "--host", "127.0.0.1", "--port"])
+        .arg(port.to_string())
+        .arg("--model")
+        .arg(gguf)
+        .args([
+            "--n_ctx",
+            "512",
+            "--n_threads",
+            "2",
+            "--n_threads_batch",
+            "2",
+        ])
+        .env("PYTHONPATH", &site)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 runs");
+    let server = Server(child);
+    let url = format!("http://127.0.0.1:{port}/v1");
+    let agent = ureq::Agent::new_with_defaults();
+    let t = Instant::now();
+    while agent.get(&format!("{url}/models")).call().is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "the server at {url} did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    (server, url)
+}
+
+#[test]
+fn a_real_server_answers_like_the_embedded_llm() {
+    let gguf = smollm2();
+    let (_server, url) = start_server(&gguf);
+    let llm = Llm::load(&gguf).unwrap();
+    let mut local = Session::new(
+        &llm,
+        SessionConfig {
+            n_ctx: 512,
+            threads: 2,
+            ..SessionConfig::default()
+        },
+    )
+    .unwrap();
+    let config = HttpConfig {
+        prompt: PromptForm::Text,
+        n_ctx: 512,
+        timeout_s: 60.0,
+        ..HttpConfig::new(&url)
+    };
+    let mut remote = HttpBackend::new(config.clone(), &llm);
+    let prefix = "Answer with cat, dog or fish.\nInput: purr whiskers output: This is a cat.\nInput: bark bone output: This is a dog.\nInput: fins water output: This is a fish.\n";
+    let choices = Choices::new(vec![
+        llm.tokenize(" cat."),
+        llm.tokenize(" dog."),
+        llm.tokenize(" fish."),
+    ])
+    .unwrap();
+    let stop = |ids: &[u32]| llm.detokenize(ids).contains('.');
+    for q in [" purr milk", " bark leash", " fins swim"] {
+        let prompt = llm.tokenize(&format!("{prefix}Input:{q} output: This is a"));
+        let a = local
+            .generate(&prompt, 4, Some(&choices), &|_| false)
+            .unwrap();
+        let b = remote
+            .generate(&prompt, 4, Some(&choices), &|_| false)
+            .unwrap();
+        assert_eq!(
+            llm.detokenize(&a.ids),
+            llm.detokenize(&b.ids),
+            "{q}: constrained"
+        );
+        let a = local.generate(&prompt, 4, None, &stop).unwrap();
+        let b = remote.generate(&prompt, 4, None, &stop).unwrap();
+        assert_eq!(llm.detokenize(&a.ids), llm.detokenize(&b.ids), "{q}: open");
+    }
+    let s = remote.stats();
+    assert!(s.prompt_tokens > 0 && s.generated_tokens > 0, "{s:?}");
+
+    // This server takes text prompts only: token ids are a validation error (which it sends as
+    // a 500), shown with the server's own message.
+    let mut ids = HttpBackend::new(
+        HttpConfig {
+            prompt: PromptForm::Ids,
+            retries: 0,
+            ..config
+        },
+        &llm,
+    );
+    let e = ids
+        .generate(&llm.tokenize("This is a"), 2, None, &|_| false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("HTTP 500") && e.contains("Input should be a valid string"),
+        "{e}"
+    );
+}
