@@ -185,9 +185,15 @@ struct FewshotBench {
 fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets) -> Result<()> {
     let mut results = Vec::new();
     for reuse in [true, false] {
+        let defaults = crate::fewshot_cmd::FewshotArgs::defaults();
         let args = crate::fewshot_cmd::FewshotArgs {
             checkpoint: a.checkpoint.clone(),
-            llm: a.llm.clone(),
+            llm: crate::fewshot_cmd::LlmArgs {
+                llm: a.llm.clone(),
+                no_reuse: !reuse,
+                threads: a.threads,
+                ..defaults.llm.clone()
+            },
             pool: 1000,
             layers: vec![a.layers],
             way: a.way,
@@ -195,12 +201,10 @@ fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets) -> Result<()> {
             induction: true,
             episodes: a.episodes,
             queries_per_class: Some(a.queries_per_class),
-            no_reuse: !reuse,
-            threads: a.threads,
             out: a
                 .out
                 .with_extension(if reuse { "reuse.json" } else { "no-reuse.json" }),
-            ..crate::fewshot_cmd::FewshotArgs::defaults()
+            ..defaults
         };
         let r = crate::fewshot_cmd::evaluate(&args, assets)?;
         results.push(r.into_iter().next().context("one setting")?);

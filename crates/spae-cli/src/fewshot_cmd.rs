@@ -7,12 +7,13 @@ use anyhow::{bail, Result};
 use clap::Args;
 use serde::Serialize;
 use spae::assets::Assets;
+use spae::codebook::Codebook;
 use spae::data::ImageSet;
 use spae::tokenizer::ImageTokenizer;
 use spae::train::dataset;
 use spae_llm::backend::Backend;
 use spae_llm::fewshot::{
-    run_setting, ImagePool, Prompter, Queries, RunConfig, Setting, SettingResult,
+    run_setting, ImagePool, Prompter, Queries, RunConfig, Setting, SettingResult, CLASSIFY_STEM,
 };
 use spae_llm::http::{Endpoint, HttpBackend, HttpConfig, PromptForm};
 use spae_llm::session::{Session, SessionConfig};
@@ -20,11 +21,9 @@ use spae_llm::Llm;
 
 use crate::{llm_source, progress};
 
-#[derive(Args)]
-pub struct FewshotArgs {
-    /// Tokenizer: a checkpoint, run folder or released model.
-    #[arg(long, default_value = "models/fashion-mnist-semantic")]
-    pub checkpoint: PathBuf,
+/// Which frozen LLM answers, and how it runs.
+#[derive(Args, Clone)]
+pub struct LlmArgs {
     /// The frozen LLM: an installed asset (smollm2, qwen0.5b, ...), a .gguf path or
     /// hf:OWNER/REPO/FILE.gguf. With --server, only its vocabulary is read (the served model's).
     #[arg(long, default_value = "smollm2")]
@@ -48,6 +47,64 @@ pub struct FewshotArgs {
     /// Retries of a failed request (with exponential backoff).
     #[arg(long, default_value_t = 3)]
     pub retries: u32,
+    /// Re-process every prompt from the start instead of reusing the cached prefix.
+    #[arg(long)]
+    pub no_reuse: bool,
+    #[arg(long, default_value_t = 2048)]
+    pub n_ctx: u32,
+    /// CPU threads for the LLM (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+impl LlmArgs {
+    /// The LLM's GGUF path and the model (vocabulary only with --server), checked against the
+    /// codebook's vocabulary.
+    pub fn load(&self, assets: &Assets, codebook: &Codebook) -> Result<(PathBuf, Llm)> {
+        let (path, _) = llm_source::resolve(&self.llm, assets)?;
+        let llm = match self.server {
+            Some(_) => Llm::load_vocab_only(&path)?,
+            None => Llm::load(&path)?,
+        };
+        llm.check_codebook(codebook)?;
+        Ok((path, llm))
+    }
+
+    /// The backend that answers: a llama.cpp session on `llm`, or the server.
+    pub fn backend<'a>(&self, llm: &'a Llm) -> Result<Box<dyn Backend + 'a>> {
+        Ok(match &self.server {
+            Some(url) => Box::new(HttpBackend::new(
+                HttpConfig {
+                    model: self.server_model.clone(),
+                    endpoint: self.endpoint,
+                    prompt: self.prompt_as,
+                    timeout_s: self.timeout,
+                    retries: self.retries,
+                    n_ctx: self.n_ctx as usize,
+                    ..HttpConfig::new(url)
+                },
+                llm,
+            )),
+            None => Box::new(Session::new(
+                llm,
+                SessionConfig {
+                    n_ctx: self.n_ctx,
+                    threads: self.threads,
+                    reuse_prefix: !self.no_reuse,
+                    ..SessionConfig::default()
+                },
+            )?),
+        })
+    }
+}
+
+#[derive(Args)]
+pub struct FewshotArgs {
+    /// Tokenizer: a checkpoint, run folder or released model.
+    #[arg(long, default_value = "models/fashion-mnist-semantic")]
+    pub checkpoint: PathBuf,
+    #[command(flatten)]
+    pub llm: LlmArgs,
     #[arg(long, default_value = "test")]
     pub split: String,
     /// Episodes draw their images from the first N images of the split.
@@ -80,14 +137,9 @@ pub struct FewshotArgs {
     pub queries_per_class: Option<usize>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Re-process every prompt from the start instead of reusing the cached prefix.
-    #[arg(long)]
-    pub no_reuse: bool,
-    #[arg(long, default_value_t = 2048)]
-    pub n_ctx: u32,
-    /// CPU threads for the LLM (0: all cores).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    /// The text between an image's words and its answer (a question turns the task into VQA).
+    #[arg(long, default_value = CLASSIFY_STEM, allow_hyphen_values = true)]
+    pub stem: String,
     /// JSON output.
     #[arg(long, default_value = "results/fewshot/fewshot.json")]
     pub out: PathBuf,
@@ -173,35 +225,8 @@ pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<Vec<SettingResult
     if let Some(&l) = args.layers.iter().find(|&&l| l == 0 || l > n_layers) {
         bail!("--layers {l}: the pyramid has layers 1 to {n_layers}");
     }
-    let (path, _) = llm_source::resolve(&args.llm, assets)?;
-    let llm = match args.server {
-        Some(_) => Llm::load_vocab_only(&path)?,
-        None => Llm::load(&path)?,
-    };
-    llm.check_codebook(&tok.codebook)?;
-    let mut session: Box<dyn Backend> = match &args.server {
-        Some(url) => Box::new(HttpBackend::new(
-            HttpConfig {
-                model: args.server_model.clone(),
-                endpoint: args.endpoint,
-                prompt: args.prompt_as,
-                timeout_s: args.timeout,
-                retries: args.retries,
-                n_ctx: args.n_ctx as usize,
-                ..HttpConfig::new(url)
-            },
-            &llm,
-        )),
-        None => Box::new(Session::new(
-            &llm,
-            SessionConfig {
-                n_ctx: args.n_ctx,
-                threads: args.threads,
-                reuse_prefix: !args.no_reuse,
-                ..SessionConfig::default()
-            },
-        )?),
-    };
+    let (path, llm) = args.llm.load(assets, &tok.codebook)?;
+    let mut session = args.llm.backend(&llm)?;
     let settings = if args.table1 {
         [Setting::table1(2), Setting::table1(5)].concat()
     } else {
@@ -224,6 +249,7 @@ pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<Vec<SettingResult
     let prompter = Prompter {
         llm: &llm,
         class_names: &set.class_names,
+        stem: &args.stem,
     };
     let labels = &set.labels[..n];
     let max_layers = args.layers.iter().copied().max().unwrap_or(1);
@@ -256,8 +282,8 @@ pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<Vec<SettingResult
     let report = Report {
         checkpoint: &args.checkpoint,
         llm: &path,
-        server: args.server.as_deref(),
-        reuse_prefix: !args.no_reuse,
+        server: args.llm.server.as_deref(),
+        reuse_prefix: !args.llm.no_reuse,
         pool: n,
         results: &results,
     };

@@ -1,6 +1,7 @@
 //! `spae`: the command line of the Semantic Pyramid AutoEncoder.
 
 mod bench;
+mod caption_cmd;
 mod codebook_cmd;
 mod data_cmd;
 mod demo;
@@ -57,6 +58,8 @@ enum Command {
     Semantic(semantic_cmd::SemanticCommand),
     /// Few-shot classification of tokenized images by a frozen LLM (Table 1's protocol).
     Fewshot(fewshot_cmd::FewshotArgs),
+    /// In-context captioning of tokenized images by a frozen LLM (emoji names as captions).
+    Caption(caption_cmd::CaptionArgs),
     /// Data sets and image files.
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
@@ -104,6 +107,7 @@ fn main() -> ExitCode {
         Command::Eval(c) => eval_cmd::run(c, &assets),
         Command::Semantic(c) => semantic_cmd::run(c, &assets),
         Command::Fewshot(a) => fewshot_cmd::run(a, &assets),
+        Command::Caption(a) => caption_cmd::run(a, &assets),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

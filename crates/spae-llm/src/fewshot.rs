@@ -1,7 +1,7 @@
 //! Few-shot classification with a frozen LLM (the protocol of Frozen, LQAE and SPAE's Table 1):
 //! an episode draws N classes, K support images per class (each shown 1 + R times) and query
 //! images; the prompt holds an optional task induction, then per support image its SPAE words and
-//! "This is a {class}.", then the query's words. A query is answered open-ended (the greedy
+//! "This is a {class}." (or another stem, e.g. a question for VQA), then the query's words. A query is answered open-ended (the greedy
 //! continuation must start with the true class name) and constrained (decoding limited to the
 //! episode's class names).
 
@@ -122,20 +122,24 @@ pub fn sample_episode(
     for (i, &l) in labels.iter().enumerate() {
         by_class[l as usize].push(i);
     }
-    let mut classes: Vec<u32> = (0..n_classes as u32).collect();
+    let need = setting.shots + per_class;
+    // Classes with too few images for an episode are never drawn.
+    let mut classes: Vec<u32> = (0..n_classes as u32)
+        .filter(|&c| by_class[c as usize].len() >= need)
+        .collect();
+    if classes.len() < setting.way {
+        return Err(FewshotError::Data(format!(
+            "{}-way with {need} images per class: only {} of the {n_classes} classes have that many images",
+            setting.way,
+            classes.len()
+        )));
+    }
     classes.shuffle(rng);
     classes.truncate(setting.way);
-    let need = setting.shots + per_class;
     let mut support = Vec::new();
     let mut query = Vec::new();
     for (pos, &c) in classes.iter().enumerate() {
         let pool = &by_class[c as usize];
-        if pool.len() < need {
-            return Err(FewshotError::Data(format!(
-                "class {c} has {} images, an episode needs {need}",
-                pool.len()
-            )));
-        }
         let picks: Vec<usize> = pool.choose_multiple(rng, need).copied().collect();
         support.extend(picks[..setting.shots].iter().map(|&i| (i, pos)));
         query.extend(picks[setting.shots..].iter().map(|&i| (i, pos)));
@@ -157,8 +161,14 @@ pub fn sample_episode(
 /// Builds prompts as token ids: image words go in as their ids, text is tokenized.
 pub struct Prompter<'a> {
     pub llm: &'a Llm,
+    /// The answers (class names, or one caption per image for captioning).
     pub class_names: &'a [String],
+    /// The text between an image's words and its answer.
+    pub stem: &'a str,
 }
+
+/// The classification stem (Frozen, LQAE, SPAE): "... output: This is a {class}."
+pub const CLASSIFY_STEM: &str = " output: This is a";
 
 impl Prompter<'_> {
     /// "Answer with a, b or c." for the episode's classes.
@@ -171,7 +181,7 @@ impl Prompter<'_> {
         self.text(&format!("Answer with {} or {last}.\n", rest.join(", ")))
     }
 
-    /// "Input: {words} output: This is a {class}.\n"
+    /// "Input:{words}{stem} {class}.\n"
     pub fn example(&self, words: &[u32], class: u32) -> Vec<u32> {
         let mut ids = self.query(words);
         ids.extend(self.answer(class));
@@ -184,11 +194,11 @@ impl Prompter<'_> {
         self.text(&format!(" {}.", self.class_names[class as usize]))
     }
 
-    /// "Input: {words} output: This is a"
+    /// "Input:{words}{stem}"
     pub fn query(&self, words: &[u32]) -> Vec<u32> {
         let mut ids = self.text("Input:");
         ids.extend_from_slice(words);
-        ids.extend(self.text(" output: This is a"));
+        ids.extend(self.text(self.stem));
         ids
     }
 
@@ -197,7 +207,7 @@ impl Prompter<'_> {
         Choices::new(classes.iter().map(|&c| self.answer(c)).collect())
     }
 
-    fn text(&self, s: &str) -> Vec<u32> {
+    pub fn text(&self, s: &str) -> Vec<u32> {
         use spae::codebook::VocabTokenizer;
         self.llm.tokenize(s)
     }
@@ -221,7 +231,7 @@ pub fn wilson_interval(correct: usize, total: usize) -> (f64, f64) {
     let centre = p + z * z / (2.0 * n);
     let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
     let d = 1.0 + z * z / n;
-    ((centre - half) / d, (centre + half) / d)
+    (((centre - half) / d).max(0.0), ((centre + half) / d).min(1.0))
 }
 
 /// How a setting is run.
@@ -300,8 +310,14 @@ pub fn run_setting(
         for &(img, pos) in &ep.queries {
             let mut prompt = prefix.clone();
             prompt.extend(prompter.query(&words[img]));
+            let (first, first_pos) = ep.support[0];
+            let per_example = prompter.example(&words[first], ep.classes[first_pos]).len();
             check_fits(
-                &*session, &prompt, &ep, prompter, words, setting, max_answer,
+                &*session,
+                prompt.len() + max_answer,
+                per_example,
+                ep.support.len(),
+                &setting.name(),
             )?;
             let stop = |ids: &[u32]| {
                 let text = prompter.llm.detokenize(ids);
@@ -342,26 +358,21 @@ pub fn run_setting(
     })
 }
 
-/// A clear error, with how many support examples would fit, when a prompt and its answer
-/// overflow the context.
-fn check_fits(
+/// A clear error, with how many support examples would fit, when a prompt of `tokens` (answer
+/// included) holding `n_support` examples of about `per_example` tokens overflows the context.
+pub(crate) fn check_fits(
     session: &dyn Backend,
-    prompt: &[u32],
-    ep: &Episode,
-    prompter: &Prompter,
-    words: &[Vec<u32>],
-    setting: &Setting,
-    max_answer: usize,
+    tokens: usize,
+    per_example: usize,
+    n_support: usize,
+    setting: &str,
 ) -> Result<(), FewshotError> {
-    let tokens = prompt.len() + max_answer;
     if tokens <= session.n_ctx() {
         return Ok(());
     }
-    let (img, pos) = ep.support[0];
-    let per_example = prompter.example(&words[img], ep.classes[pos]).len();
-    let fixed = tokens - per_example * ep.support.len();
+    let fixed = tokens.saturating_sub(per_example * n_support);
     Err(FewshotError::DoesNotFit {
-        setting: setting.name(),
+        setting: setting.to_string(),
         tokens,
         n_ctx: session.n_ctx(),
         fit: session.n_ctx().saturating_sub(fixed) / per_example.max(1),
@@ -423,6 +434,16 @@ mod tests {
         assert!(sample_episode(&labels, 6, &big, Queries::PerClass(4), &mut rng).is_err());
         let wide = Setting { way: 7, ..s };
         assert!(sample_episode(&labels, 6, &wide, Queries::PerEpisode(1), &mut rng).is_err());
+        // A class with too few images (class 5: one image) is never drawn.
+        let mut sparse: Vec<u32> = (0..50).map(|i| i % 5).collect();
+        sparse.push(5);
+        for _ in 0..20 {
+            let ep = sample_episode(&sparse, 6, &s, Queries::PerClass(1), &mut rng).unwrap();
+            assert!(!ep.classes.contains(&5), "{:?}", ep.classes);
+        }
+        let six = Setting { way: 6, ..s };
+        let e = sample_episode(&sparse, 6, &six, Queries::PerClass(1), &mut rng).unwrap_err();
+        assert!(e.to_string().contains("only 5 of the 6 classes"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! malformed file is a clear error rather than a crash inside C++.
 
 pub mod backend;
+pub mod caption;
 pub mod fewshot;
 pub mod http;
 pub mod session;

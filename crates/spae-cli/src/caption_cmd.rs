@@ -1,0 +1,138 @@
+//! `spae caption`: in-context captioning by a frozen LLM (the paper's emoji captions): prompts of
+//! `--examples` captioned images, then one more to caption; exact match and token F1 against the
+//! image names, with progress and JSON.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use clap::Args;
+use serde::Serialize;
+use spae::assets::Assets;
+use spae::train::dataset;
+use spae_llm::caption::{run_captioning, CaptionConfig, CaptionResult};
+use spae_llm::fewshot::{Prompter, CLASSIFY_STEM};
+
+use crate::fewshot_cmd::{image_words, LlmArgs};
+use crate::progress;
+
+#[derive(Args)]
+pub struct CaptionArgs {
+    /// Tokenizer of a data set with per-image names (emoji): a checkpoint, run or released model.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Images are drawn from the first N images of the split.
+    #[arg(long, default_value_t = 2000)]
+    pub pool: usize,
+    /// Pyramid layers whose words stand for an image; a list runs each (e.g. 1,2,3).
+    #[arg(long, value_delimiter = ',', default_value = "2")]
+    pub layers: Vec<usize>,
+    /// Captioned images in each prompt.
+    #[arg(long, default_value_t = 10)]
+    pub examples: usize,
+    #[arg(long, default_value_t = 200)]
+    pub episodes: usize,
+    /// Longest caption, in tokens.
+    #[arg(long, default_value_t = 16)]
+    pub max_tokens: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The text between an image's words and its caption.
+    #[arg(long, default_value = CLASSIFY_STEM, allow_hyphen_values = true)]
+    pub stem: String,
+    /// JSON output.
+    #[arg(long, default_value = "results/caption/caption.json")]
+    pub out: PathBuf,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    checkpoint: &'a Path,
+    llm: &'a Path,
+    server: Option<&'a str>,
+    pool: usize,
+    results: &'a [CaptionResult],
+}
+
+pub fn run(args: CaptionArgs, assets: &Assets) -> Result<()> {
+    let split = crate::parse_split(&args.split)?;
+    let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets)?;
+    let set = dataset(&tok.config, assets, split)?;
+    if set.names.is_empty() {
+        bail!(
+            "{}: the {} data set has no per-image names to caption with (emoji has)",
+            args.checkpoint.display(),
+            tok.config.data.dataset
+        );
+    }
+    let n = args.pool.min(set.len());
+    let n_layers = tok.ctx.pyramid.n_layers();
+    if let Some(&l) = args.layers.iter().find(|&&l| l == 0 || l > n_layers) {
+        bail!("--layers {l}: the pyramid has layers 1 to {n_layers}");
+    }
+    let (path, llm) = args.llm.load(assets, &tok.codebook)?;
+    let mut session = args.llm.backend(&llm)?;
+    let prompter = Prompter {
+        llm: &llm,
+        class_names: &set.names[..n],
+        stem: &args.stem,
+    };
+    let cfg = CaptionConfig {
+        episodes: args.episodes,
+        examples: args.examples,
+        max_tokens: args.max_tokens,
+        seed: args.seed,
+    };
+    let max_layers = args.layers.iter().copied().max().unwrap_or(1);
+    let all_words = image_words(&tok, &set, n, max_layers);
+    let mut results = Vec::new();
+    for &layers in &args.layers {
+        let cut = tok.ctx.pyramid.cumulative_sizes()[layers - 1];
+        let words: Vec<Vec<u32>> = all_words.iter().map(|w| w[..cut].to_vec()).collect();
+        let pb = progress::bar(cfg.episodes as u64, &format!("captions L{layers}"));
+        let r = run_captioning(
+            session.as_mut(),
+            &prompter,
+            &words,
+            layers,
+            &cfg,
+            &mut || pb.inc(1),
+        )?;
+        pb.finish_and_clear();
+        results.push(r);
+    }
+    println!("| layers | words/image | examples | exact match (95% CI) | token F1 | queries |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for r in &results {
+        println!(
+            "| {} | {} | {} | {:.3} ({:.3}-{:.3}) | {:.3} | {} |",
+            r.layers,
+            r.words_per_image,
+            r.examples,
+            r.exact_match,
+            r.exact_ci95.0,
+            r.exact_ci95.1,
+            r.token_f1,
+            r.samples.len()
+        );
+        for s in r.samples.iter().take(5) {
+            println!("    {:?} -> {:?}", s.truth, s.answer);
+        }
+    }
+    let report = Report {
+        checkpoint: &args.checkpoint,
+        llm: &path,
+        server: args.llm.server.as_deref(),
+        pool: n,
+        results: &results,
+    };
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    spae::io::write_atomic(&args.out, &serde_json::to_vec_pretty(&report)?)?;
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
