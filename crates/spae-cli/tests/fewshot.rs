@@ -121,3 +121,76 @@ fn a_few_episodes_in_both_modes_and_clear_errors() {
         "unknown endpoint",
     );
 }
+
+#[test]
+fn emoji_captions_and_category_questions_in_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cap.json");
+    let o = out.to_string_lossy();
+    let emoji = "models/emoji-64-semantic";
+    let r = run(&[
+        "caption",
+        "--checkpoint",
+        emoji,
+        "--pool",
+        "60",
+        "--episodes",
+        "3",
+        "--examples",
+        "4",
+        "--layers",
+        "1,2",
+        "--threads",
+        "2",
+        "--out",
+        &o,
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    for (r, words) in results.iter().zip([1, 5]) {
+        assert_eq!(r["words_per_image"], words);
+        let samples = r["samples"].as_array().unwrap();
+        assert_eq!(samples.len(), 3);
+        for s in samples {
+            assert!(!s["truth"].as_str().unwrap().is_empty(), "{s}");
+            let f1 = s["token_f1"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&f1), "{s}");
+        }
+        let em = r["exact_match"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&em));
+    }
+    // Fashion-MNIST images have no names to caption with.
+    let r = run(&["caption", "--checkpoint", MODEL, "--out", &o]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        !r.status.success() && err.contains("no per-image names"),
+        "{err}"
+    );
+
+    // VQA as 3-way 1-shot classification with a question stem: emoji categories as answers.
+    let r = run(&[
+        "fewshot",
+        "--checkpoint",
+        emoji,
+        "--pool",
+        "191",
+        "--way",
+        "3",
+        "--induction",
+        "--episodes",
+        "2",
+        "--stem",
+        " output: Q: Which emoji category is this? A:",
+        "--threads",
+        "2",
+        "--out",
+        &o,
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let preds = report["results"][0]["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 2);
+    assert!(preds.iter().all(|p| p.as_u64().unwrap() < 3), "{preds:?}");
+}

@@ -231,7 +231,10 @@ pub fn wilson_interval(correct: usize, total: usize) -> (f64, f64) {
     let centre = p + z * z / (2.0 * n);
     let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
     let d = 1.0 + z * z / n;
-    (((centre - half) / d).max(0.0), ((centre + half) / d).min(1.0))
+    (
+        ((centre - half) / d).max(0.0),
+        ((centre + half) / d).min(1.0),
+    )
 }
 
 /// How a setting is run.
