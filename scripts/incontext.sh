@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# In-context understanding by the frozen SmolLM2 (issue 5's figures), each step skipped when its
+# output is newer than its model:
+#  - the LQAE-style baselines (one full-grid layer of 64 frozen-codebook words, no semantic loss,
+#    the same budget as the SPAE models): configs/lqae-baseline.toml, configs/lqae-baseline-emoji.toml;
+#  - Table 1 in shape and Fig. 3: Fashion-MNIST, 2- and 5-way, all 14 settings, SPAE
+#    (models/fashion-mnist-semantic) with 1, 2 and 3 layers and the baseline's 64 words;
+#  - emoji captions (10 examples in context, test split) and category VQA (10-way 1-shot, train
+#    split: the test split holds too few "Component" emoji), SPAE (models/emoji-64-semantic) with
+#    1, 2 and 3 layers against the baseline.
+#   scripts/incontext.sh [EPISODES] [QUERIES_PER_CLASS] [THREADS]
+# EPISODES per setting (default 20) with QUERIES_PER_CLASS queries for every class (default 5)
+# sharing the support prefix; `spae fewshot`'s own default is Frozen's 500 episodes of 1 query.
+# Writes results/incontext/*.json and results/incontext/incontext.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+episodes="${1:-20}" q="${2:-5}" threads="${3:-1}"
+. scripts/runs.sh
+out=results/incontext
+mkdir -p "$out"
+train_run configs/lqae-baseline.toml runs/fewshot/lqae-baseline incontext
+train_run configs/lqae-baseline-emoji.toml runs/fewshot/lqae-baseline-emoji incontext
+common=(--threads "$threads" --n-ctx 8192 --seed 0)
+# step NAME MODEL COMMAND ARGS...: runs `spae COMMAND ARGS` into $out/NAME.json unless fresh.
+step() {
+  local name="$1" model="$2"; shift 2
+  local json="$out/$name.json" tag="$episodes/$q"
+  if [ -f "$json" ] && [ "$json" -nt "$model" ] && [ "$(cat "$json.n" 2>/dev/null)" = "$tag" ]; then
+    echo "[incontext] $name: done"
+    return
+  fi
+  echo "[incontext] $name"
+  spae "$@" "${common[@]}" --out "$json"
+  echo "$tag" > "$json.n"
+}
+fm=models/fashion-mnist-semantic emoji=models/emoji-64-semantic
+base=runs/fewshot/lqae-baseline base_emoji=runs/fewshot/lqae-baseline-emoji
+t1=(fewshot --table1 --episodes "$episodes" --queries-per-class "$q")
+step table1-spae "$fm" "${t1[@]}" --checkpoint "$fm" --layers 1,2,3
+step table1-baseline "$base" "${t1[@]}" --checkpoint "$base" --layers 1
+cap=(caption --examples 10 --episodes "$((episodes * 10))")
+step caption-spae "$emoji" "${cap[@]}" --checkpoint "$emoji" --layers 1,2,3
+step caption-baseline "$base_emoji" "${cap[@]}" --checkpoint "$base_emoji" --layers 1
+vqa=(fewshot --split train --pool 5000 --way 10 --shots 1 --induction --episodes "$episodes"
+     --queries-per-class "$q" --stem " output: Q: Which emoji category is this? A:")
+step vqa-spae "$emoji" "${vqa[@]}" --checkpoint "$emoji" --layers 1,2,3
+step vqa-baseline "$base_emoji" "${vqa[@]}" --checkpoint "$base_emoji" --layers 1
+python3 tools/incontext_table.py "$out" > "$out/incontext.md"
+cat "$out/incontext.md"
