@@ -54,6 +54,13 @@ pub struct FewshotBenchArgs {
     pub layers: usize,
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Also ask this OpenAI-compatible server (base URL with /v1) the same episodes: a third
+    /// row, compared with the embedded LLM.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// How prompts reach --server: token ids or text.
+    #[arg(long, default_value = "ids")]
+    pub prompt_as: spae_llm::http::PromptForm,
     #[arg(long, default_value = "results/bench/fewshot.json")]
     pub out: PathBuf,
 }
@@ -158,7 +165,7 @@ pub fn run(cmd: BenchCommand, assets: &Assets) -> Result<()> {
 
 #[derive(Serialize)]
 struct FewshotRow {
-    reuse_prefix: bool,
+    backend: String,
     seconds: f64,
     prompt_tokens: usize,
     reused_tokens: usize,
@@ -166,6 +173,8 @@ struct FewshotRow {
     generated_tokens_per_s: f64,
     open_accuracy: f64,
     constrained_accuracy: f64,
+    /// Share of constrained predictions equal to the first row's (embedded, prefix reuse).
+    constrained_agreement: f64,
 }
 
 #[derive(Serialize)]
@@ -177,23 +186,50 @@ struct FewshotBench {
     episodes: usize,
     queries: usize,
     rows: Vec<FewshotRow>,
+    /// Wall time without reuse over wall time with it (embedded).
     speedup: f64,
-    constrained_agreement: f64,
 }
 
-/// The same episodes evaluated twice, reusing the support prefix and re-processing every prompt.
+/// The same episodes evaluated by the embedded LLM reusing the support prefix, re-processing
+/// every prompt, and (with --server) by an OpenAI-compatible server.
 fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets) -> Result<()> {
+    let defaults = crate::fewshot_cmd::FewshotArgs::defaults();
+    let embedded = crate::fewshot_cmd::LlmArgs {
+        llm: a.llm.clone(),
+        threads: a.threads,
+        ..defaults.llm.clone()
+    };
+    let mut variants = vec![
+        (
+            "embedded, prefix reuse".to_string(),
+            "reuse",
+            embedded.clone(),
+        ),
+        (
+            "embedded, no reuse".to_string(),
+            "no-reuse",
+            crate::fewshot_cmd::LlmArgs {
+                no_reuse: true,
+                ..embedded.clone()
+            },
+        ),
+    ];
+    if let Some(url) = &a.server {
+        variants.push((
+            format!("server {url} ({:?} prompts)", a.prompt_as).to_lowercase(),
+            "server",
+            crate::fewshot_cmd::LlmArgs {
+                server: Some(url.clone()),
+                prompt_as: a.prompt_as,
+                ..embedded.clone()
+            },
+        ));
+    }
     let mut results = Vec::new();
-    for reuse in [true, false] {
-        let defaults = crate::fewshot_cmd::FewshotArgs::defaults();
+    for (_, tag, llm) in &variants {
         let args = crate::fewshot_cmd::FewshotArgs {
             checkpoint: a.checkpoint.clone(),
-            llm: crate::fewshot_cmd::LlmArgs {
-                llm: a.llm.clone(),
-                no_reuse: !reuse,
-                threads: a.threads,
-                ..defaults.llm.clone()
-            },
+            llm: llm.clone(),
             pool: 1000,
             layers: vec![a.layers],
             way: a.way,
@@ -201,19 +237,18 @@ fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets) -> Result<()> {
             induction: true,
             episodes: a.episodes,
             queries_per_class: Some(a.queries_per_class),
-            out: a
-                .out
-                .with_extension(if reuse { "reuse.json" } else { "no-reuse.json" }),
-            ..defaults
+            out: a.out.with_extension(format!("{tag}.json")),
+            ..crate::fewshot_cmd::FewshotArgs::defaults()
         };
         let r = crate::fewshot_cmd::evaluate(&args, assets)?;
         results.push(r.into_iter().next().context("one setting")?);
     }
+    let first = &results[0].predictions;
     let rows: Vec<FewshotRow> = results
         .iter()
-        .zip([true, false])
-        .map(|(r, reuse)| FewshotRow {
-            reuse_prefix: reuse,
+        .zip(&variants)
+        .map(|(r, (label, _, _))| FewshotRow {
+            backend: label.clone(),
             seconds: r.seconds,
             prompt_tokens: r.stats.prompt_tokens,
             reused_tokens: r.stats.reused_tokens,
@@ -222,10 +257,15 @@ fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets) -> Result<()> {
                 / r.stats.generation_seconds.max(1e-9),
             open_accuracy: r.open_accuracy,
             constrained_accuracy: r.constrained_accuracy,
+            constrained_agreement: r
+                .predictions
+                .iter()
+                .zip(first)
+                .filter(|(a, b)| a == b)
+                .count() as f64
+                / first.len().max(1) as f64,
         })
         .collect();
-    let (p, q) = (&results[0].predictions, &results[1].predictions);
-    let agree = p.iter().zip(q).filter(|(a, b)| a == b).count() as f64 / p.len().max(1) as f64;
     let report = FewshotBench {
         benchmark: "fewshot",
         machine: machine(),
@@ -234,7 +274,6 @@ fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets) -> Result<()> {
         episodes: a.episodes,
         queries: results[0].queries,
         speedup: rows[1].seconds / rows[0].seconds.max(1e-9),
-        constrained_agreement: agree,
         rows,
     };
     println!(
@@ -245,25 +284,26 @@ fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets) -> Result<()> {
         a.queries_per_class * a.way,
         report.machine
     );
-    println!("| prefix reuse | wall s | prompt tokens evaluated | reused | prompt tok/s | generated tok/s | open acc | constrained acc |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| backend | wall s | prompt tokens evaluated | reused | prompt tok/s | generated tok/s | open acc | constrained acc | agreement |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &report.rows {
         println!(
-            "| {} | {:.1} | {} | {} | {:.0} | {:.1} | {:.3} | {:.3} |",
-            if r.reuse_prefix { "yes" } else { "no" },
+            "| {} | {:.1} | {} | {} | {:.0} | {:.1} | {:.3} | {:.3} | {:.1}% |",
+            r.backend,
             r.seconds,
             r.prompt_tokens,
             r.reused_tokens,
             r.prompt_tokens_per_s,
             r.generated_tokens_per_s,
             r.open_accuracy,
-            r.constrained_accuracy
+            r.constrained_accuracy,
+            100.0 * r.constrained_agreement
         );
     }
     println!(
-        "speed-up with reuse: {:.1}x; constrained predictions agree on {:.1}%",
+        "speed-up with reuse: {:.1}x; constrained predictions without reuse agree on {:.1}%",
         report.speedup,
-        100.0 * report.constrained_agreement
+        100.0 * report.rows[1].constrained_agreement
     );
     if let Some(dir) = a.out.parent() {
         std::fs::create_dir_all(dir)?;
