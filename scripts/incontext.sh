@@ -9,12 +9,12 @@
 #    split: the test split holds too few "Component" emoji), SPAE (models/emoji-64-semantic) with
 #    1, 2 and 3 layers against the baseline.
 #   scripts/incontext.sh [EPISODES] [QUERIES_PER_CLASS] [THREADS]
-# EPISODES per setting (default 20) with QUERIES_PER_CLASS queries for every class (default 5)
+# EPISODES per setting (default 10) with QUERIES_PER_CLASS queries for every class (default 3)
 # sharing the support prefix; `spae fewshot`'s own default is Frozen's 500 episodes of 1 query.
 # Writes results/incontext/*.json and results/incontext/incontext.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-episodes="${1:-20}" q="${2:-5}" threads="${3:-1}"
+episodes="${1:-10}" q="${2:-3}" threads="${3:-1}"
 . scripts/runs.sh
 out=results/incontext
 mkdir -p "$out"
@@ -38,7 +38,7 @@ base=runs/fewshot/lqae-baseline base_emoji=runs/fewshot/lqae-baseline-emoji
 t1=(fewshot --table1 --episodes "$episodes" --queries-per-class "$q")
 step table1-spae "$fm" "${t1[@]}" --checkpoint "$fm" --layers 1,2,3
 step table1-baseline "$base" "${t1[@]}" --checkpoint "$base" --layers 1
-cap=(caption --examples 10 --episodes "$((episodes * 10))")
+cap=(caption --examples 10 --episodes "$((episodes * 5))")
 step caption-spae "$emoji" "${cap[@]}" --checkpoint "$emoji" --layers 1,2,3
 step caption-baseline "$base_emoji" "${cap[@]}" --checkpoint "$base_emoji" --layers 1
 vqa=(fewshot --split train --pool 5000 --way 10 --shots 1 --induction --episodes "$episodes"

@@ -18,8 +18,8 @@ mkdir -p "$wheels"
 if ! ls "$wheels"/llama_cpp_python-"$version"-*.whl >/dev/null 2>&1; then
   say "building llama-cpp-python $version from source (once; ~10 min on 2 cores)"
   CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
-  CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF" \
-    python3 -m pip wheel --quiet --no-deps -w "$wheels" "llama-cpp-python==$version"
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_BLAS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
+    python3 -m pip wheel --quiet --no-deps --no-cache-dir -w "$wheels" "llama-cpp-python==$version"
 fi
 rm -rf "$dest.part"
 python3 -m pip install --quiet --disable-pip-version-check --target "$dest.part" \
