@@ -21,6 +21,10 @@ pub trait Backend {
         stop: &dyn Fn(&[u32]) -> bool,
     ) -> Result<Generation, LlmError>;
 
+    /// Exactly `n` greedy tokens after `prompt`, each one of `allowed` (sorted ids, e.g. the
+    /// codebook's words), so that whatever is written decodes.
+    fn write(&mut self, prompt: &[u32], n: usize, allowed: &[u32]) -> Result<Vec<u32>, LlmError>;
+
     /// Token counts and wall time so far.
     fn stats(&self) -> SessionStats;
 }

@@ -314,6 +314,32 @@ impl Backend for HttpBackend<'_> {
         Ok(Generation { ids, logprob: None })
     }
 
+    /// One request of `n` tokens with `logit_bias` on every allowed token; the answer must
+    /// re-tokenize to exactly `n` allowed tokens.
+    fn write(&mut self, prompt: &[u32], n: usize, allowed: &[u32]) -> Result<Vec<u32>, LlmError> {
+        if prompt.len() + n > self.n_ctx() {
+            return Err(LlmError::TooLong {
+                tokens: prompt.len() + n,
+                n_ctx: self.n_ctx(),
+            });
+        }
+        let reply = self.complete(prompt, n, allowed)?;
+        let ids = self.vocab.tokenize(&reply.text);
+        self.count(&reply, ids.len());
+        if ids.len() != n || ids.iter().any(|id| allowed.binary_search(id).is_err()) {
+            return Err(LlmError::Http {
+                url: self.config.url.clone(),
+                message: format!(
+                    "asked for {n} tokens among {} allowed, the server wrote {:?} ({} tokens): it ignores logit_bias, or serves another vocabulary",
+                    allowed.len(),
+                    snippet(&reply.text),
+                    ids.len()
+                ),
+            });
+        }
+        Ok(ids)
+    }
+
     fn stats(&self) -> SessionStats {
         self.stats
     }

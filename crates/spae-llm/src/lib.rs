@@ -8,6 +8,7 @@ pub mod backend;
 pub mod caption;
 pub mod fewshot;
 pub mod http;
+pub mod progressive;
 pub mod session;
 
 use std::path::{Path, PathBuf};

@@ -274,6 +274,31 @@ impl Backend for Session<'_> {
         Ok(out)
     }
 
+    fn write(&mut self, prompt: &[u32], n: usize, allowed: &[u32]) -> Result<Vec<u32>, LlmError> {
+        if prompt.len() + n > self.n_ctx() {
+            return Err(LlmError::TooLong {
+                tokens: prompt.len() + n,
+                n_ctx: self.n_ctx(),
+            });
+        }
+        if allowed.is_empty() {
+            return Err(LlmError::Choices("no allowed tokens to write".into()));
+        }
+        self.prefill(prompt)?;
+        let t = Instant::now();
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let next = argmax(&self.logits, Some(allowed));
+            out.push(next);
+            if i + 1 < n {
+                self.feed(&[next])?;
+            }
+        }
+        self.stats.generated_tokens += n;
+        self.stats.generation_seconds += t.elapsed().as_secs_f64();
+        Ok(out)
+    }
+
     fn stats(&self) -> SessionStats {
         self.stats
     }

@@ -174,6 +174,16 @@ fn retries_errors_timeouts_and_the_requests_sent() {
     let e = err(b.generate(&prompt, 4, Some(&choices), &|_| false));
     assert!(e.contains("ignores logit_bias"), "{e}");
 
+    // Writing exactly n allowed tokens (progressive decoding): checked after re-tokenizing.
+    let mut words = vec![cat[0], dog[0]];
+    words.sort_unstable();
+    let text = llm.detokenize(&[dog[0], cat[0]]);
+    let (url, _) = scripted(vec![completion(&text), completion(" banana split")]);
+    let mut b = HttpBackend::new(config(&url), &llm);
+    assert_eq!(b.write(&prompt, 2, &words).unwrap(), vec![dog[0], cat[0]]);
+    let e = err(b.write(&prompt, 2, &words));
+    assert!(e.contains("asked for 2 tokens among 2 allowed"), "{e}");
+
     // 400: not retried, the server's message shown.
     let (url, seen) = scripted(vec![
         Some((400, "{\"error\":\"unknown model\"}".into())),

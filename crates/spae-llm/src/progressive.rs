@@ -1,0 +1,297 @@
+//! Progressive in-context decoding (Eqs. 10-11): the plan of which target tokens each LLM pass
+//! writes and which earlier target tokens it sees.
+//!
+//! The target is a token pyramid, layer after layer. Each layer is cut into segments of `stride`
+//! tokens; pass `t` writes segment `t` conditioned on the examples, the query condition, every
+//! earlier layer and the previous `m` segments of its own layer: PAR (`m = t - 1`, all earlier
+//! segments) or PNAR (`m = 0`, none; its segments are independent and can run in parallel).
+//! Stride "all" writes a layer in one pass; [`single_pass`] writes the whole target at once (the
+//! paper shows that fails).
+
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Backend;
+use crate::LlmError;
+
+/// How many earlier segments of its own layer a pass sees (Eq. 11's `m`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Window {
+    /// PAR: all of them (`m = t - 1`).
+    Par,
+    /// PNAR: none (`m = 0`).
+    Pnar,
+    /// The last `m`.
+    Last(usize),
+}
+
+/// How one pyramid layer is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerStep {
+    /// Tokens per pass; `None`: the whole layer in one pass.
+    pub stride: Option<usize>,
+    pub window: Window,
+}
+
+/// One LLM pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pass {
+    /// Pyramid layer written (0-based; the first layer of the target for a single pass).
+    pub layer: usize,
+    /// Target positions written, in order (exactly `writes.len()` tokens).
+    pub writes: Range<usize>,
+    /// Target positions in the prompt before them, in order (disjoint, increasing ranges).
+    pub sees: Vec<Range<usize>>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PlanError {
+    #[error("the plan has {steps} layer steps for a pyramid of {layers} layers")]
+    Layers { steps: usize, layers: usize },
+    #[error("layer {0}: a stride must be at least 1")]
+    Stride(usize),
+}
+
+/// The paper's recipe: PAR for every layer but the last, PNAR for the last (conditioned on the
+/// earlier layers), `stride` tokens per pass.
+pub fn paper_recipe(n_layers: usize, stride: Option<usize>) -> Vec<LayerStep> {
+    (0..n_layers)
+        .map(|l| LayerStep {
+            stride,
+            window: if l + 1 == n_layers {
+                Window::Pnar
+            } else {
+                Window::Par
+            },
+        })
+        .collect()
+}
+
+/// Eq. 11: the passes that write a pyramid of `layer_sizes` tokens per layer, following `steps`
+/// (one per layer), in the order they run.
+pub fn plan(layer_sizes: &[usize], steps: &[LayerStep]) -> Result<Vec<Pass>, PlanError> {
+    if steps.len() != layer_sizes.len() {
+        return Err(PlanError::Layers {
+            steps: steps.len(),
+            layers: layer_sizes.len(),
+        });
+    }
+    let mut passes = Vec::new();
+    let mut start = 0;
+    for (layer, (&size, step)) in layer_sizes.iter().zip(steps).enumerate() {
+        let stride = match step.stride {
+            Some(0) => return Err(PlanError::Stride(layer)),
+            Some(s) => s,
+            None => size.max(1),
+        };
+        for (t, seg) in (start..start + size).step_by(stride).enumerate() {
+            let end = (seg + stride).min(start + size);
+            let m = match step.window {
+                Window::Par => t,
+                Window::Pnar => 0,
+                Window::Last(m) => m.min(t),
+            };
+            let own = seg - m * stride..seg;
+            passes.push(Pass {
+                layer,
+                writes: seg..end,
+                sees: merge(&[0..start, own]),
+            });
+        }
+        start += size;
+    }
+    Ok(passes)
+}
+
+/// Stride infinity: the whole target in one pass, seeing no target tokens.
+pub fn single_pass(layer_sizes: &[usize]) -> Vec<Pass> {
+    vec![Pass {
+        layer: 0,
+        writes: 0..layer_sizes.iter().sum(),
+        sees: Vec::new(),
+    }]
+}
+
+/// One in-context example of Eq. 10: a condition (e.g. "an image of 7:") and its target tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    pub condition: Vec<u32>,
+    pub target: Vec<u32>,
+}
+
+/// Eq. 11's prompt for one pass: every example as its condition, its target tokens at the
+/// positions the pass sees and then at those it writes, and `separator`; then the query condition
+/// and the query's target tokens at the positions the pass sees.
+pub fn pass_prompt(
+    examples: &[Example],
+    query: &[u32],
+    target: &[u32],
+    pass: &Pass,
+    separator: &[u32],
+) -> Vec<u32> {
+    let visible = |t: &[u32]| -> Vec<u32> {
+        pass.sees
+            .iter()
+            .flat_map(|r| t[r.clone()].iter().copied())
+            .collect()
+    };
+    let mut prompt = Vec::new();
+    for e in examples {
+        prompt.extend_from_slice(&e.condition);
+        prompt.extend(visible(&e.target));
+        prompt.extend_from_slice(&e.target[pass.writes.clone()]);
+        prompt.extend_from_slice(separator);
+    }
+    prompt.extend_from_slice(query);
+    prompt.extend(visible(target));
+    prompt
+}
+
+/// Eq. 10 with Eq. 11's passes: writes the query's `total` target tokens, each pass constrained
+/// to `allowed` (sorted) and to exactly its segment's length. Every example's target must hold
+/// `total` tokens.
+pub fn decode(
+    backend: &mut dyn Backend,
+    examples: &[Example],
+    query: &[u32],
+    passes: &[Pass],
+    total: usize,
+    allowed: &[u32],
+    separator: &[u32],
+) -> Result<Vec<u32>, LlmError> {
+    if let Some(e) = examples.iter().find(|e| e.target.len() != total) {
+        return Err(LlmError::Context(format!(
+            "an example's target has {} tokens, the pyramid {total}",
+            e.target.len()
+        )));
+    }
+    let mut target = vec![0; total];
+    for pass in passes {
+        let prompt = pass_prompt(examples, query, &target, pass, separator);
+        let out = backend.write(&prompt, pass.writes.len(), allowed)?;
+        target[pass.writes.clone()].copy_from_slice(&out);
+    }
+    Ok(target)
+}
+
+/// Increasing ranges, empty ones dropped and touching ones joined.
+fn merge(ranges: &[Range<usize>]) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::new();
+    for r in ranges.iter().filter(|r| !r.is_empty()) {
+        match out.last_mut() {
+            Some(last) if last.end >= r.start => last.end = last.end.max(r.end),
+            _ => out.push(r.clone()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+// The expected `sees` lists are vectors of ranges, one range long in many cases.
+#[allow(clippy::single_range_in_vec_init)]
+mod tests {
+    use super::*;
+
+    fn step(stride: Option<usize>, window: Window) -> LayerStep {
+        LayerStep { stride, window }
+    }
+
+    /// (writes, sees) of each pass.
+    type Seen = Vec<(Range<usize>, Vec<Range<usize>>)>;
+
+    fn seen(passes: &[Pass]) -> Seen {
+        passes
+            .iter()
+            .map(|p| (p.writes.clone(), p.sees.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn par_sees_everything_before_it() {
+        // Pyramid 1 + 4 + 4 words, stride 2, PAR everywhere.
+        let p = plan(&[1, 4, 4], &[step(Some(2), Window::Par); 3]).unwrap();
+        assert_eq!(
+            seen(&p),
+            vec![
+                (0..1, vec![]),
+                (1..3, vec![0..1]),
+                (3..5, vec![0..3]),
+                (5..7, vec![0..5]),
+                (7..9, vec![0..7]),
+            ]
+        );
+        assert_eq!(
+            p.iter().map(|p| p.layer).collect::<Vec<_>>(),
+            [0, 1, 1, 2, 2]
+        );
+    }
+
+    #[test]
+    fn pnar_sees_only_earlier_layers_and_windows_cut_in_between() {
+        // The paper's recipe on 1 + 4 + 6 words, stride 2: the last layer's passes see layers
+        // 1-2 only, so they are independent.
+        let p = plan(&[1, 4, 6], &paper_recipe(3, Some(2))).unwrap();
+        assert_eq!(
+            seen(&p)[3..].to_vec(),
+            vec![(5..7, vec![0..5]), (7..9, vec![0..5]), (9..11, vec![0..5])]
+        );
+        // m = 1: the previous segment only.
+        let p = plan(
+            &[1, 6],
+            &[step(None, Window::Par), step(Some(2), Window::Last(1))],
+        )
+        .unwrap();
+        assert_eq!(
+            seen(&p),
+            vec![
+                (0..1, vec![]),
+                (1..3, vec![0..1]),
+                (3..5, vec![0..3]),
+                (5..7, vec![0..1, 3..5]),
+            ]
+        );
+        // A last segment shorter than the stride.
+        let p = plan(&[5], &[step(Some(2), Window::Par)]).unwrap();
+        assert_eq!(p.last().unwrap().writes, 4..5);
+    }
+
+    #[test]
+    fn a_pass_prompt_by_hand() {
+        // Target of 3 tokens; the pass writes position 2 and sees 0..1 (PNAR after a 1-token
+        // layer). Example: condition [100], target [1, 2, 3]; query [200], so far [7, 8, _].
+        let pass = Pass {
+            layer: 1,
+            writes: 2..3,
+            sees: vec![0..1],
+        };
+        let ex = Example {
+            condition: vec![100],
+            target: vec![1, 2, 3],
+        };
+        let p = pass_prompt(&[ex.clone(), ex], &[200], &[7, 8, 0], &pass, &[9]);
+        assert_eq!(p, vec![100, 1, 3, 9, 100, 1, 3, 9, 200, 7]);
+    }
+
+    #[test]
+    fn stride_all_and_single_pass() {
+        let p = plan(&[1, 4, 16], &[step(None, Window::Par); 3]).unwrap();
+        assert_eq!(
+            seen(&p),
+            vec![(0..1, vec![]), (1..5, vec![0..1]), (5..21, vec![0..5])]
+        );
+        assert_eq!(seen(&single_pass(&[1, 4, 16])), vec![(0..21, vec![])]);
+        assert_eq!(
+            plan(&[1, 4], &[step(Some(0), Window::Par); 2]),
+            Err(PlanError::Stride(0))
+        );
+        assert_eq!(
+            plan(&[1, 4], &[step(None, Window::Par)]),
+            Err(PlanError::Layers {
+                steps: 1,
+                layers: 2
+            })
+        );
+    }
+}
