@@ -105,7 +105,16 @@ pub fn ensure(dir: &Path, assets: &Assets) -> Result<()> {
         "building the {name} codebook at {} (once) ...",
         dir.display()
     );
-    build(&gguf, name, &CodebookConfig::default(), dir)?;
+    // Built aside and renamed into place, so that a concurrent process never sees a half-written
+    // folder; if another process got there first, its (identical) codebook is kept.
+    let part = dir.with_extension(format!("part-{}", std::process::id()));
+    build(&gguf, name, &CodebookConfig::default(), &part)?;
+    if let Err(e) = std::fs::rename(&part, dir) {
+        std::fs::remove_dir_all(&part)?;
+        if !dir.join("codebook.vocab.json").exists() {
+            return Err(e.into());
+        }
+    }
     Ok(())
 }
 
