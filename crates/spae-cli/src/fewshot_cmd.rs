@@ -107,6 +107,10 @@ pub struct FewshotArgs {
     pub llm: LlmArgs,
     #[arg(long, default_value = "test")]
     pub split: String,
+    /// Labelled images instead of the checkpoint's data set: one subfolder per class (its name
+    /// the class name) of PNG files.
+    #[arg(long)]
+    pub images: Option<PathBuf>,
     /// Episodes draw their images from the first N images of the split.
     #[arg(long, default_value_t = 2000)]
     pub pool: usize,
@@ -219,7 +223,13 @@ pub fn run(args: FewshotArgs, assets: &Assets) -> Result<()> {
 pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<Vec<SettingResult>> {
     let split = crate::parse_split(&args.split)?;
     let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets)?;
-    let set = dataset(&tok.config, assets, split)?;
+    let set = match &args.images {
+        Some(dir) => {
+            let (size, channels) = tok.image_shape();
+            spae::data::image_folder(dir, size, channels)?
+        }
+        None => dataset(&tok.config, assets, split)?,
+    };
     let n = args.pool.min(set.len());
     let n_layers = tok.ctx.pyramid.n_layers();
     if let Some(&l) = args.layers.iter().find(|&&l| l == 0 || l > n_layers) {

@@ -194,3 +194,51 @@ fn emoji_captions_and_category_questions_in_context() {
     assert_eq!(preds.len(), 2);
     assert!(preds.iter().all(|p| p.as_u64().unwrap() < 3), "{preds:?}");
 }
+
+#[test]
+fn episodes_from_an_image_folder_per_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    // Fashion-MNIST test images 0.. as 28x28 PNGs, two classes of 4 (labels do not matter here).
+    for (c, class) in ["ankle_boot", "trouser"].iter().enumerate() {
+        let d = images.join(class);
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..4 {
+            let px = common::fashion_mnist_test_image(c * 4 + i);
+            common::write_gray_png(&d.join(format!("{i}.png")), 28, 28, &px);
+        }
+    }
+    let out = dir.path().join("fs.json");
+    let o = out.to_string_lossy();
+    let img = images.to_string_lossy();
+    let args = [
+        "fewshot",
+        "--checkpoint",
+        MODEL,
+        "--images",
+        &img,
+        "--way",
+        "2",
+        "--episodes",
+        "2",
+        "--threads",
+        "2",
+        "--out",
+        &o,
+    ];
+    let r = run(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(report["pool"], 8);
+    assert_eq!(report["results"][0]["queries"], 2);
+
+    // A corrupt PNG names its file; one class is not a labelled set.
+    std::fs::write(images.join("trouser/3.png"), b"\x89PNG\r\n\x1a\nbroken").unwrap();
+    let r = run(&args);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("3.png"), "{err}");
+    std::fs::remove_dir_all(images.join("trouser")).unwrap();
+    let r = run(&args);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("at least 2"), "{err}");
+}

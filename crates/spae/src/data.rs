@@ -332,6 +332,65 @@ pub fn read_png(path: &Path) -> Result<Png, DataError> {
     })
 }
 
+/// A labelled image folder: one subfolder per class (its name, `_` read as a space, is the class
+/// name), PNG files inside, each read by [`load_model_image`] for a `size` x `size` model of
+/// `channels` channels. Classes and files in name order; each image's name is its file stem.
+pub fn image_folder(dir: &Path, size: usize, channels: usize) -> Result<ImageSet, DataError> {
+    let sorted = |d: &Path| -> Result<Vec<PathBuf>, DataError> {
+        let mut v: Vec<PathBuf> = fs::read_dir(d)
+            .map_err(|source| DataError::Io {
+                path: d.to_path_buf(),
+                source,
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        v.sort();
+        Ok(v)
+    };
+    let mut set = ImageSet {
+        width: size,
+        height: size,
+        channels,
+        pixels: Vec::new(),
+        labels: Vec::new(),
+        class_names: Vec::new(),
+        names: Vec::new(),
+    };
+    for class_dir in sorted(dir)?.into_iter().filter(|p| p.is_dir()) {
+        let pngs: Vec<PathBuf> = sorted(&class_dir)?
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")))
+            .collect();
+        if pngs.is_empty() {
+            return Err(corrupt(&class_dir, "a class folder without PNG files"));
+        }
+        let label = set.class_names.len() as u32;
+        let name = class_dir.file_name().unwrap_or_default().to_string_lossy();
+        set.class_names.push(name.replace('_', " "));
+        for png in pngs {
+            let chw = load_model_image(&png, size, channels)?;
+            let plane = size * size;
+            let chw = &chw;
+            set.pixels.extend((0..plane).flat_map(|i| {
+                (0..channels).map(move |c| (chw[c * plane + i] * 255.0).round() as u8)
+            }));
+            set.labels.push(label);
+            set.names
+                .push(png.file_stem().unwrap_or_default().to_string_lossy().into());
+        }
+    }
+    if set.class_names.len() < 2 {
+        return Err(corrupt(
+            dir,
+            format!(
+                "{} class folder(s) with PNG files; a labelled image folder needs at least 2",
+                set.class_names.len()
+            ),
+        ));
+    }
+    Ok(set)
+}
+
 /// A PNG file as a model input, `C x S x S` floats in `[0, 1]`, by this rule:
 /// - size: exactly `S x S`, or a smaller square whose margin to `S` is even, centred on a black
 ///   canvas (28x28 digits for a 32x32 model); anything else is rejected;
