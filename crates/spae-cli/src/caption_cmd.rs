@@ -12,7 +12,7 @@ use spae::train::dataset;
 use spae_llm::caption::{run_captioning, CaptionConfig, CaptionResult};
 use spae_llm::fewshot::{Prompter, CLASSIFY_STEM};
 
-use crate::fewshot_cmd::{image_words, LlmArgs};
+use crate::fewshot_cmd::{words_per_layers, LlmArgs};
 use crate::progress;
 
 #[derive(Args)]
@@ -69,10 +69,7 @@ pub fn run(args: CaptionArgs, assets: &Assets) -> Result<()> {
         );
     }
     let n = args.pool.min(set.len());
-    let n_layers = tok.ctx.pyramid.n_layers();
-    if let Some(&l) = args.layers.iter().find(|&&l| l == 0 || l > n_layers) {
-        bail!("--layers {l}: the pyramid has layers 1 to {n_layers}");
-    }
+    let per_layers = words_per_layers(&tok, &set, n, &args.layers)?;
     let (path, llm) = args.llm.load(assets, &tok.codebook)?;
     let mut session = args.llm.backend(&llm)?;
     let prompter = Prompter {
@@ -86,17 +83,14 @@ pub fn run(args: CaptionArgs, assets: &Assets) -> Result<()> {
         max_tokens: args.max_tokens,
         seed: args.seed,
     };
-    let max_layers = args.layers.iter().copied().max().unwrap_or(1);
-    let all_words = image_words(&tok, &set, n, max_layers);
     let mut results = Vec::new();
-    for &layers in &args.layers {
-        let cut = tok.ctx.pyramid.cumulative_sizes()[layers - 1];
-        let words: Vec<Vec<u32>> = all_words.iter().map(|w| w[..cut].to_vec()).collect();
+    for (layers, words) in &per_layers {
+        let layers = *layers;
         let pb = progress::bar(cfg.episodes as u64, &format!("captions L{layers}"));
         let r = run_captioning(
             session.as_mut(),
             &prompter,
-            &words,
+            words,
             layers,
             &cfg,
             &mut || pb.inc(1),

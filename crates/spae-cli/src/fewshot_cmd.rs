@@ -191,6 +191,28 @@ pub fn image_words(tok: &ImageTokenizer, set: &ImageSet, n: usize, layers: usize
     out
 }
 
+/// Each requested layer count (checked against the pyramid) with every image's SPAE word ids of
+/// layers 1..=L, for the first `n` images of `set`; the pyramid is encoded once.
+pub fn words_per_layers(
+    tok: &ImageTokenizer,
+    set: &ImageSet,
+    n: usize,
+    layers: &[usize],
+) -> Result<Vec<(usize, Vec<Vec<u32>>)>> {
+    let n_layers = tok.ctx.pyramid.n_layers();
+    if let Some(&l) = layers.iter().find(|&&l| l == 0 || l > n_layers) {
+        bail!("--layers {l}: the pyramid has layers 1 to {n_layers}");
+    }
+    let all = image_words(tok, set, n, layers.iter().copied().max().unwrap_or(1));
+    Ok(layers
+        .iter()
+        .map(|&l| {
+            let cut = tok.ctx.pyramid.cumulative_sizes()[l - 1];
+            (l, all.iter().map(|w| w[..cut].to_vec()).collect())
+        })
+        .collect())
+}
+
 pub fn run(args: FewshotArgs, assets: &Assets) -> Result<()> {
     let results = evaluate(&args, assets)?;
     println!("| setting | layers | words/image | open-ended acc (95% CI) | constrained acc (95% CI) | chance | queries | prompt tok/s | reused |");
@@ -231,10 +253,7 @@ pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<Vec<SettingResult
         None => dataset(&tok.config, assets, split)?,
     };
     let n = args.pool.min(set.len());
-    let n_layers = tok.ctx.pyramid.n_layers();
-    if let Some(&l) = args.layers.iter().find(|&&l| l == 0 || l > n_layers) {
-        bail!("--layers {l}: the pyramid has layers 1 to {n_layers}");
-    }
+    let per_layers = words_per_layers(&tok, &set, n, &args.layers)?;
     let (path, llm) = args.llm.load(assets, &tok.codebook)?;
     let mut session = args.llm.backend(&llm)?;
     let settings = if args.table1 {
@@ -262,14 +281,11 @@ pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<Vec<SettingResult
         stem: &args.stem,
     };
     let labels = &set.labels[..n];
-    let max_layers = args.layers.iter().copied().max().unwrap_or(1);
-    let all_words = image_words(&tok, &set, n, max_layers);
     let mut results = Vec::new();
-    for &layers in &args.layers {
-        let cut = tok.ctx.pyramid.cumulative_sizes()[layers - 1];
-        let words: Vec<Vec<u32>> = all_words.iter().map(|w| w[..cut].to_vec()).collect();
+    for (layers, words) in &per_layers {
+        let layers = *layers;
         let pool = ImagePool {
-            words: &words,
+            words,
             labels,
             layers,
         };
