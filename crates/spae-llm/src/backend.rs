@@ -41,3 +41,11 @@ impl SessionStats {
         }
     }
 }
+
+/// A clear error when `tokens` (prompt and answer) do not fit a context of `n_ctx`.
+pub(crate) fn fits(tokens: usize, n_ctx: usize) -> Result<(), LlmError> {
+    if tokens > n_ctx {
+        return Err(LlmError::TooLong { tokens, n_ctx });
+    }
+    Ok(())
+}

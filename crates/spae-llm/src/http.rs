@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use spae::codebook::VocabTokenizer;
 
-use crate::backend::Backend;
+use crate::backend::{fits, Backend};
 use crate::session::{Choices, Generation, SessionStats};
 use crate::{Llm, LlmError};
 
@@ -272,12 +272,7 @@ impl Backend for HttpBackend<'_> {
         if prompt.is_empty() {
             return Err(LlmError::Context("empty prompt".into()));
         }
-        if prompt.len() + max_tokens > self.n_ctx() {
-            return Err(LlmError::TooLong {
-                tokens: prompt.len() + max_tokens,
-                n_ctx: self.n_ctx(),
-            });
-        }
+        fits(prompt.len() + max_tokens, self.n_ctx())?;
         let mut ids = Vec::new();
         let Some(choices) = choices else {
             let reply = self.complete(prompt, max_tokens, &[])?;
@@ -317,12 +312,7 @@ impl Backend for HttpBackend<'_> {
     /// One request of `n` tokens with `logit_bias` on every allowed token; the answer must
     /// re-tokenize to exactly `n` allowed tokens.
     fn write(&mut self, prompt: &[u32], n: usize, allowed: &[u32]) -> Result<Vec<u32>, LlmError> {
-        if prompt.len() + n > self.n_ctx() {
-            return Err(LlmError::TooLong {
-                tokens: prompt.len() + n,
-                n_ctx: self.n_ctx(),
-            });
-        }
+        fits(prompt.len() + n, self.n_ctx())?;
         let reply = self.complete(prompt, n, allowed)?;
         let ids = self.vocab.tokenize(&reply.text);
         self.count(&reply, ids.len());

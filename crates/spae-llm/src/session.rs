@@ -10,7 +10,7 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::token::LlamaToken;
 
-use crate::backend::Backend;
+use crate::backend::{fits, Backend};
 use crate::{llama_backend, Llm, LlmError};
 
 /// How a session runs.
@@ -238,12 +238,7 @@ impl Backend for Session<'_> {
         choices: Option<&Choices>,
         stop: &dyn Fn(&[u32]) -> bool,
     ) -> Result<Generation, LlmError> {
-        if prompt.len() + max_tokens > self.n_ctx() {
-            return Err(LlmError::TooLong {
-                tokens: prompt.len() + max_tokens,
-                n_ctx: self.n_ctx(),
-            });
-        }
+        fits(prompt.len() + max_tokens, self.n_ctx())?;
         self.prefill(prompt)?;
         let t = Instant::now();
         let mut out = Generation {
@@ -275,12 +270,7 @@ impl Backend for Session<'_> {
     }
 
     fn write(&mut self, prompt: &[u32], n: usize, allowed: &[u32]) -> Result<Vec<u32>, LlmError> {
-        if prompt.len() + n > self.n_ctx() {
-            return Err(LlmError::TooLong {
-                tokens: prompt.len() + n,
-                n_ctx: self.n_ctx(),
-            });
-        }
+        fits(prompt.len() + n, self.n_ctx())?;
         if allowed.is_empty() {
             return Err(LlmError::Choices("no allowed tokens to write".into()));
         }
