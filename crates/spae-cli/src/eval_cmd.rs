@@ -236,25 +236,15 @@ fn recon(checkpoint: PathBuf, split: &str, n: usize, out: PathBuf, assets: &Asse
         let codes = tok.encode_codes(x.clone(), idx.len());
         for (j, &d) in depths.iter().enumerate() {
             let y = tok.decode_codes(&codes.tokens, idx.len(), d)?;
-            let batch = |v: &[f32]| {
-                Tensor::<4>::from_data(
-                    TensorData::new(v.to_vec(), [idx.len(), ch, size, size]),
-                    &device,
-                )
-            };
-            sums[j].2 += to_vec(lpips.distance_unit(batch(&x), batch(&y)))
+            for (i, m) in image_metrics(&lpips, &x, &y, idx.len(), ch, size)
                 .iter()
-                .map(|&v| f64::from(v))
-                .sum::<f64>();
-            for i in 0..idx.len() {
-                let (a, b) = (
-                    &x[i * plane..(i + 1) * plane],
-                    &y[i * plane..(i + 1) * plane],
-                );
-                sums[j].0 += psnr(a, b);
-                sums[j].1 += ssim(&chw_to_hwc(a, ch), &chw_to_hwc(b, ch), size, size, ch);
+                .enumerate()
+            {
+                sums[j].0 += m[0];
+                sums[j].1 += m[1];
+                sums[j].2 += m[2];
                 if start + i < show {
-                    grid_rows[j + 1].extend_from_slice(b);
+                    grid_rows[j + 1].extend_from_slice(&y[i * plane..(i + 1) * plane]);
                 }
             }
         }
@@ -299,6 +289,36 @@ fn recon(checkpoint: PathBuf, split: &str, n: usize, out: PathBuf, assets: &Asse
         depths
     );
     Ok(())
+}
+
+/// `[PSNR, SSIM, LPIPS]` of each of `n` image pairs (`n x C x S x S` floats in `[0, 1]`).
+pub fn image_metrics(
+    lpips: &Lpips,
+    x: &[f32],
+    y: &[f32],
+    n: usize,
+    ch: usize,
+    size: usize,
+) -> Vec<[f64; 3]> {
+    let device = Device::flex();
+    let batch = |v: &[f32]| {
+        Tensor::<4>::from_data(TensorData::new(v.to_vec(), [n, ch, size, size]), &device)
+    };
+    let perceptual = to_vec(lpips.distance_unit(batch(x), batch(y)));
+    let plane = ch * size * size;
+    (0..n)
+        .map(|i| {
+            let (a, b) = (
+                &x[i * plane..(i + 1) * plane],
+                &y[i * plane..(i + 1) * plane],
+            );
+            [
+                psnr(a, b),
+                ssim(&chw_to_hwc(a, ch), &chw_to_hwc(b, ch), size, size, ch),
+                f64::from(perceptual[i]),
+            ]
+        })
+        .collect()
 }
 
 fn chw_to_hwc(x: &[f32], c: usize) -> Vec<f32> {

@@ -50,8 +50,10 @@ pub struct LlmArgs {
     /// Re-process every prompt from the start instead of reusing the cached prefix.
     #[arg(long)]
     pub no_reuse: bool,
-    #[arg(long, default_value_t = 2048)]
-    pub n_ctx: u32,
+    /// Context length in tokens (default: 2048 for classification and captions, 4096 for
+    /// generation).
+    #[arg(long)]
+    pub n_ctx: Option<u32>,
     /// CPU threads for the LLM (0: all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -70,8 +72,10 @@ impl LlmArgs {
         Ok((path, llm))
     }
 
-    /// The backend that answers: a llama.cpp session on `llm`, or the server.
-    pub fn backend<'a>(&self, llm: &'a Llm) -> Result<Box<dyn Backend + 'a>> {
+    /// The backend that answers: a llama.cpp session on `llm`, or the server; `n_ctx` unless
+    /// --n-ctx is given.
+    pub fn backend<'a>(&self, llm: &'a Llm, n_ctx: u32) -> Result<Box<dyn Backend + 'a>> {
+        let n_ctx = self.n_ctx.unwrap_or(n_ctx);
         Ok(match &self.server {
             Some(url) => Box::new(HttpBackend::new(
                 HttpConfig {
@@ -80,7 +84,7 @@ impl LlmArgs {
                     prompt: self.prompt_as,
                     timeout_s: self.timeout,
                     retries: self.retries,
-                    n_ctx: self.n_ctx as usize,
+                    n_ctx: n_ctx as usize,
                     ..HttpConfig::new(url)
                 },
                 llm,
@@ -88,7 +92,7 @@ impl LlmArgs {
             None => Box::new(Session::new(
                 llm,
                 SessionConfig {
-                    n_ctx: self.n_ctx,
+                    n_ctx,
                     threads: self.threads,
                     reuse_prefix: !self.no_reuse,
                     ..SessionConfig::default()
@@ -171,14 +175,18 @@ struct Report<'a> {
     results: &'a [SettingResult],
 }
 
-/// Each image of `set`'s first `n`: its SPAE word ids (LLM token ids), layers 1..=`layers`.
-pub fn image_words(tok: &ImageTokenizer, set: &ImageSet, n: usize, layers: usize) -> Vec<Vec<u32>> {
+/// Images `indices` of `set`: their SPAE word ids (LLM token ids), layers 1..=`layers`.
+pub fn image_words(
+    tok: &ImageTokenizer,
+    set: &ImageSet,
+    indices: &[usize],
+    layers: usize,
+) -> Vec<Vec<u32>> {
     let (size, _) = tok.image_shape();
     let sizes = tok.ctx.pyramid.layer_sizes();
-    let mut out = Vec::with_capacity(n);
-    for start in (0..n).step_by(100) {
-        let idx: Vec<usize> = (start..(start + 100).min(n)).collect();
-        let codes = tok.encode_codes(set.batch_chw(&idx, size), idx.len());
+    let mut out = Vec::with_capacity(indices.len());
+    for idx in indices.chunks(100) {
+        let codes = tok.encode_codes(set.batch_chw(idx, size), idx.len());
         for b in 0..idx.len() {
             let words = (0..layers).flat_map(|l| {
                 codes.tokens[l][b * sizes[l]..(b + 1) * sizes[l]]
@@ -203,7 +211,13 @@ pub fn words_per_layers(
     if let Some(&l) = layers.iter().find(|&&l| l == 0 || l > n_layers) {
         bail!("--layers {l}: the pyramid has layers 1 to {n_layers}");
     }
-    let all = image_words(tok, set, n, layers.iter().copied().max().unwrap_or(1));
+    let indices: Vec<usize> = (0..n).collect();
+    let all = image_words(
+        tok,
+        set,
+        &indices,
+        layers.iter().copied().max().unwrap_or(1),
+    );
     Ok(layers
         .iter()
         .map(|&l| {
@@ -255,7 +269,7 @@ pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<Vec<SettingResult
     let n = args.pool.min(set.len());
     let per_layers = words_per_layers(&tok, &set, n, &args.layers)?;
     let (path, llm) = args.llm.load(assets, &tok.codebook)?;
-    let mut session = args.llm.backend(&llm)?;
+    let mut session = args.llm.backend(&llm, 2048)?;
     let settings = if args.table1 {
         [Setting::table1(2), Setting::table1(5)].concat()
     } else {

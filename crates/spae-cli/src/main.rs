@@ -2,11 +2,14 @@
 
 mod bench;
 mod caption_cmd;
+mod classifier_cmd;
 mod codebook_cmd;
 mod data_cmd;
 mod demo;
+mod denoise_cmd;
 mod eval_cmd;
 mod fewshot_cmd;
+mod generate_cmd;
 mod llm_source;
 mod progress;
 mod semantic_cmd;
@@ -60,6 +63,12 @@ enum Command {
     Fewshot(fewshot_cmd::FewshotArgs),
     /// In-context captioning of tokenized images by a frozen LLM (emoji names as captions).
     Caption(caption_cmd::CaptionArgs),
+    /// In-context image generation by a frozen LLM: `spae generate mnist "an image of 1+7"`.
+    Generate(generate_cmd::GenerateArgs),
+    /// In-context denoising by a frozen LLM (inpaint, outpaint, deblur, shift, rotate).
+    Denoise(denoise_cmd::DenoiseArgs),
+    /// Train the MNIST digit classifier that judges generated digits.
+    Classifier(classifier_cmd::ClassifierArgs),
     /// Data sets and image files.
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
@@ -108,6 +117,9 @@ fn main() -> ExitCode {
         Command::Semantic(c) => semantic_cmd::run(c, &assets),
         Command::Fewshot(a) => fewshot_cmd::run(a, &assets),
         Command::Caption(a) => caption_cmd::run(a, &assets),
+        Command::Generate(a) => generate_cmd::run(a, &assets),
+        Command::Denoise(a) => denoise_cmd::run(a, &assets),
+        Command::Classifier(a) => classifier_cmd::run(a, &assets),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,10 +6,12 @@
 
 pub mod backend;
 pub mod caption;
+pub mod denoise;
 pub mod fewshot;
 pub mod http;
 pub mod progressive;
 pub mod session;
+pub mod text2image;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -38,6 +40,8 @@ pub enum LlmError {
     Http { url: String, message: String },
     #[error("constrained choices: {0}")]
     Choices(String),
+    #[error("prompt template: {0}")]
+    Template(String),
     #[error(transparent)]
     Vocabulary(Box<VocabularyMismatch>),
 }

@@ -149,31 +149,45 @@ pub fn pass_prompt(
     prompt
 }
 
-/// Eq. 10 with Eq. 11's passes: writes the query's `total` target tokens, each pass constrained
-/// to `allowed` (sorted) and to exactly its segment's length. Every example's target must hold
-/// `total` tokens.
+/// What the queries of one [`decode`] share: the examples, the target length (every example's
+/// target must hold `total` tokens), the words a pass may write (sorted) and the separator after
+/// each example.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub examples: &'a [Example],
+    pub total: usize,
+    pub allowed: &'a [u32],
+    pub separator: &'a [u32],
+}
+
+/// Eq. 10 with Eq. 11's passes: writes each query's `total` target tokens, each pass constrained
+/// to the allowed words and to exactly its segment's length. The queries run pass by pass, so
+/// that the examples' part of a pass's prompt, the same for every query, is processed once
+/// (prefix reuse); `progress` is called after every write.
 pub fn decode(
     backend: &mut dyn Backend,
-    examples: &[Example],
-    query: &[u32],
+    ctx: Context,
+    queries: &[Vec<u32>],
     passes: &[Pass],
-    total: usize,
-    allowed: &[u32],
-    separator: &[u32],
-) -> Result<Vec<u32>, LlmError> {
-    if let Some(e) = examples.iter().find(|e| e.target.len() != total) {
+    mut progress: impl FnMut(),
+) -> Result<Vec<Vec<u32>>, LlmError> {
+    if let Some(e) = ctx.examples.iter().find(|e| e.target.len() != ctx.total) {
         return Err(LlmError::Context(format!(
-            "an example's target has {} tokens, the pyramid {total}",
-            e.target.len()
+            "an example's target has {} tokens, the pyramid {}",
+            e.target.len(),
+            ctx.total
         )));
     }
-    let mut target = vec![0; total];
+    let mut targets = vec![vec![0; ctx.total]; queries.len()];
     for pass in passes {
-        let prompt = pass_prompt(examples, query, &target, pass, separator);
-        let out = backend.write(&prompt, pass.writes.len(), allowed)?;
-        target[pass.writes.clone()].copy_from_slice(&out);
+        for (query, target) in queries.iter().zip(&mut targets) {
+            let prompt = pass_prompt(ctx.examples, query, target, pass, ctx.separator);
+            let out = backend.write(&prompt, pass.writes.len(), ctx.allowed)?;
+            target[pass.writes.clone()].copy_from_slice(&out);
+            progress();
+        }
     }
-    Ok(target)
+    Ok(targets)
 }
 
 /// Increasing ranges, empty ones dropped and touching ones joined.

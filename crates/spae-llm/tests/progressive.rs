@@ -5,7 +5,9 @@
 mod common;
 
 use spae::codebook::VocabTokenizer;
-use spae_llm::progressive::{decode, paper_recipe, plan, single_pass, Example, LayerStep, Window};
+use spae_llm::progressive::{
+    decode, paper_recipe, plan, single_pass, Context, Example, LayerStep, Window,
+};
 use spae_llm::session::{Session, SessionConfig};
 use spae_llm::Llm;
 
@@ -71,10 +73,27 @@ fn progressive_passes_write_allowed_words_and_copy_a_pattern() {
         ("single pass", single_pass(&sizes)),
     ];
     for (name, passes) in plans {
-        let out = decode(&mut session, &examples, &query, &passes, 5, &allowed, &sep).unwrap();
+        let mut writes = 0;
+        let ctx = Context {
+            examples: &examples,
+            total: 5,
+            allowed: &allowed,
+            separator: &sep,
+        };
+        let both = decode(
+            &mut session,
+            ctx,
+            &[query.clone(), query.clone()],
+            &passes,
+            || writes += 1,
+        )
+        .unwrap();
+        assert_eq!(writes, 2 * passes.len(), "{name}");
+        assert_eq!(both[0], both[1], "{name}: two equal queries, two answers");
+        let out = &both[0];
         assert_eq!(out.len(), 5, "{name}");
         assert!(out.iter().all(|t| allowed.contains(t)), "{name}: {out:?}");
-        assert_eq!(out, target, "{name}: {:?}", llm.detokenize(&out));
+        assert_eq!(out, &target, "{name}: {:?}", llm.detokenize(out));
     }
     // A target the context cannot hold.
     let long = Example {
@@ -82,16 +101,15 @@ fn progressive_passes_write_allowed_words_and_copy_a_pattern() {
         target: vec![allowed[0]; 300],
     };
     let passes = single_pass(&[300]);
-    let e = decode(
-        &mut session,
-        &[long.clone(), long],
-        &query,
-        &passes,
-        300,
-        &allowed,
-        &sep,
-    )
-    .unwrap_err()
-    .to_string();
+    let examples = [long.clone(), long];
+    let ctx = Context {
+        examples: &examples,
+        total: 300,
+        allowed: &allowed,
+        separator: &sep,
+    };
+    let e = decode(&mut session, ctx, &[query], &passes, || {})
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("do not fit the context of 512"), "{e}");
 }

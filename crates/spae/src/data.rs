@@ -269,10 +269,15 @@ pub fn mnist_digits(dir: &Path) -> Result<ImageSet, DataError> {
         channels: 1,
         pixels,
         labels,
-        class_names: (0..10).map(|d| d.to_string()).collect(),
+        class_names: MNIST_CLASSES.map(String::from).to_vec(),
         names: Vec::new(),
     })
 }
+
+/// The MNIST class names, as words (the label scorer and the LLM read words, not digits).
+pub const MNIST_CLASSES: [&str; 10] = [
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+];
 
 /// A decoded PNG, 8 bits per channel, `height x width x channels` (1 gray, 3 RGB, 4 RGBA).
 #[derive(Debug, Clone)]

@@ -12,6 +12,7 @@
 pub mod assets;
 pub mod codebook;
 pub mod data;
+pub mod degrade;
 pub mod eval;
 pub mod gguf;
 pub mod io;

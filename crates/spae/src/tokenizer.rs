@@ -1,6 +1,7 @@
 //! The trained SPAE image tokenizer: images to pyramids of words, and any decodable prefix of a
 //! pyramid back to pixels.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
@@ -218,6 +219,42 @@ impl ImageTokenizer {
                     .collect()
             })
             .collect()
+    }
+
+    /// Pixels (`B x C x S x S`, clamped to `[0, 1]`) of a batch of flat token sequences: the LLM
+    /// ids of layers 1..=`depth` in order, as an LLM writes them. A wrong length or an id that is
+    /// not a codebook word is an error naming the sequence and layer.
+    pub fn decode_ids(&self, seqs: &[Vec<u32>], depth: usize) -> Result<Vec<f32>, TokenizerError> {
+        self.ctx.pyramid.check_decodable(depth)?;
+        let sizes = &self.ctx.pyramid.layer_sizes()[..depth];
+        let total: usize = sizes.iter().sum();
+        let index: HashMap<u32, u32> = (self.codebook.words.iter().enumerate())
+            .map(|(k, w)| (w.id, k as u32))
+            .collect();
+        let mut tokens = vec![Vec::new(); depth];
+        for (i, seq) in seqs.iter().enumerate() {
+            if seq.len() != total {
+                return Err(TokenizerError::Tokens(format!(
+                    "sequence {i} has {} tokens, {depth} layers need {total}",
+                    seq.len()
+                )));
+            }
+            let mut rest = seq.as_slice();
+            for (l, &n) in sizes.iter().enumerate() {
+                let (layer, tail) = rest.split_at(n);
+                for id in layer {
+                    let k = index.get(id).ok_or_else(|| {
+                        TokenizerError::Tokens(format!(
+                            "sequence {i}, layer {}: id {id} is not a codebook word",
+                            l + 1
+                        ))
+                    })?;
+                    tokens[l].push(*k);
+                }
+                rest = tail;
+            }
+        }
+        self.decode_codes(&tokens, seqs.len(), depth)
     }
 
     /// Pixels (`C x S x S`, floats clamped to `[0, 1]`) from the first `depth` layers.

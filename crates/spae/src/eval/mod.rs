@@ -1,6 +1,8 @@
-//! Reconstruction metrics: PSNR and SSIM on images in `[0, 1]`, `height x width x channels`, and
-//! LPIPS ([`lpips`]) on image tensors.
+//! Evaluation: reconstruction metrics (PSNR and SSIM on images in `[0, 1]`, `height x width x
+//! channels`, and LPIPS ([`lpips`]) on image tensors) and the digit [`classifier`] that judges
+//! generated images.
 
+pub mod classifier;
 pub mod lpips;
 
 /// Peak signal-to-noise ratio in dB for a data range of 1: `10 log10(1 / MSE)`;

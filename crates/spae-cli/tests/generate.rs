@@ -1,0 +1,153 @@
+//! In-context generation through the CLI, on the committed MNIST and Fashion-MNIST tokenizers and
+//! the real SmolLM2: `spae classifier` trains and saves a digit classifier with its test accuracy;
+//! `spae generate mnist` writes a PNG per query, a grid, a page and a JSON report with the
+//! classifier's verdicts and the distance to the nearest example; `spae denoise` writes its scores
+//! and grids; bad input is a clear error.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::spae;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run(args: &[&str]) -> std::process::Output {
+    spae(args).current_dir(repo()).output().unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let r = run(args);
+    assert!(
+        r.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    String::from_utf8_lossy(&r.stdout).into_owned()
+}
+
+fn fails(args: &[&str], needle: &str) {
+    let r = run(args);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success(), "{args:?} succeeded");
+    assert!(err.contains(needle), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn classifier_then_text_to_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let cls = dir.path().join("classifier");
+    let cls = cls.to_str().unwrap();
+    let stdout = ok(&["classifier", "--epochs", "1", "--out", cls]);
+    assert!(stdout.contains("test accuracy"), "{stdout}");
+    let acc = json(&Path::new(cls).join("classifier.json"))["test_accuracy"]
+        .as_f64()
+        .unwrap();
+    assert!(acc > 0.8, "one epoch of the digit classifier: {acc}");
+
+    let out = dir.path().join("gen");
+    let o = out.to_str().unwrap();
+    let base = [
+        "generate",
+        "mnist",
+        "--examples",
+        "4",
+        "--classifier",
+        cls,
+        "--threads",
+        "2",
+        "--out",
+        o,
+    ];
+    let stdout = ok(&[&base[..], &["an image of 1+7", "3", "a cat"]].concat());
+    assert!(stdout.contains("an image of 1+7:"), "{stdout}");
+    let report = json(&out.join("generate.json"));
+    assert_eq!(report["words_per_image"], 85);
+    let images = report["images"].as_array().unwrap();
+    let intended: Vec<_> = images.iter().map(|g| g["intended"].clone()).collect();
+    assert_eq!(intended, [8.into(), 3.into(), serde_json::Value::Null]);
+    assert_eq!(report["judged"], 2);
+    for g in images {
+        assert!(g["classified"].as_u64().unwrap() < 10);
+        assert_eq!(g["words"].as_str().unwrap().split_whitespace().count(), 85);
+        let png = spae::data::read_png(&out.join(g["image"].as_str().unwrap())).unwrap();
+        assert_eq!((png.width, png.height, png.channels), (32, 32, 1));
+    }
+    let grid = spae::data::read_png(&out.join("grid.png")).unwrap();
+    assert_eq!((grid.width, grid.height), (320, 32));
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(page.contains("an image of 1+7:"));
+
+    // Bad input: a template without its placeholder, a tokenizer of another data set, no
+    // classifier.
+    fails(
+        &[&base[..], &["7", "--template", "an image:"]].concat(),
+        "placeholder",
+    );
+    fails(
+        &[
+            &base[..],
+            &["7", "--checkpoint", "models/fashion-mnist-semantic"],
+        ]
+        .concat(),
+        "not of the MNIST digits",
+    );
+    let missing = dir.path().join("none");
+    fails(
+        &[
+            "generate",
+            "mnist",
+            "7",
+            "--classifier",
+            missing.to_str().unwrap(),
+        ],
+        "spae classifier",
+    );
+}
+
+#[test]
+fn denoising_tasks_write_scores_and_grids() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("den");
+    let o = out.to_str().unwrap();
+    let base = [
+        "denoise",
+        "--n",
+        "1",
+        "--examples",
+        "2",
+        "--threads",
+        "2",
+        "--out",
+        o,
+    ];
+    ok(&[&base[..], &["--task", "inpaint,shift", "--plan", "single"]].concat());
+    let report = json(&out.join("denoise.json"));
+    let rows = report.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in rows {
+        assert_eq!(r["passes"], 1);
+        for k in ["output", "condition", "best_example", "target"] {
+            let psnr = r[k]["psnr"].as_f64().unwrap();
+            assert!(psnr.is_finite() && psnr > 5.0, "{k}: {psnr}");
+        }
+        let grid = spae::data::read_png(Path::new(r["grid"].as_str().unwrap())).unwrap();
+        // Condition, two examples, output, original.
+        assert_eq!((grid.width, grid.height), (5 * 32, 32));
+    }
+    fails(
+        &[&base[..], &["--task", "blur"]].concat(),
+        "unknown task 'blur'",
+    );
+    fails(
+        &[&base[..], &["--rate-from", "1.5"]].concat(),
+        "not in [0, 1]",
+    );
+}
