@@ -1,10 +1,22 @@
-//! Progress bars with rate and ETA for long work.
+//! Progress bars with rate and ETA for long work. On a terminal the bar redraws in place; when
+//! stderr is not a terminal (a background run, a log file, CI) the same line is logged every
+//! [`LOG_EVERY_S`] seconds instead of not at all.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{self, IsTerminal};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+
+/// Seconds between progress lines when stderr is not a terminal.
+pub const LOG_EVERY_S: u64 = 30;
 
 /// A bar over `len` items, labelled `what`, showing position, rate and time left.
 pub fn bar(len: u64, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
+    if !io::stderr().is_terminal() {
+        pb.set_draw_target(ProgressDrawTarget::term_like(Box::new(LogLines::default())));
+    }
     pb.set_style(
         ProgressStyle::with_template(
             "{msg:>16} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} ({elapsed})",
@@ -14,4 +26,53 @@ pub fn bar(len: u64, what: &str) -> ProgressBar {
     );
     pb.set_message(what.to_string());
     pb
+}
+
+/// A pretend terminal that writes the bar's latest line to stderr at most every
+/// [`LOG_EVERY_S`] seconds.
+#[derive(Debug, Default)]
+struct LogLines {
+    /// The line being drawn and when a line was last written.
+    state: Mutex<(String, Option<Instant>)>,
+}
+
+impl TermLike for LogLines {
+    fn width(&self) -> u16 {
+        100
+    }
+    fn move_cursor_up(&self, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_down(&self, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_right(&self, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_left(&self, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+    fn write_line(&self, s: &str) -> io::Result<()> {
+        self.write_str(s)
+    }
+    fn write_str(&self, s: &str) -> io::Result<()> {
+        if !s.trim().is_empty() {
+            self.state.lock().expect("progress state").0 = s.trim().to_string();
+        }
+        Ok(())
+    }
+    fn clear_line(&self) -> io::Result<()> {
+        Ok(())
+    }
+    fn flush(&self) -> io::Result<()> {
+        let mut state = self.state.lock().expect("progress state");
+        let due = state
+            .1
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(LOG_EVERY_S));
+        if due && !state.0.is_empty() {
+            eprintln!("{}", state.0);
+            state.1 = Some(Instant::now());
+        }
+        Ok(())
+    }
 }
