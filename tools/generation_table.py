@@ -13,8 +13,18 @@ def load(path):
         return json.load(f)
 
 
+DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def top_word_right(g):
+    """The first written word (layer 1) names the intended digit."""
+    words = g["words"].split()
+    return g["intended"] is not None and bool(words) and words[0].lower() == DIGITS[g["intended"]]
+
+
 def mnist(out):
     print("### MNIST text-to-image (SmolLM2, 50 examples)\n")
+    print("Cells: images the classifier reads as the intended digit / queries; in brackets, images whose top word (layer 1) names the intended digit.\n")
     print("| plan | passes | digit | sum | difference | product | riddle | all (95% CI) | identical to an example | mean nearest-example RMSE | s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     ceiling = None
@@ -25,10 +35,13 @@ def mnist(out):
         r = load(path)
         ceiling = r
         kinds = {k["kind"]: k for k in r["by_kind"]}
-        cells = [f"{kinds[k]['correct']}/{kinds[k]['queries']}" if k in kinds else "-"
+        top = {}
+        for g in r["images"]:
+            top[g["kind"]] = top.get(g["kind"], 0) + top_word_right(g)
+        cells = [f"{kinds[k]['correct']}/{kinds[k]['queries']} ({top.get(k, 0)})" if k in kinds else "-"
                  for k in ("digit", "sum", "difference", "product", "riddle")]
         print(f"| {plan} | {r['passes']} | " + " | ".join(cells)
-              + f" | {100 * r['accuracy']:.1f}% ({100 * r['ci95'][0]:.1f}-{100 * r['ci95'][1]:.1f})"
+              + f" | {100 * r['accuracy']:.1f}% ({100 * r['ci95'][0]:.1f}-{100 * r['ci95'][1]:.1f}) ({sum(top.values())})"
               + f" | {r['identical_to_an_example']} | {r['mean_nearest_example_rmse']:.3f} | {r['seconds']:.0f} |")
     if ceiling:
         print(f"\nClassifier: {100 * ceiling['classifier_test_accuracy']:.1f}% on held-out digits, "

@@ -25,7 +25,7 @@ use spae_llm::progressive::{self, Pass};
 
 use crate::eval_cmd::image_metrics;
 use crate::fewshot_cmd::LlmArgs;
-use crate::generate_cmd::{passes, PlanKind};
+use crate::generate_cmd::{n_ctx, passes, PlanKind};
 use crate::progress;
 
 #[derive(Args)]
@@ -128,7 +128,7 @@ pub fn run(args: DenoiseArgs, assets: &Assets) -> Result<()> {
             llm: &llm,
             lpips: &lpips,
         };
-        let mut backend = args.llm.backend(&llm, 4096)?;
+        let mut backend = args.llm.backend(&llm, denoise_ctx(&args, &job)?)?;
         for &task in &tasks {
             let r = run_task(&args, &job, backend.as_mut(), task)?;
             print_row(&r);
@@ -142,6 +142,41 @@ pub fn run(args: DenoiseArgs, assets: &Assets) -> Result<()> {
     spae::io::write_atomic(&json, &serde_json::to_vec_pretty(&results)?)?;
     println!("wrote {} and a grid per tokenizer and task (rows: images; columns: condition, the examples from most to least corrupted, output, original)", json.display());
     Ok(())
+}
+
+/// The context length the denoising prompts need (the same for every image of a tokenizer).
+fn denoise_ctx(args: &DenoiseArgs, job: &Job) -> Result<u32> {
+    let (sizes, plan) = plan_for(args, &job.tok)?;
+    let total: usize = sizes.iter().sum();
+    let text = |s: &str| job.llm.tokenize(s).len();
+    let query = vec![0; text("input:") + total + text(" output:")];
+    let examples = vec![
+        progressive::Example {
+            condition: query.clone(),
+            target: vec![0; total],
+        };
+        args.examples
+    ];
+    let separator = job.llm.tokenize("\n");
+    let ctx = progressive::Context {
+        examples: &examples,
+        total,
+        allowed: &[],
+        separator: &separator,
+    };
+    Ok(n_ctx(ctx, &[query], &plan))
+}
+
+/// The layer sizes written (the requested or first decodable depth) and the passes.
+fn plan_for(args: &DenoiseArgs, tok: &ImageTokenizer) -> Result<(Vec<usize>, Vec<Pass>)> {
+    let pyramid = &tok.ctx.pyramid;
+    let depth = args
+        .depth
+        .unwrap_or_else(|| pyramid.first_decodable_depth());
+    pyramid.check_decodable(depth)?;
+    let sizes = pyramid.layer_sizes()[..depth].to_vec();
+    let plan = passes(args.plan, &sizes, args.stride)?;
+    Ok((sizes, plan))
 }
 
 /// The originals, `n x C x S x S`: the given files or the first test images.
@@ -180,14 +215,8 @@ fn run_task(
     let (size, ch) = tok.image_shape();
     let plane = ch * size * size;
     let n = originals.len() / plane;
-    let pyramid = &tok.ctx.pyramid;
-    let depth = args
-        .depth
-        .unwrap_or_else(|| pyramid.first_decodable_depth());
-    pyramid.check_decodable(depth)?;
-    let sizes = pyramid.layer_sizes()[..depth].to_vec();
-    let total: usize = sizes.iter().sum();
-    let plan: Vec<Pass> = passes(args.plan, &sizes, args.stride)?;
+    let (sizes, plan) = plan_for(args, tok)?;
+    let (depth, total) = (sizes.len(), sizes.iter().sum::<usize>());
     if args.examples == 0 {
         bail!("--examples must be at least 1");
     }

@@ -192,7 +192,6 @@ pub fn run(args: GenerateArgs, assets: &Assets) -> Result<()> {
     let chosen = choose_examples(&train.labels, args.examples, args.seed)?;
     let targets = image_words(&tok, &train, &chosen, depth);
     let (path, llm) = args.llm.load(assets, &tok.codebook)?;
-    let mut backend = args.llm.backend(&llm, 4096)?;
     let text = |s: &str| llm.tokenize(s);
     let examples: Vec<Example> = chosen
         .iter()
@@ -218,6 +217,7 @@ pub fn run(args: GenerateArgs, assets: &Assets) -> Result<()> {
         separator: &separator,
     };
 
+    let mut backend = args.llm.backend(&llm, n_ctx(ctx, &prompts, &passes))?;
     let pb = progress::bar((passes.len() * queries.len()) as u64, "generate");
     let (t0, before) = (Instant::now(), backend.stats());
     let written = progressive::decode(backend.as_mut(), ctx, &prompts, &passes, || pb.inc(1))?;
@@ -304,6 +304,13 @@ pub fn run(args: GenerateArgs, assets: &Assets) -> Result<()> {
     write_outputs(&args.out, &report, &pixels, size)?;
     print_report(&report);
     Ok(())
+}
+
+/// The default context length of a generation: what its longest pass needs, at least 2048, in
+/// multiples of 256.
+pub fn n_ctx(ctx: progressive::Context, queries: &[Vec<u32>], passes: &[Pass]) -> u32 {
+    let need = progressive::context_needed(ctx, queries, passes).max(2048);
+    need.next_multiple_of(256) as u32
 }
 
 /// The passes of `kind` over a pyramid of `sizes` tokens per layer, `stride` tokens per pass

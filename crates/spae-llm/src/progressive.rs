@@ -190,6 +190,21 @@ pub fn decode(
     Ok(targets)
 }
 
+/// The context length [`decode`] needs: the longest pass prompt plus its writes, over `queries`.
+pub fn context_needed(ctx: Context, queries: &[Vec<u32>], passes: &[Pass]) -> usize {
+    let target = vec![0; ctx.total];
+    let target = &target;
+    passes
+        .iter()
+        .flat_map(|p| {
+            queries.iter().map(move |q| {
+                pass_prompt(ctx.examples, q, target, p, ctx.separator).len() + p.writes.len()
+            })
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// Increasing ranges, empty ones dropped and touching ones joined.
 fn merge(ranges: &[Range<usize>]) -> Vec<Range<usize>> {
     let mut out: Vec<Range<usize>> = Vec::new();
@@ -286,6 +301,30 @@ mod tests {
         };
         let p = pass_prompt(&[ex.clone(), ex], &[200], &[7, 8, 0], &pass, &[9]);
         assert_eq!(p, vec![100, 1, 3, 9, 100, 1, 3, 9, 200, 7]);
+    }
+
+    #[test]
+    fn context_needed_by_hand() {
+        // Two examples of condition 1 + target 3, separator 1; the query's condition is 2.
+        let ex = Example {
+            condition: vec![100],
+            target: vec![1, 2, 3],
+        };
+        let examples = [ex.clone(), ex];
+        let ctx = Context {
+            examples: &examples,
+            total: 3,
+            allowed: &[1, 2, 3],
+            separator: &[9],
+        };
+        let q = [vec![200, 201]];
+        // Single pass: 2 x (1 + 3 + 1) + 2 prompt tokens, 3 written.
+        assert_eq!(context_needed(ctx, &q, &single_pass(&[1, 2])), 15);
+        // Stride 1, PAR: the last pass sees 2 and writes 1: 2 x (1 + 2 + 1 + 1) + 2 + 2, + 1.
+        let p = plan(&[1, 2], &[step(Some(1), Window::Par); 2]).unwrap();
+        assert_eq!(context_needed(ctx, &q, &p), 15);
+        let p = plan(&[1, 2], &[step(Some(1), Window::Pnar); 2]).unwrap();
+        assert_eq!(context_needed(ctx, &q, &p), 2 * 4 + 3 + 1);
     }
 
     #[test]
