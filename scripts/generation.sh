@@ -6,7 +6,9 @@
 #    paper's progressive plan against a single pass;
 #  - conditional denoising on Fashion-MNIST: the five tasks, 10 examples of corrupted targets
 #    (50% -> 20%), SPAE (models/fashion-mnist-semantic) against the LQAE-style baseline
-#    (configs/lqae-baseline.toml, trained here if missing), progressive against a single pass.
+#    (configs/lqae-baseline.toml, trained here if missing), progressive against a single pass;
+#  - the same on emoji (models/emoji-64-semantic against configs/lqae-baseline-emoji.toml),
+#    progressive only.
 #   scripts/generation.sh [N] [THREADS]
 # N test images per denoising task (default 4). Writes results/generation/.
 set -euo pipefail
@@ -17,6 +19,7 @@ out=results/generation
 mkdir -p "$out"
 [ -f models/mnist-classifier/classifier.json ] || spae classifier
 train_run configs/lqae-baseline.toml runs/fewshot/lqae-baseline generation
+train_run configs/lqae-baseline-emoji.toml runs/fewshot/lqae-baseline-emoji generation
 # step NAME MODEL TAG COMMAND ARGS...: runs `spae COMMAND ARGS --out $out/NAME` unless fresh.
 step() {
   local name="$1" model="$2" tag="$3"; shift 3
@@ -35,5 +38,8 @@ step mnist-single "$mnist" 117 generate mnist --plan single
 fm=models/fashion-mnist-semantic base=runs/fewshot/lqae-baseline
 step denoise-paper "$fm" "$n" denoise --task all --n "$n" --compare "$base" --plan paper
 step denoise-single "$fm" "$n" denoise --task all --n "$n" --compare "$base" --plan single
+emoji=models/emoji-64-semantic base_emoji=runs/fewshot/lqae-baseline-emoji
+step denoise-emoji-paper "$emoji" "$n" denoise --task all --n "$n" --checkpoint "$emoji" \
+  --compare "$base_emoji" --plan paper
 python3 tools/generation_table.py "$out" > "$out/generation.md"
 cat "$out/generation.md"

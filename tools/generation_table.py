@@ -51,14 +51,15 @@ def mnist(out):
 
 def denoise(out):
     rows = {}
-    for plan in ("paper", "single"):
-        path = os.path.join(out, f"denoise-{plan}", "denoise.json")
+    for name, plan in (("denoise-paper", "paper"), ("denoise-single", "single"),
+                       ("denoise-emoji-paper", "paper")):
+        path = os.path.join(out, name, "denoise.json")
         if os.path.exists(path):
             for r in load(path):
                 rows.setdefault((r["task"], os.path.basename(r["tokenizer"])), {})[plan] = r
     if not rows:
         return
-    print("### Conditional denoising (Fashion-MNIST, SmolLM2, 10 examples, 50% -> 20%)\n")
+    print("### Conditional denoising (SmolLM2, 10 examples, 50% -> 20%)\n")
     print("PSNR dB / SSIM / LPIPS against the original; words right = share of the clean target's words the LLM wrote.\n")
     print("| task | tokenizer | words | LLM, progressive | words right | LLM, single pass | words right | condition as output | least corrupted example | clean words decoded |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -66,7 +67,7 @@ def denoise(out):
     def s(x):
         return f"{x['psnr']:.2f} / {x['ssim']:.3f} / {x['lpips']:.3f}"
 
-    for (task, tok), by in rows.items():
+    for (task, tok), by in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         any_r = by.get("paper") or by.get("single")
         cells = []
         for plan in ("paper", "single"):

@@ -85,6 +85,34 @@ fn classifier_then_text_to_image() {
     let page = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(page.contains("an image of 1+7:"));
 
+    // Written words decode only as whole pyramids of codebook words.
+    std::env::set_current_dir(repo()).unwrap();
+    let tok = spae::tokenizer::ImageTokenizer::load(Path::new("models/mnist-semantic")).unwrap();
+    let ids: Vec<u32> = images[0]["words"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .map(|w| tok.codebook.words[tok.codebook.index_of(w).unwrap()].id)
+        .collect();
+    assert_eq!(
+        tok.decode_ids(std::slice::from_ref(&ids), 4).unwrap().len(),
+        32 * 32
+    );
+    let e = tok.decode_ids(&[ids[..84].to_vec()], 4).unwrap_err();
+    assert!(e.to_string().contains("84 tokens"), "{e}");
+    let mut bad = ids.clone();
+    bad[30] = 0;
+    let e = tok.decode_ids(&[bad], 4).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("layer 4: id 0 is not a codebook word"),
+        "{e}"
+    );
+    assert!(
+        tok.decode_ids(&[ids], 3).is_err(),
+        "depth 3 does not decode"
+    );
+
     // Bad input: a template without its placeholder, a tokenizer of another data set, no
     // classifier.
     fails(
