@@ -15,7 +15,10 @@ pub const LOG_EVERY_S: u64 = 30;
 pub fn bar(len: u64, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     if !io::stderr().is_terminal() {
-        pb.set_draw_target(ProgressDrawTarget::term_like(Box::new(LogLines::default())));
+        let log = LogLines {
+            state: Mutex::new((String::new(), Instant::now())),
+        };
+        pb.set_draw_target(ProgressDrawTarget::term_like(Box::new(log)));
     }
     pb.set_style(
         ProgressStyle::with_template(
@@ -28,12 +31,12 @@ pub fn bar(len: u64, what: &str) -> ProgressBar {
     pb
 }
 
-/// A pretend terminal that writes the bar's latest line to stderr at most every
-/// [`LOG_EVERY_S`] seconds.
-#[derive(Debug, Default)]
+/// A pretend terminal that writes the bar's latest line to stderr every [`LOG_EVERY_S`] seconds
+/// (the first one [`LOG_EVERY_S`] seconds after the start: short work prints nothing).
+#[derive(Debug)]
 struct LogLines {
-    /// The line being drawn and when a line was last written.
-    state: Mutex<(String, Option<Instant>)>,
+    /// The line being drawn and when a line was last written (or the bar started).
+    state: Mutex<(String, Instant)>,
 }
 
 impl TermLike for LogLines {
@@ -66,12 +69,9 @@ impl TermLike for LogLines {
     }
     fn flush(&self) -> io::Result<()> {
         let mut state = self.state.lock().expect("progress state");
-        let due = state
-            .1
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(LOG_EVERY_S));
-        if due && !state.0.is_empty() {
+        if state.1.elapsed() >= Duration::from_secs(LOG_EVERY_S) && !state.0.is_empty() {
             eprintln!("{}", state.0);
-            state.1 = Some(Instant::now());
+            state.1 = Instant::now();
         }
         Ok(())
     }
