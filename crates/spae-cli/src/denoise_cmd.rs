@@ -25,7 +25,7 @@ use spae_llm::progressive::{self, Pass};
 
 use crate::eval_cmd::image_metrics;
 use crate::fewshot_cmd::LlmArgs;
-use crate::generate_cmd::{n_ctx, passes, PlanKind};
+use crate::generate_cmd::{n_ctx, PlanArgs, PlanKind};
 use crate::progress;
 
 #[derive(Args)]
@@ -53,14 +53,8 @@ pub struct DenoiseArgs {
     /// Corruption rate of the last example.
     #[arg(long, default_value_t = 0.2)]
     pub rate_to: f64,
-    /// Pyramid layers written (default: the first decodable depth).
-    #[arg(long)]
-    pub depth: Option<usize>,
-    #[arg(long, value_enum, default_value = "paper")]
-    pub plan: PlanKind,
-    /// Tokens per pass; 0: a whole layer per pass.
-    #[arg(long, default_value_t = 16)]
-    pub stride: usize,
+    #[command(flatten)]
+    pub plan: PlanArgs,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[command(flatten)]
@@ -116,17 +110,33 @@ pub fn run(args: DenoiseArgs, assets: &Assets) -> Result<()> {
     let tokenizers: Vec<PathBuf> = std::iter::once(args.checkpoint.clone())
         .chain(args.compare.iter().cloned())
         .collect();
+    if args.examples == 0 {
+        bail!("--examples must be at least 1");
+    }
     for checkpoint in &tokenizers {
         let tok = crate::codebook_cmd::tokenizer(checkpoint, assets)?;
         let (_, llm) = args.llm.load(assets, &tok.codebook)?;
+        let (sizes, passes) = args.plan.passes(&tok.ctx.pyramid)?;
+        let originals = originals(&args, &tok, assets)?;
+        let targets = words(&tok, &originals, sizes.len())?;
+        let target = scores(
+            &lpips,
+            &tok,
+            &originals,
+            &tok.decode_ids(&targets, sizes.len())?,
+        );
         let job = Job {
-            originals: originals(&args, &tok, assets)?,
             name: checkpoint
                 .file_name()
                 .map_or("model".into(), |n| n.to_string_lossy().into_owned()),
             tok,
             llm: &llm,
             lpips: &lpips,
+            originals,
+            sizes,
+            passes,
+            targets,
+            target,
         };
         let mut backend = args.llm.backend(&llm, denoise_ctx(&args, &job)?)?;
         for &task in &tasks {
@@ -146,8 +156,7 @@ pub fn run(args: DenoiseArgs, assets: &Assets) -> Result<()> {
 
 /// The context length the denoising prompts need (the same for every image of a tokenizer).
 fn denoise_ctx(args: &DenoiseArgs, job: &Job) -> Result<u32> {
-    let (sizes, plan) = plan_for(args, &job.tok)?;
-    let total: usize = sizes.iter().sum();
+    let total: usize = job.sizes.iter().sum();
     let text = |s: &str| job.llm.tokenize(s).len();
     let query = vec![0; text("input:") + total + text(" output:")];
     let examples = vec![
@@ -164,19 +173,7 @@ fn denoise_ctx(args: &DenoiseArgs, job: &Job) -> Result<u32> {
         allowed: &[],
         separator: &separator,
     };
-    Ok(n_ctx(ctx, &[query], &plan))
-}
-
-/// The layer sizes written (the requested or first decodable depth) and the passes.
-fn plan_for(args: &DenoiseArgs, tok: &ImageTokenizer) -> Result<(Vec<usize>, Vec<Pass>)> {
-    let pyramid = &tok.ctx.pyramid;
-    let depth = args
-        .depth
-        .unwrap_or_else(|| pyramid.first_decodable_depth());
-    pyramid.check_decodable(depth)?;
-    let sizes = pyramid.layer_sizes()[..depth].to_vec();
-    let plan = passes(args.plan, &sizes, args.stride)?;
-    Ok((sizes, plan))
+    Ok(n_ctx(ctx, &[query], &job.passes))
 }
 
 /// The originals, `n x C x S x S`: the given files or the first test images.
@@ -203,6 +200,35 @@ struct Job<'a> {
     originals: Vec<f32>,
     /// Names its grids.
     name: String,
+    /// Token count of each written layer, and the passes that write them.
+    sizes: Vec<usize>,
+    passes: Vec<Pass>,
+    /// Each original's words (the clean targets), and their decoded scores.
+    targets: Vec<Vec<u32>>,
+    target: Scores,
+}
+
+/// Each of the `n x C x S x S` images' word ids, layers 1..=`depth`.
+fn words(tok: &ImageTokenizer, pixels: &[f32], depth: usize) -> Result<Vec<Vec<u32>>> {
+    let (size, ch) = tok.image_shape();
+    let layers = tok.encode(pixels.to_vec(), pixels.len() / (ch * size * size))?;
+    Ok(layers
+        .into_iter()
+        .map(|l| l[..depth].iter().flat_map(|t| t.ids.clone()).collect())
+        .collect())
+}
+
+/// Mean PSNR, SSIM and LPIPS of `outputs` against `originals` (both `n x C x S x S`).
+fn scores(lpips: &Lpips, tok: &ImageTokenizer, originals: &[f32], outputs: &[f32]) -> Scores {
+    let (size, ch) = tok.image_shape();
+    let n = originals.len() / (ch * size * size);
+    let m = image_metrics(lpips, originals, outputs, n, ch, size);
+    let mean = |k: usize| m.iter().map(|v| v[k]).sum::<f64>() / n.max(1) as f64;
+    Scores {
+        psnr: mean(0),
+        ssim: mean(1),
+        lpips: mean(2),
+    }
 }
 
 fn run_task(
@@ -215,25 +241,14 @@ fn run_task(
     let (size, ch) = tok.image_shape();
     let plane = ch * size * size;
     let n = originals.len() / plane;
-    let (sizes, plan) = plan_for(args, tok)?;
-    let (depth, total) = (sizes.len(), sizes.iter().sum::<usize>());
-    if args.examples == 0 {
-        bail!("--examples must be at least 1");
-    }
+    let (plan, targets) = (&job.passes, &job.targets);
+    let (depth, total) = (job.sizes.len(), job.sizes.iter().sum::<usize>());
     let conditions: Vec<f32> = originals
         .chunks(plane)
         .flat_map(|x| task.apply(x, ch, size))
         .collect();
-    let words = |pixels: &[f32]| -> Result<Vec<Vec<u32>>> {
-        let layers = tok.encode(pixels.to_vec(), pixels.len() / plane)?;
-        Ok(layers
-            .into_iter()
-            .map(|l| l[..depth].iter().flat_map(|t| t.ids.clone()).collect())
-            .collect())
-    };
-    let (cond_words, targets) = (words(&conditions)?, words(originals)?);
-    let mut vocab: Vec<u32> = tok.codebook.words.iter().map(|w| w.id).collect();
-    vocab.sort_unstable();
+    let cond_words = words(tok, &conditions, depth)?;
+    let vocab = tok.codebook.sorted_ids();
     let (before, after, separator) = (
         llm.tokenize("input:"),
         llm.tokenize(" output:"),
@@ -242,7 +257,8 @@ fn run_task(
     let t0 = Instant::now();
     let pb = progress::bar((n * plan.len()) as u64, task.name());
     let mut written = Vec::with_capacity(n);
-    let mut context_rows: Vec<Vec<Vec<u32>>> = Vec::with_capacity(n);
+    // Every example's target, image by image.
+    let mut context: Vec<Vec<u32>> = Vec::with_capacity(n * args.examples);
     for i in 0..n {
         let query = [before.as_slice(), &cond_words[i], &after].concat();
         let examples = denoise::examples(
@@ -259,38 +275,32 @@ fn run_task(
             allowed: &vocab,
             separator: &separator,
         };
-        let out = progressive::decode(backend, ctx, &[query], &plan, || pb.inc(1))?;
+        let out = progressive::decode(backend, ctx, &[query], plan, || pb.inc(1))?;
         written.push(out.into_iter().next().expect("one query"));
-        context_rows.push(examples.into_iter().map(|e| e.target).collect());
+        context.extend(examples.into_iter().map(|e| e.target));
     }
     pb.finish_and_clear();
     let seconds = t0.elapsed().as_secs_f64();
     let output = tok.decode_ids(&written, depth)?;
-    let best: Vec<Vec<u32>> = context_rows
-        .iter()
-        .map(|c| c.last().expect("examples").clone())
+    let context_pixels = tok.decode_ids(&context, depth)?;
+    // The least corrupted example of each image is its last.
+    let best_pixels: Vec<f32> = context_pixels
+        .chunks(args.examples * plane)
+        .flat_map(|c| c[c.len() - plane..].to_vec())
         .collect();
-    let best_pixels = tok.decode_ids(&best, depth)?;
-    let target_pixels = tok.decode_ids(&targets, depth)?;
-    let score = |y: &[f32]| -> Scores {
-        let m = image_metrics(job.lpips, originals, y, n, ch, size);
-        let mean = |k: usize| m.iter().map(|v| v[k]).sum::<f64>() / n.max(1) as f64;
-        Scores {
-            psnr: mean(0),
-            ssim: mean(1),
-            lpips: mean(2),
-        }
-    };
+    let score = |y: &[f32]| scores(job.lpips, tok, originals, y);
     let right: usize = written
         .iter()
-        .zip(&targets)
+        .zip(targets)
         .map(|(w, t)| w.iter().zip(t).filter(|(a, b)| a == b).count())
         .sum();
     // Grid: per image, the condition, each example decoded, the output, the original.
     let mut rows = Vec::with_capacity(n);
     for i in 0..n {
         let mut row = conditions[i * plane..(i + 1) * plane].to_vec();
-        row.extend(tok.decode_ids(&context_rows[i], depth)?);
+        row.extend_from_slice(
+            &context_pixels[i * args.examples * plane..(i + 1) * args.examples * plane],
+        );
         row.extend_from_slice(&output[i * plane..(i + 1) * plane]);
         row.extend_from_slice(&originals[i * plane..(i + 1) * plane]);
         rows.push(row);
@@ -310,13 +320,13 @@ fn run_task(
         images: n,
         depth,
         words_per_image: total,
-        plan: args.plan,
-        stride: args.stride,
+        plan: args.plan.plan,
+        stride: args.plan.stride,
         passes: plan.len(),
         output: score(&output),
         condition: score(&conditions),
         best_example: score(&best_pixels),
-        target: score(&target_pixels),
+        target: job.target,
         word_accuracy: right as f64 / (n * total).max(1) as f64,
         seconds,
         grid: grid.display().to_string(),

@@ -17,6 +17,7 @@ use spae::assets::Assets;
 use spae::codebook::VocabTokenizer;
 use spae::data::{tile_images, write_png, Split};
 use spae::eval::classifier;
+use spae::pyramid::Pyramid;
 use spae::tokenizer::ImageTokenizer;
 use spae::train::dataset;
 use spae_llm::fewshot::wilson_interval;
@@ -52,6 +53,40 @@ pub enum PlanKind {
     Single,
 }
 
+/// What the LLM writes and in which passes (Eq. 11).
+#[derive(Args)]
+pub struct PlanArgs {
+    /// Pyramid layers written (default: the first decodable depth).
+    #[arg(long)]
+    pub depth: Option<usize>,
+    #[arg(long, value_enum, default_value = "paper")]
+    pub plan: PlanKind,
+    /// Tokens per pass (default 16: one pass for each of the 1-, 4- and 16-word layers, four
+    /// for a 64-word layer); 0: a whole layer per pass.
+    #[arg(long, default_value_t = 16)]
+    pub stride: usize,
+}
+
+impl PlanArgs {
+    /// The token count of each written layer and the passes that write them.
+    pub fn passes(&self, pyramid: &Pyramid) -> Result<(Vec<usize>, Vec<Pass>)> {
+        let depth = self
+            .depth
+            .unwrap_or_else(|| pyramid.first_decodable_depth());
+        pyramid.check_decodable(depth)?;
+        let sizes = pyramid.layer_sizes()[..depth].to_vec();
+        let stride = (self.stride > 0).then_some(self.stride);
+        let every = |window| vec![LayerStep { stride, window }; depth];
+        let passes = match self.plan {
+            PlanKind::Single => single_pass(&sizes),
+            PlanKind::Paper => plan(&sizes, &paper_recipe(depth, stride))?,
+            PlanKind::Par => plan(&sizes, &every(Window::Par))?,
+            PlanKind::Pnar => plan(&sizes, &every(Window::Pnar))?,
+        };
+        Ok((sizes, passes))
+    }
+}
+
 #[derive(Args)]
 pub struct GenerateArgs {
     pub task: Task,
@@ -72,15 +107,8 @@ pub struct GenerateArgs {
     /// The condition, with {} where the digit or query goes.
     #[arg(long, default_value = DEFAULT_TEMPLATE)]
     pub template: String,
-    /// Pyramid layers written (default: the first decodable depth).
-    #[arg(long)]
-    pub depth: Option<usize>,
-    #[arg(long, value_enum, default_value = "paper")]
-    pub plan: PlanKind,
-    /// Tokens per pass (default 16: one pass for each of the 1-, 4- and 16-word layers, four
-    /// for a 64-word layer); 0: a whole layer per pass.
-    #[arg(long, default_value_t = 16)]
-    pub stride: usize,
+    #[command(flatten)]
+    pub plan: PlanArgs,
     /// Seed of the choice and order of the examples.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -163,14 +191,8 @@ pub fn run(args: GenerateArgs, assets: &Assets) -> Result<()> {
             judge_cfg.classes.len()
         );
     }
-    let pyramid = &tok.ctx.pyramid;
-    let depth = args
-        .depth
-        .unwrap_or_else(|| pyramid.first_decodable_depth());
-    pyramid.check_decodable(depth)?;
-    let sizes = pyramid.layer_sizes()[..depth].to_vec();
-    let total: usize = sizes.iter().sum();
-    let passes = passes(args.plan, &sizes, args.stride)?;
+    let (sizes, passes) = args.plan.passes(&tok.ctx.pyramid)?;
+    let (depth, total) = (sizes.len(), sizes.iter().sum::<usize>());
     let queries: Vec<DigitQuery> = if args.queries.is_empty() {
         mnist_queries()
     } else {
@@ -179,7 +201,7 @@ pub fn run(args: GenerateArgs, assets: &Assets) -> Result<()> {
             .map(|q| {
                 let subject = subject_of(&args.template, q);
                 DigitQuery {
-                    digit: intended_digit(&subject).unwrap_or(usize::MAX),
+                    digit: intended_digit(&subject),
                     subject,
                     kind: "query",
                 }
@@ -203,12 +225,12 @@ pub fn run(args: GenerateArgs, assets: &Assets) -> Result<()> {
             })
         })
         .collect::<Result<_>>()?;
-    let prompts: Vec<Vec<u32>> = queries
+    let conditions: Vec<String> = queries
         .iter()
-        .map(|q| Ok(text(&condition(&args.template, &q.subject)?)))
-        .collect::<Result<_>>()?;
-    let mut allowed: Vec<u32> = tok.codebook.words.iter().map(|w| w.id).collect();
-    allowed.sort_unstable();
+        .map(|q| condition(&args.template, &q.subject))
+        .collect::<Result<_, _>>()?;
+    let prompts: Vec<Vec<u32>> = conditions.iter().map(|c| text(c)).collect();
+    let allowed = tok.codebook.sorted_ids();
     let separator = text("\n");
     let ctx = progressive::Context {
         examples: &examples,
@@ -235,9 +257,9 @@ pub fn run(args: GenerateArgs, assets: &Assets) -> Result<()> {
         let img = &pixels[i * plane..(i + 1) * plane];
         let file = format!("images/{i:03}.png");
         write_png(&args.out.join(&file), img, 1, size, size)?;
-        let intended = (q.digit < 10).then_some(q.digit);
+        let intended = q.digit;
         images.push(Generated {
-            query: condition(&args.template, &q.subject)?,
+            query: conditions[i].clone(),
             subject: q.subject.clone(),
             kind: q.kind,
             intended,
@@ -282,8 +304,8 @@ pub fn run(args: GenerateArgs, assets: &Assets) -> Result<()> {
         template: &args.template,
         depth,
         words_per_image: total,
-        plan: args.plan,
-        stride: args.stride,
+        plan: args.plan.plan,
+        stride: args.plan.stride,
         passes: passes.len(),
         judged: judged.len(),
         correct,
@@ -311,19 +333,6 @@ pub fn run(args: GenerateArgs, assets: &Assets) -> Result<()> {
 pub fn n_ctx(ctx: progressive::Context, queries: &[Vec<u32>], passes: &[Pass]) -> u32 {
     let need = progressive::context_needed(ctx, queries, passes).max(2048);
     need.next_multiple_of(256) as u32
-}
-
-/// The passes of `kind` over a pyramid of `sizes` tokens per layer, `stride` tokens per pass
-/// (0: a whole layer per pass).
-pub fn passes(kind: PlanKind, sizes: &[usize], stride: usize) -> Result<Vec<Pass>> {
-    let stride = (stride > 0).then_some(stride);
-    let every = |window| vec![LayerStep { stride, window }; sizes.len()];
-    Ok(match kind {
-        PlanKind::Single => single_pass(sizes),
-        PlanKind::Paper => plan(sizes, &paper_recipe(sizes.len(), stride))?,
-        PlanKind::Par => plan(sizes, &every(Window::Par))?,
-        PlanKind::Pnar => plan(sizes, &every(Window::Pnar))?,
-    })
 }
 
 /// `n` indices of `labels`, as even over the classes as `n` allows (seeded), in a seeded order.

@@ -152,6 +152,13 @@ pub struct Codebook {
 }
 
 impl Codebook {
+    /// The LLM ids of every word, sorted: the set an LLM may write image words from.
+    pub fn sorted_ids(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self.words.iter().map(|w| w.id).collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// sha256 over the words (ids and texts), the width and the embedding rows, hex: what a
     /// checkpoint records of the codebook it was trained with.
     pub fn fingerprint(&self) -> String {

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use burn::store::ApplyResult;
 use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 use thiserror::Error;
@@ -16,6 +17,21 @@ pub enum WeightsError {
     },
     #[error("weights {path} are not valid: {reason}")]
     Invalid { path: PathBuf, reason: String },
+}
+
+/// What went wrong when a stored module was applied to a model: `None` when every tensor was
+/// loaded and nothing was left over, else "N missing, N unexpected, N errors".
+pub fn incomplete(result: &ApplyResult) -> Option<String> {
+    (!result.missing.is_empty() || !result.errors.is_empty() || !result.unused.is_empty()).then(
+        || {
+            format!(
+                "{} missing, {} unexpected, {} errors",
+                result.missing.len(),
+                result.unused.len(),
+                result.errors.len()
+            )
+        },
+    )
 }
 
 /// A safetensors file held in memory.

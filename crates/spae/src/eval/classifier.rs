@@ -26,6 +26,7 @@ use thiserror::Error;
 use crate::data::ImageSet;
 use crate::io::write_atomic;
 use crate::train::to_vec;
+use crate::weights::incomplete;
 
 #[derive(Debug, Error)]
 pub enum ClassifierError {
@@ -250,15 +251,10 @@ pub fn load(dir: &Path) -> Result<(Classifier, ClassifierConfig), ClassifierErro
     let result = model
         .load_from(&mut SafetensorsStore::from_file(&weights))
         .map_err(|e| bad(&weights, format!("truncated or corrupt: {e}")))?;
-    if !result.missing.is_empty() || !result.errors.is_empty() || !result.unused.is_empty() {
+    if let Some(what) = incomplete(&result) {
         return Err(bad(
             &weights,
-            format!(
-                "does not match classifier.json ({} missing, {} unexpected, {} errors)",
-                result.missing.len(),
-                result.unused.len(),
-                result.errors.len()
-            ),
+            format!("does not match classifier.json ({what})"),
         ));
     }
     Ok((model, cfg))

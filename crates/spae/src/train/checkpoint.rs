@@ -17,6 +17,7 @@ use super::config::TrainConfig;
 use super::gan::{Adversary, LecamEma};
 use crate::io::write_atomic;
 use crate::model::SpaeModel;
+use crate::weights::incomplete;
 
 #[derive(Debug, Error)]
 pub enum CheckpointError {
@@ -185,18 +186,13 @@ fn load_module<M: Module>(path: &Path, module: &mut M) -> Result<(), CheckpointE
 
 /// Every tensor of the module was loaded and nothing was left over.
 fn check_applied(path: &Path, result: &ApplyResult) -> Result<(), CheckpointError> {
-    if !result.missing.is_empty() || !result.errors.is_empty() || !result.unused.is_empty() {
-        return Err(bad(
+    match incomplete(result) {
+        Some(what) => Err(bad(
             path,
-            format!(
-                "does not match the configured model ({} missing, {} unexpected, {} errors)",
-                result.missing.len(),
-                result.unused.len(),
-                result.errors.len()
-            ),
-        ));
+            format!("does not match the configured model ({what})"),
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn load_optimizer(path: &Path, optim: ModuleOptimizer) -> Result<ModuleOptimizer, CheckpointError> {
