@@ -3,19 +3,22 @@
 //! words; the context holds 10 examples pairing that condition with the image's own words
 //! corrupted by random word replacement at rates falling from 50% to 20%; the frozen LLM writes
 //! the clean words progressively (Eqs. 10-11) and they decode to pixels, scored against the
-//! original with PSNR / SSIM / LPIPS next to two reference outputs: the condition image itself
+//! original with PSNR / SSIM / LPIPS (and the FID of the set) next to two reference outputs: the condition image itself
 //! (the trivial baseline) and the least corrupted example (copying the context).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
+use burn::tensor::{Device, Tensor, TensorData};
 use clap::Args;
 use serde::Serialize;
 use spae::assets::Assets;
 use spae::codebook::VocabTokenizer;
 use spae::data::{load_model_image, tile_images, write_png, Split};
 use spae::degrade::Degradation;
+use spae::eval::fid::{frechet_distance, FeatureStats};
+use spae::eval::inception::{FidInception, FEATURES};
 use spae::eval::lpips::Lpips;
 use spae::tokenizer::ImageTokenizer;
 use spae::train::dataset;
@@ -64,12 +67,22 @@ pub struct DenoiseArgs {
     pub out: PathBuf,
 }
 
-/// Mean PSNR (dB), SSIM and LPIPS against the originals.
+/// Mean PSNR (dB), SSIM and LPIPS against the originals, and the FID between the set and the
+/// originals (absent below 2 images).
 #[derive(Serialize, Default, Clone, Copy)]
 struct Scores {
     psnr: f64,
     ssim: f64,
     lpips: f64,
+    fid: Option<f64>,
+}
+
+/// What judges an output set against the originals.
+struct Metrics<'a> {
+    lpips: &'a Lpips,
+    inception: &'a FidInception,
+    /// FID statistics of the originals' Inception features (absent below 2 images).
+    reference: Option<FeatureStats>,
 }
 
 #[derive(Serialize)]
@@ -105,7 +118,9 @@ pub fn run(args: DenoiseArgs, assets: &Assets) -> Result<()> {
             .map(|t| t.trim().parse().map_err(anyhow::Error::msg))
             .collect::<Result<_>>()?
     };
-    let lpips = Lpips::load(&assets.path("lpips")?, &burn::tensor::Device::flex())?;
+    let device = Device::flex();
+    let lpips = Lpips::load(&assets.path("lpips")?, &device)?;
+    let inception = FidInception::load(&assets.path("fid")?, &device)?;
     let mut results = Vec::new();
     let tokenizers: Vec<PathBuf> = std::iter::once(args.checkpoint.clone())
         .chain(args.compare.iter().cloned())
@@ -119,19 +134,25 @@ pub fn run(args: DenoiseArgs, assets: &Assets) -> Result<()> {
         let (sizes, passes) = args.plan.passes(&tok.ctx.pyramid)?;
         let originals = originals(&args, &tok, assets)?;
         let targets = words(&tok, &originals, sizes.len())?;
+        let reference = inception_features(&inception, &tok, &originals);
+        let metrics = Metrics {
+            lpips: &lpips,
+            inception: &inception,
+            reference: FeatureStats::new(&reference, FEATURES).ok(),
+        };
         let target = scores(
-            &lpips,
+            &metrics,
             &tok,
             &originals,
             &tok.decode_ids(&targets, sizes.len())?,
-        );
+        )?;
         let job = Job {
             name: checkpoint
                 .file_name()
                 .map_or("model".into(), |n| n.to_string_lossy().into_owned()),
             tok,
             llm: &llm,
-            lpips: &lpips,
+            metrics,
             originals,
             sizes,
             passes,
@@ -195,7 +216,7 @@ fn originals(args: &DenoiseArgs, tok: &ImageTokenizer, assets: &Assets) -> Resul
 struct Job<'a> {
     tok: ImageTokenizer,
     llm: &'a spae_llm::Llm,
-    lpips: &'a Lpips,
+    metrics: Metrics<'a>,
     /// `n x C x S x S`.
     originals: Vec<f32>,
     /// Names its grids.
@@ -218,17 +239,45 @@ fn words(tok: &ImageTokenizer, pixels: &[f32], depth: usize) -> Result<Vec<Vec<u
         .collect())
 }
 
-/// Mean PSNR, SSIM and LPIPS of `outputs` against `originals` (both `n x C x S x S`).
-fn scores(lpips: &Lpips, tok: &ImageTokenizer, originals: &[f32], outputs: &[f32]) -> Scores {
+/// Inception features of `n x C x S x S` images.
+fn inception_features(net: &FidInception, tok: &ImageTokenizer, pixels: &[f32]) -> Vec<f32> {
+    let (size, ch) = tok.image_shape();
+    let n = pixels.len() / (ch * size * size);
+    let batch = Tensor::<4>::from_data(
+        TensorData::new(pixels.to_vec(), [n, ch, size, size]),
+        &Device::flex(),
+    );
+    net.features(batch)
+}
+
+/// Mean PSNR, SSIM and LPIPS of `outputs` against `originals` (both `n x C x S x S`), and the
+/// FID of the two sets.
+fn scores(
+    metrics: &Metrics,
+    tok: &ImageTokenizer,
+    originals: &[f32],
+    outputs: &[f32],
+) -> Result<Scores> {
     let (size, ch) = tok.image_shape();
     let n = originals.len() / (ch * size * size);
-    let m = image_metrics(lpips, originals, outputs, n, ch, size);
+    let m = image_metrics(metrics.lpips, originals, outputs, n, ch, size);
     let mean = |k: usize| m.iter().map(|v| v[k]).sum::<f64>() / n.max(1) as f64;
-    Scores {
+    let fid = match &metrics.reference {
+        Some(reference) => {
+            let features = inception_features(metrics.inception, tok, outputs);
+            Some(frechet_distance(
+                reference,
+                &FeatureStats::new(&features, FEATURES)?,
+            )?)
+        }
+        None => None,
+    };
+    Ok(Scores {
         psnr: mean(0),
         ssim: mean(1),
         lpips: mean(2),
-    }
+        fid,
+    })
 }
 
 fn run_task(
@@ -288,7 +337,7 @@ fn run_task(
         .chunks(args.examples * plane)
         .flat_map(|c| c[c.len() - plane..].to_vec())
         .collect();
-    let score = |y: &[f32]| scores(job.lpips, tok, originals, y);
+    let score = |y: &[f32]| scores(&job.metrics, tok, originals, y);
     let right: usize = written
         .iter()
         .zip(targets)
@@ -323,9 +372,9 @@ fn run_task(
         plan: args.plan.plan,
         stride: args.plan.stride,
         passes: plan.len(),
-        output: score(&output),
-        condition: score(&conditions),
-        best_example: score(&best_pixels),
+        output: score(&output)?,
+        condition: score(&conditions)?,
+        best_example: score(&best_pixels)?,
         target: job.target,
         word_accuracy: right as f64 / (n * total).max(1) as f64,
         seconds,
@@ -334,9 +383,12 @@ fn run_task(
 }
 
 fn print_row(r: &TaskResult) {
-    let s = |x: &Scores| format!("{:.2} / {:.3} / {:.3}", x.psnr, x.ssim, x.lpips);
+    let s = |x: &Scores| {
+        let fid = x.fid.map_or("-".into(), |f| format!("{f:.1}"));
+        format!("{:.2} / {:.3} / {:.3} / {fid}", x.psnr, x.ssim, x.lpips)
+    };
     println!(
-        "{:<9} {} images, {} words, {} passes: LLM {} (words right {:.1}%) | condition {} | least corrupted example {} | clean words {}  [{:.0} s]",
+        "{:<9} {} images, {} words, {} passes (PSNR / SSIM / LPIPS / FID): LLM {} (words right {:.1}%) | condition {} | least corrupted example {} | clean words {}  [{:.0} s]",
         r.task.name(),
         r.images,
         r.words_per_image,

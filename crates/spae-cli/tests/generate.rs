@@ -148,7 +148,7 @@ fn denoising_tasks_write_scores_and_grids() {
     let base = [
         "denoise",
         "--n",
-        "1",
+        "2",
         "--examples",
         "2",
         "--threads",
@@ -165,10 +165,12 @@ fn denoising_tasks_write_scores_and_grids() {
         for k in ["output", "condition", "best_example", "target"] {
             let psnr = r[k]["psnr"].as_f64().unwrap();
             assert!(psnr.is_finite() && psnr > 5.0, "{k}: {psnr}");
+            let fid = r[k]["fid"].as_f64().unwrap();
+            assert!(fid.is_finite() && fid > 0.0, "{k}: FID {fid}");
         }
         let grid = spae::data::read_png(Path::new(r["grid"].as_str().unwrap())).unwrap();
-        // Condition, two examples, output, original.
-        assert_eq!((grid.width, grid.height), (5 * 32, 32));
+        // Two images; condition, two examples, output, original.
+        assert_eq!((grid.width, grid.height), (5 * 32, 2 * 32));
     }
     fails(
         &[&base[..], &["--task", "blur"]].concat(),

@@ -140,4 +140,12 @@ fn encode_decode_eval_and_bad_tokens() {
         "{out}"
     );
     assert!(Path::new(&p("recon.png")).exists());
+    let rows: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p("recon.json")).unwrap()).unwrap();
+    for r in rows.as_array().unwrap() {
+        let fid = r["fid"].as_f64().unwrap();
+        assert!(fid.is_finite() && fid > 0.0, "FID {fid}");
+    }
+    let err = fails(&["eval", "recon", "--checkpoint", &run, "--n", "1"]);
+    assert!(err.contains("FID needs at least 2 images"), "{err}");
 }

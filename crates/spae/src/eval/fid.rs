@@ -30,7 +30,7 @@ impl FeatureStats {
     /// `n <= dim` the factor is the centred data itself, `F = X_c^T / sqrt(n - 1)`; with more
     /// rows it is `V sqrt(Lambda)` from the covariance's eigendecomposition.
     pub fn new(features: &[f32], dim: usize) -> Result<Self, FidError> {
-        if dim == 0 || features.len() % dim != 0 {
+        if dim == 0 || !features.len().is_multiple_of(dim) {
             return Err(FidError::Ragged {
                 len: features.len(),
                 dim,

@@ -128,7 +128,7 @@ impl Pool {
 
 /// One step of a branch.
 enum Layer {
-    Conv(ConvBn),
+    Conv(Box<ConvBn>),
     Pool(Pool),
 }
 
@@ -154,13 +154,8 @@ impl Branch {
                 format!("{prefix}.conv_{i}")
             };
             let stride = if i + 1 == n { last_stride } else { 1 };
-            layers.push(Layer::Conv(ConvBn::load(
-                w,
-                &name,
-                stride,
-                stride == 2,
-                device,
-            )?));
+            let conv = ConvBn::load(w, &name, stride, stride == 2, device)?;
+            layers.push(Layer::Conv(Box::new(conv)));
         }
         Ok(Branch(layers))
     }
@@ -181,28 +176,25 @@ impl Branch {
 /// convolution.
 enum Block {
     Concat(Vec<Branch>),
-    Expanded {
-        conv: ConvBn,
-        /// 1x1, then split into (1x3, 3x1).
-        tower: (ConvBn, ConvBn, ConvBn),
-        /// 1x1, 3x3, then split into (1x3, 3x1).
-        tower_1: (Branch, ConvBn, ConvBn),
-        pool: Pool,
-        pool_conv: ConvBn,
-    },
+    Expanded(Box<Expanded>),
+}
+
+/// Inception E's layers.
+struct Expanded {
+    conv: ConvBn,
+    /// 1x1, then split into (1x3, 3x1).
+    tower: (ConvBn, ConvBn, ConvBn),
+    /// 1x1, 3x3, then split into (1x3, 3x1).
+    tower_1: (Branch, ConvBn, ConvBn),
+    pool: Pool,
+    pool_conv: ConvBn,
 }
 
 impl Block {
     /// Inception A (`mixed`, `mixed_1`, `mixed_2`): 1x1; 1x1-5x5; 1x1-3x3-3x3; pool-1x1.
     fn a(w: &Weights, p: &str, device: &Device) -> Result<Self, WeightsError> {
         Ok(Block::Concat(vec![
-            Branch(vec![Layer::Conv(ConvBn::load(
-                w,
-                &format!("{p}.conv"),
-                1,
-                false,
-                device,
-            )?)]),
+            Branch::convs(w, p, None, 1, 1, device)?,
             Branch::convs(w, &format!("{p}.tower"), None, 2, 1, device)?,
             Branch::convs(w, &format!("{p}.tower_1"), None, 3, 1, device)?,
             Branch::convs(w, &format!("{p}.tower_2"), Some(Pool::Avg), 1, 1, device)?,
@@ -212,13 +204,7 @@ impl Block {
     /// Inception B (`mixed_3`, grid reduction): 3x3/2; 1x1-3x3-3x3/2; max pool/2.
     fn b(w: &Weights, p: &str, device: &Device) -> Result<Self, WeightsError> {
         Ok(Block::Concat(vec![
-            Branch(vec![Layer::Conv(ConvBn::load(
-                w,
-                &format!("{p}.conv"),
-                2,
-                true,
-                device,
-            )?)]),
+            Branch::convs(w, p, None, 1, 2, device)?,
             Branch::convs(w, &format!("{p}.tower"), None, 3, 2, device)?,
             Branch(vec![Layer::Pool(Pool::MaxDown)]),
         ]))
@@ -227,13 +213,7 @@ impl Block {
     /// Inception C (`mixed_4` ... `mixed_7`): 1x1; 1x1-1x7-7x1; 1x1-7x1-1x7-7x1-1x7; pool-1x1.
     fn c(w: &Weights, p: &str, device: &Device) -> Result<Self, WeightsError> {
         Ok(Block::Concat(vec![
-            Branch(vec![Layer::Conv(ConvBn::load(
-                w,
-                &format!("{p}.conv"),
-                1,
-                false,
-                device,
-            )?)]),
+            Branch::convs(w, p, None, 1, 1, device)?,
             Branch::convs(w, &format!("{p}.tower"), None, 3, 1, device)?,
             Branch::convs(w, &format!("{p}.tower_1"), None, 5, 1, device)?,
             Branch::convs(w, &format!("{p}.tower_2"), Some(Pool::Avg), 1, 1, device)?,
@@ -252,7 +232,7 @@ impl Block {
     /// Inception E (`mixed_9` with an average pool branch, `mixed_10` with a max pool).
     fn e(w: &Weights, p: &str, pool: Pool, device: &Device) -> Result<Self, WeightsError> {
         let conv = |name: &str| ConvBn::load(w, &format!("{p}.{name}"), 1, false, device);
-        Ok(Block::Expanded {
+        Ok(Block::Expanded(Box::new(Expanded {
             conv: conv("conv")?,
             tower: (
                 conv("tower_conv")?,
@@ -261,15 +241,15 @@ impl Block {
             ),
             tower_1: (
                 Branch(vec![
-                    Layer::Conv(conv("tower_1_conv")?),
-                    Layer::Conv(conv("tower_1_conv_1")?),
+                    Layer::Conv(Box::new(conv("tower_1_conv")?)),
+                    Layer::Conv(Box::new(conv("tower_1_conv_1")?)),
                 ]),
                 conv("tower_1_mixed_conv")?,
                 conv("tower_1_mixed_conv_1")?,
             ),
             pool,
             pool_conv: conv("tower_2_conv")?,
-        })
+        })))
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -277,13 +257,14 @@ impl Block {
             Block::Concat(branches) => {
                 Tensor::cat(branches.iter().map(|b| b.forward(x.clone())).collect(), 1)
             }
-            Block::Expanded {
-                conv,
-                tower,
-                tower_1,
-                pool,
-                pool_conv,
-            } => {
+            Block::Expanded(e) => {
+                let Expanded {
+                    conv,
+                    tower,
+                    tower_1,
+                    pool,
+                    pool_conv,
+                } = e.as_ref();
                 let a = tower.0.forward(x.clone());
                 let b = tower_1.0.forward(x.clone());
                 Tensor::cat(
@@ -313,7 +294,7 @@ impl FidInception {
     pub fn load(path: &Path, device: &Device) -> Result<Self, WeightsError> {
         let w = Weights::open(path)?;
         let conv = |name: &str, stride: usize, valid: bool| {
-            ConvBn::load(&w, name, stride, valid, device).map(Layer::Conv)
+            ConvBn::load(&w, name, stride, valid, device).map(|c| Layer::Conv(Box::new(c)))
         };
         let stem = Branch(vec![
             conv("conv", 2, true)?,
