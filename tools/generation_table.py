@@ -60,12 +60,15 @@ def denoise(out):
     if not rows:
         return
     print("### Conditional denoising (SmolLM2, 10 examples, 50% -> 20%)\n")
-    print("PSNR dB / SSIM / LPIPS against the original; words right = share of the clean target's words the LLM wrote.\n")
+    print("PSNR dB / SSIM / LPIPS against the original, then FID of the set against the originals where the "
+          "report has it (a small-sample FID over the task's few images: compare within a row only); "
+          "words right = share of the clean target's words the LLM wrote.\n")
     print("| task | tokenizer | words | LLM, progressive | words right | LLM, single pass | words right | condition as output | least corrupted example | clean words decoded |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 
     def s(x):
-        return f"{x['psnr']:.2f} / {x['ssim']:.3f} / {x['lpips']:.3f}"
+        fid = f" / {x['fid']:.0f}" if x.get("fid") is not None else ""
+        return f"{x['psnr']:.2f} / {x['ssim']:.3f} / {x['lpips']:.3f}{fid}"
 
     for (task, tok), by in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         any_r = by.get("paper") or by.get("single")

@@ -119,6 +119,7 @@ pub fn run(args: DenoiseArgs, assets: &Assets) -> Result<()> {
             .collect::<Result<_>>()?
     };
     let device = Device::flex();
+    args.llm.writing("denoise")?;
     let lpips = Lpips::load(&assets.path("lpips")?, &device)?;
     let inception = FidInception::load(&assets.path("fid")?, &device)?;
     let mut results = Vec::new();

@@ -1,13 +1,14 @@
 //! `spae fewshot`: few-shot classification of SPAE-tokenized images by a frozen LLM (Table 1's
 //! protocol), open-ended and constrained, with a 95% interval, progress and JSON.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::Args;
 use serde::Serialize;
 use spae::assets::Assets;
-use spae::codebook::Codebook;
+use spae::codebook::{Codebook, VocabTokenizer};
 use spae::data::ImageSet;
 use spae::tokenizer::ImageTokenizer;
 use spae::train::dataset;
@@ -57,19 +58,60 @@ pub struct LlmArgs {
     /// CPU threads for the LLM (0: all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Give the LLM each image's words as text, tokenized by its own tokenizer, so that an LLM
+    /// with another vocabulary than the codebook's source model (Qwen, Gemma, ...) can read a
+    /// tokenizer's words. Reading tasks only (fewshot, caption): writing words needs the
+    /// codebook's own vocabulary.
+    #[arg(long)]
+    pub words_as_text: bool,
 }
 
 impl LlmArgs {
     /// The LLM's GGUF path and the model (vocabulary only with --server), checked against the
-    /// codebook's vocabulary.
+    /// codebook's vocabulary unless --words-as-text.
     pub fn load(&self, assets: &Assets, codebook: &Codebook) -> Result<(PathBuf, Llm)> {
         let (path, _) = llm_source::resolve(&self.llm, assets)?;
         let llm = match self.server {
             Some(_) => Llm::load_vocab_only(&path)?,
             None => Llm::load(&path)?,
         };
-        llm.check_codebook(codebook)?;
+        if !self.words_as_text {
+            llm.check_codebook(codebook)?;
+        }
         Ok((path, llm))
+    }
+
+    /// The LLM's prompt ids for each image's SPAE word ids (per layer count, as
+    /// [`words_per_layers`] gives them): the ids themselves, or with --words-as-text the words'
+    /// text (" cat dog ...") tokenized by `llm`.
+    pub fn reading(
+        &self,
+        llm: &Llm,
+        codebook: &Codebook,
+        per_layers: Vec<(usize, Vec<Vec<u32>>)>,
+    ) -> Vec<(usize, Vec<Vec<u32>>)> {
+        if !self.words_as_text {
+            return per_layers;
+        }
+        let text: HashMap<u32, &str> = codebook
+            .words
+            .iter()
+            .map(|w| (w.id, w.text.as_str()))
+            .collect();
+        let as_text =
+            |ids: &Vec<u32>| llm.tokenize(&ids.iter().map(|id| text[id]).collect::<String>());
+        per_layers
+            .into_iter()
+            .map(|(l, images)| (l, images.iter().map(as_text).collect()))
+            .collect()
+    }
+
+    /// Refuses --words-as-text for a task where the LLM writes words.
+    pub fn writing(&self, task: &str) -> Result<()> {
+        if self.words_as_text {
+            bail!("--words-as-text is for reading tasks (fewshot, caption); {task} has the LLM write codebook words, which needs the codebook's own vocabulary");
+        }
+        Ok(())
     }
 
     /// The backend that answers: a llama.cpp session on `llm`, or the server; `n_ctx` unless
@@ -269,6 +311,7 @@ pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<Vec<SettingResult
     let n = args.pool.min(set.len());
     let per_layers = words_per_layers(&tok, &set, n, &args.layers)?;
     let (path, llm) = args.llm.load(assets, &tok.codebook)?;
+    let per_layers = args.llm.reading(&llm, &tok.codebook, per_layers);
     let mut session = args.llm.backend(&llm, 2048)?;
     let settings = if args.table1 {
         [Setting::table1(2), Setting::table1(5)].concat()

@@ -213,6 +213,7 @@ pub fn run(args: GenerateArgs, assets: &Assets) -> Result<()> {
     let train = dataset(&tok.config, assets, Split::Train)?;
     let chosen = choose_examples(&train.labels, args.examples, args.seed)?;
     let targets = image_words(&tok, &train, &chosen, depth);
+    args.llm.writing("generate")?;
     let (path, llm) = args.llm.load(assets, &tok.codebook)?;
     let text = |s: &str| llm.tokenize(s);
     let examples: Vec<Example> = chosen

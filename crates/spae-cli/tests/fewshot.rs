@@ -78,6 +78,26 @@ fn a_few_episodes_in_both_modes_and_clear_errors() {
         assert!(r["stats"]["reused_tokens"].as_u64().unwrap() > 0, "{r}");
     }
 
+    // The words as text, re-tokenized by the LLM (the path for LLMs of another vocabulary):
+    // with the codebook's own LLM the round trip gives the same ids, so the same answers.
+    let text_out = dir.path().join("fs-text.json");
+    let t = text_out.to_string_lossy();
+    let mut text_args = args.clone();
+    *text_args.last_mut().unwrap() = &t;
+    text_args.push("--words-as-text");
+    let r = run(&text_args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let text_report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&text_out).unwrap()).unwrap();
+    for (a, b) in results
+        .iter()
+        .zip(text_report["results"].as_array().unwrap())
+    {
+        assert_eq!(a["predictions"], b["predictions"]);
+        assert_eq!(a["open_correct"], b["open_correct"]);
+        assert_eq!(a["words_per_image"], b["words_per_image"]);
+    }
+
     let fail = |extra: &[&str], needle: &str| {
         let r = run(&[&base[..], extra, &["--out", &o]].concat());
         let err = String::from_utf8_lossy(&r.stderr);

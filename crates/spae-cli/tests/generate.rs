@@ -180,4 +180,8 @@ fn denoising_tasks_write_scores_and_grids() {
         &[&base[..], &["--rate-from", "1.5"]].concat(),
         "not in [0, 1]",
     );
+    fails(
+        &[&base[..], &["--words-as-text"]].concat(),
+        "--words-as-text is for reading tasks",
+    );
 }
