@@ -5,6 +5,7 @@
 #    the same budget as the SPAE models): configs/lqae-baseline.toml, configs/lqae-baseline-emoji.toml;
 #  - Table 1 in shape and Fig. 3: Fashion-MNIST, 2- and 5-way, all 14 settings, SPAE
 #    (models/fashion-mnist-semantic) with 1, 2 and 3 layers and the baseline's 64 words;
+#  - the SPAE 2-layer row with Qwen2.5-Coder-0.5B reading the words as text, when installed;
 #  - emoji captions (10 examples in context, test split) and category VQA (10-way 1-shot, train
 #    split: the test split holds too few "Component" emoji), SPAE (models/emoji-64-semantic) with
 #    1, 2 and 3 layers against the baseline.
@@ -38,6 +39,11 @@ base=runs/fewshot/lqae-baseline base_emoji=runs/fewshot/lqae-baseline-emoji
 t1=(fewshot --table1 --episodes "$episodes" --queries-per-class "$q")
 step table1-spae "$fm" "${t1[@]}" --checkpoint "$fm" --layers 1,2,3
 step table1-baseline "$base" "${t1[@]}" --checkpoint "$base" --layers 1
+# A larger LLM of another vocabulary (scripts/install-assets.sh --with qwen0.5b) reads the same
+# SPAE words as text (--words-as-text): the SPAE 2-layer row again.
+if [ -f assets/llm/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf ]; then
+  step table1-spae-qwen0.5b "$fm" "${t1[@]}" --checkpoint "$fm" --layers 2 --llm qwen0.5b --words-as-text
+fi
 cap=(caption --examples 10 --episodes "$((episodes * 5))")
 step caption-spae "$emoji" "${cap[@]}" --checkpoint "$emoji" --layers 1,2,3
 step caption-baseline "$base_emoji" "${cap[@]}" --checkpoint "$base_emoji" --layers 1
