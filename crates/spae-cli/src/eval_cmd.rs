@@ -38,6 +38,18 @@ pub enum EvalCommand {
         #[arg(long, default_value = "results/eval/recon.json")]
         out: PathBuf,
     },
+    /// FID between two image sets: each a folder of PNG files or DATASET:SPLIT[:START..END]
+    /// (fashion-mnist, mnist, emoji), e.g. fashion-mnist:test:0..1000.
+    Fid {
+        a: String,
+        b: String,
+        /// Centre every image on a black square of this side first (the tokenizers see 28x28
+        /// digits on a 32x32 canvas).
+        #[arg(long)]
+        canvas: Option<usize>,
+        #[arg(long, default_value = "results/eval/fid.json")]
+        out: PathBuf,
+    },
     /// Semantic relevance of each pyramid layer's words (mean Eq. 6 score under a scorer) and
     /// the top-word hit rate (first two layers hold one of the 50 words nearest the image's
     /// name, emoji, or its class name).
@@ -214,6 +226,7 @@ pub fn run(cmd: EvalCommand, assets: &Assets) -> Result<()> {
             no_fid,
             out,
         } => recon(checkpoint, &split, n, !no_fid, out, assets),
+        EvalCommand::Fid { a, b, canvas, out } => crate::fid_cmd::run(&a, &b, canvas, &out, assets),
         EvalCommand::Semantic {
             checkpoint,
             split,

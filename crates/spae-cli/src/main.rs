@@ -9,6 +9,7 @@ mod demo;
 mod denoise_cmd;
 mod eval_cmd;
 mod fewshot_cmd;
+mod fid_cmd;
 mod generate_cmd;
 mod llm_source;
 mod progress;

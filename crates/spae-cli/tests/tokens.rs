@@ -149,3 +149,50 @@ fn encode_decode_eval_and_bad_tokens() {
     let err = fails(&["eval", "recon", "--checkpoint", &run, "--n", "1"]);
     assert!(err.contains("FID needs at least 2 images"), "{err}");
 }
+
+#[test]
+fn fid_between_image_sets() {
+    // The parity fixture's sets (crates/spae/tests/fid.rs): Fashion-MNIST test 0-5 against
+    // 6-11, here as a data set slice and as a folder of gray PNGs.
+    let want: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../spae/tests/fixtures/fid_reference.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let want = want["fid_a_b"].as_f64().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    std::fs::create_dir(p("a")).unwrap();
+    for i in 0..6 {
+        let png = dir.path().join(format!("a/{i}.png"));
+        write_gray_png(&png, 28, 28, &fashion_mnist_test_image(i));
+    }
+    for a in ["fashion-mnist:test:0..6", &p("a")] {
+        let out = ok(&[
+            "eval",
+            "fid",
+            a,
+            "fashion-mnist:test:6..12",
+            "--out",
+            &p("fid.json"),
+        ]);
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(p("fid.json")).unwrap()).unwrap();
+        let got = report["fid"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() < 1e-5 * want,
+            "{a}: {got} vs {want}\n{out}"
+        );
+        assert_eq!(report["images_a"], 6);
+    }
+    let err = fails(&["eval", "fid", "fashion-mnist:test:0..1", &p("a")]);
+    assert!(err.contains("at least 2 images"), "{err}");
+    let err = fails(&["eval", "fid", "fashion-mnist:test:9..3", &p("a")]);
+    assert!(err.contains("range 9..3"), "{err}");
+    let err = fails(&["eval", "fid", &p("missing"), &p("a")]);
+    assert!(err.contains("neither a folder nor"), "{err}");
+    let err = fails(&["eval", "fid", &p("a"), &p("a"), "--canvas", "16"]);
+    assert!(err.contains("larger than --canvas 16"), "{err}");
+}

@@ -1,0 +1,174 @@
+//! `spae eval fid A B`: the FID between two image sets, each a folder of PNG files or a slice of
+//! a data set (`fashion-mnist:test:0..1000`), e.g. generated images against real ones, or two
+//! disjoint real samples for the noise floor of an FID at that sample size.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::Serialize;
+use spae::assets::Assets;
+use spae::data::{emoji, fashion_mnist, mnist_digits, read_png};
+use spae::eval::fid::{frechet_distance, FeatureStats};
+use spae::eval::inception::{FidInception, FEATURES};
+use spae::train::HOLD_OUT_EVERY;
+
+use crate::progress;
+
+/// Images of one shape, `n x C x H x W` floats in `[0, 1]`.
+struct Batch {
+    shape: [usize; 3],
+    pixels: Vec<f32>,
+}
+
+/// A set's images, grouped into runs of equal shape (in order).
+fn load(source: &str, canvas: Option<usize>, assets: &Assets) -> Result<Vec<Batch>> {
+    let path = Path::new(source);
+    if path.is_dir() {
+        return folder(path, canvas);
+    }
+    let parts: Vec<&str> = source.split(':').collect();
+    let (name, split) = match parts[..] {
+        [name, split] | [name, split, _] => (name, crate::parse_split(split)?),
+        _ => bail!("{source}: neither a folder nor DATASET:SPLIT[:START..END]"),
+    };
+    let set = match name {
+        "fashion-mnist" => fashion_mnist(&assets.path("fashion-mnist")?, split)?,
+        "mnist" => mnist_digits(&assets.path("mnist")?)?.hold_out(split, HOLD_OUT_EVERY),
+        "emoji" => emoji(&assets.path("emoji")?)?.hold_out(split, HOLD_OUT_EVERY),
+        other => bail!("{source}: unknown data set '{other}' (fashion-mnist, mnist, emoji)"),
+    };
+    let (start, end) = match parts.get(2) {
+        None => (0, set.len()),
+        Some(range) => {
+            let (a, b) = range
+                .split_once("..")
+                .with_context(|| format!("{source}: a range is START..END"))?;
+            (a.parse()?, b.parse()?)
+        }
+    };
+    if start >= end || end > set.len() {
+        bail!(
+            "{source}: range {start}..{end} is not within the {} images of the split",
+            set.len()
+        );
+    }
+    let size = canvas.unwrap_or(set.width.max(set.height));
+    if size < set.width.max(set.height) {
+        bail!(
+            "--canvas {size} is smaller than the {}x{} images",
+            set.width,
+            set.height
+        );
+    }
+    let indices: Vec<usize> = (start..end).collect();
+    Ok(vec![Batch {
+        shape: [set.channels, size, size],
+        pixels: set.batch_chw(&indices, size),
+    }])
+}
+
+/// Every `*.png` directly in `dir`, sorted by name, as RGB (alpha over white, gray repeated);
+/// `canvas` centres each on a black square of that side.
+fn folder(dir: &Path, canvas: Option<usize>) -> Result<Vec<Batch>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("{}: no PNG files", dir.display());
+    }
+    let mut batches: Vec<Batch> = Vec::new();
+    for file in &files {
+        let img = read_png(file)?;
+        let (h, w) = (img.height, img.width);
+        let (side_h, side_w) = match canvas {
+            Some(s) if s < h.max(w) => {
+                bail!("{}: {w}x{h} is larger than --canvas {s}", file.display())
+            }
+            Some(s) => (s, s),
+            None => (h, w),
+        };
+        let (top, left) = ((side_h - h) / 2, (side_w - w) / 2);
+        let rgb = img.rgb();
+        let mut chw = vec![0f32; 3 * side_h * side_w];
+        for y in 0..h {
+            for x in 0..w {
+                for c in 0..3 {
+                    chw[(c * side_h + top + y) * side_w + left + x] =
+                        f32::from(rgb[(y * w + x) * 3 + c]) / 255.0;
+                }
+            }
+        }
+        let shape = [3, side_h, side_w];
+        match batches.last_mut() {
+            Some(b) if b.shape == shape => b.pixels.extend(chw),
+            _ => batches.push(Batch { shape, pixels: chw }),
+        }
+    }
+    Ok(batches)
+}
+
+/// Inception features of every image of `batches`, with progress.
+fn features(net: &FidInception, batches: &[Batch], label: &str) -> Vec<f32> {
+    let device = Device::flex();
+    let total: usize = batches
+        .iter()
+        .map(|b| b.pixels.len() / b.shape.iter().product::<usize>())
+        .sum();
+    let pb = progress::bar(total as u64, label);
+    let mut out = Vec::with_capacity(total * FEATURES);
+    for b in batches {
+        let [c, h, w] = b.shape;
+        let n = b.pixels.len() / (c * h * w);
+        for start in (0..n).step_by(32) {
+            let m = 32.min(n - start);
+            let chunk = b.pixels[start * c * h * w..(start + m) * c * h * w].to_vec();
+            let x = Tensor::<4>::from_data(TensorData::new(chunk, [m, c, h, w]), &device);
+            out.extend(net.features(x));
+            pb.inc(m as u64);
+        }
+    }
+    pb.finish_and_clear();
+    out
+}
+
+#[derive(Serialize)]
+struct FidReport<'a> {
+    a: &'a str,
+    b: &'a str,
+    images_a: usize,
+    images_b: usize,
+    canvas: Option<usize>,
+    fid: f64,
+}
+
+pub fn run(a: &str, b: &str, canvas: Option<usize>, out: &Path, assets: &Assets) -> Result<()> {
+    let net = FidInception::load(&assets.path("fid")?, &Device::flex())?;
+    let (sa, sb) = (load(a, canvas, assets)?, load(b, canvas, assets)?);
+    let (fa, fb) = (features(&net, &sa, "set a"), features(&net, &sb, "set b"));
+    let (stats_a, stats_b) = (
+        FeatureStats::new(&fa, FEATURES)?,
+        FeatureStats::new(&fb, FEATURES)?,
+    );
+    let report = FidReport {
+        a,
+        b,
+        images_a: stats_a.count,
+        images_b: stats_b.count,
+        canvas,
+        fid: frechet_distance(&stats_a, &stats_b)?,
+    };
+    println!(
+        "FID {:.2} between {a} ({} images) and {b} ({} images)",
+        report.fid, report.images_a, report.images_b
+    );
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    spae::io::write_atomic(out, &serde_json::to_vec_pretty(&report)?)?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
