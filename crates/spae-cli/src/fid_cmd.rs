@@ -44,7 +44,11 @@ fn load(source: &str, canvas: Option<usize>, assets: &Assets) -> Result<Vec<Batc
             let (a, b) = range
                 .split_once("..")
                 .with_context(|| format!("{source}: a range is START..END"))?;
-            (a.parse()?, b.parse()?)
+            let bound = |v: &str| {
+                v.parse::<usize>()
+                    .with_context(|| format!("{source}: '{v}' is not an image index"))
+            };
+            (bound(a)?, bound(b)?)
         }
     };
     if start >= end || end > set.len() {

@@ -191,6 +191,8 @@ fn fid_between_image_sets() {
     assert!(err.contains("at least 2 images"), "{err}");
     let err = fails(&["eval", "fid", "fashion-mnist:test:9..3", &p("a")]);
     assert!(err.contains("range 9..3"), "{err}");
+    let err = fails(&["eval", "fid", "fashion-mnist:test:0..x", &p("a")]);
+    assert!(err.contains("'x' is not an image index"), "{err}");
     let err = fails(&["eval", "fid", &p("missing"), &p("a")]);
     assert!(err.contains("neither a folder nor"), "{err}");
     let err = fails(&["eval", "fid", &p("a"), &p("a"), "--canvas", "16"]);
