@@ -7,8 +7,7 @@
 #  - conditional denoising on Fashion-MNIST: the five tasks, 10 examples of corrupted targets
 #    (50% -> 20%), SPAE (models/fashion-mnist-semantic) against the LQAE-style baseline
 #    (configs/lqae-baseline.toml, trained here if missing), progressive against a single pass;
-#  - the same on emoji (models/emoji-64-semantic against configs/lqae-baseline-emoji.toml),
-#    progressive only.
+#  - the same on emoji (models/emoji-64-semantic against configs/lqae-baseline-emoji.toml).
 #   scripts/generation.sh [N] [THREADS]
 # N test images per denoising task (default 4). Writes results/generation/.
 set -euo pipefail
@@ -41,5 +40,7 @@ step denoise-single "$fm" "$n" denoise --task all --n "$n" --compare "$base" --p
 emoji=models/emoji-64-semantic base_emoji=runs/fewshot/lqae-baseline-emoji
 step denoise-emoji-paper "$emoji" "$n" denoise --task all --n "$n" --checkpoint "$emoji" \
   --compare "$base_emoji" --plan paper
+step denoise-emoji-single "$emoji" "$n" denoise --task all --n "$n" --checkpoint "$emoji" \
+  --compare "$base_emoji" --plan single
 python3 tools/generation_table.py "$out" > "$out/generation.md"
 cat "$out/generation.md"

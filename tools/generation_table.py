@@ -52,7 +52,7 @@ def mnist(out):
 def denoise(out):
     rows = {}
     for name, plan in (("denoise-paper", "paper"), ("denoise-single", "single"),
-                       ("denoise-emoji-paper", "paper")):
+                       ("denoise-emoji-paper", "paper"), ("denoise-emoji-single", "single")):
         path = os.path.join(out, name, "denoise.json")
         if os.path.exists(path):
             for r in load(path):
