@@ -5,7 +5,8 @@
 #    the same budget as the SPAE models): configs/lqae-baseline.toml, configs/lqae-baseline-emoji.toml;
 #  - Table 1 in shape and Fig. 3: Fashion-MNIST, 2- and 5-way, all 14 settings, SPAE
 #    (models/fashion-mnist-semantic) with 1, 2 and 3 layers and the baseline's 64 words;
-#  - the SPAE 2-layer row with Qwen2.5-Coder-0.5B reading the words as text, when installed;
+#  - the SPAE 2-layer rows (Table 1, VQA) with Qwen2.5-Coder-0.5B reading the words as text,
+#    when installed;
 #  - emoji captions (10 examples in context, test split) and category VQA (10-way 1-shot, train
 #    split: the test split holds too few "Component" emoji), SPAE (models/emoji-64-semantic) with
 #    1, 2 and 3 layers against the baseline.
@@ -51,5 +52,8 @@ vqa=(fewshot --split train --pool 5000 --way 10 --shots 1 --induction --episodes
      --queries-per-class "$q" --stem " output: Q: Which emoji category is this? A:")
 step vqa-spae "$emoji" "${vqa[@]}" --checkpoint "$emoji" --layers 1,2,3
 step vqa-baseline "$base_emoji" "${vqa[@]}" --checkpoint "$base_emoji" --layers 1
+if [ -f assets/llm/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf ]; then
+  step vqa-spae-qwen0.5b "$emoji" "${vqa[@]}" --checkpoint "$emoji" --layers 2 --llm qwen0.5b --words-as-text
+fi
 python3 tools/incontext_table.py "$out" > "$out/incontext.md"
 cat "$out/incontext.md"

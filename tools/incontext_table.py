@@ -98,7 +98,8 @@ if any(c for _, c in caps):
         for r in (c or {}).get("results", []):
             lo, hi = r["exact_ci95"]
             lines.append(f"| {lab} | {r['layers']} | {r['words_per_image']} | {pct(r['exact_match'])} ({pct(lo)}-{pct(hi)}) | {r['token_f1']:.3f} | {len(r['samples'])} |")
-vqa = [(lab, load(n)) for lab, n in [("LQAE-style baseline", "vqa-baseline"), ("SPAE", "vqa-spae")]]
+vqa = [(lab, load(n)) for lab, n in [("LQAE-style baseline", "vqa-baseline"), ("SPAE", "vqa-spae"),
+                                     ("SPAE, Qwen2.5-0.5B (words as text)", "vqa-spae-qwen0.5b")]]
 if any(v for _, v in vqa):
     lines.append("\nEmoji VQA in context, \"Which emoji category is this?\" (10 categories, 10-way 1-shot, induction, train split):\n")
     lines.append("| tokens | layers | words/image | constrained % (95% CI) | open-ended % | chance % | queries |")
