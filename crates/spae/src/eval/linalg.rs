@@ -293,6 +293,30 @@ mod tests {
     }
 
     #[test]
+    fn a_covariance_sized_problem_is_accurate() {
+        // A Gram matrix X^T X of 40 pseudo-random rows in 200 dimensions: rank 40, 160 zero
+        // eigenvalues, as the covariance of a small image set. Checks A V = V Lambda.
+        let (n, rows) = (200, 40);
+        let x: Vec<f64> = (0..rows * n)
+            .map(|i| ((i as f64 * 0.618_034).fract() - 0.5) * (1.0 + (i % 7) as f64))
+            .collect();
+        let a = matmul_tn(&x, &x, rows, n, n);
+        let (values, vectors) = symmetric_eigen(&a, n, true);
+        let v = vectors.unwrap();
+        let scale = values[n - 1];
+        assert!(values[..n - rows].iter().all(|l| l.abs() < 1e-9 * scale));
+        for k in (0..n).step_by(17) {
+            for i in 0..n {
+                let av: f64 = (0..n).map(|j| a[i * n + j] * v[k * n + j]).sum();
+                assert!(
+                    (av - values[k] * v[k * n + i]).abs() < 1e-9 * scale,
+                    "vector {k}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn matmul_tn_by_hand() {
         // A = [[1, 2], [3, 4]] (2 x 2), B = [[1, 0, 1], [0, 1, 1]]: A^T B = [[1, 3, 4], [2, 4, 6]].
         let c = matmul_tn(
