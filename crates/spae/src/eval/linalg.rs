@@ -1,6 +1,7 @@
 //! Dense symmetric linear algebra in f64 for the Fréchet distance: the symmetric eigenproblem
 //! (Householder reduction to tridiagonal form, then the implicit QL iteration with Wilkinson-style
-//! shifts, as in EISPACK's `tred2` / `tql2`) and the product `A^T B` of two row-major matrices.
+//! shifts, as in EISPACK's `tred2` / `tql2`) and the products `A^T B`, `A B^T` of row-major
+//! matrices.
 
 /// Eigenvalues of a symmetric `n x n` matrix (row-major; only its values are read, so it must be
 /// symmetric), in ascending order, and, when `vectors` is set, the orthonormal eigenvectors as the
@@ -195,12 +196,33 @@ fn tridiagonal_ql(d: &mut [f64], e: &mut [f64], mut rows: Option<&mut [f64]>, n:
 pub fn matmul_tn(a: &[f64], b: &[f64], k: usize, m: usize, n: usize) -> Vec<f64> {
     assert_eq!(a.len(), k * m, "matmul_tn: A is not {k}x{m}");
     assert_eq!(b.len(), k * n, "matmul_tn: B is not {k}x{n}");
+    // A^T: element (i, p) at a[p * m + i]; B: element (p, j) at b[p * n + j].
+    product(a, [m as isize, 1], b, [1, n as isize], [m, k, n])
+}
+
+/// `A B^T` for row-major `A` (`m x k`) and `B` (`n x k`): a row-major `m x n` matrix.
+pub fn matmul_nt(a: &[f64], b: &[f64], k: usize, m: usize, n: usize) -> Vec<f64> {
+    assert_eq!(a.len(), m * k, "matmul_nt: A is not {m}x{k}");
+    assert_eq!(b.len(), n * k, "matmul_nt: B is not {n}x{k}");
+    // A: element (i, p) at a[i * k + p]; B^T: element (p, j) at b[j * k + p].
+    product(a, [1, k as isize], b, [k as isize, 1], [m, k, n])
+}
+
+/// The row-major `m x n` product of an `m x k` left and a `k x n` right factor, each given by
+/// its (column, row) strides.
+fn product(
+    lhs: &[f64],
+    lhs_strides: [isize; 2],
+    rhs: &[f64],
+    rhs_strides: [isize; 2],
+    [m, k, n]: [usize; 3],
+) -> Vec<f64> {
     let mut out = vec![0.0; m * n];
     if m == 0 || n == 0 {
         return out;
     }
-    // SAFETY: dst is m x n row-major (column stride 1, row stride n); lhs = A^T, element (i, p)
-    // at a[p * m + i] (column stride m, row stride 1); rhs = B, element (p, j) at b[p * n + j].
+    // SAFETY: dst is m x n row-major (column stride 1, row stride n); the callers checked that
+    // both factors' slices hold every element their strides address.
     unsafe {
         gemm::gemm(
             m,
@@ -210,12 +232,12 @@ pub fn matmul_tn(a: &[f64], b: &[f64], k: usize, m: usize, n: usize) -> Vec<f64>
             1,
             n as isize,
             false,
-            a.as_ptr(),
-            m as isize,
-            1,
-            b.as_ptr(),
-            1,
-            n as isize,
+            lhs.as_ptr(),
+            lhs_strides[0],
+            lhs_strides[1],
+            rhs.as_ptr(),
+            rhs_strides[0],
+            rhs_strides[1],
             0.0,
             1.0,
             false,
@@ -327,5 +349,19 @@ mod tests {
             3,
         );
         assert_eq!(c, vec![1.0, 3.0, 4.0, 2.0, 4.0, 6.0]);
+    }
+
+    #[test]
+    fn matmul_nt_by_hand() {
+        // A = [[1, 2], [3, 4]] (2 x 2), B = [[1, 0], [0, 1], [1, 1]] (3 x 2):
+        // A B^T = [[1, 2, 3], [3, 4, 7]].
+        let c = matmul_nt(
+            &[1.0, 2.0, 3.0, 4.0],
+            &[1.0, 0.0, 0.0, 1.0, 1.0, 1.0],
+            2,
+            2,
+            3,
+        );
+        assert_eq!(c, vec![1.0, 2.0, 3.0, 3.0, 4.0, 7.0]);
     }
 }

@@ -15,8 +15,8 @@ pub use config::{DataConfig, LoopConfig, TrainConfig};
 pub use gan::{Adversary, LecamEma};
 pub use guide::{build_guide, codebook_text_features, score_set, similarities, Guide, ScoredSet};
 pub use run::{
-    check_codebook, critics, dataset, guide_keys, init_model, load_codebook, quant_context, train,
-    training_set, StepRecord, TrainError, HOLD_OUT_EVERY,
+    check_codebook, critics, dataset, guide_keys, init_model, load_codebook, named_dataset,
+    quant_context, train, training_set, StepRecord, TrainError, HOLD_OUT_EVERY,
 };
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};

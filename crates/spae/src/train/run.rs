@@ -72,9 +72,9 @@ pub struct StepRecord {
 /// Data sets without a split of their own hold out every this many images as the test split.
 pub const HOLD_OUT_EVERY: usize = 10;
 
-/// A split of a configuration's data, enlarged by `data.upscale`.
-pub fn dataset(cfg: &TrainConfig, assets: &Assets, split: Split) -> Result<ImageSet, TrainError> {
-    let set = match cfg.data.dataset.as_str() {
+/// A split of a named data set (fashion-mnist, mnist, emoji), at its own size.
+pub fn named_dataset(name: &str, assets: &Assets, split: Split) -> Result<ImageSet, TrainError> {
+    Ok(match name {
         "fashion-mnist" => fashion_mnist(&assets.path("fashion-mnist")?, split)?,
         "mnist" => mnist_digits(&assets.path("mnist")?)?.hold_out(split, HOLD_OUT_EVERY),
         "emoji" => emoji(&assets.path("emoji")?)?.hold_out(split, HOLD_OUT_EVERY),
@@ -83,7 +83,12 @@ pub fn dataset(cfg: &TrainConfig, assets: &Assets, split: Split) -> Result<Image
                 "unknown dataset '{other}' (fashion-mnist, mnist, emoji)"
             )))
         }
-    };
+    })
+}
+
+/// A split of a configuration's data, enlarged by `data.upscale`.
+pub fn dataset(cfg: &TrainConfig, assets: &Assets, split: Split) -> Result<ImageSet, TrainError> {
+    let set = named_dataset(&cfg.data.dataset, assets, split)?;
     let set = match cfg.data.upscale {
         0 => return Err(TrainError::Config("data.upscale must be at least 1".into())),
         1 => set,
