@@ -3,7 +3,7 @@
 # output is newer than its model and covers the same N:
 #  - MNIST text-to-image: 50 examples "an image of {digit}: {words}", the 117 benchmark queries
 #    (digits, sums, differences, products, riddles), judged by models/mnist-classifier; the
-#    paper's progressive plan against a single pass;
+#    paper's progressive plan against a single pass; again with Qwen2.5-Coder-1.5B if installed;
 #  - conditional denoising on Fashion-MNIST: the five tasks, 10 examples of corrupted targets
 #    (50% -> 20%), SPAE (models/fashion-mnist-semantic) against the LQAE-style baseline
 #    (configs/lqae-baseline.toml, trained here if missing), progressive against a single pass;
@@ -34,6 +34,12 @@ step() {
 mnist=models/mnist-semantic
 step mnist-paper "$mnist" 117 generate mnist --plan paper
 step mnist-single "$mnist" 117 generate mnist --plan single
+# The largest LLM here (scripts/install-assets.sh --with qwen1.5b), of another vocabulary: it reads
+# the examples' words as text and writes codebook words token by token (--words-as-text).
+if [ -f assets/llm/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf ]; then
+  step mnist-paper-qwen1.5b "$mnist" 117 generate mnist --plan paper --llm qwen1.5b --words-as-text
+  step mnist-single-qwen1.5b "$mnist" 117 generate mnist --plan single --llm qwen1.5b --words-as-text
+fi
 fm=models/fashion-mnist-semantic base=runs/fewshot/lqae-baseline
 step denoise-paper "$fm" "$n" denoise --task all --n "$n" --compare "$base" --plan paper
 step denoise-single "$fm" "$n" denoise --task all --n "$n" --compare "$base" --plan single

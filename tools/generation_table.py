@@ -22,14 +22,18 @@ def top_word_right(g):
     return g["intended"] is not None and bool(words) and words[0].lower() == DIGITS[g["intended"]]
 
 
+# (LLM, suffix of the step names): scripts/generation.sh's MNIST steps.
+MNIST_LLMS = (("SmolLM2-135M", ""), ("Qwen2.5-Coder-1.5B (words as text)", "-qwen1.5b"))
+
+
 def mnist(out):
-    print("### MNIST text-to-image (SmolLM2, 50 examples)\n")
+    print("### MNIST text-to-image (50 examples)\n")
     print("Cells: images the classifier reads as the intended digit / queries; in brackets, images whose top word (layer 1) names the intended digit.\n")
-    print("| plan | passes | digit | sum | difference | product | riddle | all (95% CI) | identical to an example | mean nearest-example RMSE | s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| LLM | plan | passes | digit | sum | difference | product | riddle | all (95% CI) | identical to an example | mean nearest-example RMSE | s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     ceiling = None
-    for plan in ("paper", "single"):
-        path = os.path.join(out, f"mnist-{plan}", "generate.json")
+    for (llm, suffix), plan in ((m, p) for m in MNIST_LLMS for p in ("paper", "single")):
+        path = os.path.join(out, f"mnist-{plan}{suffix}", "generate.json")
         if not os.path.exists(path):
             continue
         r = load(path)
@@ -40,7 +44,7 @@ def mnist(out):
             top[g["kind"]] = top.get(g["kind"], 0) + top_word_right(g)
         cells = [f"{kinds[k]['correct']}/{kinds[k]['queries']} ({top.get(k, 0)})" if k in kinds else "-"
                  for k in ("digit", "sum", "difference", "product", "riddle")]
-        print(f"| {plan} | {r['passes']} | " + " | ".join(cells)
+        print(f"| {llm} | {plan} | {r['passes']} | " + " | ".join(cells)
               + f" | {100 * r['accuracy']:.1f}% ({100 * r['ci95'][0]:.1f}-{100 * r['ci95'][1]:.1f}) ({sum(top.values())})"
               + f" | {r['identical_to_an_example']} | {r['mean_nearest_example_rmse']:.3f} | {r['seconds']:.0f} |")
     if ceiling:

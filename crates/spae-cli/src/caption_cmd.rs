@@ -71,7 +71,7 @@ pub fn run(args: CaptionArgs, assets: &Assets) -> Result<()> {
     let n = args.pool.min(set.len());
     let per_layers = words_per_layers(&tok, &set, n, &args.layers)?;
     let (path, llm) = args.llm.load(assets, &tok.codebook)?;
-    let per_layers = args.llm.reading(&llm, &tok.codebook, per_layers);
+    let per_layers = args.llm.reading(&llm, &tok.codebook, per_layers)?;
     let mut session = args.llm.backend(&llm, 2048)?;
     let prompter = Prompter {
         llm: &llm,

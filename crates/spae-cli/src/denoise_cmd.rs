@@ -25,6 +25,7 @@ use spae::train::dataset;
 use spae_llm::backend::Backend;
 use spae_llm::denoise;
 use spae_llm::progressive::{self, Pass};
+use spae_llm::spelling::Spellings;
 
 use crate::eval_cmd::image_metrics;
 use crate::fewshot_cmd::LlmArgs;
@@ -119,7 +120,6 @@ pub fn run(args: DenoiseArgs, assets: &Assets) -> Result<()> {
             .collect::<Result<_>>()?
     };
     let device = Device::flex();
-    args.llm.writing("denoise")?;
     let lpips = Lpips::load(&assets.path("lpips")?, &device)?;
     let inception = FidInception::load(&assets.path("fid")?, &device)?;
     let mut results = Vec::new();
@@ -132,6 +132,7 @@ pub fn run(args: DenoiseArgs, assets: &Assets) -> Result<()> {
     for checkpoint in &tokenizers {
         let tok = crate::codebook_cmd::tokenizer(checkpoint, assets)?;
         let (_, llm) = args.llm.load(assets, &tok.codebook)?;
+        let spellings = args.llm.spellings(&llm, &tok.codebook)?;
         let (sizes, passes) = args.plan.passes(&tok.ctx.pyramid)?;
         let originals = originals(&args, &tok, assets)?;
         let targets = words(&tok, &originals, sizes.len())?;
@@ -154,6 +155,7 @@ pub fn run(args: DenoiseArgs, assets: &Assets) -> Result<()> {
                 .map_or("model".into(), |n| n.to_string_lossy().into_owned()),
             tok,
             llm: &llm,
+            words: spellings,
             metrics,
             originals,
             sizes,
@@ -180,23 +182,24 @@ pub fn run(args: DenoiseArgs, assets: &Assets) -> Result<()> {
 /// The context length the denoising prompts need (the same for every image of a tokenizer).
 fn denoise_ctx(args: &DenoiseArgs, job: &Job) -> Result<u32> {
     let total: usize = job.sizes.iter().sum();
-    let text = |s: &str| job.llm.tokenize(s).len();
-    let query = vec![0; text("input:") + total + text(" output:")];
+    let text = |s: &str| job.llm.tokenize(s);
+    let longest = vec![job.words.longest(); total];
+    let query = [text("input:"), job.words.spell(&longest)?, text(" output:")].concat();
     let examples = vec![
         progressive::Example {
             condition: query.clone(),
-            target: vec![0; total],
+            target: longest,
         };
         args.examples
     ];
-    let separator = job.llm.tokenize("\n");
+    let separator = text("\n");
     let ctx = progressive::Context {
         examples: &examples,
         total,
-        allowed: &[],
+        words: &job.words,
         separator: &separator,
     };
-    Ok(n_ctx(ctx, &[query], &job.passes))
+    n_ctx(ctx, &[query], &job.passes)
 }
 
 /// The originals, `n x C x S x S`: the given files or the first test images.
@@ -218,6 +221,8 @@ fn originals(args: &DenoiseArgs, tok: &ImageTokenizer, assets: &Assets) -> Resul
 struct Job<'a> {
     tok: ImageTokenizer,
     llm: &'a spae_llm::Llm,
+    /// How `llm` spells the codebook's words.
+    words: Spellings,
     metrics: Metrics<'a>,
     /// `n x C x S x S`.
     originals: Vec<f32>,
@@ -288,7 +293,7 @@ fn run_task(
         .flat_map(|x| task.apply(x, ch, size))
         .collect();
     let cond_words = words(tok, &conditions, depth)?;
-    let vocab = tok.codebook.sorted_ids();
+    let vocab = job.words.ids();
     let (before, after, separator) = (
         llm.tokenize("input:"),
         llm.tokenize(" output:"),
@@ -300,19 +305,19 @@ fn run_task(
     // Every example's target, image by image.
     let mut context: Vec<Vec<u32>> = Vec::with_capacity(n * args.examples);
     for i in 0..n {
-        let query = [before.as_slice(), &cond_words[i], &after].concat();
+        let query = [before.as_slice(), &job.words.spell(&cond_words[i])?, &after].concat();
         let examples = denoise::examples(
             &query,
             &targets[i],
             args.examples,
             (args.rate_from, args.rate_to),
-            &vocab,
+            vocab,
             args.seed.wrapping_add(i as u64),
         )?;
         let ctx = progressive::Context {
             examples: &examples,
             total,
-            allowed: &vocab,
+            words: &job.words,
             separator: &separator,
         };
         let out = progressive::decode(backend, ctx, &[query], plan, || pb.inc(1))?;

@@ -1,14 +1,13 @@
 //! `spae fewshot`: few-shot classification of SPAE-tokenized images by a frozen LLM (Table 1's
 //! protocol), open-ended and constrained, with a 95% interval, progress and JSON.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::Args;
 use serde::Serialize;
 use spae::assets::Assets;
-use spae::codebook::{Codebook, VocabTokenizer};
+use spae::codebook::{Codebook, VocabTokenizer, Word};
 use spae::data::ImageSet;
 use spae::tokenizer::ImageTokenizer;
 use spae::train::dataset;
@@ -18,6 +17,7 @@ use spae_llm::fewshot::{
 };
 use spae_llm::http::{Endpoint, HttpBackend, HttpConfig, PromptForm};
 use spae_llm::session::{Session, SessionConfig};
+use spae_llm::spelling::Spellings;
 use spae_llm::Llm;
 
 use crate::{llm_source, progress};
@@ -60,8 +60,8 @@ pub struct LlmArgs {
     pub threads: usize,
     /// Give the LLM each image's words as text, tokenized by its own tokenizer, so that an LLM
     /// with another vocabulary than the codebook's source model (Qwen, Gemma, ...) can read a
-    /// tokenizer's words. Reading tasks only (fewshot, caption): writing words needs the
-    /// codebook's own vocabulary.
+    /// tokenizer's words, and write them (generate, denoise: each token constrained to continue
+    /// a codebook word's spelling).
     #[arg(long)]
     pub words_as_text: bool,
 }
@@ -81,37 +81,34 @@ impl LlmArgs {
         Ok((path, llm))
     }
 
+    /// How `llm` spells the codebook's words: each word its own token, or with --words-as-text
+    /// each word's text (" seven") in `llm`'s tokens (one or several).
+    pub fn spellings(&self, llm: &Llm, codebook: &Codebook) -> Result<Spellings> {
+        let spelling = |w: &Word| match self.words_as_text {
+            true => llm.tokenize(&w.text),
+            false => vec![w.id],
+        };
+        Ok(Spellings::new(
+            codebook.words.iter().map(|w| (w.id, spelling(w))).collect(),
+        )?)
+    }
+
     /// The LLM's prompt ids for each image's SPAE word ids (per layer count, as
-    /// [`words_per_layers`] gives them): the ids themselves, or with --words-as-text the words'
-    /// text (" cat dog ...") tokenized by `llm`.
+    /// [`words_per_layers`] gives them): the words' [`LlmArgs::spellings`].
     pub fn reading(
         &self,
         llm: &Llm,
         codebook: &Codebook,
         per_layers: Vec<(usize, Vec<Vec<u32>>)>,
-    ) -> Vec<(usize, Vec<Vec<u32>>)> {
-        if !self.words_as_text {
-            return per_layers;
-        }
-        let text: HashMap<u32, &str> = codebook
-            .words
-            .iter()
-            .map(|w| (w.id, w.text.as_str()))
-            .collect();
-        let as_text =
-            |ids: &Vec<u32>| llm.tokenize(&ids.iter().map(|id| text[id]).collect::<String>());
+    ) -> Result<Vec<(usize, Vec<Vec<u32>>)>> {
+        let words = self.spellings(llm, codebook)?;
         per_layers
             .into_iter()
-            .map(|(l, images)| (l, images.iter().map(as_text).collect()))
+            .map(|(l, images)| {
+                let spelled = images.iter().map(|ids| words.spell(ids));
+                Ok((l, spelled.collect::<Result<_, _>>()?))
+            })
             .collect()
-    }
-
-    /// Refuses --words-as-text for a task where the LLM writes words.
-    pub fn writing(&self, task: &str) -> Result<()> {
-        if self.words_as_text {
-            bail!("--words-as-text is for reading tasks (fewshot, caption); {task} has the LLM write codebook words, which needs the codebook's own vocabulary");
-        }
-        Ok(())
     }
 
     /// The backend that answers: a llama.cpp session on `llm`, or the server; `n_ctx` unless
@@ -311,7 +308,7 @@ pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<Vec<SettingResult
     let n = args.pool.min(set.len());
     let per_layers = words_per_layers(&tok, &set, n, &args.layers)?;
     let (path, llm) = args.llm.load(assets, &tok.codebook)?;
-    let per_layers = args.llm.reading(&llm, &tok.codebook, per_layers);
+    let per_layers = args.llm.reading(&llm, &tok.codebook, per_layers)?;
     let mut session = args.llm.backend(&llm, 2048)?;
     let settings = if args.table1 {
         [Setting::table1(2), Setting::table1(5)].concat()

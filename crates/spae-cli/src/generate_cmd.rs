@@ -213,8 +213,8 @@ pub fn run(args: GenerateArgs, assets: &Assets) -> Result<()> {
     let train = dataset(&tok.config, assets, Split::Train)?;
     let chosen = choose_examples(&train.labels, args.examples, args.seed)?;
     let targets = image_words(&tok, &train, &chosen, depth);
-    args.llm.writing("generate")?;
     let (path, llm) = args.llm.load(assets, &tok.codebook)?;
+    let words = args.llm.spellings(&llm, &tok.codebook)?;
     let text = |s: &str| llm.tokenize(s);
     let examples: Vec<Example> = chosen
         .iter()
@@ -231,16 +231,15 @@ pub fn run(args: GenerateArgs, assets: &Assets) -> Result<()> {
         .map(|q| condition(&args.template, &q.subject))
         .collect::<Result<_, _>>()?;
     let prompts: Vec<Vec<u32>> = conditions.iter().map(|c| text(c)).collect();
-    let allowed = tok.codebook.sorted_ids();
     let separator = text("\n");
     let ctx = progressive::Context {
         examples: &examples,
         total,
-        allowed: &allowed,
+        words: &words,
         separator: &separator,
     };
 
-    let mut backend = args.llm.backend(&llm, n_ctx(ctx, &prompts, &passes))?;
+    let mut backend = args.llm.backend(&llm, n_ctx(ctx, &prompts, &passes)?)?;
     let pb = progress::bar((passes.len() * queries.len()) as u64, "generate");
     let (t0, before) = (Instant::now(), backend.stats());
     let written = progressive::decode(backend.as_mut(), ctx, &prompts, &passes, || pb.inc(1))?;
@@ -275,7 +274,7 @@ pub fn run(args: GenerateArgs, assets: &Assets) -> Result<()> {
                 .chunks(plane)
                 .map(|e| rmse(e, img))
                 .fold(f64::INFINITY, f64::min),
-            words: llm.detokenize(&written[i]),
+            words: llm.detokenize(&words.spell(&written[i])?),
             image: file,
         });
     }
@@ -331,9 +330,9 @@ pub fn run(args: GenerateArgs, assets: &Assets) -> Result<()> {
 
 /// The default context length of a generation: what its longest pass needs, at least 2048, in
 /// multiples of 256.
-pub fn n_ctx(ctx: progressive::Context, queries: &[Vec<u32>], passes: &[Pass]) -> u32 {
-    let need = progressive::context_needed(ctx, queries, passes).max(2048);
-    need.next_multiple_of(256) as u32
+pub fn n_ctx(ctx: progressive::Context, queries: &[Vec<u32>], passes: &[Pass]) -> Result<u32> {
+    let need = progressive::context_needed(ctx, queries, passes)?.max(2048);
+    Ok(need.next_multiple_of(256) as u32)
 }
 
 /// `n` indices of `labels`, as even over the classes as `n` allows (seeded), in a seeded order.

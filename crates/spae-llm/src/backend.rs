@@ -1,9 +1,10 @@
 //! One interface to a frozen LLM, whichever way it runs: embedded llama.cpp
 //! ([`crate::session::Session`]) or an OpenAI-compatible server ([`crate::http::HttpBackend`]).
-//! Prompts are token ids of the codebook's source vocabulary, so SPAE words reach the model as
-//! the exact tokens the tokenizer chose.
+//! Prompts are token ids of the LLM's vocabulary; SPAE words reach the model as their spellings
+//! ([`crate::spelling`]): with the codebook's own LLM, the exact tokens the tokenizer chose.
 
 use crate::session::{Choices, Generation, SessionStats};
+use crate::spelling::Spellings;
 use crate::LlmError;
 
 pub trait Backend {
@@ -21,9 +22,9 @@ pub trait Backend {
         stop: &dyn Fn(&[u32]) -> bool,
     ) -> Result<Generation, LlmError>;
 
-    /// Exactly `n` greedy tokens after `prompt`, each one of `allowed` (sorted ids, e.g. the
-    /// codebook's words), so that whatever is written decodes.
-    fn write(&mut self, prompt: &[u32], n: usize, allowed: &[u32]) -> Result<Vec<u32>, LlmError>;
+    /// Exactly `n` greedy codebook words after `prompt` (returned as codebook word ids), each
+    /// token restricted to the words' spellings, so that whatever is written decodes.
+    fn write(&mut self, prompt: &[u32], n: usize, words: &Spellings) -> Result<Vec<u32>, LlmError>;
 
     /// Token counts and wall time so far.
     fn stats(&self) -> SessionStats;

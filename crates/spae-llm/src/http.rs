@@ -16,6 +16,7 @@ use spae::codebook::VocabTokenizer;
 
 use crate::backend::{fits, Backend};
 use crate::session::{Choices, Generation, SessionStats};
+use crate::spelling::Spellings;
 use crate::{Llm, LlmError};
 
 /// Which OpenAI endpoint serves the prompts.
@@ -309,15 +310,29 @@ impl Backend for HttpBackend<'_> {
         Ok(Generation { ids, logprob: None })
     }
 
-    /// One request of `n` tokens with `logit_bias` on every allowed token; the answer must
-    /// re-tokenize to exactly `n` allowed tokens.
-    fn write(&mut self, prompt: &[u32], n: usize, allowed: &[u32]) -> Result<Vec<u32>, LlmError> {
+    /// One request of `n` tokens with `logit_bias` on every word's token; the answer must
+    /// re-tokenize to exactly `n` word tokens. Words of several tokens (an LLM of another
+    /// vocabulary) need a choice per token, which one request cannot make: a clear error.
+    fn write(&mut self, prompt: &[u32], n: usize, words: &Spellings) -> Result<Vec<u32>, LlmError> {
         fits(prompt.len() + n, self.n_ctx())?;
-        let reply = self.complete(prompt, n, allowed)?;
+        let Some(tokens) = words.single_tokens() else {
+            return Err(LlmError::Choices(format!(
+                "some of the {} words are several tokens of this vocabulary: the server backend writes one-token words only (write with the embedded LLM)",
+                words.ids().len()
+            )));
+        };
+        let mut allowed = tokens.clone();
+        allowed.sort_unstable();
+        let reply = self.complete(prompt, n, &allowed)?;
         let ids = self.vocab.tokenize(&reply.text);
         self.count(&reply, ids.len());
-        if ids.len() != n || ids.iter().any(|id| allowed.binary_search(id).is_err()) {
-            return Err(LlmError::Http {
+        let written: Option<Vec<u32>> = ids
+            .iter()
+            .map(|id| tokens.iter().position(|t| t == id).map(|i| words.ids()[i]))
+            .collect();
+        match written {
+            Some(w) if w.len() == n => Ok(w),
+            _ => Err(LlmError::Http {
                 url: self.config.url.clone(),
                 message: format!(
                     "asked for {n} tokens among {} allowed, the server wrote {:?} ({} tokens): it ignores logit_bias, or serves another vocabulary",
@@ -325,9 +340,8 @@ impl Backend for HttpBackend<'_> {
                     snippet(&reply.text),
                     ids.len()
                 ),
-            });
+            }),
         }
-        Ok(ids)
     }
 
     fn stats(&self) -> SessionStats {

@@ -11,6 +11,7 @@ pub mod fewshot;
 pub mod http;
 pub mod progressive;
 pub mod session;
+pub mod spelling;
 pub mod text2image;
 
 use std::path::{Path, PathBuf};

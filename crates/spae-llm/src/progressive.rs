@@ -13,6 +13,7 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
+use crate::spelling::Spellings;
 use crate::LlmError;
 
 /// How many earlier segments of its own layer a pass sees (Eq. 11's `m`).
@@ -114,23 +115,26 @@ pub fn single_pass(layer_sizes: &[usize]) -> Vec<Pass> {
     }]
 }
 
-/// One in-context example of Eq. 10: a condition (e.g. "an image of 7:") and its target tokens.
+/// One in-context example of Eq. 10: a condition (e.g. "an image of 7:", LLM tokens) and its
+/// target (codebook word ids).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Example {
     pub condition: Vec<u32>,
     pub target: Vec<u32>,
 }
 
-/// Eq. 11's prompt for one pass: every example as its condition, its target tokens at the
+/// Eq. 11's prompt for one pass: every example as its condition, its target words at the
 /// positions the pass sees and then at those it writes, and `separator`; then the query condition
-/// and the query's target tokens at the positions the pass sees.
+/// and the query's target words at the positions the pass sees. Words are spelled in the LLM's
+/// tokens by `words`; a word the codebook does not have is an error.
 pub fn pass_prompt(
     examples: &[Example],
     query: &[u32],
     target: &[u32],
     pass: &Pass,
     separator: &[u32],
-) -> Vec<u32> {
+    words: &Spellings,
+) -> Result<Vec<u32>, LlmError> {
     let visible = |t: &[u32]| -> Vec<u32> {
         pass.sees
             .iter()
@@ -140,28 +144,28 @@ pub fn pass_prompt(
     let mut prompt = Vec::new();
     for e in examples {
         prompt.extend_from_slice(&e.condition);
-        prompt.extend(visible(&e.target));
-        prompt.extend_from_slice(&e.target[pass.writes.clone()]);
+        prompt.extend(words.spell(&visible(&e.target))?);
+        prompt.extend(words.spell(&e.target[pass.writes.clone()])?);
         prompt.extend_from_slice(separator);
     }
     prompt.extend_from_slice(query);
-    prompt.extend(visible(target));
-    prompt
+    prompt.extend(words.spell(&visible(target))?);
+    Ok(prompt)
 }
 
 /// What the queries of one [`decode`] share: the examples, the target length (every example's
-/// target must hold `total` tokens), the words a pass may write (sorted) and the separator after
-/// each example.
+/// target must hold `total` words), the words a pass may write and the separator after each
+/// example.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
     pub examples: &'a [Example],
     pub total: usize,
-    pub allowed: &'a [u32],
+    pub words: &'a Spellings,
     pub separator: &'a [u32],
 }
 
-/// Eq. 10 with Eq. 11's passes: writes each query's `total` target tokens, each pass constrained
-/// to the allowed words and to exactly its segment's length. The queries run pass by pass, so
+/// Eq. 10 with Eq. 11's passes: writes each query's `total` target words, each pass constrained
+/// to the codebook's words and to exactly its segment's length. The queries run pass by pass, so
 /// that the examples' part of a pass's prompt, the same for every query, is processed once
 /// (prefix reuse); `progress` is called after every write.
 pub fn decode(
@@ -171,18 +175,23 @@ pub fn decode(
     passes: &[Pass],
     mut progress: impl FnMut(),
 ) -> Result<Vec<Vec<u32>>, LlmError> {
-    if let Some(e) = ctx.examples.iter().find(|e| e.target.len() != ctx.total) {
-        return Err(LlmError::Context(format!(
-            "an example's target has {} tokens, the pyramid {}",
-            e.target.len(),
-            ctx.total
-        )));
+    for e in ctx.examples {
+        if e.target.len() != ctx.total {
+            return Err(LlmError::Context(format!(
+                "an example's target has {} words, the pyramid {}",
+                e.target.len(),
+                ctx.total
+            )));
+        }
+        ctx.words
+            .spell(&e.target)
+            .map_err(|err| LlmError::Context(format!("an example's target is corrupted: {err}")))?;
     }
-    let mut targets = vec![vec![0; ctx.total]; queries.len()];
+    let mut targets = vec![vec![ctx.words.ids()[0]; ctx.total]; queries.len()];
     for pass in passes {
         for (query, target) in queries.iter().zip(&mut targets) {
-            let prompt = pass_prompt(ctx.examples, query, target, pass, ctx.separator);
-            let out = backend.write(&prompt, pass.writes.len(), ctx.allowed)?;
+            let prompt = pass_prompt(ctx.examples, query, target, pass, ctx.separator, ctx.words)?;
+            let out = backend.write(&prompt, pass.writes.len(), ctx.words)?;
             target[pass.writes.clone()].copy_from_slice(&out);
             progress();
         }
@@ -190,19 +199,23 @@ pub fn decode(
     Ok(targets)
 }
 
-/// The context length [`decode`] needs: the longest pass prompt plus its writes, over `queries`.
-pub fn context_needed(ctx: Context, queries: &[Vec<u32>], passes: &[Pass]) -> usize {
-    let target = vec![0; ctx.total];
-    let target = &target;
-    passes
-        .iter()
-        .flat_map(|p| {
-            queries.iter().map(move |q| {
-                pass_prompt(ctx.examples, q, target, p, ctx.separator).len() + p.writes.len()
-            })
-        })
-        .max()
-        .unwrap_or(0)
+/// The context length [`decode`] needs: the longest pass prompt plus its writes, over `queries`,
+/// counting every query word as the longest spelling.
+pub fn context_needed(
+    ctx: Context,
+    queries: &[Vec<u32>],
+    passes: &[Pass],
+) -> Result<usize, LlmError> {
+    let target = vec![ctx.words.longest(); ctx.total];
+    let longest = ctx.words.max_len();
+    let mut need = 0;
+    for p in passes {
+        for q in queries {
+            let prompt = pass_prompt(ctx.examples, q, &target, p, ctx.separator, ctx.words)?;
+            need = need.max(prompt.len() + p.writes.len() * longest);
+        }
+    }
+    Ok(need)
 }
 
 /// Increasing ranges, empty ones dropped and touching ones joined.
@@ -299,8 +312,26 @@ mod tests {
             condition: vec![100],
             target: vec![1, 2, 3],
         };
-        let p = pass_prompt(&[ex.clone(), ex], &[200], &[7, 8, 0], &pass, &[9]);
-        assert_eq!(p, vec![100, 1, 3, 9, 100, 1, 3, 9, 200, 7]);
+        let words = Spellings::own(&[1, 2, 3, 7, 8]).unwrap();
+        let p = pass_prompt(
+            &[ex.clone(), ex.clone()],
+            &[200],
+            &[7, 8, 1],
+            &pass,
+            &[9],
+            &words,
+        );
+        assert_eq!(p.unwrap(), vec![100, 1, 3, 9, 100, 1, 3, 9, 200, 7]);
+        // Spelled by another LLM: word 1 is tokens [50, 51], word 3 is [52], word 7 is [53].
+        let other = Spellings::new(vec![(1, vec![50, 51]), (3, vec![52]), (7, vec![53])]).unwrap();
+        let p = pass_prompt(&[ex], &[200], &[7, 8, 1], &pass, &[9], &other);
+        assert_eq!(p.unwrap(), vec![100, 50, 51, 52, 9, 200, 53]);
+        // A word the codebook does not have (a corrupted example).
+        let bad = Example {
+            condition: vec![100],
+            target: vec![1, 2, 4],
+        };
+        assert!(pass_prompt(&[bad], &[200], &[7, 8, 1], &pass, &[9], &words).is_err());
     }
 
     #[test]
@@ -311,20 +342,32 @@ mod tests {
             target: vec![1, 2, 3],
         };
         let examples = [ex.clone(), ex];
+        let words = Spellings::own(&[1, 2, 3]).unwrap();
         let ctx = Context {
             examples: &examples,
             total: 3,
-            allowed: &[1, 2, 3],
+            words: &words,
             separator: &[9],
         };
         let q = [vec![200, 201]];
         // Single pass: 2 x (1 + 3 + 1) + 2 prompt tokens, 3 written.
-        assert_eq!(context_needed(ctx, &q, &single_pass(&[1, 2])), 15);
+        assert_eq!(context_needed(ctx, &q, &single_pass(&[1, 2])).unwrap(), 15);
         // Stride 1, PAR: the last pass sees 2 and writes 1: 2 x (1 + 2 + 1 + 1) + 2 + 2, + 1.
         let p = plan(&[1, 2], &[step(Some(1), Window::Par); 2]).unwrap();
-        assert_eq!(context_needed(ctx, &q, &p), 15);
+        assert_eq!(context_needed(ctx, &q, &p).unwrap(), 15);
         let p = plan(&[1, 2], &[step(Some(1), Window::Pnar); 2]).unwrap();
-        assert_eq!(context_needed(ctx, &q, &p), 2 * 4 + 3 + 1);
+        assert_eq!(context_needed(ctx, &q, &p).unwrap(), 2 * 4 + 3 + 1);
+        // Spelled by another LLM, word 1 in two tokens: the examples hold 2 x (1 + 4 + 1), the
+        // query 2, and the 3 words written count as the longest spelling (2 tokens each).
+        let other = Spellings::new(vec![(1, vec![50, 51]), (2, vec![52]), (3, vec![53])]).unwrap();
+        let ctx = Context {
+            words: &other,
+            ..ctx
+        };
+        assert_eq!(
+            context_needed(ctx, &q, &single_pass(&[1, 2])).unwrap(),
+            12 + 2 + 6
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::token::LlamaToken;
 
 use crate::backend::{fits, Backend};
+use crate::spelling::{Spellings, Step};
 use crate::{llama_backend, Llm, LlmError};
 
 /// How a session runs.
@@ -269,24 +270,26 @@ impl Backend for Session<'_> {
         Ok(out)
     }
 
-    fn write(&mut self, prompt: &[u32], n: usize, allowed: &[u32]) -> Result<Vec<u32>, LlmError> {
-        fits(prompt.len() + n, self.n_ctx())?;
-        if allowed.is_empty() {
-            return Err(LlmError::Choices("no allowed tokens to write".into()));
+    fn write(&mut self, prompt: &[u32], n: usize, words: &Spellings) -> Result<Vec<u32>, LlmError> {
+        fits(prompt.len() + n * words.max_len(), self.n_ctx())?;
+        if n == 0 {
+            return Ok(Vec::new());
         }
         self.prefill(prompt)?;
         let t = Instant::now();
-        let mut out = Vec::with_capacity(n);
-        for i in 0..n {
-            let next = argmax(&self.logits, Some(allowed));
-            out.push(next);
-            if i + 1 < n {
-                self.feed(&[next])?;
+        let mut writer = words.writer(n);
+        let mut tokens = 0;
+        loop {
+            let next = argmax(&self.logits, Some(&writer.allowed()));
+            tokens += 1;
+            if writer.push(next)? == Step::Done {
+                break;
             }
+            self.feed(&[next])?;
         }
-        self.stats.generated_tokens += n;
+        self.stats.generated_tokens += tokens;
         self.stats.generation_seconds += t.elapsed().as_secs_f64();
-        Ok(out)
+        Ok(writer.words())
     }
 
     fn stats(&self) -> SessionStats {

@@ -15,6 +15,7 @@ use spae::codebook::VocabTokenizer;
 use spae_llm::backend::Backend;
 use spae_llm::http::{HttpBackend, HttpConfig};
 use spae_llm::session::Choices;
+use spae_llm::spelling::Spellings;
 use spae_llm::{Llm, LlmError};
 
 use common::smollm2;
@@ -175,14 +176,17 @@ fn retries_errors_timeouts_and_the_requests_sent() {
     assert!(e.contains("ignores logit_bias"), "{e}");
 
     // Writing exactly n allowed tokens (progressive decoding): checked after re-tokenizing.
-    let mut words = vec![cat[0], dog[0]];
-    words.sort_unstable();
+    let words = Spellings::own(&[cat[0], dog[0]]).unwrap();
     let text = llm.detokenize(&[dog[0], cat[0]]);
     let (url, _) = scripted(vec![completion(&text), completion(" banana split")]);
     let mut b = HttpBackend::new(config(&url), &llm);
     assert_eq!(b.write(&prompt, 2, &words).unwrap(), vec![dog[0], cat[0]]);
     let e = err(b.write(&prompt, 2, &words));
     assert!(e.contains("asked for 2 tokens among 2 allowed"), "{e}");
+    // Words of several tokens (another LLM's spellings) need a choice per token: refused.
+    let long = Spellings::new(vec![(1, cat.clone()), (2, vec![dog[0], cat[0]])]).unwrap();
+    let e = err(b.write(&prompt, 2, &long));
+    assert!(e.contains("writes one-token words only"), "{e}");
 
     // 400: not retried, the server's message shown.
     let (url, seen) = scripted(vec![

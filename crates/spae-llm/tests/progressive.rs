@@ -1,6 +1,7 @@
 //! Progressive decoding with the real SmolLM2: every pass writes exactly its segment from the
 //! allowed words; with three identical examples in context the frozen LLM copies their target
-//! under PAR, PNAR and the paper's mixed plan; a target too long for the context is a clear error.
+//! under PAR, PNAR and the paper's mixed plan, also when words are spelled in several tokens (an
+//! LLM of another vocabulary); a target too long for the context is a clear error.
 
 mod common;
 
@@ -9,6 +10,7 @@ use spae_llm::progressive::{
     decode, paper_recipe, plan, single_pass, Context, Example, LayerStep, Window,
 };
 use spae_llm::session::{Session, SessionConfig};
+use spae_llm::spelling::Spellings;
 use spae_llm::Llm;
 
 use common::smollm2;
@@ -34,6 +36,7 @@ fn progressive_passes_write_allowed_words_and_copy_a_pattern() {
         .map(word)
         .to_vec();
     allowed.sort_unstable();
+    let words = Spellings::own(&allowed).unwrap();
     // A 1 + 4 word pyramid.
     let target: Vec<u32> = [" cat", " red", " blue", " red", " green"]
         .map(word)
@@ -77,7 +80,7 @@ fn progressive_passes_write_allowed_words_and_copy_a_pattern() {
         let ctx = Context {
             examples: &examples,
             total: 5,
-            allowed: &allowed,
+            words: &words,
             separator: &sep,
         };
         let both = decode(
@@ -105,11 +108,90 @@ fn progressive_passes_write_allowed_words_and_copy_a_pattern() {
     let ctx = Context {
         examples: &examples,
         total: 300,
-        allowed: &allowed,
+        words: &words,
         separator: &sep,
     };
     let e = decode(&mut session, ctx, &[query], &passes, || {})
         .unwrap_err()
         .to_string();
     assert!(e.contains("do not fit the context of 512"), "{e}");
+}
+
+#[test]
+fn words_of_several_tokens_are_written_whole() {
+    let llm = Llm::load(&smollm2()).unwrap();
+    let mut session = Session::new(
+        &llm,
+        SessionConfig {
+            n_ctx: 512,
+            threads: 2,
+            ..SessionConfig::default()
+        },
+    )
+    .unwrap();
+    // Codebook ids 1000.. spelled as SmolLM2 tokenizes their text, as for another LLM.
+    let texts = [
+        " cat",
+        " xylophone",
+        " quokka",
+        " moon",
+        " moonlitz",
+        " zebra",
+    ];
+    let spelled: Vec<(u32, Vec<u32>)> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (1000 + i as u32, llm.tokenize(t)))
+        .collect();
+    assert!(spelled.iter().any(|(_, s)| s.len() > 2), "{spelled:?}");
+    let (moon, moonlitz) = (&spelled[3].1, &spelled[4].1);
+    assert!(
+        moonlitz.starts_with(moon) && moonlitz.len() > moon.len(),
+        "{moon:?} {moonlitz:?}"
+    );
+    let words = Spellings::new(spelled).unwrap();
+    // quokka, moon, xylophone, moonlitz, zebra: " moon" ends where the next word's first token
+    // comes, and " moonlitz" is continued past " moon" to its end.
+    let target = vec![1002, 1003, 1001, 1004, 1005];
+    let example = Example {
+        condition: llm.tokenize("picture:"),
+        target: target.clone(),
+    };
+    let examples = vec![example; 3];
+    let query = llm.tokenize("picture:");
+    let sep = llm.tokenize("\n");
+    let ctx = Context {
+        examples: &examples,
+        total: 5,
+        words: &words,
+        separator: &sep,
+    };
+    for (name, passes) in [
+        ("paper", plan(&[1, 4], &paper_recipe(2, Some(2))).unwrap()),
+        ("single pass", single_pass(&[1, 4])),
+    ] {
+        let out = decode(&mut session, ctx, &[query.clone()], &passes, || {}).unwrap();
+        assert_eq!(out[0], target, "{name}");
+    }
+    // A context word the codebook does not have: a clear error.
+    let corrupted = [Example {
+        condition: query.clone(),
+        target: vec![1002, 1003, 7, 1004, 1005],
+    }];
+    let e = decode(
+        &mut session,
+        Context {
+            examples: &corrupted,
+            ..ctx
+        },
+        &[query],
+        &single_pass(&[5]),
+        || {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("word id 7 is not one of the codebook's words"),
+        "{e}"
+    );
 }

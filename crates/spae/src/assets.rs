@@ -38,6 +38,11 @@ const KNOWN: &[Known] = &[
         flag: " --with qwen0.5b",
     },
     Known {
+        name: "qwen1.5b",
+        rel: "llm/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        flag: " --with qwen1.5b",
+    },
+    Known {
         name: "gemma",
         rel: "llm/gemma-3-270m-Q4_K_M.gguf",
         flag: " --with gemma",
