@@ -12,7 +12,7 @@ use spae::train::dataset;
 use spae_llm::caption::{run_captioning, CaptionConfig, CaptionResult};
 use spae_llm::fewshot::{Prompter, CLASSIFY_STEM};
 
-use crate::fewshot_cmd::{words_per_layers, LlmArgs};
+use crate::fewshot_cmd::{words_per_layers, LlmArgs, LlmRecord};
 use crate::progress;
 
 #[derive(Args)]
@@ -51,8 +51,8 @@ pub struct CaptionArgs {
 #[derive(Serialize)]
 struct Report<'a> {
     checkpoint: &'a Path,
-    llm: &'a Path,
-    server: Option<&'a str>,
+    #[serde(flatten)]
+    llm: LlmRecord,
     pool: usize,
     results: &'a [CaptionResult],
 }
@@ -119,8 +119,7 @@ pub fn run(args: CaptionArgs, assets: &Assets) -> Result<()> {
     }
     let report = Report {
         checkpoint: &args.checkpoint,
-        llm: &path,
-        server: args.llm.server.as_deref(),
+        llm: args.llm.record(&path),
         pool: n,
         results: &results,
     };

@@ -28,7 +28,7 @@ use spae_llm::progressive::{self, Pass};
 use spae_llm::spelling::Spellings;
 
 use crate::eval_cmd::image_metrics;
-use crate::fewshot_cmd::LlmArgs;
+use crate::fewshot_cmd::{LlmArgs, LlmRecord};
 use crate::generate_cmd::{n_ctx, PlanArgs, PlanKind};
 use crate::progress;
 
@@ -89,6 +89,8 @@ struct Metrics<'a> {
 #[derive(Serialize)]
 struct TaskResult {
     tokenizer: String,
+    #[serde(flatten)]
+    llm: LlmRecord,
     task: Degradation,
     images: usize,
     depth: usize,
@@ -361,6 +363,7 @@ fn run_task(
     )?;
     Ok(TaskResult {
         tokenizer: String::new(),
+        llm: args.llm.record(job.llm.path()),
         task,
         images: n,
         depth,

@@ -16,7 +16,7 @@ use spae_llm::fewshot::{
     run_setting, ImagePool, Prompter, Queries, RunConfig, Setting, SettingResult, CLASSIFY_STEM,
 };
 use spae_llm::http::{Endpoint, HttpBackend, HttpConfig, PromptForm};
-use spae_llm::session::{Session, SessionConfig};
+use spae_llm::session::{self, Session, SessionConfig};
 use spae_llm::spelling::Spellings;
 use spae_llm::Llm;
 
@@ -109,6 +109,20 @@ impl LlmArgs {
                 Ok((l, spelled.collect::<Result<_, _>>()?))
             })
             .collect()
+    }
+
+    /// What a report records of the LLM that answered `path` ran.
+    pub fn record(&self, path: &Path) -> LlmRecord {
+        LlmRecord {
+            llm: path.display().to_string(),
+            server: self.server.clone(),
+            threads: self
+                .server
+                .is_none()
+                .then(|| session::threads(self.threads)),
+            reuse_prefix: !self.no_reuse,
+            words_as_text: self.words_as_text,
+        }
     }
 
     /// The backend that answers: a llama.cpp session on `llm`, or the server; `n_ctx` unless
@@ -204,12 +218,24 @@ impl FewshotArgs {
     }
 }
 
+/// What a report records of the LLM: enough to rerun it (llama.cpp's greedy choices between
+/// near-tied tokens depend on the thread count).
+#[derive(Serialize, Clone)]
+pub struct LlmRecord {
+    /// The GGUF (with a server: whose vocabulary was used).
+    pub llm: String,
+    pub server: Option<String>,
+    /// CPU threads of the embedded LLM.
+    pub threads: Option<usize>,
+    pub reuse_prefix: bool,
+    pub words_as_text: bool,
+}
+
 #[derive(Serialize)]
 struct Report<'a> {
     checkpoint: &'a Path,
-    llm: &'a Path,
-    server: Option<&'a str>,
-    reuse_prefix: bool,
+    #[serde(flatten)]
+    llm: LlmRecord,
     pool: usize,
     results: &'a [SettingResult],
 }
@@ -361,9 +387,7 @@ pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<Vec<SettingResult
     }
     let report = Report {
         checkpoint: &args.checkpoint,
-        llm: &path,
-        server: args.llm.server.as_deref(),
-        reuse_prefix: !args.llm.no_reuse,
+        llm: args.llm.record(&path),
         pool: n,
         results: &results,
     };

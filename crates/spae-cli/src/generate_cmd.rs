@@ -29,7 +29,7 @@ use spae_llm::text2image::{
     condition, intended_digit, mnist_queries, subject_of, DigitQuery, DEFAULT_TEMPLATE,
 };
 
-use crate::fewshot_cmd::{image_words, LlmArgs};
+use crate::fewshot_cmd::{image_words, LlmArgs, LlmRecord};
 use crate::progress;
 
 /// The in-context generation task.
@@ -144,7 +144,8 @@ struct KindSummary {
 
 #[derive(Serialize)]
 struct Report<'a> {
-    llm: String,
+    #[serde(flatten)]
+    llm: LlmRecord,
     checkpoint: String,
     classifier_test_accuracy: Option<f64>,
     /// The classifier on the tokenizer's reconstructions of test digits at this depth: the best
@@ -296,7 +297,7 @@ pub fn run(args: GenerateArgs, assets: &Assets) -> Result<()> {
         })
         .collect();
     let report = Report {
-        llm: path.display().to_string(),
+        llm: args.llm.record(&path),
         checkpoint: args.checkpoint.display().to_string(),
         classifier_test_accuracy: judge_cfg.test_accuracy,
         classifier_on_reconstructions: reconstruction_ceiling(&tok, &judge, assets, depth)?,

@@ -70,6 +70,11 @@ fn classifier_then_text_to_image() {
     assert!(stdout.contains("an image of 1+7:"), "{stdout}");
     let report = json(&out.join("generate.json"));
     assert_eq!(report["words_per_image"], 85);
+    // What reproduces it: the thread count changes llama.cpp's near-tied greedy choices.
+    assert_eq!(
+        (report["threads"].clone(), report["words_as_text"].clone()),
+        (2.into(), false.into())
+    );
     let images = report["images"].as_array().unwrap();
     let intended: Vec<_> = images.iter().map(|g| g["intended"].clone()).collect();
     assert_eq!(intended, [8.into(), 3.into(), serde_json::Value::Null]);
@@ -97,6 +102,7 @@ fn classifier_then_text_to_image() {
     ]
     .concat());
     let as_text = json(&text_out.join("generate.json"));
+    assert_eq!(as_text["words_as_text"], true);
     for (a, b) in as_text["images"].as_array().unwrap().iter().zip(images) {
         assert_eq!(a["words"], b["words"]);
     }
@@ -178,6 +184,7 @@ fn denoising_tasks_write_scores_and_grids() {
     assert_eq!(rows.len(), 2);
     for r in rows {
         assert_eq!(r["passes"], 1);
+        assert_eq!(r["threads"], 2);
         for k in ["output", "condition", "best_example", "target"] {
             let psnr = r[k]["psnr"].as_f64().unwrap();
             assert!(psnr.is_finite() && psnr > 5.0, "{k}: {psnr}");

@@ -124,6 +124,14 @@ pub fn argmax(logits: &[f32], allowed: Option<&[u32]>) -> u32 {
     best.unwrap_or(0)
 }
 
+/// The CPU threads a session runs on: `threads`, or every core for 0.
+pub fn threads(threads: usize) -> usize {
+    match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        t => t,
+    }
+}
+
 pub struct Session<'m> {
     llm: &'m Llm,
     ctx: LlamaContext<'m>,
@@ -137,10 +145,7 @@ pub struct Session<'m> {
 
 impl<'m> Session<'m> {
     pub fn new(llm: &'m Llm, config: SessionConfig) -> Result<Self, LlmError> {
-        let threads = match config.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            t => t,
-        } as i32;
+        let threads = threads(config.threads) as i32;
         let n_ctx = NonZeroU32::new(config.n_ctx)
             .ok_or_else(|| LlmError::Context("n_ctx must be positive".into()))?;
         let params = LlamaContextParams::default()
