@@ -19,14 +19,14 @@ def pct(x):
 
 lines = []
 t_spae, t_base = load("table1-spae"), load("table1-baseline")
-t_qwen = load("table1-spae-qwen0.5b")
+t_qwen = [t for t in (load("table1-spae-qwen0.5b"), load("table1-spae3-qwen0.5b")) if t]
 rows = []
 if t_base:
     rows += [("LQAE-style baseline (1 layer)", r) for r in t_base["results"]]
 if t_spae:
     rows += [(f"SPAE, {r['layers']} layer(s)", r) for r in t_spae["results"]]
-if t_qwen:
-    rows += [(f"SPAE, {r['layers']} layer(s), Qwen2.5-0.5B (words as text)", r) for r in t_qwen["results"]]
+for t in t_qwen:
+    rows += [(f"SPAE, {r['layers']} layer(s), Qwen2.5-0.5B (words as text)", r) for r in t["results"]]
 if rows:
     settings = []
     for _, r in rows:

@@ -170,7 +170,14 @@ fn words_of_several_tokens_are_written_whole() {
         ("paper", plan(&[1, 4], &paper_recipe(2, Some(2))).unwrap()),
         ("single pass", single_pass(&[1, 4])),
     ] {
-        let out = decode(&mut session, ctx, &[query.clone()], &passes, || {}).unwrap();
+        let out = decode(
+            &mut session,
+            ctx,
+            std::slice::from_ref(&query),
+            &passes,
+            || {},
+        )
+        .unwrap();
         assert_eq!(out[0], target, "{name}");
     }
     // A context word the codebook does not have: a clear error.
