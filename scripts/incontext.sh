@@ -44,6 +44,7 @@ step table1-baseline "$base" "${t1[@]}" --checkpoint "$base" --layers 1
 # SPAE words as text (--words-as-text): the SPAE 2-layer row again.
 if [ -f assets/llm/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf ]; then
   step table1-spae-qwen0.5b "$fm" "${t1[@]}" --checkpoint "$fm" --layers 2 --llm qwen0.5b --words-as-text
+  step table1-spae1-qwen0.5b "$fm" "${t1[@]}" --checkpoint "$fm" --layers 1 --llm qwen0.5b --words-as-text
   step table1-spae3-qwen0.5b "$fm" "${t1[@]}" --checkpoint "$fm" --layers 3 --llm qwen0.5b --words-as-text
 fi
 cap=(caption --examples 10 --episodes "$((episodes * 5))")

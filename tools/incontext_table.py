@@ -19,7 +19,7 @@ def pct(x):
 
 lines = []
 t_spae, t_base = load("table1-spae"), load("table1-baseline")
-t_qwen = [t for t in (load("table1-spae-qwen0.5b"), load("table1-spae3-qwen0.5b")) if t]
+t_qwen = [t for t in (load(f"table1-spae{n}-qwen0.5b") for n in ("1", "", "3")) if t]
 rows = []
 if t_base:
     rows += [("LQAE-style baseline (1 layer)", r) for r in t_base["results"]]
@@ -49,21 +49,24 @@ if rows:
             cells = " | ".join(pct(a) if a is not None else "-" for a in accs)
             valid = [a for a in accs if a is not None]
             lines.append(f"| {label} | {words} | {cells} | {pct(sum(valid) / len(valid))} |")
-    # Fig. 3: constrained accuracy against layers for the induction settings (SPAE).
+    # Fig. 3: constrained accuracy against layers for the induction settings (SPAE; Qwen's
+    # curves, where measured, dashed).
     if t_spae:
         curves = {}
-        for r in t_spae["results"]:
-            s = r["setting"]
-            if s["induction"]:
-                curves.setdefault(f"{s['way']}-way K{s['shots']} R{s['repeats']}", []).append(
-                    (r["layers"], r["constrained_accuracy"]))
+        runs = [("", t_spae)] + [(", Qwen2.5-0.5B", t) for t in t_qwen]
+        for llm, t in runs:
+            for r in t["results"]:
+                s = r["setting"]
+                if s["induction"]:
+                    curves.setdefault(f"{s['way']}-way K{s['shots']} R{s['repeats']}{llm}", []).append(
+                        (r["layers"], r["constrained_accuracy"]))
         w, h, pad = 640, 360, 50
         layers = sorted({l for c in curves.values() for l, _ in c})
         x = lambda l: pad + (w - 2 * pad) * (layers.index(l) / max(1, len(layers) - 1))
         y = lambda a: h - pad - (h - 2 * pad) * a
         colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                   "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939"]
-        svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w + 200}" height="{h}" font-family="sans-serif" font-size="12">',
+        svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w + 260}" height="{max(h, pad + 16 * len(curves))}" font-family="sans-serif" font-size="12">',
                f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="black"/>',
                f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="black"/>']
         for a in [0, 0.25, 0.5, 0.75, 1.0]:
@@ -74,7 +77,8 @@ if rows:
         for i, (name, pts) in enumerate(sorted(curves.items())):
             c = colors[i % len(colors)]
             pts = sorted(pts)
-            svg.append(f'<polyline fill="none" stroke="{c}" stroke-width="2" points="' +
+            dash = ' stroke-dasharray="6,4"' if "Qwen" in name else ""
+            svg.append(f'<polyline fill="none" stroke="{c}" stroke-width="2"{dash} points="' +
                        " ".join(f"{x(l):.1f},{y(a):.1f}" for l, a in pts) + '"/>')
             svg.append(f'<text x="{w - pad + 10}" y="{pad + 16 * i}" fill="{c}">{name}</text>')
         svg.append("</svg>")
@@ -82,7 +86,7 @@ if rows:
             f.write("<!doctype html><title>Fig. 3: few-shot accuracy against layers</title>"
                     "<h3>Constrained accuracy against the number of pyramid layers (SPAE, Fashion-MNIST, induction settings)</h3>"
                     + "\n".join(svg))
-        lines.append("\nFig. 3 in shape (constrained accuracy %, SPAE, induction settings; drawn in fig3.html):\n")
+        lines.append("\nFig. 3 in shape (constrained accuracy %, SPAE, induction settings, SmolLM2 and where measured Qwen2.5-0.5B reading the words as text; drawn in fig3.html):\n")
         lines.append("| setting | " + " | ".join(f"{l} layer(s)" for l in layers) + " |")
         lines.append("|---|" + "---:|" * len(layers))
         for name, pts in sorted(curves.items()):
