@@ -5,6 +5,8 @@
 //! the spellings of an image's words; writing follows a trie of the spellings, so that whatever
 //! the LLM writes is a sequence of codebook words, and it ends exactly after the words asked for.
 
+use std::borrow::Cow;
+
 use crate::LlmError;
 
 /// Every codebook word with its spelling in one LLM's tokens, and the trie of those spellings.
@@ -153,12 +155,13 @@ pub struct Writer<'s> {
 }
 
 impl Writer<'_> {
-    /// The tokens the LLM may choose next (sorted, unique).
-    pub fn allowed(&self) -> Vec<u32> {
+    /// The tokens the LLM may choose next (sorted, unique); between words, every word's first
+    /// token, borrowed (the per-token case of the codebook's own LLM).
+    pub fn allowed(&self) -> Cow<'_, [u32]> {
         let s = self.spellings;
         let here = &s.nodes[self.node];
         if self.node == 0 {
-            return s.first.clone();
+            return Cow::Borrowed(&s.first);
         }
         let mut out: Vec<u32> = here.children.iter().map(|c| c.0).collect();
         if here.word.is_some() {
@@ -166,7 +169,7 @@ impl Writer<'_> {
             out.sort_unstable();
             out.dedup();
         }
-        out
+        Cow::Owned(out)
     }
 
     /// Takes the chosen token (one of [`Writer::allowed`]; continuing the current word wins
@@ -227,7 +230,7 @@ mod tests {
         let mut w = s.writer(n);
         let mut offered = Vec::new();
         for &t in script {
-            offered.push(w.allowed());
+            offered.push(w.allowed().into_owned());
             if w.push(t).unwrap() == Step::Done {
                 return (offered, w.words());
             }

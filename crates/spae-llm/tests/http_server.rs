@@ -15,10 +15,10 @@ use spae::assets::Assets;
 use spae::codebook::VocabTokenizer;
 use spae_llm::backend::Backend;
 use spae_llm::http::{HttpBackend, HttpConfig, PromptForm};
-use spae_llm::session::{Choices, Session, SessionConfig};
+use spae_llm::session::Choices;
 use spae_llm::Llm;
 
-use common::smollm2;
+use common::{session, smollm2};
 
 /// The server process, killed when dropped.
 struct Server(Child);
@@ -81,15 +81,7 @@ fn a_real_server_answers_like_the_embedded_llm() {
     let gguf = smollm2();
     let (_server, url) = start_server(&gguf);
     let llm = Llm::load(&gguf).unwrap();
-    let mut local = Session::new(
-        &llm,
-        SessionConfig {
-            n_ctx: 512,
-            threads: 2,
-            ..SessionConfig::default()
-        },
-    )
-    .unwrap();
+    let mut local = session(&llm);
     let config = HttpConfig {
         prompt: PromptForm::Text,
         n_ctx: 512,

@@ -9,24 +9,15 @@ use spae::codebook::VocabTokenizer;
 use spae_llm::progressive::{
     decode, paper_recipe, plan, single_pass, Context, Example, LayerStep, Window,
 };
-use spae_llm::session::{Session, SessionConfig};
 use spae_llm::spelling::Spellings;
 use spae_llm::Llm;
 
-use common::smollm2;
+use common::{session, smollm2};
 
 #[test]
 fn progressive_passes_write_allowed_words_and_copy_a_pattern() {
     let llm = Llm::load(&smollm2()).unwrap();
-    let mut session = Session::new(
-        &llm,
-        SessionConfig {
-            n_ctx: 512,
-            threads: 2,
-            ..SessionConfig::default()
-        },
-    )
-    .unwrap();
+    let mut session = session(&llm);
     let word = |w: &str| {
         let ids = llm.tokenize(w);
         assert_eq!(ids.len(), 1, "{w}");
@@ -120,15 +111,7 @@ fn progressive_passes_write_allowed_words_and_copy_a_pattern() {
 #[test]
 fn words_of_several_tokens_are_written_whole() {
     let llm = Llm::load(&smollm2()).unwrap();
-    let mut session = Session::new(
-        &llm,
-        SessionConfig {
-            n_ctx: 512,
-            threads: 2,
-            ..SessionConfig::default()
-        },
-    )
-    .unwrap();
+    let mut session = session(&llm);
     // Codebook ids 1000.. spelled as SmolLM2 tokenizes their text, as for another LLM.
     let texts = [
         " cat",
