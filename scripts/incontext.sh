@@ -5,11 +5,13 @@
 #    the same budget as the SPAE models): configs/lqae-baseline.toml, configs/lqae-baseline-emoji.toml;
 #  - Table 1 in shape and Fig. 3: Fashion-MNIST, 2- and 5-way, all 14 settings, SPAE
 #    (models/fashion-mnist-semantic) with 1, 2 and 3 layers and the baseline's 64 words;
-#  - the SPAE 2-layer rows (Table 1, VQA) with Qwen2.5-Coder-0.5B reading the words as text,
-#    when installed;
+#  - Table 1's rows (SPAE 1, 2, 3 layers, the baseline) and VQA's SPAE 2-layer row with
+#    Qwen2.5-Coder-0.5B reading the words as text, when installed;
 #  - emoji captions (10 examples in context, test split) and category VQA (10-way 1-shot, train
 #    split: the test split holds too few "Component" emoji), SPAE (models/emoji-64-semantic) with
-#    1, 2 and 3 layers against the baseline.
+#    1, 2 and 3 layers against the baseline;
+#  - the same with the name-scored emoji tokenizer (configs/emoji-64-named.toml), and VQA 9-way
+#    on the test split for all three emoji tokenizers.
 #   scripts/incontext.sh [EPISODES] [QUERIES_PER_CLASS] [THREADS]
 # EPISODES per setting (default 10) with QUERIES_PER_CLASS queries for every class (default 3)
 # sharing the support prefix; `spae fewshot`'s own default is Frozen's 500 episodes of 1 query.
@@ -46,6 +48,7 @@ if [ -f assets/llm/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf ]; then
   step table1-spae-qwen0.5b "$fm" "${t1[@]}" --checkpoint "$fm" --layers 2 --llm qwen0.5b --words-as-text
   step table1-spae1-qwen0.5b "$fm" "${t1[@]}" --checkpoint "$fm" --layers 1 --llm qwen0.5b --words-as-text
   step table1-spae3-qwen0.5b "$fm" "${t1[@]}" --checkpoint "$fm" --layers 3 --llm qwen0.5b --words-as-text
+  step table1-baseline-qwen0.5b "$base" "${t1[@]}" --checkpoint "$base" --layers 1 --llm qwen0.5b --words-as-text
 fi
 cap=(caption --examples 10 --episodes "$((episodes * 5))")
 step caption-spae "$emoji" "${cap[@]}" --checkpoint "$emoji" --layers 1,2,3
@@ -57,5 +60,17 @@ step vqa-baseline "$base_emoji" "${vqa[@]}" --checkpoint "$base_emoji" --layers 
 if [ -f assets/llm/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf ]; then
   step vqa-spae-qwen0.5b "$emoji" "${vqa[@]}" --checkpoint "$emoji" --layers 2 --llm qwen0.5b --words-as-text
 fi
+# The name-scored emoji tokenizer (configs/emoji-64-named.toml: each training emoji's own name
+# guides its words; shared with scripts/semantic.sh): captions of unseen emoji, and category VQA
+# on the test split for every emoji tokenizer (9-way: the split's one "Component" emoji is never
+# drawn; the train-split VQA above would read emoji whose names guided this tokenizer).
+named=runs/semantic/emoji-named
+train_run configs/emoji-64-named.toml "$named" incontext
+step caption-named "$named" "${cap[@]}" --checkpoint "$named" --layers 1,2,3
+vqa9=(fewshot --split test --pool 5000 --way 9 --shots 1 --induction --episodes "$episodes"
+      --queries-per-class "$q" --stem " output: Q: Which emoji category is this? A:")
+step vqa9-named "$named" "${vqa9[@]}" --checkpoint "$named" --layers 1,2,3
+step vqa9-spae "$emoji" "${vqa9[@]}" --checkpoint "$emoji" --layers 1,2,3
+step vqa9-baseline "$base_emoji" "${vqa9[@]}" --checkpoint "$base_emoji" --layers 1
 python3 tools/incontext_table.py "$out" > "$out/incontext.md"
 cat "$out/incontext.md"

@@ -4,7 +4,8 @@
 # alpha = 10 (configs/fashion-mnist-semantic.toml), none (appearance), method.md's alpha = 1
 # (alpha-1), one threshold for every layer (no-thresholds) and a fixed weight 1 instead of Eq. 9
 # (no-dynamic-weight).
-# Emoji 64x64: the bridge scorer's semantic loss and none, from scratch, same budget. Each is
+# Emoji 64x64: the bridge scorer's semantic loss, the name scorer's (each training emoji's own
+# name, configs/emoji-64-named.toml) and none, from scratch, same budget. Each is
 # evaluated on the first N test images (default 1000): per-layer semantic relevance and top-word
 # hit rate under its training scorer, PSNR / SSIM / LPIPS per decodable depth.
 #   scripts/semantic.sh [N]
@@ -19,6 +20,7 @@ for c in appearance alpha-1 no-thresholds no-dynamic-weight; do
   arms="$arms $c:configs/semantic-ablation/$c.toml"
 done
 arms="$arms emoji-semantic:configs/emoji-64-semantic.toml"
+arms="$arms emoji-named:configs/emoji-64-named.toml"
 arms="$arms emoji-appearance:configs/semantic-ablation/emoji-appearance.toml"
 for arm in $arms; do
   name="${arm%%:*}" cfg="${arm#*:}"
@@ -41,6 +43,8 @@ groups = [
      ["semantic", "appearance", "alpha-1", "no-thresholds", "no-dynamic-weight"]),
     ("Emoji test split (every 10th emoji), bridge scorer, emoji names as the hit-rate truth",
      ["emoji-semantic", "emoji-appearance"]),
+    ("Emoji test split, name scorer (relevance to each test emoji's own name)",
+     ["emoji-named"]),
 ]
 text = (f"First {sys.argv[1]} test images at most; relevance = mean Eq. 6 score of a layer's words "
         "under the scorer; hit rate = share of images whose layers 1-2 (5 words) hold one of the "

@@ -20,9 +20,12 @@ def pct(x):
 lines = []
 t_spae, t_base = load("table1-spae"), load("table1-baseline")
 t_qwen = [t for t in (load(f"table1-spae{n}-qwen0.5b") for n in ("1", "", "3")) if t]
+t_base_qwen = load("table1-baseline-qwen0.5b")
 rows = []
 if t_base:
     rows += [("LQAE-style baseline (1 layer)", r) for r in t_base["results"]]
+if t_base_qwen:
+    rows += [("LQAE-style baseline (1 layer), Qwen2.5-0.5B (words as text)", r) for r in t_base_qwen["results"]]
 if t_spae:
     rows += [(f"SPAE, {r['layers']} layer(s)", r) for r in t_spae["results"]]
 for t in t_qwen:
@@ -93,7 +96,8 @@ if rows:
             d = dict(pts)
             lines.append(f"| {name} | " + " | ".join(pct(d[l]) if l in d else "-" for l in layers) + " |")
 
-caps = [(lab, load(n)) for lab, n in [("LQAE-style baseline", "caption-baseline"), ("SPAE", "caption-spae")]]
+caps = [(lab, load(n)) for lab, n in [("LQAE-style baseline", "caption-baseline"), ("SPAE", "caption-spae"),
+                                      ("SPAE, name scorer", "caption-named")]]
 if any(c for _, c in caps):
     lines.append("\nEmoji captions in context (test split, 10 captioned examples per prompt, greedy):\n")
     lines.append("| tokens | layers | words/image | exact match % (95% CI) | token F1 | queries |")
@@ -104,11 +108,16 @@ if any(c for _, c in caps):
             lines.append(f"| {lab} | {r['layers']} | {r['words_per_image']} | {pct(r['exact_match'])} ({pct(lo)}-{pct(hi)}) | {r['token_f1']:.3f} | {len(r['samples'])} |")
 vqa = [(lab, load(n)) for lab, n in [("LQAE-style baseline", "vqa-baseline"), ("SPAE", "vqa-spae"),
                                      ("SPAE, Qwen2.5-0.5B (words as text)", "vqa-spae-qwen0.5b")]]
-if any(v for _, v in vqa):
-    lines.append("\nEmoji VQA in context, \"Which emoji category is this?\" (10 categories, 10-way 1-shot, induction, train split):\n")
+vqa9 = [(lab, load(n)) for lab, n in [("LQAE-style baseline", "vqa9-baseline"), ("SPAE", "vqa9-spae"),
+                                      ("SPAE, name scorer", "vqa9-named")]]
+for title, runs in [("10 categories, 10-way 1-shot, induction, train split", vqa),
+                    ("9 categories, 9-way 1-shot, induction, test split: emoji no tokenizer trained on", vqa9)]:
+    if not any(v for _, v in runs):
+        continue
+    lines.append(f"\nEmoji VQA in context, \"Which emoji category is this?\" ({title}):\n")
     lines.append("| tokens | layers | words/image | constrained % (95% CI) | open-ended % | chance % | queries |")
     lines.append("|---|---:|---:|---:|---:|---:|---:|")
-    for lab, v in vqa:
+    for lab, v in runs:
         for r in (v or {}).get("results", []):
             lo, hi = r["constrained_ci95"]
             lines.append(f"| {lab} | {r['layers']} | {r['words_per_image']} | {pct(r['constrained_accuracy'])} ({pct(lo)}-{pct(hi)}) | {pct(r['open_accuracy'])} | {pct(r['chance'])} | {r['queries']} |")

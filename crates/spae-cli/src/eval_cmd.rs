@@ -60,7 +60,7 @@ pub enum EvalCommand {
         split: String,
         #[arg(long, default_value_t = 1000)]
         n: usize,
-        /// Scorer: label, bridge or clip:DIR (default: the checkpoint's `semantic.scorer`).
+        /// Scorer: label, name, bridge or clip:DIR (default: the checkpoint's `semantic.scorer`).
         #[arg(long)]
         scorer: Option<String>,
         /// Prompt templates of the text features: imagenet-80 or imagenet-7 (default: the

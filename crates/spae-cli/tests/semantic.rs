@@ -1,4 +1,4 @@
-//! Training with semantic guidance (label scorer) on real data: a 400-word slice of the real
+//! Training with semantic guidance (label, CLIP and name scorers) on real data: a 400-word slice of the real
 //! SmolLM2 codebook, real MiniLM text features (cached once, then reused), the semantic loss
 //! present in every step, and exact resume.
 
@@ -157,6 +157,59 @@ fn semantic_guidance_trains_and_resumes() {
     assert!(metrics(&clip_run)
         .iter()
         .all(|r| r["semantic"].as_f64().unwrap() > 0.0));
+
+    // The name scorer: `f_img` is the MiniLM embedding of each image's own caption (emoji
+    // names), per training image; a data set without names is refused.
+    let name_cfg = dir.path().join("name.toml");
+    std::fs::write(
+        &name_cfg,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("[semantic]", "[semantic]\nscorer = \"name\"")
+            .replace(
+                "[model]",
+                "[data]\ndataset = \"emoji\"\n[model]\nimage_size = 64\nimage_channels = 3\nchannel_mult = [1, 1, 2, 2]",
+            ),
+    )
+    .unwrap();
+    let name_run = dir.path().join("name-run");
+    let out = run_spae(&[
+        "train",
+        "--config",
+        name_cfg.to_str().unwrap(),
+        "--out",
+        name_run.to_str().unwrap(),
+        "--max-steps",
+        "2",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(metrics(&name_run)
+        .iter()
+        .all(|r| r["semantic"].as_f64().unwrap() > 0.0));
+    let unnamed = dir.path().join("unnamed.toml");
+    std::fs::write(
+        &unnamed,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("[semantic]", "[semantic]\nscorer = \"name\""),
+    )
+    .unwrap();
+    let out = run_spae(&[
+        "train",
+        "--config",
+        unnamed.to_str().unwrap(),
+        "--out",
+        dir.path().join("unnamed").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("needs a name (caption) for every image"),
+        "{err}"
+    );
 
     // A threshold above 1 would leave every pool empty: refused.
     let bad = dir.path().join("bad.toml");

@@ -1,7 +1,8 @@
 //! Image-text scorers (method.md, Eqs. 4-7): `f_img(I)` and `f_text(x)` in one space, so that
 //! `s(I, k) = f_img(I) . t(k)`. Implementations: [`BridgeScorer`] (offline, from real parts:
 //! [`EfficientNetLite0`]'s class probabilities over the [`MiniLm`] embeddings of the class
-//! names) and [`LabelScorer`] (labelled data: `f_img` is the text embedding of the class name).
+//! names) and [`LabelScorer`] (labelled data: `f_img` is the text embedding of the class name, or
+//! of each image's own caption for the `name` scorer).
 //! [`Clip`] loads Hugging Face CLIP checkpoints for users who have them.
 
 pub mod bridge;
@@ -39,7 +40,7 @@ pub enum ScorerError {
     Input(String),
 }
 
-/// `f_text` of a scorer: MiniLM (label and bridge scorers) or CLIP's text tower.
+/// `f_text` of a scorer: MiniLM (label, name and bridge scorers) or CLIP's text tower.
 pub enum TextEncoder {
     MiniLm(Box<MiniLm>),
     Clip(Box<Clip>),

@@ -27,7 +27,8 @@ pub struct SemanticConfig {
     pub dynamic_weight: bool,
     /// Eq. 5's prompt templates: `imagenet-80` (method.md) or `imagenet-7` (cheaper on CPUs).
     pub templates: String,
-    /// The image-text scorer: `label` (the data set's class names through MiniLM).
+    /// The image-text scorer: `label` (the data set's class names through MiniLM), `name` (each
+    /// image's own name or caption through MiniLM, e.g. emoji), `bridge`, `clip:DIR`.
     pub scorer: String,
 }
 
