@@ -1,6 +1,6 @@
-//! Training with semantic guidance (label, CLIP and name scorers) on real data: a 400-word slice of the real
-//! SmolLM2 codebook, real MiniLM text features (cached once, then reused), the semantic loss
-//! present in every step, and exact resume.
+//! Training with semantic guidance (label, CLIP and name scorers) on real data: a 400-word slice
+//! of the real SmolLM2 codebook, real MiniLM text features (cached once, then reused), the
+//! semantic loss present in every step, and exact resume.
 
 mod common;
 
@@ -124,114 +124,87 @@ fn semantic_guidance_trains_and_resumes() {
     assert!((0.0..=1.0).contains(&hit), "{r}");
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
 
+    // Variants of the config: `edits` are (from, to) replacements.
+    let variant = |name: &str, edits: &[(&str, &str)]| {
+        let mut text = std::fs::read_to_string(&cfg).unwrap();
+        for (from, to) in edits {
+            text = text.replace(from, to);
+        }
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    // A few steps of a variant, every one with a semantic loss.
+    let trains_guided = |cfg: &Path, name: &str, steps: &str| {
+        let run = dir.path().join(name);
+        let out = run_spae(&[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--max-steps",
+            steps,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(metrics(&run)
+            .iter()
+            .all(|r| r["semantic"].as_f64().unwrap() > 0.0));
+    };
+    // A variant refused with an error naming `reason`.
+    let refused = |cfg: &Path, name: &str, reason: &str| {
+        let out = run_spae(&[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            dir.path().join(name).to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(reason), "{err}");
+    };
+
     // A per-image scorer: CLIP (the tiny random parity checkpoint stands in for real weights,
     // which these machines cannot download) scores every training image once.
-    let clip_cfg = dir.path().join("clip.toml");
     let clip_dir = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../spae/tests/fixtures/clip-tiny"
     );
-    std::fs::write(
-        &clip_cfg,
-        std::fs::read_to_string(&cfg).unwrap().replace(
-            "[semantic]",
-            &format!("[semantic]\nscorer = \"clip:{clip_dir}\""),
-        ),
-    )
-    .unwrap();
-    let clip_run = dir.path().join("clip-run");
-    let out = run_spae(&[
-        "train",
-        "--config",
-        clip_cfg.to_str().unwrap(),
-        "--out",
-        clip_run.to_str().unwrap(),
-        "--max-steps",
-        "3",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(metrics(&clip_run)
-        .iter()
-        .all(|r| r["semantic"].as_f64().unwrap() > 0.0));
+    let clip_scorer = format!("[semantic]\nscorer = \"clip:{clip_dir}\"");
+    let clip_cfg = variant("clip", &[("[semantic]", &clip_scorer)]);
+    trains_guided(&clip_cfg, "clip-run", "3");
 
     // The name scorer: `f_img` is the MiniLM embedding of each image's own caption (emoji
     // names), per training image; a data set without names is refused.
-    let name_cfg = dir.path().join("name.toml");
-    std::fs::write(
-        &name_cfg,
-        std::fs::read_to_string(&cfg)
-            .unwrap()
-            .replace("[semantic]", "[semantic]\nscorer = \"name\"")
-            .replace(
+    let name_scorer = ("[semantic]", "[semantic]\nscorer = \"name\"");
+    let name_cfg = variant(
+        "name",
+        &[
+            name_scorer,
+            (
                 "[model]",
                 "[data]\ndataset = \"emoji\"\n[model]\nimage_size = 64\nimage_channels = 3\nchannel_mult = [1, 1, 2, 2]",
             ),
-    )
-    .unwrap();
-    let name_run = dir.path().join("name-run");
-    let out = run_spae(&[
-        "train",
-        "--config",
-        name_cfg.to_str().unwrap(),
-        "--out",
-        name_run.to_str().unwrap(),
-        "--max-steps",
-        "2",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    assert!(metrics(&name_run)
-        .iter()
-        .all(|r| r["semantic"].as_f64().unwrap() > 0.0));
-    let unnamed = dir.path().join("unnamed.toml");
-    std::fs::write(
+    trains_guided(&name_cfg, "name-run", "2");
+    let unnamed = variant("unnamed", &[name_scorer]);
+    refused(
         &unnamed,
-        std::fs::read_to_string(&cfg)
-            .unwrap()
-            .replace("[semantic]", "[semantic]\nscorer = \"name\""),
-    )
-    .unwrap();
-    let out = run_spae(&[
-        "train",
-        "--config",
-        unnamed.to_str().unwrap(),
-        "--out",
-        dir.path().join("unnamed").to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("needs a name (caption) for every image"),
-        "{err}"
+        "unnamed",
+        "needs a name (caption) for every image",
     );
 
     // A threshold above 1 would leave every pool empty: refused.
-    let bad = dir.path().join("bad.toml");
-    std::fs::write(
-        &bad,
-        std::fs::read_to_string(&cfg)
-            .unwrap()
-            .replace("thresholds = [0.98, 0.95, 0.9]", "thresholds = [1.5]"),
-    )
-    .unwrap();
-    let out = run_spae(&[
-        "train",
-        "--config",
-        bad.to_str().unwrap(),
-        "--out",
-        dir.path().join("bad").to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("semantic.thresholds"),
-        "{err}"
+    let bad = variant(
+        "bad",
+        &[("thresholds = [0.98, 0.95, 0.9]", "thresholds = [1.5]")],
     );
+    refused(&bad, "bad", "semantic.thresholds");
 
     // The same run uninterrupted gives the same losses (targets are drawn from per-step seeds).
     let again = dir.path().join("again");

@@ -1,7 +1,7 @@
 //! Semantic guidance in training (method.md, Eqs. 4, 6, 7, 9): each guided layer's candidate
 //! pools and the semantic loss of a batch. Pools come from `f_img` and the token text features;
-//! with the label scorer `f_img` depends on the class only (pools per class), with the name, bridge
-//! and CLIP scorers on the image (pools per training image, computed once at the start).
+//! with the label scorer `f_img` depends on the class only (pools per class), with the name,
+//! bridge and CLIP scorers on the image (pools per training image, computed once at the start).
 
 use std::path::Path;
 
@@ -27,7 +27,8 @@ pub struct Guide {
     codebook: Tensor<2>,
     /// `pools[key][layer]`: Eq. 4's candidates.
     pools: Vec<Vec<Vec<u32>>>,
-    /// Keys are training-image indices (name, bridge, CLIP) rather than class labels (label scorer).
+    /// Keys are training-image indices (name, bridge, CLIP) rather than class labels (label
+    /// scorer).
     pub per_image: bool,
 }
 
@@ -156,8 +157,9 @@ impl ScoredSet {
 
 /// The scorer of `sem` (`scorer`, `templates`) over `set` and the codebook, with the text
 /// features cached in [`Assets::cache_dir`]. Scorers: `label` (MiniLM embeddings of the class
-/// names), `name` (MiniLM embeddings of each image's own name or caption, per image), `bridge` (EfficientNet-Lite0 over MiniLM class-name embeddings, per image),
-/// `clip:DIR` (a Hugging Face CLIP checkpoint folder, per image).
+/// names), `name` (MiniLM embeddings of each image's own name or caption, per image), `bridge`
+/// (EfficientNet-Lite0 over MiniLM class-name embeddings, per image), `clip:DIR` (a Hugging Face
+/// CLIP checkpoint folder, per image).
 pub fn score_set(
     sem: &SemanticConfig,
     assets: &Assets,
@@ -174,29 +176,28 @@ pub fn score_set(
     })?;
     let cache = assets.cache_dir();
     let (text, image_features, per_image) = match sem.scorer.as_str() {
-        "label" => {
+        // The label and name scorers: `f_img` is the MiniLM embedding of a text, the class
+        // name (per class) or the image's own name (per image).
+        "label" | "name" => {
+            let per_image = sem.scorer == "name";
+            let texts = if per_image {
+                if set.names.len() != set.len() {
+                    return Err(TrainError::Config(format!(
+                        "semantic.scorer 'name' needs a name (caption) for every image; the data set has {} names for {} images",
+                        set.names.len(),
+                        set.len()
+                    )));
+                }
+                &set.names
+            } else {
+                &set.class_names
+            };
             let minilm = MiniLm::load(&assets.path("minilm")?, device)?;
-            let scorer = LabelScorer::new(minilm, &set.class_names)?;
+            let scorer = LabelScorer::new(minilm, texts)?;
             (
                 TextEncoder::MiniLm(Box::new(scorer.text)),
                 scorer.classes,
-                false,
-            )
-        }
-        "name" => {
-            if set.names.len() != set.len() {
-                return Err(TrainError::Config(format!(
-                    "semantic.scorer 'name' needs a name (caption) for every image; the data set has {} names for {} images",
-                    set.names.len(),
-                    set.len()
-                )));
-            }
-            let minilm = MiniLm::load(&assets.path("minilm")?, device)?;
-            let scorer = LabelScorer::new(minilm, &set.names)?;
-            (
-                TextEncoder::MiniLm(Box::new(scorer.text)),
-                scorer.classes,
-                true,
+                per_image,
             )
         }
         "bridge" => {
