@@ -43,8 +43,9 @@ t1=(fewshot --table1 --episodes "$episodes" --queries-per-class "$q")
 step table1-spae "$fm" "${t1[@]}" --checkpoint "$fm" --layers 1,2,3
 step table1-baseline "$base" "${t1[@]}" --checkpoint "$base" --layers 1
 # A larger LLM of another vocabulary (scripts/install-assets.sh --with qwen0.5b) reads the same
-# SPAE words as text (--words-as-text): the SPAE 2-layer row again.
-if [ -f assets/llm/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf ]; then
+# words as text (--words-as-text): Table 1's rows again.
+qwen=assets/llm/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+if [ -f "$qwen" ]; then
   step table1-spae-qwen0.5b "$fm" "${t1[@]}" --checkpoint "$fm" --layers 2 --llm qwen0.5b --words-as-text
   step table1-spae1-qwen0.5b "$fm" "${t1[@]}" --checkpoint "$fm" --layers 1 --llm qwen0.5b --words-as-text
   step table1-spae3-qwen0.5b "$fm" "${t1[@]}" --checkpoint "$fm" --layers 3 --llm qwen0.5b --words-as-text
@@ -53,11 +54,14 @@ fi
 cap=(caption --examples 10 --episodes "$((episodes * 5))")
 step caption-spae "$emoji" "${cap[@]}" --checkpoint "$emoji" --layers 1,2,3
 step caption-baseline "$base_emoji" "${cap[@]}" --checkpoint "$base_emoji" --layers 1
-vqa=(fewshot --split train --pool 5000 --way 10 --shots 1 --induction --episodes "$episodes"
-     --queries-per-class "$q" --stem " output: Q: Which emoji category is this? A:")
+# The category question, 1-shot with induction: 10-way on the train split here, 9-way on the test
+# split below.
+ask=(--pool 5000 --shots 1 --induction --episodes "$episodes" --queries-per-class "$q"
+     --stem " output: Q: Which emoji category is this? A:")
+vqa=(fewshot --split train --way 10 "${ask[@]}")
 step vqa-spae "$emoji" "${vqa[@]}" --checkpoint "$emoji" --layers 1,2,3
 step vqa-baseline "$base_emoji" "${vqa[@]}" --checkpoint "$base_emoji" --layers 1
-if [ -f assets/llm/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf ]; then
+if [ -f "$qwen" ]; then
   step vqa-spae-qwen0.5b "$emoji" "${vqa[@]}" --checkpoint "$emoji" --layers 2 --llm qwen0.5b --words-as-text
 fi
 # The name-scored emoji tokenizer (configs/emoji-64-named.toml: each training emoji's own name
@@ -67,8 +71,7 @@ fi
 named=runs/semantic/emoji-named
 train_run configs/emoji-64-named.toml "$named" incontext
 step caption-named "$named" "${cap[@]}" --checkpoint "$named" --layers 1,2,3
-vqa9=(fewshot --split test --pool 5000 --way 9 --shots 1 --induction --episodes "$episodes"
-      --queries-per-class "$q" --stem " output: Q: Which emoji category is this? A:")
+vqa9=(fewshot --split test --way 9 "${ask[@]}")
 step vqa9-named "$named" "${vqa9[@]}" --checkpoint "$named" --layers 1,2,3
 step vqa9-spae "$emoji" "${vqa9[@]}" --checkpoint "$emoji" --layers 1,2,3
 step vqa9-baseline "$base_emoji" "${vqa9[@]}" --checkpoint "$base_emoji" --layers 1
