@@ -240,7 +240,7 @@ fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets) -> Result<()> {
             out: a.out.with_extension(format!("{tag}.json")),
             ..crate::fewshot_cmd::FewshotArgs::defaults()
         };
-        let r = crate::fewshot_cmd::evaluate(&args, assets)?;
+        let (r, _) = crate::fewshot_cmd::evaluate(&args, assets)?;
         results.push(r.into_iter().next().context("one setting")?);
     }
     let first = &results[0].predictions;

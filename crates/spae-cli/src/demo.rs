@@ -15,8 +15,9 @@ use spae::quantizer::NearestSearch;
 
 use crate::codebook_cmd;
 
-/// The committed Fashion-MNIST model (semantically guided).
-const MODEL: &str = "models/fashion-mnist-semantic";
+/// The committed default tokenizer: Fashion-MNIST, guided by the label-free bridge scorer, so
+/// every class the demo shows is one it never saw labelled.
+const MODEL: &str = "models/fashion-mnist-open";
 
 const WORDS: [&str; 6] = ["cat", "red", "shoe", "king", "water", "seven"];
 
@@ -95,28 +96,45 @@ pub fn run(assets: &Assets) -> Result<()> {
             .join(", ")
     );
     if show_model(assets)? {
-        fewshot(assets)?;
+        fewshot(assets, None)?;
+        fewshot(assets, Some("mnist"))?;
     }
     Ok(())
 }
 
-/// A short few-shot run: SmolLM2 classifies test images from their first two layers' words.
-fn fewshot(assets: &Assets) -> Result<()> {
+/// A short few-shot run on classes the tokenizer never saw labelled: SmolLM2 classifies test
+/// images (of the model's data set, or of `dataset`) from their first two layers' words, one
+/// query per episode (100 independent episodes).
+fn fewshot(assets: &Assets, dataset: Option<&str>) -> Result<()> {
     let args = crate::fewshot_cmd::FewshotArgs {
         checkpoint: MODEL.into(),
-        pool: 500,
+        pool: 1000,
+        dataset: dataset.map(String::from),
+        choice: crate::fewshot_pool::ClassChoice {
+            unseen: true,
+            ..Default::default()
+        },
         layers: vec![2],
         way: 2,
         induction: true,
-        episodes: 25,
-        queries_per_class: Some(2),
-        out: "results/demo/fewshot.json".into(),
+        episodes: 100,
+        queries: 1,
+        out: format!(
+            "results/demo/fewshot-{}.json",
+            dataset.unwrap_or("fashion-mnist")
+        )
+        .into(),
         ..crate::fewshot_cmd::FewshotArgs::defaults()
     };
-    println!("\n== few-shot classification by the frozen SmolLM2 ({MODEL}, 2 layers = 5 words per image) ==");
-    for r in crate::fewshot_cmd::evaluate(&args, assets)? {
+    println!(
+        "\n== few-shot classification by the frozen SmolLM2 on {} classes the tokenizer never saw labelled ({MODEL}, 2 layers = 5 words per image) ==",
+        dataset.unwrap_or("Fashion-MNIST")
+    );
+    let (results, labels) = crate::fewshot_cmd::evaluate(&args, assets)?;
+    println!("{}", labels.line());
+    for r in results {
         println!(
-            "{}: constrained {:.1}% (95% CI {:.1}-{:.1}), open-ended {:.1}%, chance {:.0}%, over {} queries",
+            "{}: constrained {:.1}% (95% CI {:.1}-{:.1}), open-ended {:.1}%, chance {:.0}%, over {} episodes of one query",
             r.setting.name(),
             100.0 * r.constrained_accuracy,
             100.0 * r.constrained_ci95.0,
@@ -139,17 +157,34 @@ fn show_model(assets: &Assets) -> Result<bool> {
         return Ok(false);
     }
     let tok = codebook_cmd::tokenizer(dir, assets)?;
+    let seen = spae::train::labels_seen(dir, assets)?;
     let set = data::fashion_mnist(&assets.path("fashion-mnist")?, Split::Test)?;
     let (size, ch) = tok.image_shape();
     let idx: Vec<usize> = (0..8).collect();
     let x = set.batch_chw(&idx, size);
-    println!("\n== SPAE tokens of Fashion-MNIST test images ({MODEL}) ==");
-    for (i, layers) in tok.encode(x.clone(), idx.len())?.iter().enumerate().take(4) {
-        let top: Vec<String> = layers[..2].iter().map(|l| l.words.concat()).collect();
-        println!(
-            "{:<11} layer 1:{}  layer 2:{}",
-            set.class_names[set.labels[i] as usize], top[0], top[1]
-        );
+    println!(
+        "\n== SPAE tokens of test images ({MODEL}: {}) ==",
+        seen.summary()
+    );
+    let digits = spae::train::named_dataset("mnist", assets, Split::Test)?;
+    for (what, set, idx) in [
+        ("Fashion-MNIST", &set, (0..8).collect::<Vec<_>>()),
+        ("MNIST", &digits, digits.balanced_sample(10, 0)),
+    ] {
+        let words = tok.encode(set.batch_chw(&idx, size), idx.len())?;
+        for (layers, &i) in words
+            .iter()
+            .zip(&idx)
+            .take(if what == "MNIST" { 10 } else { 6 })
+        {
+            let name = &set.class_names[set.labels[i] as usize];
+            let top: Vec<String> = layers[..2].iter().map(|l| l.words.concat()).collect();
+            let tag = if seen.saw(name) { "seen" } else { "unseen" };
+            println!(
+                "{what:<13} {name:<11} ({tag})  layer 1:{}  layer 2:{}",
+                top[0], top[1]
+            );
+        }
     }
     let codes = tok.encode_codes(x.clone(), idx.len());
     let pyramid = &tok.ctx.pyramid;

@@ -70,6 +70,13 @@ pub enum EvalCommand {
         #[arg(long, default_value = "results/eval/semantic.json")]
         out: PathBuf,
     },
+    /// A scorer as CLIP is measured: zero-shot accuracy as a classifier over a data set's class
+    /// names, and (--hit-rate) the share of images whose best words name their class.
+    Scorer(crate::concepts_cmd::ScorerArgs),
+    /// Whether a tokenizer's words carry the concept on (unseen) classes: top-word agreement
+    /// within vs across classes, mutual information of layer-1 / layer-2 words with the label,
+    /// each class's most frequent top word.
+    Words(crate::concepts_cmd::WordsArgs),
 }
 
 /// Words nearest the class name that count as a hit.
@@ -107,6 +114,7 @@ fn semantic(
     let sem = SemanticConfig {
         scorer: scorer.unwrap_or_else(|| trained.scorer.clone()),
         templates: templates.unwrap_or_else(|| trained.templates.clone()),
+        bridge: trained.bridge,
         ..SemanticConfig::default()
     };
     let set = dataset(&tok.config, assets, crate::parse_split(split)?)?;
@@ -235,6 +243,8 @@ pub fn run(cmd: EvalCommand, assets: &Assets) -> Result<()> {
             templates,
             out,
         } => semantic(checkpoint, &split, n, scorer, templates, out, assets),
+        EvalCommand::Scorer(a) => crate::concepts_cmd::scorer(a, assets),
+        EvalCommand::Words(a) => crate::concepts_cmd::words(a, assets),
     }
 }
 

@@ -10,7 +10,7 @@ use spae::assets::Assets;
 use spae::codebook::{Codebook, VocabTokenizer, Word};
 use spae::data::ImageSet;
 use spae::tokenizer::ImageTokenizer;
-use spae::train::dataset;
+use spae::train::labels_seen;
 use spae_llm::backend::Backend;
 use spae_llm::fewshot::{
     run_setting, ImagePool, Prompter, Queries, RunConfig, Setting, SettingResult, CLASSIFY_STEM,
@@ -20,6 +20,7 @@ use spae_llm::session::{self, Session, SessionConfig};
 use spae_llm::spelling::Spellings;
 use spae_llm::Llm;
 
+use crate::fewshot_pool::{load_images, select, ClassChoice, PoolLabels};
 use crate::{llm_source, progress};
 
 /// Which frozen LLM answers, and how it runs.
@@ -168,6 +169,12 @@ pub struct FewshotArgs {
     /// the class name) of PNG files.
     #[arg(long)]
     pub images: Option<PathBuf>,
+    /// Another installed data set instead of the checkpoint's (fashion-mnist, mnist, emoji), at
+    /// the model's image size: e.g. MNIST digits through a Fashion-MNIST tokenizer.
+    #[arg(long, conflicts_with = "images")]
+    pub dataset: Option<String>,
+    #[command(flatten)]
+    pub choice: ClassChoice,
     /// Episodes draw their images from the first N images of the split.
     #[arg(long, default_value_t = 2000)]
     pub pool: usize,
@@ -237,6 +244,11 @@ struct Report<'a> {
     #[serde(flatten)]
     llm: LlmRecord,
     pool: usize,
+    /// The images' data set (or folder), its classes and whether the tokenizer saw them
+    /// labelled in training.
+    data: String,
+    #[serde(flatten)]
+    labels: &'a PoolLabels,
     results: &'a [SettingResult],
 }
 
@@ -293,7 +305,8 @@ pub fn words_per_layers(
 }
 
 pub fn run(args: FewshotArgs, assets: &Assets) -> Result<()> {
-    let results = evaluate(&args, assets)?;
+    let (results, labels) = evaluate(&args, assets)?;
+    println!("{}", labels.line());
     println!("| setting | layers | words/image | open-ended acc (95% CI) | constrained acc (95% CI) | chance | queries | prompt tok/s | reused |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &results {
@@ -320,18 +333,21 @@ pub fn run(args: FewshotArgs, assets: &Assets) -> Result<()> {
     Ok(())
 }
 
-/// Runs the requested settings and writes the JSON report.
-pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<Vec<SettingResult>> {
+/// Runs the requested settings and writes the JSON report; also returns the pool's classes
+/// against the tokenizer's training labels.
+pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<(Vec<SettingResult>, PoolLabels)> {
     let split = crate::parse_split(&args.split)?;
     let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets)?;
-    let set = match &args.images {
-        Some(dir) => {
-            let (size, channels) = tok.image_shape();
-            spae::data::image_folder(dir, size, channels)?
-        }
-        None => dataset(&tok.config, assets, split)?,
-    };
-    let n = args.pool.min(set.len());
+    let (set, data) = load_images(
+        &tok,
+        args.images.as_deref(),
+        args.dataset.as_deref(),
+        split,
+        assets,
+    )?;
+    let seen = labels_seen(&args.checkpoint, assets)?;
+    let (set, labels) = select(&set, &seen, &args.choice, args.pool)?;
+    let n = set.len();
     let per_layers = words_per_layers(&tok, &set, n, &args.layers)?;
     let (path, llm) = args.llm.load(assets, &tok.codebook)?;
     let per_layers = args.llm.reading(&llm, &tok.codebook, per_layers)?;
@@ -360,13 +376,13 @@ pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<Vec<SettingResult
         class_names: &set.class_names,
         stem: &args.stem,
     };
-    let labels = &set.labels[..n];
+    let image_labels = &set.labels[..n];
     let mut results = Vec::new();
     for (layers, words) in &per_layers {
         let layers = *layers;
         let pool = ImagePool {
             words,
-            labels,
+            labels: image_labels,
             layers,
         };
         for s in &settings {
@@ -389,11 +405,13 @@ pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<Vec<SettingResult
         checkpoint: &args.checkpoint,
         llm: args.llm.record(&path),
         pool: n,
+        data,
+        labels: &labels,
         results: &results,
     };
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;
     }
     spae::io::write_atomic(&args.out, &serde_json::to_vec_pretty(&report)?)?;
-    Ok(results)
+    Ok((results, labels))
 }

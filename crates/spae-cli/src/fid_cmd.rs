@@ -1,6 +1,9 @@
 //! `spae eval fid A B`: the FID between two image sets, each a folder of PNG files or a slice of
 //! a data set (`fashion-mnist:test:0..1000`), e.g. generated images against real ones, or two
-//! disjoint real samples for the noise floor of an FID at that sample size.
+//! disjoint real samples for the noise floor of an FID at that sample size. A floor should use
+//! `DATASET:SPLIT:balanced:N[:SEED]`, a class-balanced seeded random sample, since a slice
+//! follows the storage order (the MNIST digits are stored class by class, emoji in code-point
+//! order).
 
 use std::path::{Path, PathBuf};
 
@@ -29,12 +32,21 @@ fn load(source: &str, canvas: Option<usize>, assets: &Assets) -> Result<Vec<Batc
     }
     let parts: Vec<&str> = source.split(':').collect();
     let (name, split) = match parts[..] {
-        [name, split] | [name, split, _] => (name, crate::parse_split(split)?),
-        _ => bail!("{source}: neither a folder nor DATASET:SPLIT[:START..END]"),
+        [name, split] | [name, split, _] | [name, split, "balanced", _] | [name, split, "balanced", _, _] => {
+            (name, crate::parse_split(split)?)
+        }
+        _ => bail!(
+            "{source}: neither a folder nor DATASET:SPLIT[:START..END] or DATASET:SPLIT:balanced:N[:SEED]"
+        ),
     };
     let set = named_dataset(name, assets, split).with_context(|| source.to_string())?;
+    let number = |v: &str, what: &str| {
+        v.parse::<u64>()
+            .with_context(|| format!("{source}: '{v}' is not {what}"))
+    };
     let (start, end) = match parts.get(2) {
         None => (0, set.len()),
+        Some(&"balanced") => (0, number(parts[3], "an image count")? as usize),
         Some(range) => {
             let (a, b) = range
                 .split_once("..")
@@ -60,7 +72,13 @@ fn load(source: &str, canvas: Option<usize>, assets: &Assets) -> Result<Vec<Batc
             set.height
         );
     }
-    let indices: Vec<usize> = (start..end).collect();
+    let indices: Vec<usize> = match parts.get(2) {
+        Some(&"balanced") => {
+            let seed = parts.get(4).map_or(Ok(0), |v| number(v, "a seed"))?;
+            set.balanced_sample(end, seed)
+        }
+        _ => (start..end).collect(),
+    };
     Ok(vec![Batch {
         shape: [set.channels, size, size],
         pixels: set.batch_chw(&indices, size),

@@ -262,3 +262,68 @@ fn episodes_from_an_image_folder_per_class() {
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(!r.status.success() && err.contains("at least 2"), "{err}");
 }
+
+#[test]
+fn episode_classes_seen_and_unseen_in_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fs.json");
+    let o = out.to_string_lossy();
+    // The label-scored tokenizer saw every Fashion-MNIST class name in training.
+    let run_with = |extra: &[&str]| {
+        let base = [
+            "fewshot",
+            "--checkpoint",
+            "models/fashion-mnist-semantic",
+            "--pool",
+            "200",
+            "--episodes",
+            "2",
+            "--threads",
+            "2",
+            "--out",
+            &o,
+        ];
+        run(&[&base[..], extra].concat())
+    };
+    let report = |r: std::process::Output| -> serde_json::Value {
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap()
+    };
+    let own = run_with(&[]);
+    let stdout = String::from_utf8_lossy(&own.stdout).into_owned();
+    let rep = report(own);
+    assert!(stdout.contains("ALL SEEN labelled in training"), "{stdout}");
+    assert_eq!(rep["all_unseen"], false);
+    assert_eq!(rep["tokenizer_label_free"], false);
+    let classes = rep["classes"].as_array().unwrap();
+    assert_eq!(classes.len(), 10);
+    assert!(
+        classes.iter().all(|c| c["seen_in_training"] == true),
+        "{rep}"
+    );
+    // Its own data set has no unseen class: refused, not silently run on seen ones.
+    let r = run_with(&["--unseen"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("0 left"), "{err}");
+    // MNIST digits through the same tokenizer: every class unseen.
+    let rep = report(run_with(&["--dataset", "mnist", "--unseen"]));
+    assert_eq!(rep["all_unseen"], true);
+    assert_eq!(rep["data"], "mnist:test");
+    assert_eq!(rep["classes"].as_array().unwrap().len(), 10);
+    assert_eq!(rep["results"][0]["queries"], 2);
+    // Named classes only.
+    let rep = report(run_with(&["--classes", "sandal,Ankle_boot"]));
+    let names: Vec<&str> = rep["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["sandal", "ankle boot"]);
+    let r = run_with(&["--dataset", "emoji"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        !r.status.success() && err.contains("the tokenizer takes 32x32x1"),
+        "{err}"
+    );
+}

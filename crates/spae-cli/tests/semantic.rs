@@ -199,6 +199,65 @@ fn semantic_guidance_trains_and_resumes() {
         "needs a name (caption) for every image",
     );
 
+    // Label bookkeeping: the label scorer's run records the ten class names it saw ...
+    let labels = |run: &str| -> serde_json::Value {
+        let run = dir.path().join(run);
+        let latest = std::fs::read_to_string(run.join("LATEST")).unwrap();
+        let state: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(run.join(latest.trim()).join("state.json")).unwrap(),
+        )
+        .unwrap();
+        state["labels"]["runs"].clone()
+    };
+    let seen = labels("run");
+    assert_eq!(seen.as_array().unwrap().len(), 1, "{seen}");
+    assert_eq!(seen[0]["kind"], "class-names");
+    assert_eq!(seen[0]["names"].as_array().unwrap().len(), 10, "{seen}");
+    // ... a class-disjoint run (data.classes) only its own, warm-started from the first run,
+    // whose labels it carries ...
+    let first = run.to_str().unwrap().to_string();
+    let two = variant(
+        "two",
+        &[
+            (
+                "[model]",
+                "[data]\nclasses = [\"trouser\", \"Ankle boot\"]\n[model]",
+            ),
+            ("[loop]", &format!("[loop]\ninit = \"{first}\"")),
+        ],
+    );
+    trains_guided(&two, "two-run", "2");
+    let seen = labels("two-run");
+    assert_eq!(seen.as_array().unwrap().len(), 2, "{seen}");
+    assert_eq!(seen[0]["names"].as_array().unwrap().len(), 10, "{seen}");
+    assert_eq!(
+        seen[1]["names"],
+        serde_json::json!(["ankle boot", "trouser"]),
+        "{seen}"
+    );
+    let unknown = variant(
+        "unknown",
+        &[("[model]", "[data]\nclasses = [\"shoe\"]\n[model]")],
+    );
+    refused(&unknown, "unknown", "data.classes: no class 'shoe'");
+    // ... and the label-free bridge scorer none, naming what the scorer was pretrained on
+    // (its options and a capped training set exercised too).
+    let bridge = variant(
+        "bridge",
+        &[
+            ("[semantic]", "[semantic]\nscorer = \"bridge\""),
+            ("[model]", "[data]\nmax_images = 8\n[model]"),
+            ("thresholds = [0.98, 0.95, 0.9]", "thresholds = [0.98, 0.95, 0.9]\n[semantic.bridge]\ninvert = \"auto\"\nflip = true\ntop_classes = 10"),
+        ],
+    );
+    trains_guided(&bridge, "bridge-run", "2");
+    let seen = labels("bridge-run");
+    assert_eq!(seen[0]["kind"], "none", "{seen}");
+    assert!(seen[0]["scorer_pretraining"]
+        .as_str()
+        .unwrap()
+        .contains("ImageNet-1k"));
+
     // A threshold above 1 would leave every pool empty: refused.
     let bad = variant(
         "bad",

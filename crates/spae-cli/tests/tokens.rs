@@ -193,6 +193,10 @@ fn fid_between_image_sets() {
     assert!(err.contains("range 9..3"), "{err}");
     let err = fails(&["eval", "fid", "fashion-mnist:test:0..x", &p("a")]);
     assert!(err.contains("'x' is not an image index"), "{err}");
+    let err = fails(&["eval", "fid", "mnist:test:balanced:x", &p("a")]);
+    assert!(err.contains("'x' is not an image count"), "{err}");
+    let err = fails(&["eval", "fid", "mnist:test:balanced:5000", &p("a")]);
+    assert!(err.contains("range 0..5000"), "{err}");
     let err = fails(&["eval", "fid", &p("missing"), &p("a")]);
     assert!(err.contains("neither a folder nor"), "{err}");
     let err = fails(&["eval", "fid", &p("a"), &p("a"), "--canvas", "16"]);

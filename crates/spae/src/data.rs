@@ -11,6 +11,9 @@ use flate2::read::GzDecoder;
 use serde::Deserialize;
 use thiserror::Error;
 
+mod select;
+pub use select::same_name;
+
 #[derive(Debug, Error)]
 pub enum DataError {
     #[error("{path}: {source}")]
@@ -90,21 +93,7 @@ impl ImageSet {
         let keep: Vec<usize> = (0..self.len())
             .filter(|i| (i % every == every - 1) == (split == Split::Test))
             .collect();
-        let mut out = ImageSet {
-            pixels: Vec::with_capacity(keep.len() * self.image(0).len()),
-            labels: Vec::with_capacity(keep.len()),
-            class_names: self.class_names.clone(),
-            names: Vec::new(),
-            ..*self
-        };
-        for i in keep {
-            out.pixels.extend_from_slice(self.image(i));
-            out.labels.push(self.labels[i]);
-            if let Some(name) = self.names.get(i) {
-                out.names.push(name.clone());
-            }
-        }
-        out
+        self.subset(&keep)
     }
 
     /// Every image enlarged `factor` times by pixel repetition (nearest neighbour).

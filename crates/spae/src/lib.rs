@@ -16,6 +16,7 @@ pub mod degrade;
 pub mod eval;
 pub mod gguf;
 pub mod io;
+pub mod labels;
 pub mod model;
 pub mod pyramid;
 pub mod quantizer;

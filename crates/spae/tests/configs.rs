@@ -5,7 +5,7 @@ use burn::tensor::{Device, Tensor};
 use spae::assets::Assets;
 use spae::data::Split;
 use spae::pyramid::Pyramid;
-use spae::train::{dataset, TrainConfig};
+use spae::train::{dataset, training_set, TrainConfig};
 
 fn configs() -> Vec<std::path::PathBuf> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs");
@@ -47,6 +47,22 @@ fn shipped_configs_build() {
             path.display()
         );
         assert!(test.width <= cfg.model.image_size && !test.is_empty());
+        // A class-disjoint or capped training set: only the named classes, at most N images.
+        if cfg.data.classes.is_some() || cfg.data.max_images.is_some() {
+            let train = training_set(&cfg, &assets).unwrap();
+            assert!(train.len() <= cfg.data.max_images.unwrap_or(usize::MAX) && !train.is_empty());
+            if let Some(names) = &cfg.data.classes {
+                let allowed = train.class_labels(names).unwrap();
+                assert!(
+                    train.labels.iter().all(|l| allowed.contains(l)),
+                    "{}",
+                    path.display()
+                );
+                let present: std::collections::BTreeSet<u32> =
+                    train.labels.iter().copied().collect();
+                assert_eq!(present.len(), names.len(), "{}", path.display());
+            }
+        }
         let (s, c) = (cfg.model.image_size, cfg.model.image_channels);
         let model = cfg.model.init(&device);
         let z = model

@@ -3,6 +3,7 @@
 //! and the digit [`classifier`] that judges generated images.
 
 pub mod classifier;
+pub mod concepts;
 pub mod fid;
 pub mod inception;
 mod linalg;

@@ -30,6 +30,9 @@ pub struct SemanticConfig {
     /// The image-text scorer: `label` (the data set's class names through MiniLM), `name` (each
     /// image's own name or caption through MiniLM, e.g. emoji), `bridge`, `clip:DIR`.
     pub scorer: String,
+    /// The bridge scorer's options (`[semantic.bridge]`; absent: the plain scorer).
+    #[serde(skip_serializing_if = "crate::scorer::bridge::BridgeOptions::is_plain")]
+    pub bridge: crate::scorer::bridge::BridgeOptions,
 }
 
 impl Default for SemanticConfig {
@@ -40,6 +43,7 @@ impl Default for SemanticConfig {
             dynamic_weight: true,
             templates: "imagenet-80".into(),
             scorer: "label".into(),
+            bridge: Default::default(),
         }
     }
 }

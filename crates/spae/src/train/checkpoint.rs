@@ -57,6 +57,10 @@ pub struct State {
     /// (absent in checkpoints written before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codebook: Option<String>,
+    /// The labels the training signal used, through the warm-start chain (absent in
+    /// checkpoints written before it was recorded: [`State::labels_seen`] then infers them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<crate::labels::LabelsSeen>,
 }
 
 fn save_module<M: Module>(module: &M, path: &Path) -> Result<(), CheckpointError> {

@@ -15,6 +15,16 @@ pub struct DataConfig {
     pub dataset: String,
     /// Integer nearest-neighbour enlargement of every image (e.g. 2 for 64x64 emoji at 128x128).
     pub upscale: usize,
+    /// Train on these classes only (class names, e.g. Fashion-MNIST's first five), so that the
+    /// others stay unseen: a class-disjoint split like mini-ImageNet's. Absent: every class.
+    /// The label scorer then sees only these names (`state.json`'s `labels` records them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<String>>,
+    /// Train on the first N training images only (after `classes`); absent: all of them. Bounds
+    /// the one-off cost of per-image scorers (EfficientNet over every training image) for short
+    /// warm-started runs that see fewer images than the set holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_images: Option<usize>,
 }
 
 impl Default for DataConfig {
@@ -22,6 +32,8 @@ impl Default for DataConfig {
         DataConfig {
             dataset: "fashion-mnist".into(),
             upscale: 1,
+            classes: None,
+            max_images: None,
         }
     }
 }

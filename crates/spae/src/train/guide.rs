@@ -155,25 +155,26 @@ impl ScoredSet {
     }
 }
 
-/// The scorer of `sem` (`scorer`, `templates`) over `set` and the codebook, with the text
-/// features cached in [`Assets::cache_dir`]. Scorers: `label` (MiniLM embeddings of the class
-/// names), `name` (MiniLM embeddings of each image's own name or caption, per image), `bridge`
-/// (EfficientNet-Lite0 over MiniLM class-name embeddings, per image), `clip:DIR` (a Hugging Face
-/// CLIP checkpoint folder, per image).
-pub fn score_set(
+/// A scorer's `f_text` and `f_img` of every key of `set` (per class for the label scorer, per
+/// image otherwise), without the codebook's token features.
+pub struct ImageScores {
+    pub text: TextEncoder,
+    pub image_features: Vec<Vec<f32>>,
+    pub per_image: bool,
+}
+
+/// The scorer of `sem` (`scorer`, `templates`, `bridge`) applied to `set`. Scorers: `label`
+/// (MiniLM embeddings of the class names), `name` (MiniLM embeddings of each image's own name
+/// or caption, per image), `bridge` (EfficientNet-Lite0 over MiniLM class-name embeddings, per
+/// image), `clip:DIR` (a Hugging Face CLIP checkpoint folder, per image).
+pub fn score_images(
     sem: &SemanticConfig,
     assets: &Assets,
-    cb: &Codebook,
     set: &ImageSet,
     image_size: usize,
     device: &Device,
-) -> Result<ScoredSet, TrainError> {
-    let templates = templates::by_name(&sem.templates).ok_or_else(|| {
-        TrainError::Config(format!(
-            "unknown semantic.templates '{}' (imagenet-80, imagenet-7)",
-            sem.templates
-        ))
-    })?;
+) -> Result<ImageScores, TrainError> {
+    let templates = templates_of(sem)?;
     let cache = assets.cache_dir();
     let (text, image_features, per_image) = match sem.scorer.as_str() {
         // The label and name scorers: `f_img` is the MiniLM embedding of a text, the class
@@ -204,7 +205,8 @@ pub fn score_set(
             let classifier = EfficientNetLite0::load(&assets.path("efficientnet")?, device)?;
             let minilm = MiniLm::load(&assets.path("minilm")?, device)?;
             let names = read_lines(&assets.path("imagenet-classes")?)?;
-            let scorer = BridgeScorer::new(classifier, minilm, &names, templates, &cache)?;
+            let mut scorer = BridgeScorer::new(classifier, minilm, &names, templates, &cache)?;
+            scorer.options = sem.bridge;
             let rows =
                 per_image_features(set, image_size, |px, n, s| scorer.image_features(px, n, s));
             (TextEncoder::MiniLm(Box::new(scorer.text)), rows, true)
@@ -226,6 +228,40 @@ pub fn score_set(
             }
         },
     };
+    Ok(ImageScores {
+        text,
+        image_features,
+        per_image,
+    })
+}
+
+/// Eq. 5's prompt templates of `sem`.
+pub fn templates_of(sem: &SemanticConfig) -> Result<&'static [&'static str], TrainError> {
+    templates::by_name(&sem.templates).ok_or_else(|| {
+        TrainError::Config(format!(
+            "unknown semantic.templates '{}' (imagenet-80, imagenet-7)",
+            sem.templates
+        ))
+    })
+}
+
+/// The scorer of `sem` over `set` and the codebook ([`score_images`] and the codebook's token
+/// text features), with the text features cached in [`Assets::cache_dir`].
+pub fn score_set(
+    sem: &SemanticConfig,
+    assets: &Assets,
+    cb: &Codebook,
+    set: &ImageSet,
+    image_size: usize,
+    device: &Device,
+) -> Result<ScoredSet, TrainError> {
+    let ImageScores {
+        text,
+        image_features,
+        per_image,
+    } = score_images(sem, assets, set, image_size, device)?;
+    let templates = templates_of(sem)?;
+    let cache = assets.cache_dir();
     let mut last = 0;
     let token_features = codebook_text_features(cb, &text, templates, &cache, &mut |done| {
         if done * 10 / cb.len() > last {
@@ -277,25 +313,32 @@ pub fn build_guide(
 }
 
 /// `f_img` of every training image through `score(pixels [B, 3, S, S], B, S)`, gray images
-/// repeated to RGB.
+/// repeated to RGB; batches run in parallel on the rayon pool (the network's own kernels run
+/// on one thread), in image order.
 fn per_image_features(
     set: &ImageSet,
     size: usize,
-    score: impl Fn(Vec<f32>, usize, usize) -> Vec<Vec<f32>>,
+    score: impl Fn(Vec<f32>, usize, usize) -> Vec<Vec<f32>> + Sync,
 ) -> Vec<Vec<f32>> {
+    use rayon::prelude::*;
     let idx: Vec<usize> = (0..set.len()).collect();
-    let mut out = Vec::with_capacity(set.len());
-    for chunk in idx.chunks(IMAGE_BATCH) {
-        let px = set.batch_chw(chunk, size);
-        let rgb = if set.channels == 3 {
-            px
-        } else {
-            px.chunks(size * size).flat_map(|p| p.repeat(3)).collect()
-        };
-        out.extend(score(rgb, chunk.len(), size));
-        tracing::info!("image features: {} / {}", out.len(), set.len());
-    }
-    out
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let parts: Vec<Vec<Vec<f32>>> = idx
+        .par_chunks(IMAGE_BATCH)
+        .map(|chunk| {
+            let px = set.batch_chw(chunk, size);
+            let rgb = if set.channels == 3 {
+                px
+            } else {
+                px.chunks(size * size).flat_map(|p| p.repeat(3)).collect()
+            };
+            let f = score(rgb, chunk.len(), size);
+            let n = done.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed);
+            tracing::info!("image features: {} / {}", n + chunk.len(), set.len());
+            f
+        })
+        .collect();
+    parts.into_iter().flatten().collect()
 }
 
 fn read_lines(path: &Path) -> Result<Vec<String>, TrainError> {

@@ -13,10 +13,13 @@ pub use checkpoint::{
 };
 pub use config::{DataConfig, LoopConfig, TrainConfig};
 pub use gan::{Adversary, LecamEma};
-pub use guide::{build_guide, codebook_text_features, score_set, similarities, Guide, ScoredSet};
+pub use guide::{
+    build_guide, codebook_text_features, score_images, score_set, similarities, templates_of,
+    Guide, ImageScores, ScoredSet,
+};
 pub use run::{
-    check_codebook, critics, dataset, guide_keys, init_model, load_codebook, named_dataset,
-    quant_context, train, training_set, StepRecord, TrainError, HOLD_OUT_EVERY,
+    check_codebook, critics, dataset, guide_keys, init_model, labels_seen, load_codebook,
+    named_dataset, quant_context, train, training_set, StepRecord, TrainError, HOLD_OUT_EVERY,
 };
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};

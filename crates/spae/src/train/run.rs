@@ -27,6 +27,7 @@ use crate::data::{
     emoji, fashion_mnist, mnist_digits, tile_images, write_png, DataError, ImageSet, Split,
 };
 use crate::eval::lpips::Lpips;
+use crate::labels::{LabelsSeen, LabelsUsed};
 use crate::model::SpaeModel;
 use crate::pyramid::{Pyramid, PyramidError};
 use crate::quantizer::{by_name, NearestSearch};
@@ -111,7 +112,22 @@ pub fn dataset(cfg: &TrainConfig, assets: &Assets, split: Split) -> Result<Image
 
 /// The training data of a configuration.
 pub fn training_set(cfg: &TrainConfig, assets: &Assets) -> Result<ImageSet, TrainError> {
-    dataset(cfg, assets, Split::Train)
+    let mut set = dataset(cfg, assets, Split::Train)?;
+    if let Some(names) = &cfg.data.classes {
+        let labels = set
+            .class_labels(names)
+            .map_err(|e| TrainError::Config(format!("data.classes: {e}")))?;
+        set = set.with_labels(&labels);
+    }
+    if let Some(n) = cfg.data.max_images {
+        if n == 0 {
+            return Err(TrainError::Config(
+                "data.max_images must be at least 1".into(),
+            ));
+        }
+        set = set.subset(&(0..n.min(set.len())).collect::<Vec<_>>());
+    }
+    Ok(set)
 }
 
 /// The frozen codebook of a configuration, checked against the model's latent width.
@@ -211,6 +227,27 @@ fn warm_start(
     Ok(())
 }
 
+/// The labels the weights of the checkpoint or run at `path` were trained with: its recorded
+/// `labels`, or for checkpoints written before they were recorded, inferred from its
+/// configuration and training set (and, through `loop.init`, those of the model it started
+/// from, where that is still at hand).
+pub fn labels_seen(path: &Path, assets: &Assets) -> Result<LabelsSeen, TrainError> {
+    let dir = checkpoint::latest(path)?.unwrap_or_else(|| path.to_path_buf());
+    let state = checkpoint::load_state(&dir)?;
+    if let Some(l) = state.labels {
+        return Ok(l);
+    }
+    let cfg = &state.config;
+    let init = match &cfg.run.init {
+        Some(from) if Path::new(from).exists() => Some(labels_seen(Path::new(from), assets)?),
+        _ => None,
+    };
+    Ok(LabelsSeen::chain(
+        init.as_ref(),
+        LabelsUsed::of_run(cfg, &training_set(cfg, assets)?),
+    ))
+}
+
 /// The discriminator (when `loss.gan > 0`), LPIPS (when `loss.perceptual > 0`) and the
 /// semantic guide (when `semantic.weight > 0`) of a configuration, freshly initialised.
 pub fn critics(
@@ -256,6 +293,7 @@ pub fn train(
         source,
     })?;
     let mut start = 0;
+    let mut resumed_labels = None;
     match (checkpoint::latest(run_dir)?, resume) {
         (Some(dir), true) => {
             let state = checkpoint::load_state(&dir)?;
@@ -271,6 +309,7 @@ pub fn train(
             optim = o;
             critics.adversary = adversary;
             start = state.step;
+            resumed_labels = state.labels;
         }
         (Some(dir), false) => {
             return Err(TrainError::Config(format!(
@@ -284,6 +323,14 @@ pub fn train(
     if let (0, Some(from)) = (start, &cfg.run.init) {
         warm_start(cfg, Path::new(from), &cb_fingerprint, &mut model)?;
     }
+    let labels = match (resumed_labels, &cfg.run.init) {
+        (Some(l), _) => l,
+        (None, Some(from)) => LabelsSeen::chain(
+            Some(&labels_seen(Path::new(from), assets)?),
+            LabelsUsed::of_run(cfg, &set),
+        ),
+        (None, None) => LabelsSeen::chain(None, LabelsUsed::of_run(cfg, &set)),
+    };
     let metrics_path = run_dir.join("metrics.jsonl");
     keep_metrics_before(&metrics_path, start)?;
     let mut metrics = fs::OpenOptions::new()
@@ -356,6 +403,7 @@ pub fn train(
                 config: cfg.clone(),
                 lecam: critics.adversary.as_ref().map(|a| a.ema),
                 codebook: Some(cb_fingerprint.clone()),
+                labels: Some(labels.clone()),
             };
             checkpoint::save(run_dir, &model, &optim, critics.adversary.as_ref(), &state)?;
         }

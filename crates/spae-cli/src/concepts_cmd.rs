@@ -1,0 +1,397 @@
+//! `spae eval scorer` (a scorer's zero-shot accuracy over class names and its top-word hit
+//! rate, measured as CLIP is) and `spae eval words` (whether a tokenizer's words are stable
+//! within a class and differ across classes, on classes it never saw labelled).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use burn::tensor::Device;
+use clap::Args;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::Serialize;
+use spae::assets::Assets;
+use spae::eval::concepts::{
+    agreement, entropy, mutual_information, nearest_neighbour_accuracy, zero_shot_class,
+};
+use spae::scorer::bridge::{BridgeOptions, Invert};
+use spae::semantic::templates::fill;
+use spae::semantic::{token_text_feature, SemanticConfig};
+use spae::train::{
+    codebook_text_features, labels_seen, named_dataset, score_images, similarities, templates_of,
+};
+
+use crate::fewshot_cmd::image_words;
+use crate::fewshot_pool::{load_images, select, ClassChoice};
+use crate::progress;
+
+#[derive(Args)]
+pub struct ScorerArgs {
+    /// label, name, bridge or clip:DIR.
+    #[arg(long, default_value = "bridge")]
+    pub scorer: String,
+    /// fashion-mnist, mnist or emoji (its categories).
+    #[arg(long, default_value = "fashion-mnist")]
+    pub dataset: String,
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Images, a class-balanced seeded sample of the split.
+    #[arg(long, default_value_t = 1000)]
+    pub n: usize,
+    /// Canvas side the images are centred on (the tokenizers' input: 32 for 28x28 digits).
+    #[arg(long, default_value_t = 32)]
+    pub size: usize,
+    /// Prompt templates of the class-name and word text features.
+    #[arg(long, default_value = "imagenet-7")]
+    pub templates: String,
+    /// Bridge scorer: show light-on-dark images inverted (never, auto, always).
+    #[arg(long, value_enum, default_value = "never")]
+    pub invert: InvertArg,
+    /// Bridge scorer: average in the mirror image.
+    #[arg(long)]
+    pub flip: bool,
+    /// Bridge scorer: only the K most probable ImageNet classes (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub top_classes: usize,
+    /// Also the top-word hit rate: the share of images whose 5 best-scoring codebook words hold
+    /// one of the 50 words nearest their class name (needs the codebook's token text features,
+    /// computed once and cached).
+    #[arg(long)]
+    pub hit_rate: bool,
+    #[arg(long, default_value = "assets/codebooks/smollm2")]
+    pub codebook: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value = "results/eval/scorer.json")]
+    pub out: PathBuf,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+pub enum InvertArg {
+    Never,
+    Auto,
+    Always,
+}
+
+#[derive(Serialize)]
+struct ScorerReport {
+    scorer: String,
+    bridge: BridgeOptions,
+    templates: String,
+    dataset: String,
+    images: usize,
+    classes: Vec<String>,
+    chance: f64,
+    zero_shot_accuracy: f64,
+    /// Per class: (correct, images).
+    per_class: Vec<(usize, usize)>,
+    /// Leave-one-out 1-NN accuracy of `f_img` (labels only measure): how well the scorer
+    /// separates the classes without naming them.
+    nearest_neighbour_accuracy: f64,
+    hit_rate: Option<f64>,
+    /// The scorer's best word per image (what a guided top layer is pulled towards):
+    /// agreement within / across classes and mutual information with the label, in bits.
+    top_word_within: Option<f64>,
+    top_word_across: Option<f64>,
+    top_word_mi_bits: Option<f64>,
+}
+
+/// Words nearest a class name that count as a hit, and the scorer's best words searched.
+const HIT_WORDS: usize = 50;
+const TOP_WORDS: usize = 5;
+
+pub fn scorer(a: ScorerArgs, assets: &Assets) -> Result<()> {
+    let sem = SemanticConfig {
+        scorer: a.scorer.clone(),
+        templates: a.templates.clone(),
+        bridge: BridgeOptions {
+            invert: match a.invert {
+                InvertArg::Never => Invert::Never,
+                InvertArg::Auto => Invert::Auto,
+                InvertArg::Always => Invert::Always,
+            },
+            flip: a.flip,
+            top_classes: a.top_classes,
+        },
+        ..SemanticConfig::default()
+    };
+    let full = named_dataset(&a.dataset, assets, crate::parse_split(&a.split)?)?;
+    if full.width > a.size {
+        anyhow::bail!(
+            "--size {}: {} images are {}x{}",
+            a.size,
+            a.dataset,
+            full.width,
+            full.height
+        );
+    }
+    let set = full.subset(&full.balanced_sample(a.n, a.seed));
+    let device = Device::flex();
+    let scores = score_images(&sem, assets, &set, a.size, &device)?;
+    let templates = templates_of(&sem)?;
+    let class_text: Vec<Vec<f32>> = set
+        .class_names
+        .iter()
+        .map(|c| {
+            let texts: Vec<String> = templates.iter().map(|t| fill(t, c)).collect();
+            Ok(token_text_feature(&scores.text.embed(&texts)?))
+        })
+        .collect::<Result<_>>()?;
+    let key = |i: usize| {
+        if scores.per_image {
+            i
+        } else {
+            set.labels[i] as usize
+        }
+    };
+    let mut per_class = vec![(0usize, 0usize); set.class_names.len()];
+    for i in 0..set.len() {
+        let c = set.labels[i] as usize;
+        per_class[c].1 += 1;
+        if zero_shot_class(&scores.image_features[key(i)], &class_text) == c {
+            per_class[c].0 += 1;
+        }
+    }
+    let correct: usize = per_class.iter().map(|p| p.0).sum();
+    let features: Vec<Vec<f32>> = (0..set.len())
+        .map(|i| scores.image_features[key(i)].clone())
+        .collect();
+    let nn = nearest_neighbour_accuracy(&features, &set.labels);
+    let mut top_words = Vec::new();
+    let hit_rate = if a.hit_rate {
+        let cb = crate::codebook_cmd::load(&a.codebook)?;
+        let pb = progress::bar(cb.len() as u64, "word features");
+        let words = codebook_text_features(
+            &cb,
+            &scores.text,
+            templates,
+            &assets.cache_dir(),
+            &mut |d| pb.set_position(d as u64),
+        )?;
+        pb.finish_and_clear();
+        let top = |f: &[f32], k: usize| {
+            let s = similarities(f, &words);
+            let mut order: Vec<usize> = (0..s.len()).collect();
+            order.sort_by(|&x, &y| s[y].total_cmp(&s[x]));
+            order.truncate(k);
+            order
+        };
+        let near: Vec<Vec<usize>> = class_text.iter().map(|t| top(t, HIT_WORDS)).collect();
+        let hits = (0..set.len())
+            .filter(|&i| {
+                let best = top(&features[i], TOP_WORDS);
+                top_words.push(best[0] as u32);
+                best.iter()
+                    .any(|w| near[set.labels[i] as usize].contains(w))
+            })
+            .count();
+        Some(hits as f64 / set.len() as f64)
+    } else {
+        None
+    };
+    let present = per_class.iter().filter(|p| p.1 > 0).count().max(1);
+    let report = ScorerReport {
+        scorer: sem.scorer.clone(),
+        bridge: sem.bridge,
+        templates: sem.templates.clone(),
+        dataset: format!("{}:{}", a.dataset, a.split),
+        images: set.len(),
+        classes: set.class_names.clone(),
+        chance: 1.0 / present as f64,
+        zero_shot_accuracy: correct as f64 / set.len().max(1) as f64,
+        per_class: per_class.clone(),
+        nearest_neighbour_accuracy: nn,
+        hit_rate,
+        top_word_within: a
+            .hit_rate
+            .then(|| agreement(&top_words, &set.labels).within),
+        top_word_across: a
+            .hit_rate
+            .then(|| agreement(&top_words, &set.labels).across),
+        top_word_mi_bits: a
+            .hit_rate
+            .then(|| mutual_information(&top_words, &set.labels)),
+    };
+    println!(
+        "scorer {} {:?} on {} ({} images, {} classes): zero-shot accuracy {:.1}% (chance {:.1}%), 1-NN accuracy of f_img {:.1}%{}",
+        report.scorer,
+        report.bridge,
+        report.dataset,
+        report.images,
+        present,
+        100.0 * report.zero_shot_accuracy,
+        100.0 * report.chance,
+        100.0 * nn,
+        hit_rate.map_or(String::new(), |h| format!(
+            ", top-{TOP_WORDS}-word hit rate {h:.3}, best word agreement within / across classes {:.3} / {:.3}, MI {:.3} bits",
+            report.top_word_within.unwrap_or(0.0),
+            report.top_word_across.unwrap_or(0.0),
+            report.top_word_mi_bits.unwrap_or(0.0)
+        ))
+    );
+    for (c, (ok, n)) in per_class.iter().enumerate().filter(|(_, p)| p.1 > 0) {
+        println!("  {:<24} {:>4}/{:<4}", set.class_names[c], ok, n);
+    }
+    write_json(&a.out, &report)
+}
+
+#[derive(Args)]
+pub struct WordsArgs {
+    #[arg(long, default_value = "models/fashion-mnist-semantic")]
+    pub checkpoint: PathBuf,
+    /// Another installed data set than the checkpoint's (fashion-mnist, mnist, emoji).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Images: a class-balanced seeded sample of the (class-filtered) split.
+    #[arg(long, default_value_t = 1000)]
+    pub n: usize,
+    #[command(flatten)]
+    pub choice: ClassChoice,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value = "results/eval/words.json")]
+    pub out: PathBuf,
+}
+
+#[derive(Serialize)]
+struct WordsReport {
+    checkpoint: PathBuf,
+    data: String,
+    tokenizer_labels: String,
+    all_unseen: bool,
+    images: usize,
+    classes: usize,
+    label_entropy_bits: f64,
+    /// The layer-1 (top) word: agreement and mutual information with the label.
+    top_word: WordStats,
+    /// Layer 2's words, one position at a time, averaged over the positions.
+    layer2: WordStats,
+    /// Per class: its most frequent top word and the share of its images that have it.
+    class_words: Vec<(String, String, f64)>,
+}
+
+#[derive(Serialize, Default)]
+struct WordStats {
+    distinct_words: f64,
+    within_class_agreement: f64,
+    across_class_agreement: f64,
+    mutual_information_bits: f64,
+    /// The same estimate with the labels shuffled (the plug-in estimator's bias).
+    shuffled_mi_bits: f64,
+}
+
+fn word_stats(words: &[u32], labels: &[u32], shuffled: &[u32]) -> WordStats {
+    let a = agreement(words, labels);
+    let mut distinct = words.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    WordStats {
+        distinct_words: distinct.len() as f64,
+        within_class_agreement: a.within,
+        across_class_agreement: a.across,
+        mutual_information_bits: mutual_information(words, labels),
+        shuffled_mi_bits: mutual_information(words, shuffled),
+    }
+}
+
+pub fn words(a: WordsArgs, assets: &Assets) -> Result<()> {
+    let tok = crate::codebook_cmd::tokenizer(&a.checkpoint, assets)?;
+    let split = crate::parse_split(&a.split)?;
+    let (full, data) = load_images(&tok, None, a.dataset.as_deref(), split, assets)?;
+    let seen = labels_seen(&a.checkpoint, assets)?;
+    let (pool, rec) = select(&full, &seen, &a.choice, usize::MAX)?;
+    let set = pool.subset(&pool.balanced_sample(a.n, a.seed));
+    let idx: Vec<usize> = (0..set.len()).collect();
+    let pb = progress::bar(1, "encoding");
+    let ids = image_words(&tok, &set, &idx, 2);
+    pb.finish_and_clear();
+    let labels = &set.labels;
+    let mut shuffled = labels.clone();
+    shuffled.shuffle(&mut rand::rngs::StdRng::seed_from_u64(a.seed));
+    let top: Vec<u32> = ids.iter().map(|w| w[0]).collect();
+    let per = ids[0].len() - 1;
+    let mut layer2 = WordStats::default();
+    for p in 1..=per {
+        let w: Vec<u32> = ids.iter().map(|x| x[p]).collect();
+        let s = word_stats(&w, labels, &shuffled);
+        layer2.distinct_words += s.distinct_words / per as f64;
+        layer2.within_class_agreement += s.within_class_agreement / per as f64;
+        layer2.across_class_agreement += s.across_class_agreement / per as f64;
+        layer2.mutual_information_bits += s.mutual_information_bits / per as f64;
+        layer2.shuffled_mi_bits += s.shuffled_mi_bits / per as f64;
+    }
+    let texts: HashMap<u32, &str> = tok
+        .codebook
+        .words
+        .iter()
+        .map(|w| (w.id, w.text.as_str()))
+        .collect();
+    let word_text = |id: u32| texts.get(&id).copied().unwrap_or("?").to_string();
+    let mut class_words = Vec::new();
+    for c in &rec.classes {
+        let label = set.class_names.iter().position(|n| *n == c.name).unwrap() as u32;
+        let mut count: HashMap<u32, usize> = HashMap::new();
+        let mut n = 0;
+        for (w, _) in top.iter().zip(labels).filter(|(_, &l)| l == label) {
+            *count.entry(*w).or_default() += 1;
+            n += 1;
+        }
+        if let Some((&w, &k)) = count
+            .iter()
+            .max_by_key(|(&w, &k)| (k, std::cmp::Reverse(w)))
+        {
+            class_words.push((c.name.clone(), word_text(w), k as f64 / n as f64));
+        }
+    }
+    let report = WordsReport {
+        checkpoint: a.checkpoint.clone(),
+        data,
+        tokenizer_labels: rec.tokenizer_labels.clone(),
+        all_unseen: rec.all_unseen,
+        images: set.len(),
+        classes: rec.classes.len(),
+        label_entropy_bits: entropy(labels),
+        top_word: word_stats(&top, labels, &shuffled),
+        layer2,
+        class_words,
+    };
+    println!("{}", rec.line());
+    println!(
+        "{} images of {}, label entropy {:.3} bits",
+        report.images, report.data, report.label_entropy_bits
+    );
+    println!("| words | distinct | agreement within class | across classes | MI with label (bits) | MI, labels shuffled |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, s) in [
+        ("layer 1 (top word)", &report.top_word),
+        ("layer 2 (per position)", &report.layer2),
+    ] {
+        println!(
+            "| {name} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            s.distinct_words,
+            s.within_class_agreement,
+            s.across_class_agreement,
+            s.mutual_information_bits,
+            s.shuffled_mi_bits
+        );
+    }
+    for (c, w, share) in &report.class_words {
+        println!(
+            "  {c:<24} top word{w} ({:.0}% of its images)",
+            100.0 * share
+        );
+    }
+    write_json(&a.out, &report)
+}
+
+fn write_json<T: Serialize>(out: &std::path::Path, report: &T) -> Result<()> {
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    spae::io::write_atomic(out, &serde_json::to_vec_pretty(report)?)?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
