@@ -22,19 +22,21 @@ for model in fashion-mnist-appearance fashion-mnist-semantic mnist-semantic emoj
   echo "$n" > "$out.n"
 done
 # The noise floor: FID between the same test images and a disjoint real sample of equal size,
-# on the canvas the tokenizers see (32x32 digits, 64x64 emoji).
+# on the canvas the tokenizers see (32x32 digits, 64x64 emoji). The MNIST digits and emoji are
+# stored class by class / in code-point order, so their train samples are class-balanced seeded
+# random samples (`:balanced:N`), not slices; the marker `.n` names the sampling rule.
 floor() { # NAME A B CANVAS
   local out="results/table2/floor-$1.json"
-  if [ -f "$out" ] && [ "$(cat "$out.n" 2>/dev/null)" = "$n" ]; then
+  if [ -f "$out" ] && [ "$(cat "$out.n" 2>/dev/null)" = "$n balanced" ]; then
     echo "[table2] floor $1: measured"
     return
   fi
   "$spae" eval fid "$2" "$3" --canvas "$4" --out "$out"
-  echo "$n" > "$out.n"
+  echo "$n balanced" > "$out.n"
 }
-floor emoji emoji:test emoji:train:0..191 64
+floor emoji emoji:test emoji:train:balanced:191 64
 floor fashion-mnist "fashion-mnist:test:0..$n" "fashion-mnist:test:$n..$((2 * n))" 32
-floor mnist "mnist:test:0..$((n < 1000 ? n : 1000))" "mnist:train:0..$((n < 1000 ? n : 1000))" 32
+floor mnist "mnist:test:0..$((n < 1000 ? n : 1000))" "mnist:train:balanced:$((n < 1000 ? n : 1000))" 32
 python3 - "$n" <<'PY'
 import json, os, sys
 rows = []

@@ -54,6 +54,15 @@ pub struct ScorerArgs {
     /// Bridge scorer: only the K most probable ImageNet classes (0: all).
     #[arg(long, default_value_t = 0)]
     pub top_classes: usize,
+    /// Bridge scorer: subtract the mean f_img of the scored images (scores relative to the set).
+    #[arg(long)]
+    pub center: bool,
+    /// Bridge scorer: f_img as the mean over each image's K nearest scored images (0: off).
+    #[arg(long, default_value_t = 0)]
+    pub neighbours: usize,
+    /// Bridge scorer: f_img as its cluster's centroid among K k-means clusters (0: off).
+    #[arg(long, default_value_t = 0)]
+    pub clusters: usize,
     /// Also the top-word hit rate: the share of images whose 5 best-scoring codebook words hold
     /// one of the 50 words nearest their class name (needs the codebook's token text features,
     /// computed once and cached).
@@ -113,6 +122,9 @@ pub fn scorer(a: ScorerArgs, assets: &Assets) -> Result<()> {
             },
             flip: a.flip,
             top_classes: a.top_classes,
+            center: a.center,
+            neighbours: a.neighbours,
+            clusters: a.clusters,
         },
         ..SemanticConfig::default()
     };

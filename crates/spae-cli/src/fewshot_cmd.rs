@@ -175,7 +175,9 @@ pub struct FewshotArgs {
     pub dataset: Option<String>,
     #[command(flatten)]
     pub choice: ClassChoice,
-    /// Episodes draw their images from the first N images of the split.
+    /// Episodes draw their images from the first N images of the split (of the allowed classes).
+    /// The MNIST digits and emoji are stored class by class: give at least the split's size
+    /// (MNIST test: 1000) to draw from every class; the report lists each class's images.
     #[arg(long, default_value_t = 2000)]
     pub pool: usize,
     /// Pyramid layers whose words stand for an image; a list runs each (e.g. 1,2,3).

@@ -274,8 +274,6 @@ fn episode_classes_seen_and_unseen_in_training() {
             "fewshot",
             "--checkpoint",
             "models/fashion-mnist-semantic",
-            "--pool",
-            "200",
             "--episodes",
             "2",
             "--threads",
@@ -283,7 +281,13 @@ fn episode_classes_seen_and_unseen_in_training() {
             "--out",
             &o,
         ];
-        run(&[&base[..], extra].concat())
+        // 200 images unless the call says otherwise.
+        let pool: &[&str] = if extra.contains(&"--pool") {
+            &[]
+        } else {
+            &["--pool", "200"]
+        };
+        run(&[&base[..], pool, extra].concat())
     };
     let report = |r: std::process::Output| -> serde_json::Value {
         assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
@@ -305,8 +309,15 @@ fn episode_classes_seen_and_unseen_in_training() {
     let r = run_with(&["--unseen"]);
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(!r.status.success() && err.contains("0 left"), "{err}");
-    // MNIST digits through the same tokenizer: every class unseen.
-    let rep = report(run_with(&["--dataset", "mnist", "--unseen"]));
+    // MNIST digits through the same tokenizer: every class unseen (the split is stored class by
+    // class, so the pool is all 1000 test digits).
+    let rep = report(run_with(&[
+        "--dataset",
+        "mnist",
+        "--unseen",
+        "--pool",
+        "1000",
+    ]));
     assert_eq!(rep["all_unseen"], true);
     assert_eq!(rep["data"], "mnist:test");
     assert_eq!(rep["classes"].as_array().unwrap().len(), 10);

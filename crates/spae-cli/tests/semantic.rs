@@ -247,7 +247,7 @@ fn semantic_guidance_trains_and_resumes() {
         &[
             ("[semantic]", "[semantic]\nscorer = \"bridge\""),
             ("[model]", "[data]\nmax_images = 8\n[model]"),
-            ("thresholds = [0.98, 0.95, 0.9]", "thresholds = [0.98, 0.95, 0.9]\n[semantic.bridge]\ninvert = \"auto\"\nflip = true\ntop_classes = 10"),
+            ("thresholds = [0.98, 0.95, 0.9]", "thresholds = [0.98, 0.95, 0.9]\n[semantic.bridge]\ninvert = \"auto\"\nflip = true\ntop_classes = 10\nclusters = 2\ncenter = true\nneighbours = 3"),
         ],
     );
     trains_guided(&bridge, "bridge-run", "2");

@@ -262,6 +262,10 @@ pub struct SettingResult {
     pub chance: f64,
     /// Constrained predictions, in order (class positions), for comparing runs.
     pub predictions: Vec<usize>,
+    /// What the words allow without an LLM: the expected accuracy of picking the class whose
+    /// support images share the most words with the query ([`overlap_vote`]). Against the LLM's
+    /// figure it tells whether the LLM reads the words or ignores them.
+    pub word_overlap_accuracy: f64,
     pub stats: SessionStats,
     pub seconds: f64,
 }
@@ -291,6 +295,7 @@ pub fn run_setting(
     let t = std::time::Instant::now();
     let before = session.stats();
     let (mut open_ok, mut con_ok, mut total) = (0, 0, 0);
+    let mut overlap_ok = 0f64;
     let mut predictions = Vec::new();
     for _ in 0..cfg.episodes {
         let ep = sample_episode(labels, n_classes, setting, cfg.queries, &mut rng)?;
@@ -337,6 +342,12 @@ pub fn run_setting(
                 con_ok += 1;
             }
             predictions.push(chosen);
+            let support: Vec<(&[u32], usize)> = ep
+                .support
+                .iter()
+                .map(|&(i, p)| (words[i].as_slice(), p))
+                .collect();
+            overlap_ok += overlap_vote(&words[img], &support, setting.way)[pos];
             total += 1;
             on_query();
         }
@@ -356,9 +367,32 @@ pub fn run_setting(
         constrained_ci95: wilson_interval(con_ok, total),
         chance: 1.0 / setting.way as f64,
         predictions,
+        word_overlap_accuracy: overlap_ok / total.max(1) as f64,
         stats,
         seconds: t.elapsed().as_secs_f64(),
     })
+}
+
+/// The word-overlap reader: each class position's credit for a query, `1 / t` for each of the
+/// `t` positions whose support images share the most words with the query (multiset overlap,
+/// summed over a class's support images), 0 for the others. Credits sum to 1.
+pub fn overlap_vote(query: &[u32], support: &[(&[u32], usize)], way: usize) -> Vec<f64> {
+    let mut score = vec![0usize; way];
+    for &(words, pos) in support {
+        let mut left: Vec<u32> = query.to_vec();
+        for w in words {
+            if let Some(i) = left.iter().position(|q| q == w) {
+                left.swap_remove(i);
+                score[pos] += 1;
+            }
+        }
+    }
+    let best = score.iter().copied().max().unwrap_or(0);
+    let tied = score.iter().filter(|&&s| s == best).count().max(1);
+    score
+        .iter()
+        .map(|&s| if s == best { 1.0 / tied as f64 } else { 0.0 })
+        .collect()
 }
 
 /// A clear error, with how many support examples would fit, when a prompt of `tokens` (answer
@@ -386,6 +420,25 @@ pub(crate) fn check_fits(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn word_overlap_reader_by_hand() {
+        // Query (1 2 3 3): class 0's image (1 2 9) shares 2 words, class 1's (3 3 3) shares 2
+        // (only two 3s in the query): a tie, half each.
+        let q = [1, 2, 3, 3];
+        let a: &[u32] = &[1, 2, 9];
+        let b: &[u32] = &[3, 3, 3];
+        assert_eq!(overlap_vote(&q, &[(a, 0), (b, 1)], 2), vec![0.5, 0.5]);
+        // A second support image of class 1 sharing the 1 breaks the tie (3 vs 2).
+        let c: &[u32] = &[1, 7];
+        assert_eq!(
+            overlap_vote(&q, &[(a, 0), (b, 1), (c, 1)], 2),
+            vec![0.0, 1.0]
+        );
+        // Nothing shared, 3-way: a third each.
+        let v = overlap_vote(&[5], &[(a, 0), (b, 1), (c, 2)], 3);
+        assert!(v.iter().all(|x| (x - 1.0 / 3.0).abs() < 1e-12));
+    }
 
     #[test]
     fn table1_has_seven_settings_per_way() {

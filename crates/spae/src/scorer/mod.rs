@@ -9,6 +9,7 @@ pub mod bridge;
 pub mod clip;
 pub mod efficientnet;
 pub mod minilm;
+pub mod relate;
 pub mod transformer;
 
 use std::path::{Path, PathBuf};

