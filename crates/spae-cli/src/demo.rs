@@ -134,14 +134,15 @@ fn fewshot(assets: &Assets, dataset: Option<&str>) -> Result<()> {
     println!("{}", labels.line());
     for r in results {
         println!(
-            "{}: constrained {:.1}% (95% CI {:.1}-{:.1}), open-ended {:.1}%, chance {:.0}%, over {} episodes of one query",
+            "{}: constrained {:.1}% (95% CI {:.1}-{:.1}), open-ended {:.1}%, chance {:.0}%, over {} episodes of one query; a word-overlap reader without LLM: {:.1}%",
             r.setting.name(),
             100.0 * r.constrained_accuracy,
             100.0 * r.constrained_ci95.0,
             100.0 * r.constrained_ci95.1,
             100.0 * r.open_accuracy,
             100.0 * r.chance,
-            r.queries
+            r.queries,
+            100.0 * r.word_overlap_accuracy
         );
     }
     println!("wrote {}", args.out.display());
