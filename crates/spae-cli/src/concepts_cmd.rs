@@ -16,12 +16,11 @@ use spae::eval::concepts::{
     agreement, entropy, mutual_information, nearest_neighbour_accuracy, zero_shot_class,
 };
 use spae::scorer::bridge::{BridgeOptions, Invert};
-use spae::semantic::templates::fill;
-use spae::semantic::{token_text_feature, SemanticConfig};
-use spae::train::{
-    codebook_text_features, labels_seen, named_dataset, score_images, similarities, templates_of,
-};
+use spae::semantic::SemanticConfig;
+use spae::train::guide::scorer_key;
+use spae::train::{codebook_text_features, labels_seen, named_dataset, score_images, templates_of};
 
+use crate::eval_cmd::{best_words, name_feature, HIT_WORDS};
 use crate::fewshot_cmd::image_words;
 use crate::fewshot_pool::{load_images, select, ClassChoice};
 use crate::progress;
@@ -106,8 +105,7 @@ struct ScorerReport {
     top_word_mi_bits: Option<f64>,
 }
 
-/// Words nearest a class name that count as a hit, and the scorer's best words searched.
-const HIT_WORDS: usize = 50;
+/// The scorer's best words searched for a hit.
 const TOP_WORDS: usize = 5;
 
 pub fn scorer(a: ScorerArgs, assets: &Assets) -> Result<()> {
@@ -145,18 +143,9 @@ pub fn scorer(a: ScorerArgs, assets: &Assets) -> Result<()> {
     let class_text: Vec<Vec<f32>> = set
         .class_names
         .iter()
-        .map(|c| {
-            let texts: Vec<String> = templates.iter().map(|t| fill(t, c)).collect();
-            Ok(token_text_feature(&scores.text.embed(&texts)?))
-        })
+        .map(|c| name_feature(&scores.text, templates, c))
         .collect::<Result<_>>()?;
-    let key = |i: usize| {
-        if scores.per_image {
-            i
-        } else {
-            set.labels[i] as usize
-        }
-    };
+    let key = |i: usize| scorer_key(scores.per_image, &set, i) as usize;
     let mut per_class = vec![(0usize, 0usize); set.class_names.len()];
     for i in 0..set.len() {
         let c = set.labels[i] as usize;
@@ -182,18 +171,14 @@ pub fn scorer(a: ScorerArgs, assets: &Assets) -> Result<()> {
             &mut |d| pb.set_position(d as u64),
         )?;
         pb.finish_and_clear();
-        let top = |f: &[f32], k: usize| {
-            let s = similarities(f, &words);
-            let mut order: Vec<usize> = (0..s.len()).collect();
-            order.sort_by(|&x, &y| s[y].total_cmp(&s[x]));
-            order.truncate(k);
-            order
-        };
-        let near: Vec<Vec<usize>> = class_text.iter().map(|t| top(t, HIT_WORDS)).collect();
+        let near: Vec<Vec<u32>> = class_text
+            .iter()
+            .map(|t| best_words(t, &words, HIT_WORDS))
+            .collect();
         let hits = (0..set.len())
             .filter(|&i| {
-                let best = top(&features[i], TOP_WORDS);
-                top_words.push(best[0] as u32);
+                let best = best_words(&features[i], &words, TOP_WORDS);
+                top_words.push(best[0]);
                 best.iter()
                     .any(|w| near[set.labels[i] as usize].contains(w))
             })
@@ -202,6 +187,7 @@ pub fn scorer(a: ScorerArgs, assets: &Assets) -> Result<()> {
     } else {
         None
     };
+    let top_agreement = a.hit_rate.then(|| agreement(&top_words, &set.labels));
     let present = per_class.iter().filter(|p| p.1 > 0).count().max(1);
     let report = ScorerReport {
         scorer: sem.scorer.clone(),
@@ -215,12 +201,8 @@ pub fn scorer(a: ScorerArgs, assets: &Assets) -> Result<()> {
         per_class: per_class.clone(),
         nearest_neighbour_accuracy: nn,
         hit_rate,
-        top_word_within: a
-            .hit_rate
-            .then(|| agreement(&top_words, &set.labels).within),
-        top_word_across: a
-            .hit_rate
-            .then(|| agreement(&top_words, &set.labels).across),
+        top_word_within: top_agreement.map(|g| g.within),
+        top_word_across: top_agreement.map(|g| g.across),
         top_word_mi_bits: a
             .hit_rate
             .then(|| mutual_information(&top_words, &set.labels)),

@@ -13,6 +13,8 @@ use spae::eval::fid::fid;
 use spae::eval::inception::{FidInception, FEATURES};
 use spae::eval::lpips::Lpips;
 use spae::eval::{psnr, ssim};
+use spae::scorer::TextEncoder;
+use spae::semantic::features::TextFeatures;
 use spae::semantic::SemanticConfig;
 use spae::train::{dataset, score_set, similarities, to_vec};
 
@@ -80,7 +82,25 @@ pub enum EvalCommand {
 }
 
 /// Words nearest the class name that count as a hit.
-const HIT_WORDS: usize = 50;
+pub(crate) const HIT_WORDS: usize = 50;
+
+/// Eq. 5 applied to a name: its templated text embeddings' normalised mean.
+pub(crate) fn name_feature(text: &TextEncoder, templates: &[&str], name: &str) -> Result<Vec<f32>> {
+    let texts: Vec<String> = templates
+        .iter()
+        .map(|t| spae::semantic::templates::fill(t, name))
+        .collect();
+    Ok(spae::semantic::token_text_feature(&text.embed(&texts)?))
+}
+
+/// The `k` codebook indices whose token text features score highest against `f`, best first.
+pub(crate) fn best_words(f: &[f32], words: &TextFeatures, k: usize) -> Vec<u32> {
+    let s = similarities(f, words);
+    let mut order: Vec<u32> = (0..s.len() as u32).collect();
+    order.sort_by(|&a, &b| s[b as usize].total_cmp(&s[a as usize]));
+    order.truncate(k);
+    order
+}
 /// Layers whose words are searched for a hit (1 + 4 words).
 const HIT_LAYERS: usize = 2;
 
@@ -137,16 +157,8 @@ fn semantic(
         if nearest.contains_key(name) {
             continue;
         }
-        let texts: Vec<String> = templates
-            .iter()
-            .map(|t| spae::semantic::templates::fill(t, name))
-            .collect();
-        let f = spae::semantic::token_text_feature(&scored.text.embed(&texts)?);
-        let s = similarities(&f, &scored.token_features);
-        let mut order: Vec<u32> = (0..s.len() as u32).collect();
-        order.sort_by(|&a, &b| s[b as usize].total_cmp(&s[a as usize]));
-        order.truncate(HIT_WORDS);
-        nearest.insert(name, order);
+        let f = name_feature(&scored.text, templates, name)?;
+        nearest.insert(name, best_words(&f, &scored.token_features, HIT_WORDS));
     }
     let layers = tok.ctx.pyramid.n_layers();
     let sizes = tok.ctx.pyramid.layer_sizes();
