@@ -12,7 +12,10 @@
 #  - few-shot classification on unseen classes only (`spae fewshot --unseen`: 2-layer words,
 #    induction, 1 shot, constrained; EPISODES independent episodes of one query each) for
 #    SmolLM2 and, when installed, Qwen2.5-0.5B reading the words as text; the label-scored
-#    model on its own (seen) classes as the upper bound.
+#    model on its own (seen) classes as the upper bound;
+#  - the LLM's ceiling: the same episodes with random words fixed per class (`--control`);
+#  - Table 1 (14 settings) and Fig. 3 (1-3 layers) on unseen classes; Qwen2.5-Coder-1.5B rows
+#    when installed.
 #   scripts/open-vocab.sh [EPISODES] [THREADS]
 # TRAIN=0 skips training: steps whose model is absent are then skipped with a message.
 # Writes results/open/*.json and results/open/open.md.
@@ -80,13 +83,36 @@ for way in 2 5; do
   # The supervised upper bound: the label-scored tokenizer on the classes it was trained with.
   step "fs$way-label-seen" "$label" "${fs[@]}" --way "$way" --checkpoint "$label"
 done
+# The LLM's ceiling (`--control class-words`): every image of a class gets the same random codebook
+# words, as many as the tokenizer's 2-layer words (keep 1: the words identify the class exactly);
+# keep 0.35: each word kept with probability 0.35 (about the open tokenizer's within-class
+# agreement), the rest drawn at random.
+for way in 2 5; do
+  step "fs$way-control" "$openm" "${fs[@]}" --unseen --way "$way" --checkpoint "$open" --control class-words
+  step "fs$way-control35" "$openm" "${fs[@]}" --unseen --way "$way" --checkpoint "$open" --control class-words:0.35
+done
 qwen=assets/llm/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 if [ -f "$qwen" ]; then
   for way in 2 5; do
     step "fs$way-open-fashion-qwen" "$openm" "${fs[@]}" --unseen --way "$way" --checkpoint "$open" --llm qwen0.5b --words-as-text
     step "fs$way-open-mnist-qwen" "$openm" "${fs[@]}" --unseen --way "$way" --checkpoint "$open" --dataset mnist --llm qwen0.5b --words-as-text
     step "fs$way-label-seen-qwen" "$label" "${fs[@]}" --way "$way" --checkpoint "$label" --llm qwen0.5b --words-as-text
+    step "fs$way-control-qwen" "$openm" "${fs[@]}" --unseen --way "$way" --checkpoint "$open" --control class-words --llm qwen0.5b --words-as-text
   done
 fi
+# A larger LLM (scripts/install-assets.sh --with qwen1.5b) reading the words as text.
+qwen15=assets/llm/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
+if [ -f "$qwen15" ]; then
+  for way in 2 5; do
+    step "fs$way-control-qwen1.5b" "$openm" "${fs[@]}" --unseen --way "$way" --checkpoint "$open" --control class-words --llm qwen1.5b --words-as-text
+    step "fs$way-open-fashion-qwen1.5b" "$openm" "${fs[@]}" --unseen --way "$way" --checkpoint "$open" --llm qwen1.5b --words-as-text
+  done
+fi
+# Table 1's 14 settings and Fig. 3's 1-3 layers on unseen classes (SmolLM2, one query per episode):
+# the label-free tokenizer, the appearance-only model and the class-word control.
+t1=(fewshot --pool 2000 --table1 --episodes "$episodes" --queries 1 --threads "$threads" --seed 0 --unseen)
+step t1-open "$openm" "${t1[@]}" --checkpoint "$open" --layers 1,2,3
+step t1-control "$openm" "${t1[@]}" --checkpoint "$open" --layers 2 --control class-words
+step t1-app "$app" "${t1[@]}" --checkpoint "$app" --layers 2
 python3 tools/open_table.py "$out" > "$out/open.md"
 cat "$out/open.md"

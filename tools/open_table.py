@@ -68,12 +68,64 @@ def main(d: Path):
     for name in names:
         r = load(d, name)
         for s in r["results"]:
-            llm = Path(r["llm"]).name.split(".")[0] + (" (words as text)" if r["words_as_text"] else "")
+            llm = llm_name(r)
             unseen = "all unseen" if r["all_unseen"] else "**seen** (upper bound)"
-            print(f"| {r['checkpoint']} | {r['tokenizer_labels']} | {r['data']} | {unseen} ({len(r['classes'])}) "
+            print(f"| {tokenizer(r)} | {r['tokenizer_labels']} | {r['data']} | {unseen} ({len(r['classes'])}) "
                   f"| {llm} | {s['setting']['way']} | {s['queries']} "
                   f"| {pct(s['constrained_accuracy'])} ({pct(s['constrained_ci95'][0])}-{pct(s['constrained_ci95'][1])}) "
                   f"| {pct(s['open_accuracy'])} | {pct(s.get('word_overlap_accuracy'))} | {pct(s['chance'])} |")
+
+
+    table1(d)
+
+
+def llm_name(r):
+    return Path(r["llm"]).stem + (" (words as text)" if r["words_as_text"] else "")
+
+
+def tokenizer(r):
+    keep = r.get("class_word_control")
+    if keep is None:
+        return r["checkpoint"]
+    return f"CONTROL: random words fixed per class, kept with p = {keep:g} (no tokenizer)"
+
+
+def setting_name(s):
+    ind = "ind" if s["induction"] else "no-ind"
+    return f"{s['way']}-way {ind} K{s['shots']} R{s['repeats']}"
+
+
+def table1(d: Path):
+    runs = [(n, load(d, n)) for n in ["t1-open", "t1-control", "t1-app"]]
+    runs = [(n, r) for n, r in runs if r is not None]
+    if not runs:
+        return
+    cols = [setting_name(s["setting"]) for s in runs[0][1]["results"] if s["layers"] == runs[0][1]["results"][0]["layers"]]
+    for key, what in [("constrained_accuracy", "constrained"), ("open_accuracy", "open-ended")]:
+        print(f"\n### Table 1 on unseen classes: {what} accuracy % (SmolLM2, one query per episode)\n")
+        print("| words | layers | words/image | episodes | " + " | ".join(cols) + " | mean |")
+        print("|---|---:|---:|---:|" + "---:|" * (len(cols) + 1))
+        for _, r in runs:
+            for layers in sorted({s["layers"] for s in r["results"]}):
+                rows = [s for s in r["results"] if s["layers"] == layers]
+                acc = [100 * s[key] for s in rows]
+                print(f"| {tokenizer(r)} | {layers} | {rows[0]['words_per_image']} | {rows[0]['episodes']} | "
+                      + " | ".join(f"{a:.1f}" for a in acc) + f" | {sum(acc) / len(acc):.1f} |")
+    r = load(d, "t1-open")
+    if r is None:
+        return
+    print("\n### Fig. 3 on unseen classes: constrained accuracy % by layers (label-free tokenizer, "
+          "induction settings)\n")
+    layers = sorted({s["layers"] for s in r["results"]})
+    print("| setting | " + " | ".join(f"{l} layer(s)" for l in layers) + " | word-overlap reader, 2 layers |")
+    print("|---|" + "---:|" * (len(layers) + 1))
+    for c in cols:
+        if "no-ind" in c:
+            continue
+        acc = {s["layers"]: s for s in r["results"] if setting_name(s["setting"]) == c}
+        reader = acc.get(2, {}).get("word_overlap_accuracy")
+        print(f"| {c} | " + " | ".join(f"{100 * acc[l]['constrained_accuracy']:.1f}" for l in layers)
+              + f" | {pct(reader)} |")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ use spae::tokenizer::ImageTokenizer;
 use spae::train::labels_seen;
 use spae_llm::backend::Backend;
 use spae_llm::fewshot::{
-    run_setting, ImagePool, Prompter, Queries, RunConfig, Setting, SettingResult, CLASSIFY_STEM,
+    class_word_control, run_setting, ImagePool, Prompter, Queries, RunConfig, Setting,
+    SettingResult, CLASSIFY_STEM,
 };
 use spae_llm::http::{Endpoint, HttpBackend, HttpConfig, PromptForm};
 use spae_llm::session::{self, Session, SessionConfig};
@@ -210,9 +211,30 @@ pub struct FewshotArgs {
     /// The text between an image's words and its answer (a question turns the task into VQA).
     #[arg(long, default_value = CLASSIFY_STEM, allow_hyphen_values = true)]
     pub stem: String,
+    /// A control instead of the tokenizer's words, for the LLM's ceiling: `class-words` gives
+    /// every image of a class the same random codebook words (as many as the tokenizer's);
+    /// `class-words:P` keeps each with probability P and draws the others at random (P near a
+    /// tokenizer's within-class agreement imitates its words).
+    #[arg(long, value_parser = parse_control)]
+    pub control: Option<f64>,
     /// JSON output.
     #[arg(long, default_value = "results/fewshot/fewshot.json")]
     pub out: PathBuf,
+}
+
+/// `class-words[:P]` -> P (1 when absent).
+fn parse_control(s: &str) -> Result<f64, String> {
+    let keep = match s.split_once(':') {
+        None if s == "class-words" => 1.0,
+        Some(("class-words", p)) => p
+            .parse::<f64>()
+            .map_err(|e| format!("class-words:{p}: {e}"))?,
+        _ => return Err(format!("{s}: expected class-words or class-words:P")),
+    };
+    match (0.0..=1.0).contains(&keep) {
+        true => Ok(keep),
+        false => Err(format!("class-words:{keep}: P is a probability (0 to 1)")),
+    }
 }
 
 impl FewshotArgs {
@@ -246,6 +268,9 @@ struct Report<'a> {
     #[serde(flatten)]
     llm: LlmRecord,
     pool: usize,
+    /// Set when the words were a class-word control (`--control`): the probability each
+    /// word was kept.
+    class_word_control: Option<f64>,
     /// The images' data set (or folder), its classes and whether the tokenizer saw them
     /// labelled in training.
     data: String,
@@ -309,6 +334,9 @@ pub fn words_per_layers(
 pub fn run(args: FewshotArgs, assets: &Assets) -> Result<()> {
     let (results, labels) = evaluate(&args, assets)?;
     println!("{}", labels.line());
+    if let Some(keep) = args.control {
+        println!("CONTROL: not the tokenizer's words, but random codebook words fixed per class, each kept with probability {keep}");
+    }
     println!("| setting | layers | words/image | open-ended acc (95% CI) | constrained acc (95% CI) | chance | queries | prompt tok/s | reused |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &results {
@@ -350,7 +378,15 @@ pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<(Vec<SettingResul
     let seen = labels_seen(&args.checkpoint, assets)?;
     let (set, labels) = select(&set, &seen, &args.choice, args.pool)?;
     let n = set.len();
-    let per_layers = words_per_layers(&tok, &set, n, &args.layers)?;
+    let mut per_layers = words_per_layers(&tok, &set, n, &args.layers)?;
+    if let Some(keep) = args.control {
+        let vocab: Vec<u32> = tok.codebook.words.iter().map(|w| w.id).collect();
+        for (l, words) in per_layers.iter_mut() {
+            let n_words = words.first().map_or(0, Vec::len);
+            let seed = args.seed ^ (*l as u64) << 32;
+            *words = class_word_control(&set.labels[..n], n_words, &vocab, keep, seed)?;
+        }
+    }
     let (path, llm) = args.llm.load(assets, &tok.codebook)?;
     let per_layers = args.llm.reading(&llm, &tok.codebook, per_layers)?;
     let mut session = args.llm.backend(&llm, 2048)?;
@@ -407,6 +443,7 @@ pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<(Vec<SettingResul
         checkpoint: &args.checkpoint,
         llm: args.llm.record(&path),
         pool: n,
+        class_word_control: args.control,
         data,
         labels: &labels,
         results: &results,
