@@ -16,8 +16,9 @@ use spae_llm::fewshot::{
     class_word_control, run_setting, ImagePool, Prompter, Queries, RunConfig, Setting,
     SettingResult, CLASSIFY_STEM,
 };
-use spae_llm::http::{Endpoint, HttpBackend, HttpConfig, PromptForm};
-use spae_llm::session::{self, Session, SessionConfig};
+use spae_llm::http::{Endpoint, HttpConfig, PromptForm};
+use spae_llm::session::{self, SessionConfig};
+use spae_llm::spec::BackendSpec;
 use spae_llm::spelling::Spellings;
 use spae_llm::Llm;
 
@@ -127,33 +128,31 @@ impl LlmArgs {
         }
     }
 
-    /// The backend that answers: a llama.cpp session on `llm`, or the server; `n_ctx` unless
-    /// --n-ctx is given.
-    pub fn backend<'a>(&self, llm: &'a Llm, n_ctx: u32) -> Result<Box<dyn Backend + 'a>> {
+    /// How the LLM runs: a llama.cpp session, or the server; `n_ctx` unless --n-ctx is given.
+    pub fn spec(&self, n_ctx: u32) -> BackendSpec {
         let n_ctx = self.n_ctx.unwrap_or(n_ctx);
-        Ok(match &self.server {
-            Some(url) => Box::new(HttpBackend::new(
-                HttpConfig {
-                    model: self.server_model.clone(),
-                    endpoint: self.endpoint,
-                    prompt: self.prompt_as,
-                    timeout_s: self.timeout,
-                    retries: self.retries,
-                    n_ctx: n_ctx as usize,
-                    ..HttpConfig::new(url)
-                },
-                llm,
-            )),
-            None => Box::new(Session::new(
-                llm,
-                SessionConfig {
-                    n_ctx,
-                    threads: self.threads,
-                    reuse_prefix: !self.no_reuse,
-                    ..SessionConfig::default()
-                },
-            )?),
-        })
+        match &self.server {
+            Some(url) => BackendSpec::Http(HttpConfig {
+                model: self.server_model.clone(),
+                endpoint: self.endpoint,
+                prompt: self.prompt_as,
+                timeout_s: self.timeout,
+                retries: self.retries,
+                n_ctx: n_ctx as usize,
+                ..HttpConfig::new(url)
+            }),
+            None => BackendSpec::Embedded(SessionConfig {
+                n_ctx,
+                threads: self.threads,
+                reuse_prefix: !self.no_reuse,
+                ..SessionConfig::default()
+            }),
+        }
+    }
+
+    /// The backend that answers, opened on `llm` ([`LlmArgs::spec`]).
+    pub fn backend<'a>(&self, llm: &'a Llm, n_ctx: u32) -> Result<Box<dyn Backend + 'a>> {
+        Ok(self.spec(n_ctx).open(llm)?)
     }
 }
 

@@ -20,11 +20,11 @@ use spae::eval::classifier;
 use spae::pyramid::Pyramid;
 use spae::tokenizer::ImageTokenizer;
 use spae::train::dataset;
+use spae_llm::backend::SessionStats;
 use spae_llm::fewshot::wilson_interval;
 use spae_llm::progressive::{
     self, paper_recipe, plan, single_pass, Example, LayerStep, Pass, Window,
 };
-use spae_llm::session::SessionStats;
 use spae_llm::text2image::{
     condition, intended_digit, mnist_queries, subject_of, DigitQuery, DEFAULT_TEMPLATE,
 };

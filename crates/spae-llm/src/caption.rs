@@ -9,8 +9,8 @@ use rand::SeedableRng;
 use serde::Serialize;
 
 use crate::backend::Backend;
+use crate::backend::SessionStats;
 use crate::fewshot::{check_fits, wilson_interval, FewshotError, Prompter};
-use crate::session::SessionStats;
 
 /// How captioning is run.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
-use crate::session::{Choices, SessionStats};
+use crate::backend::{Choices, SessionStats};
 use crate::{Llm, LlmError};
 
 /// One column of Table 1.

@@ -14,8 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use spae::codebook::VocabTokenizer;
 
-use crate::backend::{fits, Backend};
-use crate::session::{Choices, Generation, SessionStats};
+use crate::backend::{fits, Backend, Choices, Generation, SessionStats};
 use crate::spelling::Spellings;
 use crate::{Llm, LlmError};
 

@@ -11,6 +11,7 @@ pub mod fewshot;
 pub mod http;
 pub mod progressive;
 pub mod session;
+pub mod spec;
 pub mod spelling;
 pub mod text2image;
 

@@ -11,6 +11,7 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::token::LlamaToken;
 
 use crate::backend::{fits, Backend};
+pub use crate::backend::{Choices, Generation, SessionStats};
 use crate::spelling::{Spellings, Step};
 use crate::{llama_backend, Llm, LlmError};
 
@@ -35,72 +36,6 @@ impl Default for SessionConfig {
             batch: 512,
             reuse_prefix: true,
         }
-    }
-}
-
-/// Token counts and wall time of a session's work.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
-pub struct SessionStats {
-    /// Prompt tokens evaluated (not counting reused ones).
-    pub prompt_tokens: usize,
-    /// Prompt tokens whose KV cache was reused.
-    pub reused_tokens: usize,
-    pub prompt_seconds: f64,
-    pub generated_tokens: usize,
-    pub generation_seconds: f64,
-}
-
-/// A generated continuation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Generation {
-    pub ids: Vec<u32>,
-    /// Sum of the tokens' log-probabilities under the full (unconstrained) distribution, where
-    /// the backend reports them.
-    pub logprob: Option<f64>,
-}
-
-/// Token sequences generation may follow: at every step only a token that continues one of
-/// them is allowed, and generation ends when one is complete.
-#[derive(Debug, Clone)]
-pub struct Choices {
-    sequences: Vec<Vec<u32>>,
-}
-
-impl Choices {
-    /// Refuses an empty sequence and a sequence that is a prefix of another (the choice between
-    /// them would be undefined).
-    pub fn new(sequences: Vec<Vec<u32>>) -> Result<Self, LlmError> {
-        for (i, a) in sequences.iter().enumerate() {
-            if a.is_empty() {
-                return Err(LlmError::Choices(format!("choice {i} has no tokens")));
-            }
-            for (j, b) in sequences.iter().enumerate() {
-                if i != j && b.starts_with(a) {
-                    return Err(LlmError::Choices(format!(
-                        "choice {i} is a prefix of choice {j}"
-                    )));
-                }
-            }
-        }
-        Ok(Choices { sequences })
-    }
-
-    /// Tokens that continue some sequence after `prefix` (sorted, unique).
-    pub fn allowed(&self, prefix: &[u32]) -> Vec<u32> {
-        let mut next: Vec<u32> = self
-            .sequences
-            .iter()
-            .filter(|s| s.len() > prefix.len() && s.starts_with(prefix))
-            .map(|s| s[prefix.len()])
-            .collect();
-        next.sort_unstable();
-        next.dedup();
-        next
-    }
-
-    /// The index of the sequence equal to `ids`, if any.
-    pub fn complete(&self, ids: &[u32]) -> Option<usize> {
-        self.sequences.iter().position(|s| s == ids)
     }
 }
 

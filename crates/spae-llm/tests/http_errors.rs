@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use spae::codebook::VocabTokenizer;
 use spae_llm::backend::Backend;
+use spae_llm::backend::Choices;
 use spae_llm::http::{HttpBackend, HttpConfig};
-use spae_llm::session::Choices;
 use spae_llm::spelling::Spellings;
 use spae_llm::{Llm, LlmError};
 

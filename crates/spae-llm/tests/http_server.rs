@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use spae::assets::Assets;
 use spae::codebook::VocabTokenizer;
 use spae_llm::backend::Backend;
+use spae_llm::backend::Choices;
 use spae_llm::http::{HttpBackend, HttpConfig, PromptForm};
-use spae_llm::session::Choices;
 use spae_llm::Llm;
 
 use common::{session, smollm2};

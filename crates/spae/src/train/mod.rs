@@ -6,6 +6,7 @@ mod checkpoint;
 mod config;
 pub mod gan;
 pub mod guide;
+mod loss;
 mod run;
 
 pub use checkpoint::{
@@ -32,7 +33,7 @@ use crate::pyramid::{Pyramid, PyramidError};
 use crate::quantizer::{
     by_name, quantize_pyramid, reconstruct, NearestSearch, PyramidCodes, Quantizer,
 };
-use crate::semantic;
+pub use loss::{appearance_loss, total_loss, AppearanceTerms};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -295,9 +296,8 @@ pub struct Step {
     pub seed: u64,
 }
 
-/// One step on an autodiff device: Eq. 8's appearance loss `L_app = ||I - I_hat||^2 + beta *
-/// commitment + lambda_per * LPIPS + lambda_gan * L_gan`, plus with guidance Eq. 9's
-/// `alpha * w * L_sem`, then (with the GAN on) one discriminator step with LeCAM.
+/// One step on an autodiff device: Eq. 8's appearance loss ([`appearance_loss`]), plus with
+/// guidance Eq. 9's `alpha * w * L_sem` ([`total_loss`]), then (with the GAN on) one discriminator step with LeCAM.
 pub fn train_step(
     model: SpaeModel,
     optim: &mut ModuleOptimizer,
@@ -322,11 +322,17 @@ pub fn train_step(
         commitment: scalar(&commit),
         ..StepStats::default()
     };
-    let mut loss = l2 + commit.mul_scalar(cfg.commitment);
+    let mut terms = AppearanceTerms {
+        l2,
+        commitment: commit,
+        codebook: None,
+        perceptual: None,
+        gan: None,
+    };
     if let Some(cb) = &model.codebook {
         let q = codebook_loss(cb.val(), &f.codes);
         stats.codebook = scalar(&q);
-        loss = loss + q;
+        terms.codebook = Some(q);
     }
     if let Some(lpips) = &critics.lpips {
         let p = lpips
@@ -334,24 +340,20 @@ pub fn train_step(
             .mean()
             .reshape([1]);
         stats.perceptual = scalar(&p);
-        loss = loss + p.mul_scalar(cfg.perceptual);
+        terms.perceptual = Some(p);
     }
     let adversary = critics.adversary.as_mut().filter(|_| step.gan);
     if let Some(adv) = &adversary {
         let g = gan::generator_loss(adv.disc.forward(f.images.clone()));
         stats.gan = scalar(&g);
-        loss = loss + g.mul_scalar(cfg.gan);
+        terms.gan = Some(g);
     }
+    let mut loss = appearance_loss(terms, cfg);
     if let Some(guide) = &critics.guide {
         let mut rng = StdRng::seed_from_u64(step.seed);
         if let Some(l_sem) = guide.loss(f.latents, ctx, &f.codes, &step.keys, &mut rng) {
             stats.semantic = scalar(&l_sem);
-            let w = if sem_cfg.dynamic_weight {
-                semantic::dynamic_weight(loss.clone(), l_sem.clone())
-            } else {
-                Tensor::<1>::ones([1], &l_sem.device())
-            };
-            loss = loss + (l_sem * w).mul_scalar(sem_cfg.weight);
+            loss = total_loss(loss, l_sem, sem_cfg.weight, sem_cfg.dynamic_weight);
         }
     }
     stats.loss = scalar(&loss);
