@@ -86,33 +86,43 @@ done
 # The LLM's ceiling (`--control class-words`): every image of a class gets the same random codebook
 # words, as many as the tokenizer's 2-layer words (keep 1: the words identify the class exactly);
 # keep 0.35: each word kept with probability 0.35 (about the open tokenizer's within-class
-# agreement), the rest drawn at random.
-for way in 2 5; do
-  step "fs$way-control" "$openm" "${fs[@]}" --unseen --way "$way" --checkpoint "$open" --control class-words
-  step "fs$way-control35" "$openm" "${fs[@]}" --unseen --way "$way" --checkpoint "$open" --control class-words:0.35
-done
+# agreement), the rest drawn at random. Steps run in the order of what they tell (the CPU budget
+# of a session may end the list early; rerunning resumes at the first missing step).
 qwen=assets/llm/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+qwen15=assets/llm/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
+ctl=(--unseen --checkpoint "$open" --control)
+step fs2-control "$openm" "${fs[@]}" --way 2 "${ctl[@]}" class-words
+step fs2-control35 "$openm" "${fs[@]}" --way 2 "${ctl[@]}" class-words:0.35
+step fs5-control "$openm" "${fs[@]}" --way 5 "${ctl[@]}" class-words
+# A larger LLM (scripts/install-assets.sh --with qwen1.5b) reading the words as text.
+if [ -f "$qwen15" ]; then
+  q15=(--llm qwen1.5b --words-as-text)
+  step fs2-control-qwen1.5b "$openm" "${fs[@]}" --way 2 "${ctl[@]}" class-words "${q15[@]}"
+  step fs2-open-fashion-qwen1.5b "$openm" "${fs[@]}" --unseen --way 2 --checkpoint "$open" "${q15[@]}"
+fi
+if [ -f "$qwen" ]; then
+  step fs2-control-qwen "$openm" "${fs[@]}" --way 2 "${ctl[@]}" class-words --llm qwen0.5b --words-as-text
+fi
+# Table 1's 14 settings on unseen classes (SmolLM2, one query per episode): the label-free
+# tokenizer's 2-layer words and the class-word control at the same word count; then Fig. 3's
+# other layer counts and the appearance-only model.
+t1=(fewshot --pool 2000 --table1 --episodes "$episodes" --queries 1 --threads "$threads" --seed 0 --unseen)
+step t1-open "$openm" "${t1[@]}" --checkpoint "$open" --layers 2
+step t1-control "$openm" "${t1[@]}" --checkpoint "$open" --layers 2 --control class-words
+step t1-open-l13 "$openm" "${t1[@]}" --checkpoint "$open" --layers 1,3
+if [ -f "$qwen15" ]; then
+  step fs5-control-qwen1.5b "$openm" "${fs[@]}" --way 5 "${ctl[@]}" class-words "${q15[@]}"
+  step fs5-open-fashion-qwen1.5b "$openm" "${fs[@]}" --unseen --way 5 --checkpoint "$open" "${q15[@]}"
+fi
+step fs5-control35 "$openm" "${fs[@]}" --way 5 "${ctl[@]}" class-words:0.35
 if [ -f "$qwen" ]; then
   for way in 2 5; do
     step "fs$way-open-fashion-qwen" "$openm" "${fs[@]}" --unseen --way "$way" --checkpoint "$open" --llm qwen0.5b --words-as-text
     step "fs$way-open-mnist-qwen" "$openm" "${fs[@]}" --unseen --way "$way" --checkpoint "$open" --dataset mnist --llm qwen0.5b --words-as-text
     step "fs$way-label-seen-qwen" "$label" "${fs[@]}" --way "$way" --checkpoint "$label" --llm qwen0.5b --words-as-text
-    step "fs$way-control-qwen" "$openm" "${fs[@]}" --unseen --way "$way" --checkpoint "$open" --control class-words --llm qwen0.5b --words-as-text
   done
+  step fs5-control-qwen "$openm" "${fs[@]}" --way 5 "${ctl[@]}" class-words --llm qwen0.5b --words-as-text
 fi
-# A larger LLM (scripts/install-assets.sh --with qwen1.5b) reading the words as text.
-qwen15=assets/llm/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
-if [ -f "$qwen15" ]; then
-  for way in 2 5; do
-    step "fs$way-control-qwen1.5b" "$openm" "${fs[@]}" --unseen --way "$way" --checkpoint "$open" --control class-words --llm qwen1.5b --words-as-text
-    step "fs$way-open-fashion-qwen1.5b" "$openm" "${fs[@]}" --unseen --way "$way" --checkpoint "$open" --llm qwen1.5b --words-as-text
-  done
-fi
-# Table 1's 14 settings and Fig. 3's 1-3 layers on unseen classes (SmolLM2, one query per episode):
-# the label-free tokenizer, the appearance-only model and the class-word control.
-t1=(fewshot --pool 2000 --table1 --episodes "$episodes" --queries 1 --threads "$threads" --seed 0 --unseen)
-step t1-open "$openm" "${t1[@]}" --checkpoint "$open" --layers 1,2,3
-step t1-control "$openm" "${t1[@]}" --checkpoint "$open" --layers 2 --control class-words
 step t1-app "$app" "${t1[@]}" --checkpoint "$app" --layers 2
 python3 tools/open_table.py "$out" > "$out/open.md"
 cat "$out/open.md"

@@ -111,18 +111,19 @@ def table1(d: Path):
                 acc = [100 * s[key] for s in rows]
                 print(f"| {tokenizer(r)} | {layers} | {rows[0]['words_per_image']} | {rows[0]['episodes']} | "
                       + " | ".join(f"{a:.1f}" for a in acc) + f" | {sum(acc) / len(acc):.1f} |")
-    r = load(d, "t1-open")
-    if r is None:
+    parts = [load(d, n) for n in ["t1-open", "t1-open-l13"]]
+    results = [s for r in parts if r is not None for s in r["results"]]
+    if not results:
         return
     print("\n### Fig. 3 on unseen classes: constrained accuracy % by layers (label-free tokenizer, "
           "induction settings)\n")
-    layers = sorted({s["layers"] for s in r["results"]})
+    layers = sorted({s["layers"] for s in results})
     print("| setting | " + " | ".join(f"{l} layer(s)" for l in layers) + " | word-overlap reader, 2 layers |")
     print("|---|" + "---:|" * (len(layers) + 1))
     for c in cols:
         if "no-ind" in c:
             continue
-        acc = {s["layers"]: s for s in r["results"] if setting_name(s["setting"]) == c}
+        acc = {s["layers"]: s for s in results if setting_name(s["setting"]) == c}
         reader = acc.get(2, {}).get("word_overlap_accuracy")
         print(f"| {c} | " + " | ".join(f"{100 * acc[l]['constrained_accuracy']:.1f}" for l in layers)
               + f" | {pct(reader)} |")
