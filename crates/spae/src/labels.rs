@@ -8,8 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::TrainConfig;
 use crate::data::{same_name, ImageSet};
-use crate::train::TrainConfig;
 
 /// What kind of label text the semantic loss was computed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

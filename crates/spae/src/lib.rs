@@ -10,7 +10,9 @@
 //! models and data).
 
 pub mod assets;
+pub mod checkpoint;
 pub mod codebook;
+pub mod config;
 pub mod data;
 pub mod degrade;
 pub mod eval;
@@ -22,6 +24,8 @@ pub mod pyramid;
 pub mod quantizer;
 pub mod scorer;
 pub mod semantic;
+pub mod setup;
+pub mod tensor;
 pub mod tokenizer;
 pub mod train;
 pub mod weights;

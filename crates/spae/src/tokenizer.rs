@@ -8,19 +8,23 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::checkpoint::{latest, load_model, load_state, CheckpointError};
 use crate::codebook::Codebook;
+use crate::config::TrainConfig;
 use crate::model::SpaeModel;
 use crate::pyramid::PyramidError;
 use crate::quantizer::{quantize_pyramid, reconstruct, PyramidCodes};
-use crate::train::{
-    check_codebook, init_model, latest_checkpoint, load_codebook, load_model, load_state,
-    quant_context, to_vec, QuantContext, TrainConfig, TrainError,
+use crate::setup::{
+    check_codebook, init_model, load_codebook, quant_context, QuantContext, SetupError,
 };
+use crate::tensor::to_vec;
 
 #[derive(Debug, Error)]
 pub enum TokenizerError {
     #[error(transparent)]
-    Train(#[from] TrainError),
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
     #[error(transparent)]
     Pyramid(#[from] PyramidError),
     #[error("token pyramid: {0}")]
@@ -54,17 +58,17 @@ pub struct ImageTokenizer {
 impl ImageTokenizer {
     /// Loads a checkpoint folder, or the latest checkpoint of a run folder.
     pub fn load(path: &Path) -> Result<Self, TokenizerError> {
-        let dir = match latest_checkpoint(path).map_err(TrainError::from)? {
+        let dir = match latest(path)? {
             Some(d) => d,
             None => path.to_path_buf(),
         };
-        let state = load_state(&dir).map_err(TrainError::from)?;
+        let state = load_state(&dir)?;
         let cfg = state.config.clone();
         let device = Device::flex();
         let codebook = load_codebook(&cfg)?;
         check_codebook(&state, &codebook.fingerprint(), &dir)?;
         let mut model = init_model(&cfg, &codebook, &device);
-        load_model(&dir, &mut model).map_err(TrainError::from)?;
+        load_model(&dir, &mut model)?;
         let frozen = quant_context(&cfg, &codebook)?;
         let ctx = frozen.for_model(&model).unwrap_or(frozen);
         Ok(ImageTokenizer {

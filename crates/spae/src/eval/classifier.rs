@@ -25,7 +25,7 @@ use thiserror::Error;
 
 use crate::data::ImageSet;
 use crate::io::write_atomic;
-use crate::train::to_vec;
+use crate::tensor::to_vec;
 use crate::weights::incomplete;
 
 #[derive(Debug, Error)]

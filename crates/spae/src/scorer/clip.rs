@@ -361,7 +361,7 @@ impl Clip {
 
 fn rows(t: Tensor<2>) -> Vec<Vec<f32>> {
     let [_, d] = t.dims();
-    crate::train::to_vec(t)
+    crate::tensor::to_vec(t)
         .chunks(d)
         .map(<[f32]>::to_vec)
         .collect()

@@ -231,7 +231,7 @@ impl EfficientNetLite0 {
             )
         };
         let x = x.mul_scalar(255.0).sub_scalar(127.0).div_scalar(128.0);
-        let p = crate::train::to_vec(softmax(self.logits(x), 1));
+        let p = crate::tensor::to_vec(softmax(self.logits(x), 1));
         p.chunks(1000).map(<[f32]>::to_vec).collect()
     }
 }

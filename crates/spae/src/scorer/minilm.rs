@@ -194,7 +194,7 @@ impl MiniLm {
         }
         let m = mask.reshape([b, t, 1]);
         let pooled = (x * m.clone()).sum_dim(1) / m.sum_dim(1).clamp_min(1e-9);
-        let v = crate::train::to_vec(pooled.reshape([b, h]));
+        let v = crate::tensor::to_vec(pooled.reshape([b, h]));
         Ok(v.chunks(h)
             .map(|r| {
                 let mut r = r.to_vec();

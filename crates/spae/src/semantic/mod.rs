@@ -125,7 +125,7 @@ pub fn dynamic_weight(appearance: Tensor<1>, semantic: Tensor<1>) -> Tensor<1> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::to_vec;
+    use crate::tensor::to_vec;
     use burn::tensor::{Device, TensorData};
     use rand::SeedableRng;
 

@@ -1,4 +1,5 @@
-//! Checkpoints that survive `kill -9`: each is a complete folder `step-NNNNNNNN/` (the model as
+//! Training checkpoints that survive `kill -9` (the layout and the read side are
+//! [`crate::checkpoint`]): each is a complete folder `step-NNNNNNNN/` (the model as
 //! `model.safetensors` for other tools and as `model.bpk` with the parameter ids the optimizer
 //! state refers to, optimizer state, the configuration and the step), and the file `LATEST`, replaced
 //! atomically after the folder is complete, names the newest. Older folders are then removed.
@@ -7,100 +8,19 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use burn::module::Module;
 use burn::optim::{ModuleOptimizer, OptimizerRecord};
-use burn::store::{ApplyResult, BurnpackStore, ModuleSnapshot, SafetensorsStore};
-use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
-use super::config::TrainConfig;
-use super::gan::{Adversary, LecamEma};
+use super::gan::Adversary;
+use crate::checkpoint::{bad, io, load_module, save_module, save_safetensors};
+pub use crate::checkpoint::{latest, load_model, load_state, CheckpointError, State};
 use crate::io::write_atomic;
 use crate::model::SpaeModel;
-use crate::weights::incomplete;
-
-#[derive(Debug, Error)]
-pub enum CheckpointError {
-    #[error("{path}: {what}")]
-    Bad { path: PathBuf, what: String },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-fn bad(path: &Path, what: impl ToString) -> CheckpointError {
-    CheckpointError::Bad {
-        path: path.to_path_buf(),
-        what: what.to_string(),
-    }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
-    move |source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-/// `state.json` of a checkpoint.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct State {
-    /// Steps completed.
-    pub step: usize,
-    pub config: TrainConfig,
-    /// LeCAM's anchors (runs with the GAN on).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lecam: Option<LecamEma>,
-    /// [`crate::codebook::Codebook::fingerprint`] of the codebook the model was trained with
-    /// (absent in checkpoints written before it was recorded).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub codebook: Option<String>,
-    /// The labels the training signal used, through the warm-start chain (absent in
-    /// checkpoints written before it was recorded: [`State::labels_seen`] then infers them).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub labels: Option<crate::labels::LabelsSeen>,
-}
-
-fn save_module<M: Module>(module: &M, path: &Path) -> Result<(), CheckpointError> {
-    module
-        .save_into(&mut BurnpackStore::from_file(path).overwrite(true))
-        .map_err(|e| bad(path, e))
-}
 
 fn save_optimizer(optim: &ModuleOptimizer, path: &Path) -> Result<(), CheckpointError> {
     optim
         .to_record()
         .save(path)
         .map_err(|e| bad(path, format!("{e:?}")))
-}
-
-fn save_safetensors(model: &SpaeModel, path: &Path) -> Result<(), CheckpointError> {
-    model
-        .save_into(&mut SafetensorsStore::from_file(path).overwrite(true))
-        .map_err(|e| bad(path, e))
-}
-
-/// A released model: `model.safetensors` and `state.json` of a checkpoint (or a run's latest)
-/// in `out`, without optimizer state.
-pub fn export(
-    checkpoint: &Path,
-    model: &mut SpaeModel,
-    out: &Path,
-) -> Result<State, CheckpointError> {
-    let dir = latest(checkpoint)?.unwrap_or_else(|| checkpoint.to_path_buf());
-    let state = load_state(&dir)?;
-    load_model(&dir, model)?;
-    fs::create_dir_all(out).map_err(io(out))?;
-    save_safetensors(model, &out.join("model.safetensors"))?;
-    let state_path = out.join("state.json");
-    write_atomic(
-        &state_path,
-        &serde_json::to_vec_pretty(&state).expect("state serializes"),
-    )
-    .map_err(io(&state_path))?;
-    Ok(state)
 }
 
 /// Writes the checkpoint of `step` under `run_dir` and points `LATEST` at it.
@@ -141,62 +61,6 @@ pub fn save(
         }
     }
     Ok(dir)
-}
-
-/// The newest complete checkpoint of a run, if any.
-pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>, CheckpointError> {
-    let latest = run_dir.join("LATEST");
-    if !latest.exists() {
-        return Ok(None);
-    }
-    let name = fs::read_to_string(&latest).map_err(io(&latest))?;
-    Ok(Some(run_dir.join(name.trim())))
-}
-
-/// Reads a checkpoint's state.
-pub fn load_state(dir: &Path) -> Result<State, CheckpointError> {
-    let path = dir.join("state.json");
-    let text = fs::read(&path).map_err(io(&path))?;
-    serde_json::from_slice(&text).map_err(|e| bad(&path, format!("corrupt state: {e}")))
-}
-
-/// Loads a checkpoint's weights into `model`, which must be built from the checkpoint's
-/// configuration: `model.bpk` (with parameter ids) if present, else `model.safetensors` (a
-/// released model).
-pub fn load_model(dir: &Path, model: &mut SpaeModel) -> Result<(), CheckpointError> {
-    let bpk = dir.join("model.bpk");
-    if bpk.exists() {
-        return load_module(&bpk, model);
-    }
-    let st = dir.join("model.safetensors");
-    if !st.exists() {
-        return Err(bad(dir, "no model.bpk or model.safetensors"));
-    }
-    let result = model
-        .load_from(&mut SafetensorsStore::from_file(&st))
-        .map_err(|e| bad(&st, format!("truncated or corrupt: {e}")))?;
-    check_applied(&st, &result)
-}
-
-fn load_module<M: Module>(path: &Path, module: &mut M) -> Result<(), CheckpointError> {
-    if !path.exists() {
-        return Err(bad(path, "missing"));
-    }
-    let result = module
-        .load_from(&mut BurnpackStore::from_file(path))
-        .map_err(|e| bad(path, format!("truncated or corrupt: {e}")))?;
-    check_applied(path, &result)
-}
-
-/// Every tensor of the module was loaded and nothing was left over.
-fn check_applied(path: &Path, result: &ApplyResult) -> Result<(), CheckpointError> {
-    match incomplete(result) {
-        Some(what) => Err(bad(
-            path,
-            format!("does not match the configured model ({what})"),
-        )),
-        None => Ok(()),
-    }
 }
 
 fn load_optimizer(path: &Path, optim: ModuleOptimizer) -> Result<ModuleOptimizer, CheckpointError> {

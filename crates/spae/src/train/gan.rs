@@ -4,7 +4,6 @@
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::{relu, softplus};
 use burn::tensor::{Device, Tensor};
-use serde::{Deserialize, Serialize};
 
 use super::{to_vec, LossConfig, TrainConfig};
 use crate::model::Discriminator;
@@ -28,12 +27,7 @@ pub fn lecam_penalty(real_logits: Tensor<1>, fake_logits: Tensor<1>, ema: &Lecam
     .reshape([1])
 }
 
-/// The LeCAM anchors, saved with every checkpoint so that a resumed run continues exactly.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct LecamEma {
-    pub real: f32,
-    pub fake: f32,
-}
+pub use crate::checkpoint::LecamEma;
 
 impl LecamEma {
     /// `alpha <- decay * alpha + (1 - decay) * mean D(.)` for both anchors.

@@ -3,16 +3,15 @@
 //! learning-rate schedule. The adversarial terms are in [`gan`], the loop in `run`.
 
 mod checkpoint;
-mod config;
 pub mod gan;
 pub mod guide;
 mod loss;
 mod run;
 
-pub use checkpoint::{
+pub use crate::checkpoint::{
     export, latest as latest_checkpoint, load_model, load_state, CheckpointError, State,
 };
-pub use config::{DataConfig, LoopConfig, TrainConfig};
+pub use crate::config::{DataConfig, LoopConfig, LossConfig, TrainConfig};
 pub use gan::{Adversary, LecamEma};
 pub use guide::{
     build_guide, codebook_text_features, score_images, score_set, similarities, templates_of,
@@ -24,87 +23,18 @@ pub use run::{
 };
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::eval::lpips::Lpips;
 use crate::model::SpaeModel;
-use crate::pyramid::{Pyramid, PyramidError};
-use crate::quantizer::{
-    by_name, quantize_pyramid, reconstruct, NearestSearch, PyramidCodes, Quantizer,
-};
+use crate::pyramid::PyramidError;
+use crate::quantizer::{quantize_pyramid, reconstruct, PyramidCodes};
+pub use crate::setup::QuantContext;
+pub use crate::tensor::{image_tensor, to_vec};
 pub use loss::{appearance_loss, total_loss, AppearanceTerms};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-
-/// The frozen codebook and pyramid the model quantizes through.
-pub struct QuantContext {
-    pub quantizer: Box<dyn Quantizer>,
-    pub pyramid: Pyramid,
-    /// The codebook rows, prepared for search.
-    pub search: NearestSearch,
-}
-
-/// Loss weights and schedule. Defaults: method.md's MAGVIT choices.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LossConfig {
-    /// `beta`, the commitment weight of Eq. 8.
-    pub commitment: f32,
-    /// Peak learning rate.
-    pub lr: f64,
-    /// Linear warm-up steps.
-    pub warmup_steps: usize,
-    /// Linear cool-down to zero over the last this many steps.
-    pub cooldown_steps: usize,
-    /// Adam's first-moment decay (method.md: 0).
-    pub adam_beta1: f32,
-    /// Adam's second-moment decay (method.md: 0.99).
-    pub adam_beta2: f32,
-    /// `lambda_gan`, the weight of the non-saturating GAN term (method.md: 0.1). 0 leaves the
-    /// discriminator out entirely; configurations state it explicitly.
-    pub gan: f32,
-    /// Steps before the GAN term (and discriminator training) switches on.
-    pub gan_start: usize,
-    /// `lambda_lecam`, the weight of the LeCAM regulariser of the discriminator (method.md: 0.001).
-    pub lecam: f32,
-    /// Decay of LeCAM's EMA anchors (method.md: 0.999).
-    pub lecam_decay: f32,
-    /// `lambda_per`, the weight of the LPIPS perceptual term (method.md: 0.1). 0 leaves LPIPS
-    /// out; configurations state it explicitly.
-    pub perceptual: f32,
-}
-
-impl Default for LossConfig {
-    fn default() -> Self {
-        LossConfig {
-            commitment: 0.25,
-            lr: 1e-4,
-            warmup_steps: 500,
-            cooldown_steps: 500,
-            adam_beta1: 0.0,
-            adam_beta2: 0.99,
-            gan: 0.0,
-            gan_start: 500,
-            lecam: 0.001,
-            lecam_decay: 0.999,
-            perceptual: 0.0,
-        }
-    }
-}
-
-impl QuantContext {
-    /// For a model with a learned codebook, the same quantizer and pyramid over that codebook's
-    /// current rows; `None` for the frozen LLM codebook (use `self`).
-    pub fn for_model(&self, model: &SpaeModel) -> Option<QuantContext> {
-        let rows = to_vec(model.codebook.as_ref()?.val().detach());
-        Some(QuantContext {
-            quantizer: by_name(self.quantizer.name()).expect("a known quantizer"),
-            pyramid: self.pyramid.clone(),
-            search: NearestSearch::new(&rows, self.search.dim()),
-        })
-    }
-}
 
 impl LossConfig {
     /// The Adam optimizer with this configuration's betas.
@@ -132,11 +62,6 @@ pub fn learning_rate(step: usize, total: usize, peak: f64, warmup: usize, cooldo
     } else {
         base
     }
-}
-
-/// Floats of a tensor, read back from the device.
-pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().iter::<f32>().collect()
 }
 
 /// What one quantized forward pass produced.
@@ -367,23 +292,10 @@ pub fn train_step(
     Ok((model, stats))
 }
 
-/// Images as a tensor `[B, C, S, S]` on `device`.
-pub fn image_tensor(
-    pixels: Vec<f32>,
-    batch: usize,
-    channels: usize,
-    size: usize,
-    device: &Device,
-) -> Tensor<4> {
-    Tensor::<4>::from_data(
-        TensorData::new(pixels, [batch, channels, size, size]),
-        device,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::Device;
 
     #[test]
     fn codebook_loss_by_hand() {

@@ -6,15 +6,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::{Module, Param};
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::module::Module;
+use burn::tensor::Device;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use thiserror::Error;
 
 use super::checkpoint::{self, CheckpointError, State};
-use super::config::TrainConfig;
 use super::gan::Adversary;
 use super::guide::{build_guide, scorer_key};
 use super::{
@@ -23,15 +22,17 @@ use super::{
 };
 use crate::assets::{Assets, MissingAsset};
 use crate::codebook::{Codebook, CodebookError};
+use crate::config::TrainConfig;
 use crate::data::{
     emoji, fashion_mnist, mnist_digits, tile_images, write_png, DataError, ImageSet, Split,
 };
 use crate::eval::lpips::Lpips;
 use crate::labels::{LabelsSeen, LabelsUsed};
 use crate::model::SpaeModel;
-use crate::pyramid::{Pyramid, PyramidError};
-use crate::quantizer::{by_name, NearestSearch};
+use crate::pyramid::PyramidError;
 use crate::scorer::ScorerError;
+use crate::setup::SetupError;
+pub use crate::setup::{check_codebook, init_model, load_codebook, quant_context};
 use crate::weights::WeightsError;
 
 #[derive(Debug, Error)]
@@ -46,6 +47,8 @@ pub enum TrainError {
     Pyramid(#[from] PyramidError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
     #[error(transparent)]
     Weights(#[from] WeightsError),
     #[error(transparent)]
@@ -128,81 +131,6 @@ pub fn training_set(cfg: &TrainConfig, assets: &Assets) -> Result<ImageSet, Trai
         set = set.subset(&(0..n.min(set.len())).collect::<Vec<_>>());
     }
     Ok(set)
-}
-
-/// The frozen codebook of a configuration, checked against the model's latent width.
-pub fn load_codebook(cfg: &TrainConfig) -> Result<Codebook, TrainError> {
-    let dir = Path::new(&cfg.codebook);
-    if !dir.exists() {
-        return Err(TrainError::Config(format!(
-            "no codebook at {}: build it with `spae codebook build`",
-            dir.display()
-        )));
-    }
-    let cb = Codebook::load(dir)?;
-    if cb.dim != cfg.model.latent_dim {
-        return Err(TrainError::Config(format!(
-            "model.latent_dim {} differs from the codebook's width {}",
-            cfg.model.latent_dim, cb.dim
-        )));
-    }
-    Ok(cb)
-}
-
-/// A checkpoint that recorded its codebook must be used with that codebook.
-pub fn check_codebook(state: &State, fingerprint: &str, dir: &Path) -> Result<(), TrainError> {
-    match &state.codebook {
-        Some(f) if f != fingerprint => Err(TrainError::Config(format!(
-            "{}: checkpoint was trained with another codebook (fingerprint {}, this one {}); rebuild the codebook it was trained with",
-            dir.display(),
-            &f[..16.min(f.len())],
-            &fingerprint[..16]
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// The quantizer, pyramid and codebook search of a configuration.
-pub fn quant_context(cfg: &TrainConfig, cb: &Codebook) -> Result<QuantContext, TrainError> {
-    if cfg.learned_codebook && (cfg.quantizer != "vq" || cfg.pyramid.len() != 1) {
-        return Err(TrainError::Config(
-            "learned_codebook is the plain VQ baseline: it needs quantizer = \"vq\" and one pyramid layer".into(),
-        ));
-    }
-    let quantizer = by_name(&cfg.quantizer).ok_or_else(|| {
-        TrainError::Config(format!(
-            "unknown quantizer '{}' (saq, rq, vq)",
-            cfg.quantizer
-        ))
-    })?;
-    Ok(QuantContext {
-        quantizer,
-        pyramid: Pyramid::square(cfg.model.latent_size(), &cfg.pyramid)?,
-        search: NearestSearch::new(&cb.embeddings, cb.dim),
-    })
-}
-
-/// A freshly initialised model of a configuration, with the learned codebook of the VQ
-/// baseline when configured (`N(0, sigma^2)`, `sigma` the frozen codebook's entry deviation).
-pub fn init_model(cfg: &TrainConfig, cb: &Codebook, device: &Device) -> SpaeModel {
-    let mut model = cfg.model.init(device);
-    if cfg.learned_codebook {
-        let n = cb.embeddings.len() as f64;
-        let mean = cb.embeddings.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-        let var = cb
-            .embeddings
-            .iter()
-            .map(|&v| (f64::from(v) - mean).powi(2))
-            .sum::<f64>()
-            / n;
-        let rows = Tensor::<2>::random(
-            [cb.embeddings.len() / cb.dim, cb.dim],
-            Distribution::Normal(0.0, var.sqrt()),
-            device,
-        );
-        model.codebook = Some(Param::from_tensor(rows));
-    }
-    model
 }
 
 /// `loop.init`: the weights of another run's checkpoint (or a released model) as the starting

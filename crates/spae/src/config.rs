@@ -1,8 +1,8 @@
-//! The typed training configuration (`configs/*.toml`).
+//! The typed configuration of a tokenizer and its training (`configs/*.toml`): below both the
+//! tokenizer (which reads a model's architecture, codebook and pyramid from it) and training.
 
 use serde::{Deserialize, Serialize};
 
-use super::LossConfig;
 use crate::model::{DiscriminatorConfig, ModelConfig};
 use crate::semantic::SemanticConfig;
 
@@ -109,6 +109,54 @@ impl Default for TrainConfig {
             loss: LossConfig::default(),
             semantic: SemanticConfig::default(),
             run: LoopConfig::default(),
+        }
+    }
+}
+
+/// Loss weights and schedule. Defaults: method.md's MAGVIT choices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LossConfig {
+    /// `beta`, the commitment weight of Eq. 8.
+    pub commitment: f32,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Linear warm-up steps.
+    pub warmup_steps: usize,
+    /// Linear cool-down to zero over the last this many steps.
+    pub cooldown_steps: usize,
+    /// Adam's first-moment decay (method.md: 0).
+    pub adam_beta1: f32,
+    /// Adam's second-moment decay (method.md: 0.99).
+    pub adam_beta2: f32,
+    /// `lambda_gan`, the weight of the non-saturating GAN term (method.md: 0.1). 0 leaves the
+    /// discriminator out entirely; configurations state it explicitly.
+    pub gan: f32,
+    /// Steps before the GAN term (and discriminator training) switches on.
+    pub gan_start: usize,
+    /// `lambda_lecam`, the weight of the LeCAM regulariser of the discriminator (method.md: 0.001).
+    pub lecam: f32,
+    /// Decay of LeCAM's EMA anchors (method.md: 0.999).
+    pub lecam_decay: f32,
+    /// `lambda_per`, the weight of the LPIPS perceptual term (method.md: 0.1). 0 leaves LPIPS
+    /// out; configurations state it explicitly.
+    pub perceptual: f32,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        LossConfig {
+            commitment: 0.25,
+            lr: 1e-4,
+            warmup_steps: 500,
+            cooldown_steps: 500,
+            adam_beta1: 0.0,
+            adam_beta2: 0.99,
+            gan: 0.0,
+            gan_start: 500,
+            lecam: 0.001,
+            lecam_decay: 0.999,
+            perceptual: 0.0,
         }
     }
 }

@@ -1,0 +1,161 @@
+//! Reading a tokenizer's checkpoint (its `state.json` and weights) and exporting a released
+//! model: below both the tokenizer and training. Training's own side (optimizer and
+//! discriminator state, resumable saves) is `train::checkpoint`. Layout: each checkpoint is a
+//! complete folder `step-NNNNNNNN/` (the model as `model.safetensors` for other tools and as
+//! `model.bpk` with the parameter ids the optimizer state refers to, optimizer state, the
+//! configuration and the step), and the file `LATEST`, replaced atomically after the folder is
+//! complete, names the newest.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::store::{ApplyResult, BurnpackStore, ModuleSnapshot, SafetensorsStore};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::config::TrainConfig;
+use crate::io::write_atomic;
+use crate::model::SpaeModel;
+use crate::weights::incomplete;
+
+#[derive(Debug, Error)]
+pub enum CheckpointError {
+    #[error("{path}: {what}")]
+    Bad { path: PathBuf, what: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub(crate) fn bad(path: &Path, what: impl ToString) -> CheckpointError {
+    CheckpointError::Bad {
+        path: path.to_path_buf(),
+        what: what.to_string(),
+    }
+}
+
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
+    move |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `state.json` of a checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    /// Steps completed.
+    pub step: usize,
+    pub config: TrainConfig,
+    /// LeCAM's anchors (runs with the GAN on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lecam: Option<LecamEma>,
+    /// [`crate::codebook::Codebook::fingerprint`] of the codebook the model was trained with
+    /// (absent in checkpoints written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codebook: Option<String>,
+    /// The labels the training signal used, through the warm-start chain (absent in
+    /// checkpoints written before it was recorded: [`State::labels_seen`] then infers them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<crate::labels::LabelsSeen>,
+}
+
+pub(crate) fn save_module<M: Module>(module: &M, path: &Path) -> Result<(), CheckpointError> {
+    module
+        .save_into(&mut BurnpackStore::from_file(path).overwrite(true))
+        .map_err(|e| bad(path, e))
+}
+
+pub(crate) fn save_safetensors(model: &SpaeModel, path: &Path) -> Result<(), CheckpointError> {
+    model
+        .save_into(&mut SafetensorsStore::from_file(path).overwrite(true))
+        .map_err(|e| bad(path, e))
+}
+
+/// A released model: `model.safetensors` and `state.json` of a checkpoint (or a run's latest)
+/// in `out`, without optimizer state.
+pub fn export(
+    checkpoint: &Path,
+    model: &mut SpaeModel,
+    out: &Path,
+) -> Result<State, CheckpointError> {
+    let dir = latest(checkpoint)?.unwrap_or_else(|| checkpoint.to_path_buf());
+    let state = load_state(&dir)?;
+    load_model(&dir, model)?;
+    fs::create_dir_all(out).map_err(io(out))?;
+    save_safetensors(model, &out.join("model.safetensors"))?;
+    let state_path = out.join("state.json");
+    write_atomic(
+        &state_path,
+        &serde_json::to_vec_pretty(&state).expect("state serializes"),
+    )
+    .map_err(io(&state_path))?;
+    Ok(state)
+}
+
+/// The newest complete checkpoint of a run, if any.
+pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>, CheckpointError> {
+    let latest = run_dir.join("LATEST");
+    if !latest.exists() {
+        return Ok(None);
+    }
+    let name = fs::read_to_string(&latest).map_err(io(&latest))?;
+    Ok(Some(run_dir.join(name.trim())))
+}
+
+/// Reads a checkpoint's state.
+pub fn load_state(dir: &Path) -> Result<State, CheckpointError> {
+    let path = dir.join("state.json");
+    let text = fs::read(&path).map_err(io(&path))?;
+    serde_json::from_slice(&text).map_err(|e| bad(&path, format!("corrupt state: {e}")))
+}
+
+/// Loads a checkpoint's weights into `model`, which must be built from the checkpoint's
+/// configuration: `model.bpk` (with parameter ids) if present, else `model.safetensors` (a
+/// released model).
+pub fn load_model(dir: &Path, model: &mut SpaeModel) -> Result<(), CheckpointError> {
+    let bpk = dir.join("model.bpk");
+    if bpk.exists() {
+        return load_module(&bpk, model);
+    }
+    let st = dir.join("model.safetensors");
+    if !st.exists() {
+        return Err(bad(dir, "no model.bpk or model.safetensors"));
+    }
+    let result = model
+        .load_from(&mut SafetensorsStore::from_file(&st))
+        .map_err(|e| bad(&st, format!("truncated or corrupt: {e}")))?;
+    check_applied(&st, &result)
+}
+
+pub(crate) fn load_module<M: Module>(path: &Path, module: &mut M) -> Result<(), CheckpointError> {
+    if !path.exists() {
+        return Err(bad(path, "missing"));
+    }
+    let result = module
+        .load_from(&mut BurnpackStore::from_file(path))
+        .map_err(|e| bad(path, format!("truncated or corrupt: {e}")))?;
+    check_applied(path, &result)
+}
+
+/// Every tensor of the module was loaded and nothing was left over.
+fn check_applied(path: &Path, result: &ApplyResult) -> Result<(), CheckpointError> {
+    match incomplete(result) {
+        Some(what) => Err(bad(
+            path,
+            format!("does not match the configured model ({what})"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The LeCAM anchors, saved with every checkpoint so that a resumed run continues exactly
+/// (updated by `train::gan`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LecamEma {
+    pub real: f32,
+    pub fake: f32,
+}

@@ -1,0 +1,39 @@
+//! Small tensor helpers shared by inference, scorers, evaluation and training (below all of
+//! them, so that none has to import another for them).
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// Floats of a tensor, read back from the device.
+pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().iter::<f32>().collect()
+}
+
+/// Images as a tensor `[B, C, S, S]` on `device`.
+pub fn image_tensor(
+    pixels: Vec<f32>,
+    batch: usize,
+    channels: usize,
+    size: usize,
+    device: &Device,
+) -> Tensor<4> {
+    Tensor::<4>::from_data(
+        TensorData::new(pixels, [batch, channels, size, size]),
+        device,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_round_trip_in_nchw_order() {
+        let px: Vec<f32> = (0..2 * 3 * 2 * 2).map(|i| i as f32).collect();
+        let t = image_tensor(px.clone(), 2, 3, 2, &Device::flex());
+        assert_eq!(t.dims(), [2, 3, 2, 2]);
+        // Image 1, channel 2, row 1, column 0: 1*12 + 2*4 + 1*2 + 0 = 22.
+        let v = to_vec(t.clone().slice([1..2, 2..3, 1..2, 0..1]));
+        assert_eq!(v, vec![22.0]);
+        assert_eq!(to_vec(t), px);
+    }
+}
