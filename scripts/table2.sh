@@ -48,8 +48,8 @@ for model, data in [("fashion-mnist-appearance", "fashion-mnist"), ("fashion-mni
     for r in json.load(open(f"results/table2/{model}.json")):
         rows.append(f"| {model} | {r['depth']} | {r['tokens']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['lpips']:.4f} | {r['fid']:.2f} | {floor} |")
 text = (f"First {sys.argv[1]} test images per model (emoji: all 191). FID floor: the same test images against a "
-        "disjoint real sample of equal size (fashion-mnist: the next test images; mnist: the first train digits; "
-        "emoji: the first 191 train emoji).\n\n"
+        "disjoint real sample of equal size (fashion-mnist: the next test images; mnist: 1000 train digits, "
+        "emoji: 191 train emoji, both class-balanced seeded random samples).\n\n"
         "| model | depth | words | PSNR dB | SSIM | LPIPS | FID | FID floor (real vs real) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n"
         + "\n".join(rows) + "\n")
 open("results/table2/table2.md", "w").write(text)
