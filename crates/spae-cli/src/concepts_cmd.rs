@@ -300,7 +300,7 @@ pub fn words(a: WordsArgs, assets: &Assets) -> Result<()> {
     let set = pool.subset(&pool.balanced_sample(a.n, a.seed));
     let idx: Vec<usize> = (0..set.len()).collect();
     let pb = progress::bar(1, "encoding");
-    let ids = image_words(&tok, &set, &idx, 2);
+    let ids = image_words(&tok, &set, &idx, 2)?;
     pb.finish_and_clear();
     let labels = &set.labels;
     let mut shuffled = labels.clone();

@@ -240,12 +240,7 @@ struct Job<'a> {
 
 /// Each of the `n x C x S x S` images' word ids, layers 1..=`depth`.
 fn words(tok: &ImageTokenizer, pixels: &[f32], depth: usize) -> Result<Vec<Vec<u32>>> {
-    let (size, ch) = tok.image_shape();
-    let layers = tok.encode(pixels.to_vec(), pixels.len() / (ch * size * size))?;
-    Ok(layers
-        .into_iter()
-        .map(|l| l[..depth].iter().flat_map(|t| t.ids.clone()).collect())
-        .collect())
+    Ok(tok.word_ids(pixels, depth)?)
 }
 
 /// Mean PSNR, SSIM and LPIPS of `outputs` against `originals` (both `n x C x S x S`), and the

@@ -284,22 +284,9 @@ pub fn image_words(
     set: &ImageSet,
     indices: &[usize],
     layers: usize,
-) -> Vec<Vec<u32>> {
+) -> Result<Vec<Vec<u32>>> {
     let (size, _) = tok.image_shape();
-    let sizes = tok.ctx.pyramid.layer_sizes();
-    let mut out = Vec::with_capacity(indices.len());
-    for idx in indices.chunks(100) {
-        let codes = tok.encode_codes(set.batch_chw(idx, size), idx.len());
-        for b in 0..idx.len() {
-            let words = (0..layers).flat_map(|l| {
-                codes.tokens[l][b * sizes[l]..(b + 1) * sizes[l]]
-                    .iter()
-                    .map(|&k| tok.codebook.words[k as usize].id)
-            });
-            out.push(words.collect());
-        }
-    }
-    out
+    Ok(tok.word_ids(&set.batch_chw(indices, size), layers)?)
 }
 
 /// Each requested layer count (checked against the pyramid) with every image's SPAE word ids of
@@ -320,7 +307,7 @@ pub fn words_per_layers(
         set,
         &indices,
         layers.iter().copied().max().unwrap_or(1),
-    );
+    )?;
     Ok(layers
         .iter()
         .map(|&l| {

@@ -213,7 +213,7 @@ pub fn run(args: GenerateArgs, assets: &Assets) -> Result<()> {
     // The examples: `examples` train digits, as even over the classes as the count allows.
     let train = dataset(&tok.config, assets, Split::Train)?;
     let chosen = choose_examples(&train.labels, args.examples, args.seed)?;
-    let targets = image_words(&tok, &train, &chosen, depth);
+    let targets = image_words(&tok, &train, &chosen, depth)?;
     let (path, llm) = args.llm.load(assets, &tok.codebook)?;
     let words = args.llm.spellings(&llm, &tok.codebook)?;
     let text = |s: &str| llm.tokenize(s);

@@ -46,6 +46,15 @@ pub struct LayerTokens {
     pub words: Vec<String>,
 }
 
+/// Images encoded per forward pass by [`ImageTokenizer::word_ids`].
+pub const ENCODE_CHUNK: usize = 100;
+
+fn learned_codebook() -> TokenizerError {
+    TokenizerError::Tokens(
+        "this model's codebook is learned (the plain VQ baseline): its tokens are not words".into(),
+    )
+}
+
 /// A loaded tokenizer (inference only).
 pub struct ImageTokenizer {
     pub config: TrainConfig,
@@ -125,6 +134,44 @@ impl ImageTokenizer {
         Ok(to_vec(self.model.decoder.forward(z).clamp(0.0, 1.0)))
     }
 
+    /// Each image's word ids (LLM vocabulary ids) of layers 1..=`layers`, layer after layer, as a
+    /// prompt gives them to the LLM; `pixels` holds any number of images (`B x C x S x S`,
+    /// floats in `[0, 1]`), encoded [`ENCODE_CHUNK`] at a time.
+    pub fn word_ids(&self, pixels: &[f32], layers: usize) -> Result<Vec<Vec<u32>>, TokenizerError> {
+        let n_layers = self.ctx.pyramid.n_layers();
+        if layers == 0 || layers > n_layers {
+            return Err(TokenizerError::Tokens(format!(
+                "{layers} layers: the pyramid has layers 1 to {n_layers}"
+            )));
+        }
+        if self.config.learned_codebook {
+            return Err(learned_codebook());
+        }
+        let (s, c) = self.image_shape();
+        let per_image = c * s * s;
+        if pixels.len() % per_image != 0 {
+            return Err(TokenizerError::Tokens(format!(
+                "{} floats are not whole {c} x {s} x {s} images",
+                pixels.len()
+            )));
+        }
+        let sizes = self.ctx.pyramid.layer_sizes();
+        let mut out = Vec::with_capacity(pixels.len() / per_image);
+        for chunk in pixels.chunks(ENCODE_CHUNK * per_image) {
+            let batch = chunk.len() / per_image;
+            let codes = self.encode_codes(chunk.to_vec(), batch);
+            for b in 0..batch {
+                let ids = (0..layers).flat_map(|l| {
+                    codes.tokens[l][b * sizes[l]..(b + 1) * sizes[l]]
+                        .iter()
+                        .map(|&k| self.codebook.words[k as usize].id)
+                });
+                out.push(ids.collect());
+            }
+        }
+        Ok(out)
+    }
+
     /// Token pyramids of a batch of images (`B x C x S x S`, floats in `[0, 1]`). A learned
     /// codebook (the VQ baseline) has indices but no words: an error.
     pub fn encode(
@@ -133,10 +180,7 @@ impl ImageTokenizer {
         batch: usize,
     ) -> Result<Vec<Vec<LayerTokens>>, TokenizerError> {
         if self.config.learned_codebook {
-            return Err(TokenizerError::Tokens(
-                "this model's codebook is learned (the plain VQ baseline): its tokens are not words"
-                    .into(),
-            ));
+            return Err(learned_codebook());
         }
         let codes = self.encode_codes(pixels, batch);
         Ok((0..batch)
