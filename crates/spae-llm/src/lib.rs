@@ -5,6 +5,7 @@
 //! malformed file is a clear error rather than a crash inside C++.
 
 pub mod backend;
+pub mod baselines;
 pub mod caption;
 pub mod denoise;
 pub mod fewshot;

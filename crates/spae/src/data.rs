@@ -11,7 +11,9 @@ use flate2::read::GzDecoder;
 use serde::Deserialize;
 use thiserror::Error;
 
+mod named;
 mod select;
+pub use named::{named_dataset, HOLD_OUT_EVERY};
 pub use select::same_name;
 
 #[derive(Debug, Error)]
@@ -23,6 +25,10 @@ pub enum DataError {
     },
     #[error("{path}: {what}")]
     Corrupt { path: PathBuf, what: String },
+    #[error("unknown dataset '{0}' (fashion-mnist, mnist, emoji)")]
+    UnknownDataset(String),
+    #[error(transparent)]
+    Asset(#[from] crate::assets::MissingAsset),
 }
 
 fn corrupt(path: &Path, what: impl Into<String>) -> DataError {

@@ -32,7 +32,11 @@ fn offenders(root: &Path, except: Option<&Path>, needles: &[&str]) -> Vec<String
 #[test]
 fn nothing_below_training_imports_it() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let bad = offenders(&src, Some(&src.join("train")), &["crate::train", "super::train"]);
+    let bad = offenders(
+        &src,
+        Some(&src.join("train")),
+        &["crate::train", "super::train"],
+    );
     assert!(bad.is_empty(), "these import training: {bad:?}");
 }
 
@@ -42,7 +46,9 @@ fn the_backend_trait_stands_alone() {
     let text = std::fs::read_to_string(llm).unwrap();
     for other in ["crate::session", "crate::http", "crate::spec"] {
         assert!(
-            !text.lines().any(|l| l.starts_with("use ") && l.contains(other)),
+            !text
+                .lines()
+                .any(|l| l.starts_with("use ") && l.contains(other)),
             "backend.rs imports {other}"
         );
     }

@@ -23,9 +23,8 @@ use super::{
 use crate::assets::{Assets, MissingAsset};
 use crate::codebook::{Codebook, CodebookError};
 use crate::config::TrainConfig;
-use crate::data::{
-    emoji, fashion_mnist, mnist_digits, tile_images, write_png, DataError, ImageSet, Split,
-};
+pub use crate::data::{named_dataset, HOLD_OUT_EVERY};
+use crate::data::{tile_images, write_png, DataError, ImageSet, Split};
 use crate::eval::lpips::Lpips;
 use crate::labels::{LabelsSeen, LabelsUsed};
 use crate::model::SpaeModel;
@@ -71,23 +70,6 @@ pub struct StepRecord {
     #[serde(flatten)]
     pub stats: StepStats,
     pub seconds: f64,
-}
-
-/// Data sets without a split of their own hold out every this many images as the test split.
-pub const HOLD_OUT_EVERY: usize = 10;
-
-/// A split of a named data set (fashion-mnist, mnist, emoji), at its own size.
-pub fn named_dataset(name: &str, assets: &Assets, split: Split) -> Result<ImageSet, TrainError> {
-    Ok(match name {
-        "fashion-mnist" => fashion_mnist(&assets.path("fashion-mnist")?, split)?,
-        "mnist" => mnist_digits(&assets.path("mnist")?)?.hold_out(split, HOLD_OUT_EVERY),
-        "emoji" => emoji(&assets.path("emoji")?)?.hold_out(split, HOLD_OUT_EVERY),
-        other => {
-            return Err(TrainError::Config(format!(
-                "unknown dataset '{other}' (fashion-mnist, mnist, emoji)"
-            )))
-        }
-    })
 }
 
 /// A split of a configuration's data, enlarged by `data.upscale`.
