@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{DiscriminatorConfig, ModelConfig};
+use crate::quantizer::QuantizerKind;
 use crate::semantic::SemanticConfig;
 
 /// Which data a run trains on.
@@ -79,7 +80,7 @@ pub struct TrainConfig {
     /// Codebook folder (`spae codebook build` output).
     pub codebook: String,
     /// `saq` (the paper), `rq` or `vq`.
-    pub quantizer: String,
+    pub quantizer: QuantizerKind,
     /// Table 4's baseline (a): instead of the frozen LLM codebook, a codebook of the same size
     /// and width learned with the VQ-VAE codebook loss, initialised `N(0, sigma^2)` with `sigma`
     /// the standard deviation of the frozen codebook's entries. Its tokens are not words.
@@ -101,7 +102,7 @@ impl Default for TrainConfig {
         TrainConfig {
             data: DataConfig::default(),
             codebook: "assets/codebooks/smollm2".into(),
-            quantizer: "saq".into(),
+            quantizer: QuantizerKind::Saq,
             learned_codebook: false,
             pyramid: vec![1, 2, 4, 8, 8],
             model: ModelConfig::default(),

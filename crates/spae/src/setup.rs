@@ -13,7 +13,7 @@ use crate::codebook::{Codebook, CodebookError};
 use crate::config::TrainConfig;
 use crate::model::SpaeModel;
 use crate::pyramid::{Pyramid, PyramidError};
-use crate::quantizer::{by_name, NearestSearch, Quantizer};
+use crate::quantizer::{by_name, NearestSearch, Quantizer, QuantizerKind};
 use crate::tensor::to_vec;
 
 #[derive(Debug, Error)]
@@ -81,17 +81,12 @@ pub fn check_codebook(state: &State, fingerprint: &str, dir: &Path) -> Result<()
 
 /// The quantizer, pyramid and codebook search of a configuration.
 pub fn quant_context(cfg: &TrainConfig, cb: &Codebook) -> Result<QuantContext, SetupError> {
-    if cfg.learned_codebook && (cfg.quantizer != "vq" || cfg.pyramid.len() != 1) {
+    if cfg.learned_codebook && (cfg.quantizer != QuantizerKind::Vq || cfg.pyramid.len() != 1) {
         return Err(SetupError::Config(
             "learned_codebook is the plain VQ baseline: it needs quantizer = \"vq\" and one pyramid layer".into(),
         ));
     }
-    let quantizer = by_name(&cfg.quantizer).ok_or_else(|| {
-        SetupError::Config(format!(
-            "unknown quantizer '{}' (saq, rq, vq)",
-            cfg.quantizer
-        ))
-    })?;
+    let quantizer = cfg.quantizer.build();
     Ok(QuantContext {
         quantizer,
         pyramid: Pyramid::square(cfg.model.latent_size(), &cfg.pyramid)?,

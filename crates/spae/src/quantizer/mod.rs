@@ -38,14 +38,33 @@ pub trait Quantizer: Send + Sync {
     }
 }
 
-/// The quantizer names that configurations use.
-pub fn by_name(name: &str) -> Option<Box<dyn Quantizer>> {
-    match name {
-        "saq" => Some(Box::new(Saq)),
-        "rq" => Some(Box::new(Rq)),
-        "vq" => Some(Box::new(Vq)),
-        _ => None,
+/// The quantizers a configuration can name (`quantizer = "saq"` in TOML).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuantizerKind {
+    /// Streaming average quantization (the paper's, Eqs. 2-3).
+    #[default]
+    Saq,
+    /// Residual quantization (ablation).
+    Rq,
+    /// Plain vector quantization of each layer (ablation).
+    Vq,
+}
+
+impl QuantizerKind {
+    pub fn build(self) -> Box<dyn Quantizer> {
+        match self {
+            QuantizerKind::Saq => Box::new(Saq),
+            QuantizerKind::Rq => Box::new(Rq),
+            QuantizerKind::Vq => Box::new(Vq),
+        }
     }
+}
+
+/// The quantizer of a configuration name (`saq`, `rq`, `vq`).
+pub fn by_name(name: &str) -> Option<Box<dyn Quantizer>> {
+    let kind: QuantizerKind = serde_json::from_value(serde_json::Value::from(name)).ok()?;
+    Some(kind.build())
 }
 
 /// The words a batch of latents was quantized to, and the targets they were chosen for.
