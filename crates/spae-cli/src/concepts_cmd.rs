@@ -16,6 +16,7 @@ use spae::eval::concepts::{
     agreement, entropy, mutual_information, nearest_neighbour_accuracy, zero_shot_class,
 };
 use spae::scorer::bridge::{BridgeOptions, Invert};
+use spae::semantic::templates::TemplateSet;
 use spae::semantic::SemanticConfig;
 use spae::train::guide::scorer_key;
 use spae::train::{codebook_text_features, labels_seen, named_dataset, score_images, templates_of};
@@ -43,7 +44,7 @@ pub struct ScorerArgs {
     pub size: usize,
     /// Prompt templates of the class-name and word text features.
     #[arg(long, default_value = "imagenet-7")]
-    pub templates: String,
+    pub templates: TemplateSet,
     /// Bridge scorer: show light-on-dark images inverted (never, auto, always).
     #[arg(long, value_enum, default_value = "never")]
     pub invert: InvertArg,
@@ -111,7 +112,7 @@ const TOP_WORDS: usize = 5;
 pub fn scorer(a: ScorerArgs, assets: &Assets) -> Result<()> {
     let sem = SemanticConfig {
         scorer: a.scorer.clone(),
-        templates: a.templates.clone(),
+        templates: a.templates,
         bridge: BridgeOptions {
             invert: match a.invert {
                 InvertArg::Never => Invert::Never,
@@ -139,7 +140,7 @@ pub fn scorer(a: ScorerArgs, assets: &Assets) -> Result<()> {
     let set = full.subset(&full.balanced_sample(a.n, a.seed));
     let device = Device::flex();
     let scores = score_images(&sem, assets, &set, a.size, &device)?;
-    let templates = templates_of(&sem)?;
+    let templates = templates_of(&sem);
     let class_text: Vec<Vec<f32>> = set
         .class_names
         .iter()
@@ -192,7 +193,7 @@ pub fn scorer(a: ScorerArgs, assets: &Assets) -> Result<()> {
     let report = ScorerReport {
         scorer: sem.scorer.clone(),
         bridge: sem.bridge,
-        templates: sem.templates.clone(),
+        templates: sem.templates.to_string(),
         dataset: format!("{}:{}", a.dataset, a.split),
         images: set.len(),
         classes: set.class_names.clone(),

@@ -15,6 +15,7 @@ use spae::eval::lpips::Lpips;
 use spae::eval::{psnr, ssim};
 use spae::scorer::TextEncoder;
 use spae::semantic::features::TextFeatures;
+use spae::semantic::templates::TemplateSet;
 use spae::semantic::SemanticConfig;
 use spae::train::{dataset, score_set, similarities, to_vec};
 
@@ -68,7 +69,7 @@ pub enum EvalCommand {
         /// Prompt templates of the text features: imagenet-80 or imagenet-7 (default: the
         /// checkpoint's `semantic.templates`).
         #[arg(long)]
-        templates: Option<String>,
+        templates: Option<TemplateSet>,
         #[arg(long, default_value = "results/eval/semantic.json")]
         out: PathBuf,
     },
@@ -125,7 +126,7 @@ fn semantic(
     split: &str,
     n: usize,
     scorer: Option<String>,
-    templates: Option<String>,
+    templates: Option<TemplateSet>,
     out: PathBuf,
     assets: &Assets,
 ) -> Result<()> {
@@ -133,7 +134,7 @@ fn semantic(
     let trained = &tok.config.semantic;
     let sem = SemanticConfig {
         scorer: scorer.unwrap_or_else(|| trained.scorer.clone()),
-        templates: templates.unwrap_or_else(|| trained.templates.clone()),
+        templates: templates.unwrap_or(trained.templates),
         bridge: trained.bridge,
         ..SemanticConfig::default()
     };
@@ -142,8 +143,7 @@ fn semantic(
     let device = Device::flex();
     let (size, _) = tok.image_shape();
     let scored = score_set(&sem, assets, &tok.codebook, &set, size, &device)?;
-    let templates =
-        spae::semantic::templates::by_name(&sem.templates).expect("checked by score_set");
+    let templates = sem.templates.templates();
     // The ground truth of image i: its own name where the data set has names (emoji), else its
     // class name; the 50 words nearest each distinct truth (Eq. 5 applied to it).
     let truth = |i: usize| -> &str {
@@ -190,7 +190,7 @@ fn semantic(
     let report = SemanticReport {
         images: n,
         scorer: sem.scorer.clone(),
-        templates: sem.templates.clone(),
+        templates: sem.templates.to_string(),
         layers: relevance
             .iter()
             .enumerate()

@@ -4,13 +4,13 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use burn::tensor::Device;
 use clap::Subcommand;
 use spae::assets::Assets;
 use spae::scorer::{MiniLm, TextEncoder};
 use spae::semantic::features::TextFeatures;
-use spae::semantic::templates;
+use spae::semantic::templates::TemplateSet;
 use spae::train::codebook_text_features;
 
 use crate::{codebook_cmd, progress};
@@ -24,7 +24,7 @@ pub enum SemanticCommand {
         codebook: Option<PathBuf>,
         /// Prompt templates: imagenet-80 or imagenet-7.
         #[arg(long, default_value = "imagenet-80")]
-        templates: String,
+        templates: TemplateSet,
     },
     /// The codebook words whose text features are nearest to a text's MiniLM embedding.
     Words {
@@ -34,7 +34,7 @@ pub enum SemanticCommand {
         #[arg(long)]
         codebook: Option<PathBuf>,
         #[arg(long, default_value = "imagenet-80")]
-        templates: String,
+        templates: TemplateSet,
     },
 }
 
@@ -42,12 +42,11 @@ pub enum SemanticCommand {
 fn features(
     assets: &Assets,
     codebook: Option<PathBuf>,
-    templates: &str,
+    templates: TemplateSet,
 ) -> Result<(spae::codebook::Codebook, TextEncoder, TextFeatures)> {
     let dir = codebook.unwrap_or_else(|| assets.codebook_dir("smollm2"));
     let cb = codebook_cmd::load(&dir)?;
-    let set = templates::by_name(templates)
-        .ok_or_else(|| anyhow!("unknown templates '{templates}' (imagenet-80, imagenet-7)"))?;
+    let set = templates.templates();
     let text = TextEncoder::MiniLm(Box::new(MiniLm::load(
         &assets.path("minilm")?,
         &Device::flex(),
@@ -75,7 +74,7 @@ pub fn run(cmd: SemanticCommand, assets: &Assets) -> Result<()> {
             codebook,
             templates,
         } => {
-            features(assets, codebook, &templates)?;
+            features(assets, codebook, templates)?;
         }
         SemanticCommand::Words {
             text,
@@ -83,7 +82,7 @@ pub fn run(cmd: SemanticCommand, assets: &Assets) -> Result<()> {
             codebook,
             templates,
         } => {
-            let (cb, model, f) = features(assets, codebook, &templates)?;
+            let (cb, model, f) = features(assets, codebook, templates)?;
             let q = model.embed(std::slice::from_ref(&text))?.remove(0);
             let mut scored: Vec<(f32, usize)> = (0..f.len())
                 .map(|k| (f.row(k).iter().zip(&q).map(|(a, b)| a * b).sum(), k))

@@ -26,7 +26,7 @@ pub struct SemanticConfig {
     /// Eq. 9's dynamic weight `sg(L_app / L_sem)`; off means `w = 1` (an ablation).
     pub dynamic_weight: bool,
     /// Eq. 5's prompt templates: `imagenet-80` (method.md) or `imagenet-7` (cheaper on CPUs).
-    pub templates: String,
+    pub templates: templates::TemplateSet,
     /// The image-text scorer: `label` (the data set's class names through MiniLM), `name` (each
     /// image's own name or caption through MiniLM, e.g. emoji), `bridge`, `clip:DIR`.
     pub scorer: String,
@@ -41,7 +41,7 @@ impl Default for SemanticConfig {
             weight: 0.0,
             thresholds: vec![0.98, 0.95, 0.90, 0.85, 0.80],
             dynamic_weight: true,
-            templates: "imagenet-80".into(),
+            templates: templates::TemplateSet::Imagenet80,
             scorer: "label".into(),
             bridge: Default::default(),
         }

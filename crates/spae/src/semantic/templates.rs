@@ -96,13 +96,54 @@ pub const IMAGENET_7: [&str; 7] = [
     "a photo of the small {}.",
 ];
 
+/// Eq. 5's named template sets (`templates = "imagenet-80"` in TOML).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum TemplateSet {
+    /// CLIP's 80 ImageNet prompt templates (method.md's default).
+    #[default]
+    #[serde(rename = "imagenet-80")]
+    Imagenet80,
+    /// CLIP's 7-template ImageNet ensemble (cheaper on CPUs).
+    #[serde(rename = "imagenet-7")]
+    Imagenet7,
+}
+
+impl TemplateSet {
+    pub fn templates(self) -> &'static [&'static str] {
+        match self {
+            TemplateSet::Imagenet80 => &IMAGENET_80,
+            TemplateSet::Imagenet7 => &IMAGENET_7,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TemplateSet::Imagenet80 => "imagenet-80",
+            TemplateSet::Imagenet7 => "imagenet-7",
+        }
+    }
+}
+
+impl std::fmt::Display for TemplateSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for TemplateSet {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "imagenet-80" => Ok(TemplateSet::Imagenet80),
+            "imagenet-7" => Ok(TemplateSet::Imagenet7),
+            _ => Err(format!("unknown templates '{s}' (imagenet-80, imagenet-7)")),
+        }
+    }
+}
+
 /// A named template set: `imagenet-80` (method.md's default) or `imagenet-7`.
 pub fn by_name(name: &str) -> Option<&'static [&'static str]> {
-    match name {
-        "imagenet-80" => Some(&IMAGENET_80),
-        "imagenet-7" => Some(&IMAGENET_7),
-        _ => None,
-    }
+    name.parse::<TemplateSet>().ok().map(TemplateSet::templates)
 }
 
 /// A template filled with a word.

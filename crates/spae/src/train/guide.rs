@@ -16,8 +16,7 @@ use crate::quantizer::PyramidCodes;
 use crate::scorer::{BridgeScorer, Clip, EfficientNetLite0, LabelScorer, MiniLm, TextEncoder};
 use crate::semantic::features::{cached_text_features, CacheKey, TextFeatures};
 use crate::semantic::{
-    candidate_pool, normalize, normalize_scores, sample_target, semantic_loss, templates,
-    SemanticConfig,
+    candidate_pool, normalize, normalize_scores, sample_target, semantic_loss, SemanticConfig,
 };
 
 /// The frozen codebook as a tensor and the candidate pools of every key (class or training
@@ -174,7 +173,7 @@ pub fn score_images(
     image_size: usize,
     device: &Device,
 ) -> Result<ImageScores, TrainError> {
-    let templates = templates_of(sem)?;
+    let templates = templates_of(sem);
     let cache = assets.cache_dir();
     let (text, image_features, per_image) = match sem.scorer.as_str() {
         // The label and name scorers: `f_img` is the MiniLM embedding of a text, the class
@@ -237,13 +236,8 @@ pub fn score_images(
 }
 
 /// Eq. 5's prompt templates of `sem`.
-pub fn templates_of(sem: &SemanticConfig) -> Result<&'static [&'static str], TrainError> {
-    templates::by_name(&sem.templates).ok_or_else(|| {
-        TrainError::Config(format!(
-            "unknown semantic.templates '{}' (imagenet-80, imagenet-7)",
-            sem.templates
-        ))
-    })
+pub fn templates_of(sem: &SemanticConfig) -> &'static [&'static str] {
+    sem.templates.templates()
 }
 
 /// The scorer of `sem` over `set` and the codebook ([`score_images`] and the codebook's token
@@ -261,7 +255,7 @@ pub fn score_set(
         image_features,
         per_image,
     } = score_images(sem, assets, set, image_size, device)?;
-    let templates = templates_of(sem)?;
+    let templates = templates_of(sem);
     let cache = assets.cache_dir();
     let mut last = 0;
     let token_features = codebook_text_features(cb, &text, templates, &cache, &mut |done| {
