@@ -174,7 +174,7 @@ struct Report<'a> {
 pub fn run(args: GenerateArgs, assets: &Assets) -> Result<()> {
     let Task::Mnist = args.task;
     let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets)?;
-    if tok.config.data.dataset != "mnist" {
+    if tok.config.data.dataset != spae::data::DatasetName::Mnist {
         bail!(
             "{} is a tokenizer of {}, not of the MNIST digits",
             args.checkpoint.display(),

@@ -4,7 +4,7 @@
 //!     cargo run --release -p spae-llm --example fewshot_episode -- [MODEL] [LLM.gguf]
 
 use spae::assets::Assets;
-use spae::data::{named_dataset, Split};
+use spae::data::Split;
 use spae::tokenizer::ImageTokenizer;
 use spae_llm::fewshot::{Prompter, CLASSIFY_STEM};
 use spae_llm::session::SessionConfig;
@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => assets.path("smollm2")?,
     };
     let tok = ImageTokenizer::load(model.as_ref())?;
-    let set = named_dataset(&tok.config.data.dataset, &assets, Split::Test)?;
+    let set = tok.config.data.dataset.load(&assets, Split::Test)?;
     // The first two images of classes 0 and 1 (support), a third of class 1 (query).
     let of = |c: u32, k: usize| {
         set.labels

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use spae::assets::Assets;
-use spae::data::{named_dataset, tile_images, write_png, Split};
+use spae::data::{tile_images, write_png, Split};
 use spae::tokenizer::ImageTokenizer;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,7 +20,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let tok = ImageTokenizer::load(&model)?;
     let (size, channels) = tok.image_shape();
-    let set = named_dataset(&tok.config.data.dataset, &Assets::from_env(), Split::Test)?;
+    let set = tok
+        .config
+        .data
+        .dataset
+        .load(&Assets::from_env(), Split::Test)?;
     let indices: Vec<usize> = (0..n.min(set.len())).collect();
     let pixels = set.batch_chw(&indices, size);
 

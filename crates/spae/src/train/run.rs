@@ -74,7 +74,7 @@ pub struct StepRecord {
 
 /// A split of a configuration's data, enlarged by `data.upscale`.
 pub fn dataset(cfg: &TrainConfig, assets: &Assets, split: Split) -> Result<ImageSet, TrainError> {
-    let set = named_dataset(&cfg.data.dataset, assets, split)?;
+    let set = cfg.data.dataset.load(assets, split)?;
     let set = match cfg.data.upscale {
         0 => return Err(TrainError::Config("data.upscale must be at least 1".into())),
         1 => set,
