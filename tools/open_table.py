@@ -70,7 +70,8 @@ def main(d: Path):
         for s in r["results"]:
             llm = llm_name(r)
             unseen = "all unseen" if r["all_unseen"] else "**seen** (upper bound)"
-            print(f"| {tokenizer(r)} | {r['tokenizer_labels']} | {r['data']} | {unseen} ({len(r['classes'])}) "
+            labels = "none (no tokenizer)" if r.get("class_word_control") is not None else r["tokenizer_labels"]
+            print(f"| {tokenizer(r)} | {labels} | {r['data']} | {unseen} ({len(r['classes'])}) "
                   f"| {llm} | {s['setting']['way']} | {s['queries']} "
                   f"| {pct(s['constrained_accuracy'])} ({pct(s['constrained_ci95'][0])}-{pct(s['constrained_ci95'][1])}) "
                   f"| {pct(s['open_accuracy'])} | {pct(s.get('word_overlap_accuracy'))} | {pct(s['chance'])} |")

@@ -5,11 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::Subcommand;
 use spae::assets::Assets;
-use spae::codebook::{sha256_file, Codebook, CodebookConfig, SourceModel};
-use spae::gguf::GgufFile;
+use spae::codebook::{Codebook, CodebookConfig};
 use spae::tokenizer::ImageTokenizer;
-use spae::train::{latest_checkpoint, load_state};
-use spae_llm::Llm;
+use spae_llm::codebooks::{build_codebook, ensure_codebook, load_tokenizer};
 
 use crate::{llm_source, progress};
 
@@ -73,57 +71,42 @@ pub fn run(cmd: CodebookCommand, assets: &Assets) -> Result<()> {
     }
 }
 
-/// Builds and saves the codebook of the GGUF at `path`.
+/// Builds and saves the codebook of the GGUF at `path`, with a progress bar.
 pub fn build(path: &Path, name: &str, cfg: &CodebookConfig, out: &Path) -> Result<Codebook> {
-    let gguf = GgufFile::open(path)?;
-    // Check the embedding table before llama.cpp reads the file.
-    gguf.matrix_info(&cfg.embedding_tensor)?;
-    let llm = Llm::load_vocab_only(path)?;
-    let source = SourceModel {
-        name: name.to_string(),
-        sha256: sha256_file(path)?,
-        vocab_size: gguf.vocab_tokens()?.len(),
-    };
-    let pb = progress::bar(source.vocab_size as u64, "tokens checked");
-    let cb = Codebook::build(&gguf, &llm, source, cfg, &mut |n| pb.set_position(n as u64))?;
+    let pb = progress::bar(0, "tokens checked");
+    let cb = build_codebook(path, name, cfg, out, &mut |n, total| {
+        pb.set_length(total as u64);
+        pb.set_position(n as u64)
+    })?;
     pb.finish();
-    cb.save(out)?;
     Ok(cb)
 }
 
-/// Builds a missing codebook folder that is named after an installed LLM asset (the default
-/// `assets/codebooks/smollm2` that configurations and released models name), once, with the
-/// default configuration; the model's codebook fingerprint check then confirms it is the same
-/// codebook. Other missing folders are left for the loader to report.
+/// Builds the codebook folder `dir` if it is missing and named after an installed LLM (the
+/// library's [`ensure_codebook`]), saying so and showing progress.
 pub fn ensure(dir: &Path, assets: &Assets) -> Result<()> {
-    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    if dir.exists() || !Assets::llm_names().any(|n| n == name) {
-        return Ok(());
-    }
-    let gguf = assets.path(name)?;
-    println!(
-        "building the {name} codebook at {} (once) ...",
-        dir.display()
-    );
-    // Built aside and renamed into place, so that a concurrent process never sees a half-written
-    // folder; if another process got there first, its (identical) codebook is kept.
-    let part = dir.with_extension(format!("part-{}", std::process::id()));
-    build(&gguf, name, &CodebookConfig::default(), &part)?;
-    if let Err(e) = std::fs::rename(&part, dir) {
-        std::fs::remove_dir_all(&part)?;
-        if !dir.join("codebook.vocab.json").exists() {
-            return Err(e.into());
-        }
+    let pb = progress::bar(0, "codebook: tokens checked");
+    let built = ensure_codebook(dir, assets, &mut |n, total| {
+        pb.set_length(total as u64);
+        pb.set_position(n as u64)
+    });
+    pb.finish_and_clear();
+    if built? {
+        println!("built the codebook at {}", dir.display());
     }
     Ok(())
 }
 
-/// Loads a checkpoint, run or released model as a tokenizer, building its codebook first if
-/// [`ensure`] can.
+/// Loads a checkpoint, run or released model as a tokenizer, building its codebook first (with
+/// a progress bar) when it is missing and named after an installed LLM.
 pub fn tokenizer(checkpoint: &Path, assets: &Assets) -> Result<ImageTokenizer> {
-    let dir = latest_checkpoint(checkpoint)?.unwrap_or_else(|| checkpoint.to_path_buf());
-    ensure(Path::new(&load_state(&dir)?.config.codebook), assets)?;
-    Ok(ImageTokenizer::load(checkpoint)?)
+    let pb = progress::bar(0, "codebook: tokens checked");
+    let tok = load_tokenizer(checkpoint, assets, &mut |n, total| {
+        pb.set_length(total as u64);
+        pb.set_position(n as u64)
+    });
+    pb.finish_and_clear();
+    Ok(tok?)
 }
 
 /// Loads a codebook, with a hint to build it when the folder is missing.

@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod baselines;
 pub mod caption;
+pub mod codebooks;
 pub mod denoise;
 pub mod fewshot;
 pub mod http;
