@@ -179,7 +179,7 @@ mod tests {
         LabelsSeen::chain(
             None,
             LabelsUsed {
-                dataset: spae::data::DatasetName::FashionMnist,
+                dataset: "fashion-mnist".into(),
                 kind: LabelKind::ClassNames,
                 names: names.iter().map(|s| s.to_string()).collect(),
                 scorer_pretraining: None,

@@ -79,8 +79,22 @@ fn classifier_then_text_to_image() {
     let intended: Vec<_> = images.iter().map(|g| g["intended"].clone()).collect();
     assert_eq!(intended, [8.into(), 3.into(), serde_json::Value::Null]);
     assert_eq!(report["judged"], 2);
+    // The judge's verdicts add up: `correct` is the judged images whose class is the intended.
+    let agree = images
+        .iter()
+        .filter(|g| !g["intended"].is_null() && g["intended"] == g["classified"])
+        .count();
+    assert_eq!(report["correct"], agree);
     for g in images {
-        assert!(g["classified"].as_u64().unwrap() < 10);
+        let same = g["intended"] == g["classified"];
+        assert_eq!(
+            g["correct"],
+            if g["intended"].is_null() {
+                serde_json::Value::Null
+            } else {
+                same.into()
+            }
+        );
         assert_eq!(g["words"].as_str().unwrap().split_whitespace().count(), 85);
         let png = spae::data::read_png(&out.join(g["image"].as_str().unwrap())).unwrap();
         assert_eq!((png.width, png.height, png.channels), (32, 32, 1));
