@@ -149,7 +149,7 @@ impl ImageTokenizer {
         }
         let (s, c) = self.image_shape();
         let per_image = c * s * s;
-        if pixels.len() % per_image != 0 {
+        if !pixels.len().is_multiple_of(per_image) {
             return Err(TokenizerError::Tokens(format!(
                 "{} floats are not whole {c} x {s} x {s} images",
                 pixels.len()
