@@ -17,6 +17,7 @@ use spae::eval::concepts::{
 };
 use spae::scorer::bridge::{BridgeOptions, Invert};
 use spae::semantic::templates::TemplateSet;
+use spae::semantic::ScorerKind;
 use spae::semantic::SemanticConfig;
 use spae::train::guide::scorer_key;
 use spae::train::{codebook_text_features, labels_seen, named_dataset, score_images, templates_of};
@@ -111,7 +112,7 @@ const TOP_WORDS: usize = 5;
 
 pub fn scorer(a: ScorerArgs, assets: &Assets) -> Result<()> {
     let sem = SemanticConfig {
-        scorer: a.scorer.clone(),
+        scorer: a.scorer.parse::<ScorerKind>().map_err(anyhow::Error::msg)?,
         templates: a.templates,
         bridge: BridgeOptions {
             invert: match a.invert {
@@ -191,7 +192,7 @@ pub fn scorer(a: ScorerArgs, assets: &Assets) -> Result<()> {
     let top_agreement = a.hit_rate.then(|| agreement(&top_words, &set.labels));
     let present = per_class.iter().filter(|p| p.1 > 0).count().max(1);
     let report = ScorerReport {
-        scorer: sem.scorer.clone(),
+        scorer: sem.scorer.to_string(),
         bridge: sem.bridge,
         templates: sem.templates.to_string(),
         dataset: format!("{}:{}", a.dataset, a.split),

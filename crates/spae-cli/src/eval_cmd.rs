@@ -16,7 +16,7 @@ use spae::eval::{psnr, ssim};
 use spae::scorer::TextEncoder;
 use spae::semantic::features::TextFeatures;
 use spae::semantic::templates::TemplateSet;
-use spae::semantic::SemanticConfig;
+use spae::semantic::{ScorerKind, SemanticConfig};
 use spae::train::{dataset, score_set, similarities, to_vec};
 
 use crate::progress;
@@ -65,7 +65,7 @@ pub enum EvalCommand {
         n: usize,
         /// Scorer: label, name, bridge or clip:DIR (default: the checkpoint's `semantic.scorer`).
         #[arg(long)]
-        scorer: Option<String>,
+        scorer: Option<ScorerKind>,
         /// Prompt templates of the text features: imagenet-80 or imagenet-7 (default: the
         /// checkpoint's `semantic.templates`).
         #[arg(long)]
@@ -125,7 +125,7 @@ fn semantic(
     checkpoint: PathBuf,
     split: &str,
     n: usize,
-    scorer: Option<String>,
+    scorer: Option<ScorerKind>,
     templates: Option<TemplateSet>,
     out: PathBuf,
     assets: &Assets,
@@ -189,7 +189,7 @@ fn semantic(
     pb.finish_and_clear();
     let report = SemanticReport {
         images: n,
-        scorer: sem.scorer.clone(),
+        scorer: sem.scorer.to_string(),
         templates: sem.templates.to_string(),
         layers: relevance
             .iter()

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::data::{same_name, ImageSet};
+use crate::semantic::ScorerKind;
 
 /// What kind of label text the semantic loss was computed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,14 +45,14 @@ pub struct LabelsSeen {
 }
 
 /// What a scorer was pretrained on, by `semantic.scorer`.
-fn scorer_pretraining(scorer: &str) -> Option<String> {
+fn scorer_pretraining(scorer: &ScorerKind) -> Option<String> {
     match scorer {
-        s if s.starts_with("bridge") => Some(
+        ScorerKind::Bridge => Some(
             "ImageNet-1k class names (EfficientNet-Lite0's training labels), read through MiniLM"
                 .into(),
         ),
-        s if s.starts_with("clip:") => Some("CLIP's web image-text pretraining".into()),
-        _ => None,
+        ScorerKind::Clip(_) => Some("CLIP's web image-text pretraining".into()),
+        ScorerKind::Label | ScorerKind::Name => None,
     }
 }
 
@@ -60,11 +61,11 @@ impl LabelsUsed {
     pub fn of_run(cfg: &TrainConfig, set: &ImageSet) -> Self {
         let sem = &cfg.semantic;
         let guided = sem.weight > 0.0;
-        let kind = match sem.scorer.as_str() {
+        let kind = match sem.scorer {
             _ if !guided => LabelKind::None,
-            "label" => LabelKind::ClassNames,
-            "name" => LabelKind::ImageNames,
-            _ => LabelKind::None,
+            ScorerKind::Label => LabelKind::ClassNames,
+            ScorerKind::Name => LabelKind::ImageNames,
+            ScorerKind::Bridge | ScorerKind::Clip(_) => LabelKind::None,
         };
         let mut names: Vec<String> = match kind {
             LabelKind::None => Vec::new(),
@@ -161,7 +162,7 @@ mod tests {
     fn cfg(weight: f32, scorer: &str) -> TrainConfig {
         let mut c = TrainConfig::default();
         c.semantic.weight = weight;
-        c.semantic.scorer = scorer.into();
+        c.semantic.scorer = scorer.parse().unwrap();
         c
     }
 

@@ -29,7 +29,7 @@ pub struct SemanticConfig {
     pub templates: templates::TemplateSet,
     /// The image-text scorer: `label` (the data set's class names through MiniLM), `name` (each
     /// image's own name or caption through MiniLM, e.g. emoji), `bridge`, `clip:DIR`.
-    pub scorer: String,
+    pub scorer: ScorerKind,
     /// The bridge scorer's options (`[semantic.bridge]`; absent: the plain scorer).
     #[serde(skip_serializing_if = "crate::scorer::bridge::BridgeOptions::is_plain")]
     pub bridge: crate::scorer::bridge::BridgeOptions,
@@ -42,7 +42,7 @@ impl Default for SemanticConfig {
             thresholds: vec![0.98, 0.95, 0.90, 0.85, 0.80],
             dynamic_weight: true,
             templates: templates::TemplateSet::Imagenet80,
-            scorer: "label".into(),
+            scorer: ScorerKind::Label,
             bridge: Default::default(),
         }
     }
@@ -120,6 +120,64 @@ pub fn semantic_loss(targets: Tensor<2>, codebook: Tensor<2>, words: Tensor<1, I
 /// scale of the appearance loss.
 pub fn dynamic_weight(appearance: Tensor<1>, semantic: Tensor<1>) -> Tensor<1> {
     (appearance / semantic).detach()
+}
+
+/// The image-text scorer of Eq. 6 (`scorer = "bridge"` or `"clip:DIR"` in TOML).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum ScorerKind {
+    /// The data set's class names through MiniLM (`f_img` = the class name's embedding: uses the
+    /// training labels).
+    #[default]
+    Label,
+    /// Each image's own name or caption through MiniLM (e.g. emoji names).
+    Name,
+    /// Label-free: EfficientNet-Lite0's ImageNet probabilities over MiniLM embeddings of the
+    /// ImageNet class names.
+    Bridge,
+    /// CLIP weights from a folder (`clip:DIR`).
+    Clip(std::path::PathBuf),
+}
+
+impl std::str::FromStr for ScorerKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "label" => Ok(ScorerKind::Label),
+            "name" => Ok(ScorerKind::Name),
+            "bridge" => Ok(ScorerKind::Bridge),
+            _ => match s.strip_prefix("clip:") {
+                Some(dir) if !dir.is_empty() => Ok(ScorerKind::Clip(dir.into())),
+                _ => Err(format!(
+                    "unknown semantic.scorer '{s}' (label, name, bridge, clip:DIR)"
+                )),
+            },
+        }
+    }
+}
+
+impl TryFrom<String> for ScorerKind {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl std::fmt::Display for ScorerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScorerKind::Label => f.write_str("label"),
+            ScorerKind::Name => f.write_str("name"),
+            ScorerKind::Bridge => f.write_str("bridge"),
+            ScorerKind::Clip(dir) => write!(f, "clip:{}", dir.display()),
+        }
+    }
+}
+
+impl From<ScorerKind> for String {
+    fn from(s: ScorerKind) -> String {
+        s.to_string()
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@ use crate::quantizer::PyramidCodes;
 use crate::scorer::{BridgeScorer, Clip, EfficientNetLite0, LabelScorer, MiniLm, TextEncoder};
 use crate::semantic::features::{cached_text_features, CacheKey, TextFeatures};
 use crate::semantic::{
-    candidate_pool, normalize, normalize_scores, sample_target, semantic_loss, SemanticConfig,
+    candidate_pool, normalize, normalize_scores, sample_target, semantic_loss, ScorerKind,
+    SemanticConfig,
 };
 
 /// The frozen codebook as a tensor and the candidate pools of every key (class or training
@@ -175,11 +176,11 @@ pub fn score_images(
 ) -> Result<ImageScores, TrainError> {
     let templates = templates_of(sem);
     let cache = assets.cache_dir();
-    let (text, image_features, per_image) = match sem.scorer.as_str() {
+    let (text, image_features, per_image) = match &sem.scorer {
         // The label and name scorers: `f_img` is the MiniLM embedding of a text, the class
         // name (per class) or the image's own name (per image).
-        "label" | "name" => {
-            let per_image = sem.scorer == "name";
+        ScorerKind::Label | ScorerKind::Name => {
+            let per_image = sem.scorer == ScorerKind::Name;
             let texts = if per_image {
                 if set.names.len() != set.len() {
                     return Err(TrainError::Config(format!(
@@ -200,7 +201,7 @@ pub fn score_images(
                 per_image,
             )
         }
-        "bridge" => {
+        ScorerKind::Bridge => {
             let classifier = EfficientNetLite0::load(&assets.path("efficientnet")?, device)?;
             let minilm = MiniLm::load(&assets.path("minilm")?, device)?;
             let names = read_lines(&assets.path("imagenet-classes")?)?;
@@ -211,22 +212,15 @@ pub fn score_images(
             crate::scorer::bridge::relate(&mut rows, &sem.bridge, 0);
             (TextEncoder::MiniLm(Box::new(scorer.text)), rows, true)
         }
-        other => match other.strip_prefix("clip:") {
-            Some(dir) => {
-                let clip = Clip::load(Path::new(dir), device)?;
-                let rows = per_image_features(set, image_size, |px, n, s| {
-                    let mut f = clip.image_features(px, n, s);
-                    f.iter_mut().for_each(|v| normalize(v));
-                    f
-                });
-                (TextEncoder::Clip(Box::new(clip)), rows, true)
-            }
-            None => {
-                return Err(TrainError::Config(format!(
-                    "unknown semantic.scorer '{other}' (label, name, bridge, clip:DIR)"
-                )))
-            }
-        },
+        ScorerKind::Clip(dir) => {
+            let clip = Clip::load(dir, device)?;
+            let rows = per_image_features(set, image_size, |px, n, s| {
+                let mut f = clip.image_features(px, n, s);
+                f.iter_mut().for_each(|v| normalize(v));
+                f
+            });
+            (TextEncoder::Clip(Box::new(clip)), rows, true)
+        }
     };
     Ok(ImageScores {
         text,
