@@ -97,7 +97,7 @@ def setting_name(s):
 
 
 def table1(d: Path):
-    runs = [(n, load(d, n)) for n in ["t1-open", "t1-control", "t1-app"]]
+    runs = [(n, load(d, n)) for n in ["t1-open-l1", "t1-open", "t1-open-l3", "t1-control", "t1-app"]]
     runs = [(n, r) for n, r in runs if r is not None]
     if not runs:
         return
@@ -112,7 +112,7 @@ def table1(d: Path):
                 acc = [100 * s[key] for s in rows]
                 print(f"| {tokenizer(r)} | {layers} | {rows[0]['words_per_image']} | {rows[0]['episodes']} | "
                       + " | ".join(f"{a:.1f}" for a in acc) + f" | {sum(acc) / len(acc):.1f} |")
-    parts = [load(d, n) for n in ["t1-open", "t1-open-l13"]]
+    parts = [load(d, n) for n in ["t1-open-l1", "t1-open", "t1-open-l3"]]
     results = [s for r in parts if r is not None for s in r["results"]]
     if not results:
         return
