@@ -104,12 +104,13 @@ if [ -f "$qwen" ]; then
   step fs2-control-qwen "$openm" "${fs[@]}" --way 2 "${ctl[@]}" class-words --llm qwen0.5b --words-as-text
 fi
 # Table 1's 14 settings on unseen classes (SmolLM2, one query per episode): the label-free
-# tokenizer's 2-layer words and the class-word control at the same word count; then Fig. 3's
-# other layer counts and the appearance-only model.
+# tokenizer's 2-layer words and the class-word control at the same word count (the LLM's ceiling
+# per setting), then Fig. 3's 1 and 3 layers (the longest prompts) and the appearance-only model.
 t1=(fewshot --pool 2000 --table1 --episodes "$episodes" --queries 1 --threads "$threads" --seed 0 --unseen)
 step t1-open "$openm" "${t1[@]}" --checkpoint "$open" --layers 2
 step t1-control "$openm" "${t1[@]}" --checkpoint "$open" --layers 2 --control class-words
-step t1-open-l13 "$openm" "${t1[@]}" --checkpoint "$open" --layers 1,3
+step t1-open-l1 "$openm" "${t1[@]}" --checkpoint "$open" --layers 1
+step t1-open-l3 "$openm" "${t1[@]}" --checkpoint "$open" --layers 3
 if [ -f "$qwen15" ]; then
   step fs5-control-qwen1.5b "$openm" "${fs[@]}" --way 5 "${ctl[@]}" class-words "${q15[@]}"
   step fs5-open-fashion-qwen1.5b "$openm" "${fs[@]}" --unseen --way 5 --checkpoint "$open" "${q15[@]}"
