@@ -71,13 +71,18 @@ pub fn run(cmd: CodebookCommand, assets: &Assets) -> Result<()> {
     }
 }
 
+/// The library's codebook progress (tokens checked of the vocabulary) on a bar.
+fn tokens_checked(pb: &indicatif::ProgressBar) -> impl FnMut(usize, usize) + '_ {
+    move |n, total| {
+        pb.set_length(total as u64);
+        pb.set_position(n as u64)
+    }
+}
+
 /// Builds and saves the codebook of the GGUF at `path`, with a progress bar.
 pub fn build(path: &Path, name: &str, cfg: &CodebookConfig, out: &Path) -> Result<Codebook> {
     let pb = progress::bar(0, "tokens checked");
-    let cb = build_codebook(path, name, cfg, out, &mut |n, total| {
-        pb.set_length(total as u64);
-        pb.set_position(n as u64)
-    })?;
+    let cb = build_codebook(path, name, cfg, out, &mut tokens_checked(&pb))?;
     pb.finish();
     Ok(cb)
 }
@@ -86,10 +91,7 @@ pub fn build(path: &Path, name: &str, cfg: &CodebookConfig, out: &Path) -> Resul
 /// library's [`ensure_codebook`]), saying so and showing progress.
 pub fn ensure(dir: &Path, assets: &Assets) -> Result<()> {
     let pb = progress::bar(0, "codebook: tokens checked");
-    let built = ensure_codebook(dir, assets, &mut |n, total| {
-        pb.set_length(total as u64);
-        pb.set_position(n as u64)
-    });
+    let built = ensure_codebook(dir, assets, &mut tokens_checked(&pb));
     pb.finish_and_clear();
     if built? {
         println!("built the codebook at {}", dir.display());
@@ -101,10 +103,7 @@ pub fn ensure(dir: &Path, assets: &Assets) -> Result<()> {
 /// a progress bar) when it is missing and named after an installed LLM.
 pub fn tokenizer(checkpoint: &Path, assets: &Assets) -> Result<ImageTokenizer> {
     let pb = progress::bar(0, "codebook: tokens checked");
-    let tok = load_tokenizer(checkpoint, assets, &mut |n, total| {
-        pb.set_length(total as u64);
-        pb.set_position(n as u64)
-    });
+    let tok = load_tokenizer(checkpoint, assets, &mut tokens_checked(&pb));
     pb.finish_and_clear();
     Ok(tok?)
 }
