@@ -20,7 +20,7 @@ use spae::semantic::templates::TemplateSet;
 use spae::semantic::ScorerKind;
 use spae::semantic::SemanticConfig;
 use spae::train::guide::scorer_key;
-use spae::train::{codebook_text_features, labels_seen, named_dataset, score_images, templates_of};
+use spae::train::{codebook_text_features, labels_seen, named_dataset, score_images};
 
 use crate::eval_cmd::{best_words, name_feature, HIT_WORDS};
 use crate::fewshot_cmd::image_words;
@@ -141,7 +141,7 @@ pub fn scorer(a: ScorerArgs, assets: &Assets) -> Result<()> {
     let set = full.subset(&full.balanced_sample(a.n, a.seed));
     let device = Device::flex();
     let scores = score_images(&sem, assets, &set, a.size, &device)?;
-    let templates = templates_of(&sem);
+    let templates = sem.templates.templates();
     let class_text: Vec<Vec<f32>> = set
         .class_names
         .iter()

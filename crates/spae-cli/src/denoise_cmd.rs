@@ -137,7 +137,7 @@ pub fn run(args: DenoiseArgs, assets: &Assets) -> Result<()> {
         let spellings = args.llm.spellings(&llm, &tok.codebook)?;
         let (sizes, passes) = args.plan.passes(&tok.ctx.pyramid)?;
         let originals = originals(&args, &tok, assets)?;
-        let targets = words(&tok, &originals, sizes.len())?;
+        let targets = tok.word_ids(&originals, sizes.len())?;
         let (size, ch) = tok.image_shape();
         let reference = inception.features(&originals, [ch, size, size]);
         let metrics = Metrics {
@@ -238,11 +238,6 @@ struct Job<'a> {
     target: Scores,
 }
 
-/// Each of the `n x C x S x S` images' word ids, layers 1..=`depth`.
-fn words(tok: &ImageTokenizer, pixels: &[f32], depth: usize) -> Result<Vec<Vec<u32>>> {
-    Ok(tok.word_ids(pixels, depth)?)
-}
-
 /// Mean PSNR, SSIM and LPIPS of `outputs` against `originals` (both `n x C x S x S`), and the
 /// FID of the two sets.
 fn scores(
@@ -289,7 +284,7 @@ fn run_task(
         .chunks(plane)
         .flat_map(|x| task.apply(x, ch, size))
         .collect();
-    let cond_words = words(tok, &conditions, depth)?;
+    let cond_words = tok.word_ids(&conditions, depth)?;
     let vocab = job.words.ids();
     let (before, after, separator) = (
         llm.tokenize("input:"),

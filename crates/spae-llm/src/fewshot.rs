@@ -316,6 +316,12 @@ pub fn run_setting(
             .map(|&c| prompter.answer(c).len())
             .max()
             .unwrap_or(0);
+        // The word-overlap reader's view of the support set, shared by the episode's queries.
+        let support: Vec<(&[u32], usize)> = ep
+            .support
+            .iter()
+            .map(|&(i, p)| (words[i].as_slice(), p))
+            .collect();
         for &(img, pos) in &ep.queries {
             let mut prompt = prefix.clone();
             prompt.extend(prompter.query(&words[img]));
@@ -343,11 +349,6 @@ pub fn run_setting(
                 con_ok += 1;
             }
             predictions.push(chosen);
-            let support: Vec<(&[u32], usize)> = ep
-                .support
-                .iter()
-                .map(|&(i, p)| (words[i].as_slice(), p))
-                .collect();
             overlap_ok += overlap_vote(&words[img], &support, setting.way)[pos];
             total += 1;
             on_query();

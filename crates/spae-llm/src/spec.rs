@@ -23,9 +23,4 @@ impl BackendSpec {
             BackendSpec::Http(config) => Box::new(HttpBackend::new(config.clone(), llm)),
         })
     }
-
-    /// Whether the model must be loaded whole (embedded) or only its vocabulary (server).
-    pub fn needs_weights(&self) -> bool {
-        matches!(self, BackendSpec::Embedded(_))
-    }
 }

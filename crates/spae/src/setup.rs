@@ -13,7 +13,7 @@ use crate::codebook::{Codebook, CodebookError};
 use crate::config::TrainConfig;
 use crate::model::SpaeModel;
 use crate::pyramid::{Pyramid, PyramidError};
-use crate::quantizer::{by_name, NearestSearch, Quantizer, QuantizerKind};
+use crate::quantizer::{NearestSearch, Quantizer, QuantizerKind};
 use crate::tensor::to_vec;
 
 #[derive(Debug, Error)]
@@ -40,7 +40,7 @@ impl QuantContext {
     pub fn for_model(&self, model: &SpaeModel) -> Option<QuantContext> {
         let rows = to_vec(model.codebook.as_ref()?.val().detach());
         Some(QuantContext {
-            quantizer: by_name(self.quantizer.name()).expect("a known quantizer"),
+            quantizer: self.quantizer.kind().build(),
             pyramid: self.pyramid.clone(),
             search: NearestSearch::new(&rows, self.search.dim()),
         })

@@ -20,7 +20,8 @@ use crate::pyramid::{Pyramid, PyramidError};
 
 /// The per-position rules of a pyramid quantizer.
 pub trait Quantizer: Send + Sync {
-    fn name(&self) -> &'static str;
+    /// Which quantizer this is (how a configuration names it).
+    fn kind(&self) -> QuantizerKind;
 
     /// `(a, b)` of the layer target `z_l = a z - b S` at a position with `n` earlier tokens.
     fn target_affine(&self, n: usize) -> (f32, f32);
@@ -59,12 +60,6 @@ impl QuantizerKind {
             QuantizerKind::Vq => Box::new(Vq),
         }
     }
-}
-
-/// The quantizer of a configuration name (`saq`, `rq`, `vq`).
-pub fn by_name(name: &str) -> Option<Box<dyn Quantizer>> {
-    let kind: QuantizerKind = serde_json::from_value(serde_json::Value::from(name)).ok()?;
-    Some(kind.build())
 }
 
 /// The words a batch of latents was quantized to, and the targets they were chosen for.

@@ -1,14 +1,14 @@
 //! Residual quantization (RQ), the ablation of SAQ (method.md, Eqs. 2-3 section).
 
-use super::Quantizer;
+use super::{Quantizer, QuantizerKind};
 
 /// RQ: each layer quantizes what the earlier tokens left, `z - S`; the decoder sees the sum `S`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Rq;
 
 impl Quantizer for Rq {
-    fn name(&self) -> &'static str {
-        "rq"
+    fn kind(&self) -> QuantizerKind {
+        QuantizerKind::Rq
     }
 
     fn target_affine(&self, _n: usize) -> (f32, f32) {

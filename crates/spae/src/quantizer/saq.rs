@@ -1,6 +1,6 @@
 //! Streaming average quantization (SAQ), the paper's quantizer (method.md, Eqs. 2-3).
 
-use super::Quantizer;
+use super::{Quantizer, QuantizerKind};
 
 /// SAQ: each layer quantizes the residual that keeps the running mean of a position's tokens
 /// closest to `z`, and the decoder sees that mean.
@@ -23,8 +23,8 @@ pub fn streaming_average(sum: &[f32], n: usize, out: &mut [f32]) {
 }
 
 impl Quantizer for Saq {
-    fn name(&self) -> &'static str {
-        "saq"
+    fn kind(&self) -> QuantizerKind {
+        QuantizerKind::Saq
     }
 
     fn target_affine(&self, n: usize) -> (f32, f32) {

@@ -1,6 +1,6 @@
 //! Plain vector quantization, the baseline: every layer quantizes `z` itself.
 
-use super::Quantizer;
+use super::{Quantizer, QuantizerKind};
 
 /// VQ: the target is `z`, the decoder sees the latest token. With a one-layer pyramid this is a
 /// standard VQ-VAE bottleneck.
@@ -8,8 +8,8 @@ use super::Quantizer;
 pub struct Vq;
 
 impl Quantizer for Vq {
-    fn name(&self) -> &'static str {
-        "vq"
+    fn kind(&self) -> QuantizerKind {
+        QuantizerKind::Vq
     }
 
     fn target_affine(&self, _n: usize) -> (f32, f32) {

@@ -116,7 +116,7 @@ impl TemplateSet {
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             TemplateSet::Imagenet80 => "imagenet-80",
             TemplateSet::Imagenet7 => "imagenet-7",
@@ -126,7 +126,7 @@ impl TemplateSet {
 
 impl std::fmt::Display for TemplateSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        f.write_str(self.as_str())
     }
 }
 
@@ -139,11 +139,6 @@ impl std::str::FromStr for TemplateSet {
             _ => Err(format!("unknown templates '{s}' (imagenet-80, imagenet-7)")),
         }
     }
-}
-
-/// A named template set: `imagenet-80` (method.md's default) or `imagenet-7`.
-pub fn by_name(name: &str) -> Option<&'static [&'static str]> {
-    name.parse::<TemplateSet>().ok().map(TemplateSet::templates)
 }
 
 /// A template filled with a word.

@@ -174,7 +174,7 @@ pub fn score_images(
     image_size: usize,
     device: &Device,
 ) -> Result<ImageScores, TrainError> {
-    let templates = templates_of(sem);
+    let templates = sem.templates.templates();
     let cache = assets.cache_dir();
     let (text, image_features, per_image) = match &sem.scorer {
         // The label and name scorers: `f_img` is the MiniLM embedding of a text, the class
@@ -229,11 +229,6 @@ pub fn score_images(
     })
 }
 
-/// Eq. 5's prompt templates of `sem`.
-pub fn templates_of(sem: &SemanticConfig) -> &'static [&'static str] {
-    sem.templates.templates()
-}
-
 /// The scorer of `sem` over `set` and the codebook ([`score_images`] and the codebook's token
 /// text features), with the text features cached in [`Assets::cache_dir`].
 pub fn score_set(
@@ -249,7 +244,7 @@ pub fn score_set(
         image_features,
         per_image,
     } = score_images(sem, assets, set, image_size, device)?;
-    let templates = templates_of(sem);
+    let templates = sem.templates.templates();
     let cache = assets.cache_dir();
     let mut last = 0;
     let token_features = codebook_text_features(cb, &text, templates, &cache, &mut |done| {

@@ -14,8 +14,8 @@ pub use crate::checkpoint::{
 pub use crate::config::{DataConfig, LoopConfig, LossConfig, TrainConfig};
 pub use gan::{Adversary, LecamEma};
 pub use guide::{
-    build_guide, codebook_text_features, score_images, score_set, similarities, templates_of,
-    Guide, ImageScores, ScoredSet,
+    build_guide, codebook_text_features, score_images, score_set, similarities, Guide, ImageScores,
+    ScoredSet,
 };
 pub use run::{
     check_codebook, critics, dataset, guide_keys, init_model, labels_seen, load_codebook,
