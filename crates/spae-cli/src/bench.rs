@@ -155,11 +155,13 @@ pub fn machine() -> String {
     format!("{cpu}, {cores} cores")
 }
 
-pub fn run(cmd: BenchCommand, assets: &Assets) -> Result<()> {
+pub fn run(cmd: BenchCommand, assets: &Assets, device: &Device) -> Result<()> {
     match cmd {
-        BenchCommand::Train { config, steps, out } => train_bench(&config, steps, &out, assets),
-        BenchCommand::Quantizer(args) => quantizer_bench(args),
-        BenchCommand::Fewshot(args) => fewshot_bench(args, assets),
+        BenchCommand::Train { config, steps, out } => {
+            train_bench(&config, steps, &out, assets, device)
+        }
+        BenchCommand::Quantizer(args) => quantizer_bench(args, device),
+        BenchCommand::Fewshot(args) => fewshot_bench(args, assets, device),
     }
 }
 
@@ -192,7 +194,7 @@ struct FewshotBench {
 
 /// The same episodes evaluated by the embedded LLM reusing the support prefix, re-processing
 /// every prompt, and (with --server) by an OpenAI-compatible server.
-fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets) -> Result<()> {
+fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets, device: &Device) -> Result<()> {
     let defaults = crate::fewshot_cmd::FewshotArgs::defaults();
     let embedded = crate::fewshot_cmd::LlmArgs {
         llm: a.llm.clone(),
@@ -240,7 +242,7 @@ fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets) -> Result<()> {
             out: a.out.with_extension(format!("{tag}.json")),
             ..crate::fewshot_cmd::FewshotArgs::defaults()
         };
-        let (r, _) = crate::fewshot_cmd::evaluate(&args, assets)?;
+        let (r, _) = crate::fewshot_cmd::evaluate(&args, assets, device)?;
         results.push(r.into_iter().next().context("one setting")?);
     }
     let first = &results[0].predictions;
@@ -327,13 +329,19 @@ struct TrainReport {
     median_quantize_ms: f64,
 }
 
-fn train_bench(config: &Path, steps: usize, out: &Path, assets: &Assets) -> Result<()> {
+fn train_bench(
+    config: &Path,
+    steps: usize,
+    out: &Path,
+    assets: &Assets,
+    device: &Device,
+) -> Result<()> {
     let cfg: TrainConfig = crate::read_toml(config)?;
     crate::codebook_cmd::ensure(Path::new(&cfg.codebook), assets)?;
     let cb = load_codebook(&cfg)?;
     let ctx = quant_context(&cfg, &cb)?;
     let set = training_set(&cfg, assets)?;
-    let device = Device::flex().autodiff();
+    let device = device.clone().autodiff();
     device.seed(cfg.run.seed);
     let mut model = init_model(&cfg, &cb, &device);
     let mut optim = cfg.loss.optimizer();
@@ -402,7 +410,7 @@ fn train_bench(config: &Path, steps: usize, out: &Path, assets: &Assets) -> Resu
     Ok(())
 }
 
-fn quantizer_bench(args: QuantizerArgs) -> Result<()> {
+fn quantizer_bench(args: QuantizerArgs, device: &Device) -> Result<()> {
     let QuantizerArgs {
         n,
         k,
@@ -440,9 +448,8 @@ fn quantizer_bench(args: QuantizerArgs) -> Result<()> {
         agreement_with_spae: 1.0,
     }];
 
-    let device = Device::flex();
-    let zt = Tensor::<2>::from_data(TensorData::new(z.clone(), [n, d]), &device);
-    let et = Tensor::<2>::from_data(TensorData::new(e.clone(), [k, d]), &device);
+    let zt = Tensor::<2>::from_data(TensorData::new(z.clone(), [n, d]), device);
+    let et = Tensor::<2>::from_data(TensorData::new(e.clone(), [k, d]), device);
     let (t_burn, burn_idx) = time_reps(reps, || {
         indices_to_vec(search_tensor(zt.clone(), et.clone(), 512))
     });

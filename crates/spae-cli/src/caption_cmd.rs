@@ -2,6 +2,7 @@
 //! `--examples` captioned images, then one more to caption; exact match and token F1 against the
 //! image names, with progress and JSON.
 
+use spae::device::Device;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
@@ -57,9 +58,9 @@ struct Report<'a> {
     results: &'a [CaptionResult],
 }
 
-pub fn run(args: CaptionArgs, assets: &Assets) -> Result<()> {
+pub fn run(args: CaptionArgs, assets: &Assets, device: &Device) -> Result<()> {
     let split = crate::parse_split(&args.split)?;
-    let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets)?;
+    let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets, device)?;
     let set = dataset(&tok.config, assets, split)?;
     if set.names.is_empty() {
         bail!(

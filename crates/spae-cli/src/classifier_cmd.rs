@@ -1,6 +1,7 @@
 //! `spae classifier`: trains the MNIST digit classifier that judges in-context generated digits
 //! (`spae generate mnist`), on the train part of the digits, and saves it with its test accuracy.
 
+use spae::device::Device;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -24,7 +25,7 @@ pub struct ClassifierArgs {
     pub seed: u64,
 }
 
-pub fn run(args: ClassifierArgs, assets: &Assets) -> Result<()> {
+pub fn run(args: ClassifierArgs, assets: &Assets, device: &Device) -> Result<()> {
     let all = mnist_digits(&assets.path("mnist")?)?;
     let (train, test) = (
         all.hold_out(Split::Train, HOLD_OUT_EVERY),
@@ -36,7 +37,7 @@ pub fn run(args: ClassifierArgs, assets: &Assets) -> Result<()> {
         ..ClassifierConfig::digits(&all.class_names)
     };
     let pb = progress::bar(0, "classifier");
-    let model = classifier::train(&train, &cfg, |step, total, loss| {
+    let model = classifier::train(&train, &cfg, device, |step, total, loss| {
         pb.set_length(total as u64);
         pb.set_position(step as u64);
         pb.set_message(format!("loss {loss:.3}"));

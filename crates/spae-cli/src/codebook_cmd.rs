@@ -1,5 +1,6 @@
 //! `spae codebook ...`: build the frozen language codebook, inspect it.
 
+use spae::device::Device;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -101,9 +102,9 @@ pub fn ensure(dir: &Path, assets: &Assets) -> Result<()> {
 
 /// Loads a checkpoint, run or released model as a tokenizer, building its codebook first (with
 /// a progress bar) when it is missing and named after an installed LLM.
-pub fn tokenizer(checkpoint: &Path, assets: &Assets) -> Result<ImageTokenizer> {
+pub fn tokenizer(checkpoint: &Path, assets: &Assets, device: &Device) -> Result<ImageTokenizer> {
     let pb = progress::bar(0, "codebook: tokens checked");
-    let tok = load_tokenizer(checkpoint, assets, &mut tokens_checked(&pb));
+    let tok = load_tokenizer(checkpoint, assets, device, &mut tokens_checked(&pb));
     pb.finish_and_clear();
     Ok(tok?)
 }

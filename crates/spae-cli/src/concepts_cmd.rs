@@ -110,7 +110,7 @@ struct ScorerReport {
 /// The scorer's best words searched for a hit.
 const TOP_WORDS: usize = 5;
 
-pub fn scorer(a: ScorerArgs, assets: &Assets) -> Result<()> {
+pub fn scorer(a: ScorerArgs, assets: &Assets, device: &Device) -> Result<()> {
     let sem = SemanticConfig {
         scorer: a.scorer.parse::<ScorerKind>().map_err(anyhow::Error::msg)?,
         templates: a.templates,
@@ -139,8 +139,7 @@ pub fn scorer(a: ScorerArgs, assets: &Assets) -> Result<()> {
         );
     }
     let set = full.subset(&full.balanced_sample(a.n, a.seed));
-    let device = Device::flex();
-    let scores = score_images(&sem, assets, &set, a.size, &device)?;
+    let scores = score_images(&sem, assets, &set, a.size, device)?;
     let templates = sem.templates.templates();
     let class_text: Vec<Vec<f32>> = set
         .class_names
@@ -293,8 +292,8 @@ fn word_stats(words: &[u32], labels: &[u32], shuffled: &[u32]) -> WordStats {
     }
 }
 
-pub fn words(a: WordsArgs, assets: &Assets) -> Result<()> {
-    let tok = crate::codebook_cmd::tokenizer(&a.checkpoint, assets)?;
+pub fn words(a: WordsArgs, assets: &Assets, device: &Device) -> Result<()> {
+    let tok = crate::codebook_cmd::tokenizer(&a.checkpoint, assets, device)?;
     let split = crate::parse_split(&a.split)?;
     let (full, data) = load_images(&tok, None, a.dataset.as_deref(), split, assets)?;
     let seen = labels_seen(&a.checkpoint, assets)?;

@@ -3,6 +3,7 @@
 //! the quantizer on real codebook rows, loads the installed data sets, shows the committed
 //! tokenizer's words and reconstructions, and ends with a short few-shot run of the frozen LLM.
 
+use spae::device::Device;
 use std::path::Path;
 use std::time::Instant;
 
@@ -21,7 +22,7 @@ const MODEL: &str = "models/fashion-mnist-open";
 
 const WORDS: [&str; 6] = ["cat", "red", "shoe", "king", "water", "seven"];
 
-pub fn run(assets: &Assets) -> Result<()> {
+pub fn run(assets: &Assets, device: &Device) -> Result<()> {
     let dir = assets.codebook_dir("smollm2");
     codebook_cmd::ensure(&dir, assets)?;
     let cb = codebook_cmd::load(&dir)?;
@@ -95,9 +96,9 @@ pub fn run(assets: &Assets) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    if show_model(assets)? {
-        fewshot(assets, None)?;
-        fewshot(assets, Some("mnist"))?;
+    if show_model(assets, device)? {
+        fewshot(assets, None, device)?;
+        fewshot(assets, Some("mnist"), device)?;
     }
     Ok(())
 }
@@ -105,7 +106,7 @@ pub fn run(assets: &Assets) -> Result<()> {
 /// A short few-shot run on classes the tokenizer never saw labelled: SmolLM2 classifies test
 /// images (of the model's data set, or of `dataset`) from their first two layers' words, one
 /// query per episode (100 independent episodes).
-fn fewshot(assets: &Assets, dataset: Option<&str>) -> Result<()> {
+fn fewshot(assets: &Assets, dataset: Option<&str>, device: &Device) -> Result<()> {
     let args = crate::fewshot_cmd::FewshotArgs {
         checkpoint: MODEL.into(),
         pool: 1000,
@@ -130,7 +131,7 @@ fn fewshot(assets: &Assets, dataset: Option<&str>) -> Result<()> {
         "\n== few-shot classification by the frozen SmolLM2 on {} classes the tokenizer never saw labelled ({MODEL}, 2 layers = 5 words per image) ==",
         dataset.unwrap_or("Fashion-MNIST")
     );
-    let (results, labels) = crate::fewshot_cmd::evaluate(&args, assets)?;
+    let (results, labels) = crate::fewshot_cmd::evaluate(&args, assets, device)?;
     println!("{}", labels.line());
     for r in results {
         println!(
@@ -151,13 +152,13 @@ fn fewshot(assets: &Assets, dataset: Option<&str>) -> Result<()> {
 
 /// The committed model, if present (returns whether it is): words of a few test images and
 /// their reconstructions.
-fn show_model(assets: &Assets) -> Result<bool> {
+fn show_model(assets: &Assets, device: &Device) -> Result<bool> {
     let dir = Path::new(MODEL);
     if !dir.join("state.json").exists() {
         println!("(no trained model at {MODEL}: train one with `spae train`)");
         return Ok(false);
     }
-    let tok = codebook_cmd::tokenizer(dir, assets)?;
+    let tok = codebook_cmd::tokenizer(dir, assets, device)?;
     let seen = spae::train::labels_seen(dir, assets)?;
     let set = data::fashion_mnist(&assets.path("fashion-mnist")?, Split::Test)?;
     let (size, ch) = tok.image_shape();

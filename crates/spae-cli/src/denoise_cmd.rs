@@ -112,7 +112,7 @@ struct TaskResult {
     grid: String,
 }
 
-pub fn run(args: DenoiseArgs, assets: &Assets) -> Result<()> {
+pub fn run(args: DenoiseArgs, assets: &Assets, device: &Device) -> Result<()> {
     let tasks: Vec<Degradation> = if args.task == "all" {
         Degradation::ALL.to_vec()
     } else {
@@ -121,9 +121,8 @@ pub fn run(args: DenoiseArgs, assets: &Assets) -> Result<()> {
             .map(|t| t.trim().parse().map_err(anyhow::Error::msg))
             .collect::<Result<_>>()?
     };
-    let device = Device::flex();
-    let lpips = Lpips::load(&assets.path("lpips")?, &device)?;
-    let inception = FidInception::load(&assets.path("fid")?, &device)?;
+    let lpips = Lpips::load(&assets.path("lpips")?, device)?;
+    let inception = FidInception::load(&assets.path("fid")?, device)?;
     let mut results = Vec::new();
     let tokenizers: Vec<PathBuf> = std::iter::once(args.checkpoint.clone())
         .chain(args.compare.iter().cloned())
@@ -132,7 +131,7 @@ pub fn run(args: DenoiseArgs, assets: &Assets) -> Result<()> {
         bail!("--examples must be at least 1");
     }
     for checkpoint in &tokenizers {
-        let tok = crate::codebook_cmd::tokenizer(checkpoint, assets)?;
+        let tok = crate::codebook_cmd::tokenizer(checkpoint, assets, device)?;
         let (_, llm) = args.llm.load(assets, &tok.codebook)?;
         let spellings = args.llm.spellings(&llm, &tok.codebook)?;
         let (sizes, passes) = args.plan.passes(&tok.ctx.pyramid)?;
@@ -248,7 +247,7 @@ fn scores(
 ) -> Result<Scores> {
     let (size, ch) = tok.image_shape();
     let n = originals.len() / (ch * size * size);
-    let m = image_metrics(metrics.lpips, originals, outputs, n, ch, size);
+    let m = image_metrics(metrics.lpips, originals, outputs, n, ch, size, tok.device());
     let mean = |k: usize| m.iter().map(|v| v[k]).sum::<f64>() / n.max(1) as f64;
     let fid = match &metrics.reference {
         Some(reference) => {

@@ -56,23 +56,7 @@ pub enum EvalCommand {
     /// Semantic relevance of each pyramid layer's words (mean Eq. 6 score under a scorer) and
     /// the top-word hit rate (first two layers hold one of the 50 words nearest the image's
     /// name, emoji, or its class name).
-    Semantic {
-        #[arg(long)]
-        checkpoint: PathBuf,
-        #[arg(long, default_value = "test")]
-        split: String,
-        #[arg(long, default_value_t = 1000)]
-        n: usize,
-        /// Scorer: label, name, bridge or clip:DIR (default: the checkpoint's `semantic.scorer`).
-        #[arg(long)]
-        scorer: Option<ScorerKind>,
-        /// Prompt templates of the text features: imagenet-80 or imagenet-7 (default: the
-        /// checkpoint's `semantic.templates`).
-        #[arg(long)]
-        templates: Option<TemplateSet>,
-        #[arg(long, default_value = "results/eval/semantic.json")]
-        out: PathBuf,
-    },
+    Semantic(SemanticArgs),
     /// A scorer as CLIP is measured: zero-shot accuracy as a classifier over a data set's class
     /// names, and (--hit-rate) the share of images whose best words name their class.
     Scorer(crate::concepts_cmd::ScorerArgs),
@@ -80,6 +64,25 @@ pub enum EvalCommand {
     /// within vs across classes, mutual information of layer-1 / layer-2 words with the label,
     /// each class's most frequent top word.
     Words(crate::concepts_cmd::WordsArgs),
+}
+
+#[derive(clap::Args)]
+pub struct SemanticArgs {
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    #[arg(long, default_value_t = 1000)]
+    pub n: usize,
+    /// Scorer: label, name, bridge or clip:DIR (default: the checkpoint's `semantic.scorer`).
+    #[arg(long)]
+    pub scorer: Option<ScorerKind>,
+    /// Prompt templates of the text features: imagenet-80 or imagenet-7 (default: the
+    /// checkpoint's `semantic.templates`).
+    #[arg(long)]
+    pub templates: Option<TemplateSet>,
+    #[arg(long, default_value = "results/eval/semantic.json")]
+    pub out: PathBuf,
 }
 
 /// Words nearest the class name that count as a hit.
@@ -121,16 +124,17 @@ struct SemanticReport {
     hit_rate: f64,
 }
 
-fn semantic(
-    checkpoint: PathBuf,
-    split: &str,
-    n: usize,
-    scorer: Option<ScorerKind>,
-    templates: Option<TemplateSet>,
-    out: PathBuf,
-    assets: &Assets,
-) -> Result<()> {
-    let tok = crate::codebook_cmd::tokenizer(&checkpoint, assets)?;
+fn semantic(a: SemanticArgs, assets: &Assets, device: &Device) -> Result<()> {
+    let SemanticArgs {
+        checkpoint,
+        split,
+        n,
+        scorer,
+        templates,
+        out,
+    } = a;
+    let split = split.as_str();
+    let tok = crate::codebook_cmd::tokenizer(&checkpoint, assets, device)?;
     let trained = &tok.config.semantic;
     let sem = SemanticConfig {
         scorer: scorer.unwrap_or_else(|| trained.scorer.clone()),
@@ -140,9 +144,8 @@ fn semantic(
     };
     let set = dataset(&tok.config, assets, crate::parse_split(split)?)?;
     let n = n.min(set.len());
-    let device = Device::flex();
     let (size, _) = tok.image_shape();
-    let scored = score_set(&sem, assets, &tok.codebook, &set, size, &device)?;
+    let scored = score_set(&sem, assets, &tok.codebook, &set, size, device)?;
     let templates = sem.templates.templates();
     // The ground truth of image i: its own name where the data set has names (emoji), else its
     // class name; the 50 words nearest each distinct truth (Eq. 5 applied to it).
@@ -237,7 +240,7 @@ struct DepthRow {
     fid: Option<f64>,
 }
 
-pub fn run(cmd: EvalCommand, assets: &Assets) -> Result<()> {
+pub fn run(cmd: EvalCommand, assets: &Assets, device: &Device) -> Result<()> {
     match cmd {
         EvalCommand::Recon {
             checkpoint,
@@ -245,18 +248,13 @@ pub fn run(cmd: EvalCommand, assets: &Assets) -> Result<()> {
             n,
             no_fid,
             out,
-        } => recon(checkpoint, &split, n, !no_fid, out, assets),
-        EvalCommand::Fid { a, b, canvas, out } => crate::fid_cmd::run(&a, &b, canvas, &out, assets),
-        EvalCommand::Semantic {
-            checkpoint,
-            split,
-            n,
-            scorer,
-            templates,
-            out,
-        } => semantic(checkpoint, &split, n, scorer, templates, out, assets),
-        EvalCommand::Scorer(a) => crate::concepts_cmd::scorer(a, assets),
-        EvalCommand::Words(a) => crate::concepts_cmd::words(a, assets),
+        } => recon(checkpoint, &split, n, !no_fid, out, assets, device),
+        EvalCommand::Fid { a, b, canvas, out } => {
+            crate::fid_cmd::run(&a, &b, canvas, &out, assets, device)
+        }
+        EvalCommand::Semantic(a) => semantic(a, assets, device),
+        EvalCommand::Scorer(a) => crate::concepts_cmd::scorer(a, assets, device),
+        EvalCommand::Words(a) => crate::concepts_cmd::words(a, assets, device),
     }
 }
 
@@ -267,18 +265,18 @@ fn recon(
     with_fid: bool,
     out: PathBuf,
     assets: &Assets,
+    device: &Device,
 ) -> Result<()> {
     let split = crate::parse_split(split)?;
-    let tok = crate::codebook_cmd::tokenizer(&checkpoint, assets)?;
+    let tok = crate::codebook_cmd::tokenizer(&checkpoint, assets, device)?;
     let set = dataset(&tok.config, assets, split)?;
-    let device = Device::flex();
-    let lpips = Lpips::load(&assets.path("lpips")?, &device)?;
+    let lpips = Lpips::load(&assets.path("lpips")?, device)?;
     let n = n.min(set.len());
     if with_fid && n < 2 {
         bail!("FID needs at least 2 images (--n {n}); pass --no-fid for fewer");
     }
     let inception = match with_fid {
-        true => Some(FidInception::load(&assets.path("fid")?, &device)?),
+        true => Some(FidInception::load(&assets.path("fid")?, device)?),
         false => None,
     };
     let (size, ch) = tok.image_shape();
@@ -304,7 +302,7 @@ fn recon(
             if let Some(net) = &inception {
                 features[j + 1].extend(net.features(&y, [ch, size, size]));
             }
-            for (i, m) in image_metrics(&lpips, &x, &y, idx.len(), ch, size)
+            for (i, m) in image_metrics(&lpips, &x, &y, idx.len(), ch, size, device)
                 .iter()
                 .enumerate()
             {
@@ -372,10 +370,10 @@ pub fn image_metrics(
     n: usize,
     ch: usize,
     size: usize,
+    device: &Device,
 ) -> Vec<[f64; 3]> {
-    let device = Device::flex();
     let batch = |v: &[f32]| {
-        Tensor::<4>::from_data(TensorData::new(v.to_vec(), [n, ch, size, size]), &device)
+        Tensor::<4>::from_data(TensorData::new(v.to_vec(), [n, ch, size, size]), device)
     };
     let perceptual = to_vec(lpips.distance_unit(batch(x), batch(y)));
     let plane = ch * size * size;

@@ -1,6 +1,7 @@
 //! `spae fewshot`: few-shot classification of SPAE-tokenized images by a frozen LLM (Table 1's
 //! protocol), open-ended and constrained, with a 95% interval, progress and JSON.
 
+use spae::device::Device;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
@@ -317,8 +318,8 @@ pub fn words_per_layers(
         .collect())
 }
 
-pub fn run(args: FewshotArgs, assets: &Assets) -> Result<()> {
-    let (results, labels) = evaluate(&args, assets)?;
+pub fn run(args: FewshotArgs, assets: &Assets, device: &Device) -> Result<()> {
+    let (results, labels) = evaluate(&args, assets, device)?;
     println!("{}", labels.line());
     if let Some(keep) = args.control {
         println!("CONTROL: not the tokenizer's words, but random codebook words fixed per class, each kept with probability {keep}");
@@ -351,9 +352,13 @@ pub fn run(args: FewshotArgs, assets: &Assets) -> Result<()> {
 
 /// Runs the requested settings and writes the JSON report; also returns the pool's classes
 /// against the tokenizer's training labels.
-pub fn evaluate(args: &FewshotArgs, assets: &Assets) -> Result<(Vec<SettingResult>, PoolLabels)> {
+pub fn evaluate(
+    args: &FewshotArgs,
+    assets: &Assets,
+    device: &Device,
+) -> Result<(Vec<SettingResult>, PoolLabels)> {
     let split = crate::parse_split(&args.split)?;
-    let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets)?;
+    let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets, device)?;
     let (set, data) = load_images(
         &tok,
         args.images.as_deref(),

@@ -154,8 +154,15 @@ struct FidReport<'a> {
     fid: f64,
 }
 
-pub fn run(a: &str, b: &str, canvas: Option<usize>, out: &Path, assets: &Assets) -> Result<()> {
-    let net = FidInception::load(&assets.path("fid")?, &Device::flex())?;
+pub fn run(
+    a: &str,
+    b: &str,
+    canvas: Option<usize>,
+    out: &Path,
+    assets: &Assets,
+    device: &Device,
+) -> Result<()> {
+    let net = FidInception::load(&assets.path("fid")?, device)?;
     let (sa, sb) = (load(a, canvas, assets)?, load(b, canvas, assets)?);
     let (fa, fb) = (features(&net, &sa, "set a"), features(&net, &sb, "set b"));
     let (stats_a, stats_b) = (

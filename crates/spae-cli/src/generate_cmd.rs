@@ -3,6 +3,7 @@
 //! as "an image of 1+7", progressively (Eqs. 10-11); the words decode to pixels, and the project's
 //! digit classifier (`spae classifier`) judges whether the image shows the intended digit.
 
+use spae::device::Device;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -171,9 +172,9 @@ struct Report<'a> {
     images: Vec<Generated>,
 }
 
-pub fn run(args: GenerateArgs, assets: &Assets) -> Result<()> {
+pub fn run(args: GenerateArgs, assets: &Assets, device: &Device) -> Result<()> {
     let Task::Mnist = args.task;
-    let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets)?;
+    let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets, device)?;
     if tok.config.data.dataset != spae::data::DatasetName::Mnist {
         bail!(
             "{} is a tokenizer of {}, not of the MNIST digits",
@@ -181,7 +182,7 @@ pub fn run(args: GenerateArgs, assets: &Assets) -> Result<()> {
             tok.config.data.dataset
         );
     }
-    let (judge, judge_cfg) = classifier::load(&args.classifier)
+    let (judge, judge_cfg) = classifier::load(&args.classifier, device)
         .with_context(|| "train one with `spae classifier`".to_string())?;
     let (size, _) = tok.image_shape();
     if judge_cfg.image_size != size || judge_cfg.classes.len() != 10 {

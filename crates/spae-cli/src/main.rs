@@ -22,7 +22,10 @@ mod train_cmd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use burn::tensor::Device;
 use clap::{Parser, Subcommand};
+use spae::assets::Assets;
+use spae::device::DeviceSpec;
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +37,10 @@ struct Cli {
     /// Asset folder (default: $SPAE_ASSETS, else ./assets).
     #[arg(long, global = true)]
     assets: Option<PathBuf>,
+    /// Compute device: cpu (default), cuda[:N], tch-cpu, tch-cuda[:N] (default: $SPAE_DEVICE,
+    /// else cpu); the GPU ones need a build with `--features cuda` / `--features tch`.
+    #[arg(long, global = true)]
+    device: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -94,6 +101,27 @@ fn read_toml<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> anyhow::
     toml::from_str(&text).with_context(|| format!("{}: bad config", path.display()))
 }
 
+/// Runs one command on the device chosen in `main` (the only place a device is chosen).
+fn run(command: Command, assets: &Assets, device: &Device) -> anyhow::Result<()> {
+    match command {
+        Command::Demo => demo::run(assets, device),
+        Command::Codebook(c) => codebook_cmd::run(c, assets),
+        Command::Bench(c) => bench::run(c, assets, device),
+        Command::Data(c) => data_cmd::run(c, assets),
+        Command::Train(a) => train_cmd::run(a, assets, device),
+        Command::Export(a) => train_cmd::export(a, assets, device),
+        Command::Encode(a) => tokens_cmd::encode(a, assets, device),
+        Command::Decode(a) => tokens_cmd::decode(a, assets, device),
+        Command::Eval(c) => eval_cmd::run(c, assets, device),
+        Command::Semantic(c) => semantic_cmd::run(c, assets, device),
+        Command::Fewshot(a) => fewshot_cmd::run(a, assets, device),
+        Command::Caption(a) => caption_cmd::run(a, assets, device),
+        Command::Generate(a) => generate_cmd::run(a, assets, device),
+        Command::Denoise(a) => denoise_cmd::run(a, assets, device),
+        Command::Classifier(a) => classifier_cmd::run(a, assets, device),
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -104,26 +132,13 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let assets = match cli.assets {
-        Some(p) => spae::assets::Assets::at(p),
-        None => spae::assets::Assets::from_env(),
+        Some(p) => Assets::at(p),
+        None => Assets::from_env(),
     };
-    let result = match cli.command {
-        Command::Demo => demo::run(&assets),
-        Command::Codebook(c) => codebook_cmd::run(c, &assets),
-        Command::Bench(c) => bench::run(c, &assets),
-        Command::Data(c) => data_cmd::run(c, &assets),
-        Command::Train(a) => train_cmd::run(a, &assets),
-        Command::Export(a) => train_cmd::export(a, &assets),
-        Command::Encode(a) => tokens_cmd::encode(a, &assets),
-        Command::Decode(a) => tokens_cmd::decode(a, &assets),
-        Command::Eval(c) => eval_cmd::run(c, &assets),
-        Command::Semantic(c) => semantic_cmd::run(c, &assets),
-        Command::Fewshot(a) => fewshot_cmd::run(a, &assets),
-        Command::Caption(a) => caption_cmd::run(a, &assets),
-        Command::Generate(a) => generate_cmd::run(a, &assets),
-        Command::Denoise(a) => denoise_cmd::run(a, &assets),
-        Command::Classifier(a) => classifier_cmd::run(a, &assets),
-    };
+    let result = DeviceSpec::resolve(cli.device.as_deref())
+        .and_then(DeviceSpec::device)
+        .map_err(anyhow::Error::from)
+        .and_then(|device| run(cli.command, &assets, &device));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -43,14 +43,12 @@ fn features(
     assets: &Assets,
     codebook: Option<PathBuf>,
     templates: TemplateSet,
+    device: &Device,
 ) -> Result<(spae::codebook::Codebook, TextEncoder, TextFeatures)> {
     let dir = codebook.unwrap_or_else(|| assets.codebook_dir("smollm2"));
     let cb = codebook_cmd::load(&dir)?;
     let set = templates.templates();
-    let text = TextEncoder::MiniLm(Box::new(MiniLm::load(
-        &assets.path("minilm")?,
-        &Device::flex(),
-    )?));
+    let text = TextEncoder::MiniLm(Box::new(MiniLm::load(&assets.path("minilm")?, device)?));
     let pb = progress::bar(cb.len() as u64, "words");
     let t = Instant::now();
     let f = codebook_text_features(&cb, &text, set, &assets.cache_dir(), &mut |done| {
@@ -68,13 +66,13 @@ fn features(
     Ok((cb, text, f))
 }
 
-pub fn run(cmd: SemanticCommand, assets: &Assets) -> Result<()> {
+pub fn run(cmd: SemanticCommand, assets: &Assets, device: &Device) -> Result<()> {
     match cmd {
         SemanticCommand::Features {
             codebook,
             templates,
         } => {
-            features(assets, codebook, templates)?;
+            features(assets, codebook, templates, device)?;
         }
         SemanticCommand::Words {
             text,
@@ -82,7 +80,7 @@ pub fn run(cmd: SemanticCommand, assets: &Assets) -> Result<()> {
             codebook,
             templates,
         } => {
-            let (cb, model, f) = features(assets, codebook, templates)?;
+            let (cb, model, f) = features(assets, codebook, templates, device)?;
             let q = model.embed(std::slice::from_ref(&text))?.remove(0);
             let mut scored: Vec<(f32, usize)> = (0..f.len())
                 .map(|k| (f.row(k).iter().zip(&q).map(|(a, b)| a * b).sum(), k))

@@ -1,5 +1,6 @@
 //! `spae encode` / `spae decode`: images to token pyramids of words and back.
 
+use spae::device::Device;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -45,8 +46,8 @@ pub struct Encoded {
     pub layers: Vec<LayerTokens>,
 }
 
-pub fn encode(args: EncodeArgs, assets: &Assets) -> Result<()> {
-    let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets)?;
+pub fn encode(args: EncodeArgs, assets: &Assets, device: &Device) -> Result<()> {
+    let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets, device)?;
     let (size, ch) = tok.image_shape();
     let mut out = Vec::new();
     for path in &args.images {
@@ -119,8 +120,8 @@ fn read_layers(path: &Path, index: usize) -> Result<Vec<LayerTokens>> {
     Ok(layers)
 }
 
-pub fn decode(args: DecodeArgs, assets: &Assets) -> Result<()> {
-    let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets)?;
+pub fn decode(args: DecodeArgs, assets: &Assets, device: &Device) -> Result<()> {
+    let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets, device)?;
     let layers = read_layers(&args.tokens, args.index)?;
     let depth = args.layers.unwrap_or(layers.len());
     let px = tok

@@ -31,7 +31,7 @@ pub struct TrainArgs {
     max_steps: Option<usize>,
 }
 
-pub fn run(args: TrainArgs, assets: &Assets) -> Result<()> {
+pub fn run(args: TrainArgs, assets: &Assets, device: &Device) -> Result<()> {
     let mut cfg: TrainConfig = crate::read_toml(&args.config)?;
     if let Some(cb) = args.codebook {
         cfg.codebook = cb;
@@ -50,7 +50,7 @@ pub fn run(args: TrainArgs, assets: &Assets) -> Result<()> {
     let batch = cfg.run.batch_size as f64;
     let mut done_here = 0usize;
     let stop_after = args.max_steps.unwrap_or(usize::MAX);
-    let result = train(&cfg, assets, &out, args.resume, &mut |rec| {
+    let result = train(&cfg, assets, &out, args.resume, device, &mut |rec| {
         done_here += 1;
         pb.set_position(rec.step as u64);
         pb.set_message(format!(
@@ -82,12 +82,12 @@ pub struct ExportArgs {
 }
 
 /// `spae export`: a released model (safetensors + configuration + step) from a checkpoint.
-pub fn export(args: ExportArgs, assets: &Assets) -> Result<()> {
+pub fn export(args: ExportArgs, assets: &Assets, device: &Device) -> Result<()> {
     let dir = latest_checkpoint(&args.checkpoint)?.unwrap_or_else(|| args.checkpoint.clone());
     let cfg = load_state(&dir)?.config;
     crate::codebook_cmd::ensure(Path::new(&cfg.codebook), assets)?;
     let cb = load_codebook(&cfg)?;
-    let mut model = init_model(&cfg, &cb, &Device::flex());
+    let mut model = init_model(&cfg, &cb, device);
     let state = spae::train::export(&dir, &mut model, &args.out)?;
     println!(
         "exported step {} of {} to {} (model.safetensors, state.json)",

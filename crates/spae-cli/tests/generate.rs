@@ -123,7 +123,11 @@ fn classifier_then_text_to_image() {
 
     // Written words decode only as whole pyramids of codebook words.
     std::env::set_current_dir(repo()).unwrap();
-    let tok = spae::tokenizer::ImageTokenizer::load(Path::new("models/mnist-semantic")).unwrap();
+    let tok = spae::tokenizer::ImageTokenizer::load(
+        Path::new("models/mnist-semantic"),
+        &spae::device::Device::flex(),
+    )
+    .unwrap();
     let ids: Vec<u32> = images[0]["words"]
         .as_str()
         .unwrap()

@@ -74,6 +74,20 @@ fn encode_decode_eval_and_bad_tokens() {
     assert_eq!(files, ["model.safetensors", "state.json"]);
     assert_eq!(ok(&["encode", &img, "--checkpoint", &released]), text);
 
+    // The device named explicitly runs the same generic code: the same words; a device this
+    // build lacks, or an unknown one, is a one-line error naming it.
+    assert_eq!(
+        ok(&["--device", "cpu", "encode", &img, "--checkpoint", &run]),
+        text
+    );
+    let args = ["encode", &img, "--checkpoint", &run];
+    let err = fails(&[&["--device", "gpu"][..], &args].concat());
+    assert!(err.contains("unknown device 'gpu'"), "{err}");
+    if !cfg!(feature = "cuda") {
+        let err = fails(&[&["--device", "cuda:1"][..], &args].concat());
+        assert!(err.contains("--features cuda"), "{err}");
+    }
+
     // A decoded 32x32 PNG is itself a valid input.
     ok(&["encode", &p("full.png"), "--checkpoint", &run]);
 

@@ -5,6 +5,7 @@
 
 use spae::assets::Assets;
 use spae::data::Split;
+use spae::device::DeviceSpec;
 use spae::tokenizer::ImageTokenizer;
 use spae_llm::fewshot::{Prompter, CLASSIFY_STEM};
 use spae_llm::session::SessionConfig;
@@ -19,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(p) => p.into(),
         None => assets.path("smollm2")?,
     };
-    let tok = ImageTokenizer::load(model.as_ref())?;
+    let tok = ImageTokenizer::load(model.as_ref(), &DeviceSpec::resolve(None)?.device()?)?;
     let set = tok.config.data.dataset.load(&assets, Split::Test)?;
     // The first two images of classes 0 and 1 (support), a third of class 1 (query).
     let of = |c: u32, k: usize| {

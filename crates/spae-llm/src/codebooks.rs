@@ -7,6 +7,7 @@ use std::path::Path;
 use spae::assets::{Assets, MissingAsset};
 use spae::checkpoint::{latest, load_state, CheckpointError};
 use spae::codebook::{sha256_file, Codebook, CodebookConfig, CodebookError, SourceModel};
+use spae::device::Device;
 use spae::gguf::{GgufError, GgufFile};
 use spae::tokenizer::{ImageTokenizer, TokenizerError};
 use thiserror::Error;
@@ -94,6 +95,7 @@ pub fn ensure_codebook(
 pub fn load_tokenizer(
     checkpoint: &Path,
     assets: &Assets,
+    device: &Device,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<ImageTokenizer, CodebookBuildError> {
     let dir = latest(checkpoint)?.unwrap_or_else(|| checkpoint.to_path_buf());
@@ -102,5 +104,5 @@ pub fn load_tokenizer(
         assets,
         progress,
     )?;
-    Ok(ImageTokenizer::load(checkpoint)?)
+    Ok(ImageTokenizer::load(checkpoint, device)?)
 }

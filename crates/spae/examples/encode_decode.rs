@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use spae::assets::Assets;
 use spae::data::{tile_images, write_png, Split};
+use spae::device::DeviceSpec;
 use spae::tokenizer::ImageTokenizer;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -18,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = args.next().map_or(Ok(4), |s| s.parse())?;
     let out = PathBuf::from(args.next().unwrap_or("encode_decode.png".into()));
 
-    let tok = ImageTokenizer::load(&model)?;
+    let tok = ImageTokenizer::load(&model, &DeviceSpec::resolve(None)?.device()?)?;
     let (size, channels) = tok.image_shape();
     let set = tok
         .config

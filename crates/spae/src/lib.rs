@@ -15,6 +15,7 @@ pub mod codebook;
 pub mod config;
 pub mod data;
 pub mod degrade;
+pub mod device;
 pub mod eval;
 pub mod gguf;
 pub mod io;

@@ -65,15 +65,15 @@ pub struct ImageTokenizer {
 }
 
 impl ImageTokenizer {
-    /// Loads a checkpoint folder, or the latest checkpoint of a run folder.
-    pub fn load(path: &Path) -> Result<Self, TokenizerError> {
+    /// Loads a checkpoint folder, or the latest checkpoint of a run folder, onto `device`.
+    pub fn load(path: &Path, device: &Device) -> Result<Self, TokenizerError> {
         let dir = match latest(path)? {
             Some(d) => d,
             None => path.to_path_buf(),
         };
         let state = load_state(&dir)?;
         let cfg = state.config.clone();
-        let device = Device::flex();
+        let device = device.clone();
         let codebook = load_codebook(&cfg)?;
         check_codebook(&state, &codebook.fingerprint(), &dir)?;
         let mut model = init_model(&cfg, &codebook, &device);
@@ -87,6 +87,11 @@ impl ImageTokenizer {
             model,
             device,
         })
+    }
+
+    /// The device the model runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
     }
 
     /// Image side, channels.

@@ -53,3 +53,36 @@ fn the_backend_trait_stands_alone() {
         );
     }
 }
+
+/// The text of a source file before its `#[cfg(test)]` module (tests may pick the CPU).
+fn non_test_text(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    match text.find("#[cfg(test)]") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+#[test]
+fn the_device_is_chosen_once_in_main() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut bad = Vec::new();
+    for krate in ["spae", "spae-llm", "spae-cli"] {
+        let mut files = Vec::new();
+        sources(&crates.join(krate).join("src"), &mut files);
+        for f in files {
+            // `device.rs` turns a name into a device; `main.rs` calls it once.
+            if f.ends_with("device.rs") || f.ends_with("main.rs") {
+                continue;
+            }
+            let text = non_test_text(&f);
+            if ["Device::flex()", "Device::cuda(", "Device::libtorch"]
+                .iter()
+                .any(|n| text.contains(n))
+            {
+                bad.push(f.display().to_string());
+            }
+        }
+    }
+    assert!(bad.is_empty(), "these choose a device themselves: {bad:?}");
+}

@@ -118,7 +118,7 @@ impl Classifier {
 
     /// The most likely class of each of `batch` images (`B x 1 x S x S` floats in `[0, 1]`).
     pub fn predict(&self, pixels: Vec<f32>, batch: usize, size: usize) -> Vec<usize> {
-        let device = Device::flex();
+        let device = self.out.weight.device();
         let mut out = Vec::with_capacity(batch);
         let per = size * size;
         for chunk in pixels.chunks(256 * per) {
@@ -166,10 +166,11 @@ pub fn accuracy(model: &Classifier, images: &ImageSet, size: usize) -> f64 {
 pub fn train(
     train: &ImageSet,
     cfg: &ClassifierConfig,
+    device: &Device,
     mut progress: impl FnMut(usize, usize, f32),
 ) -> Result<Classifier, ClassifierError> {
     check_images(train, cfg)?;
-    let device = Device::flex().autodiff();
+    let device = device.clone().autodiff();
     device.seed(cfg.seed);
     let mut model = Classifier::new(cfg, &device);
     let mut optim = AdamConfig::new().init();
@@ -241,13 +242,16 @@ pub fn save(dir: &Path, model: &Classifier, cfg: &ClassifierConfig) -> Result<()
 }
 
 /// Loads a classifier folder written by [`save`].
-pub fn load(dir: &Path) -> Result<(Classifier, ClassifierConfig), ClassifierError> {
+pub fn load(
+    dir: &Path,
+    device: &Device,
+) -> Result<(Classifier, ClassifierConfig), ClassifierError> {
     let json = dir.join("classifier.json");
     let text = std::fs::read(&json).map_err(|e| bad(&json, e))?;
     let cfg: ClassifierConfig =
         serde_json::from_slice(&text).map_err(|e| bad(&json, format!("corrupt: {e}")))?;
     let weights = dir.join("model.safetensors");
-    let mut model = Classifier::new(&cfg, &Device::flex());
+    let mut model = Classifier::new(&cfg, device);
     let result = model
         .load_from(&mut SafetensorsStore::from_file(&weights))
         .map_err(|e| bad(&weights, format!("truncated or corrupt: {e}")))?;
@@ -306,20 +310,20 @@ mod tests {
         cfg.epochs = 3;
         cfg.batch_size = 16;
         let mut steps = 0;
-        let model = train(&set, &cfg, |_, _, _| steps += 1).unwrap();
+        let model = train(&set, &cfg, &Device::flex(), |_, _, _| steps += 1).unwrap();
         assert_eq!(steps, 3 * 8);
         let acc = accuracy(&model, &set, 8);
         assert!(acc > 0.95, "accuracy {acc}");
         let dir = tempfile::tempdir().unwrap();
         save(dir.path(), &model, &cfg).unwrap();
-        let (back, cfg2) = load(dir.path()).unwrap();
+        let (back, cfg2) = load(dir.path(), &Device::flex()).unwrap();
         assert_eq!(cfg2, cfg);
         assert_eq!(accuracy(&back, &set, 8), acc);
         // A truncated weights file is refused.
         let w = dir.path().join("model.safetensors");
         let bytes = std::fs::read(&w).unwrap();
         std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
-        assert!(load(dir.path()).is_err());
+        assert!(load(dir.path(), &Device::flex()).is_err());
     }
 
     #[test]
@@ -328,7 +332,7 @@ mod tests {
         let mut cfg = ClassifierConfig::digits(&set.class_names);
         cfg.image_size = 4;
         assert!(matches!(
-            train(&set, &cfg, |_, _, _| {}),
+            train(&set, &cfg, &Device::flex(), |_, _, _| {}),
             Err(ClassifierError::Input(_))
         ));
     }

@@ -192,6 +192,7 @@ pub fn train(
     assets: &Assets,
     run_dir: &Path,
     resume: bool,
+    device: &Device,
     on_step: &mut dyn FnMut(&StepRecord) -> bool,
 ) -> Result<usize, TrainError> {
     let cb = load_codebook(cfg)?;
@@ -199,7 +200,8 @@ pub fn train(
     let ctx = quant_context(cfg, &cb)?;
     let set = training_set(cfg, assets)?;
     let size = cfg.model.image_size;
-    let device = Device::flex().autodiff();
+    let base = device.clone();
+    let device = base.clone().autodiff();
     device.seed(cfg.run.seed);
     let mut model = init_model(cfg, &cb, &device);
     let mut optim = cfg.loss.optimizer();
@@ -311,7 +313,7 @@ pub fn train(
             let path = run_dir
                 .join("samples")
                 .join(format!("step-{:08}.png", step + 1));
-            write_samples(&model, &ctx, &set, size, &path)?;
+            write_samples(&model, &ctx, &set, size, &path, &base)?;
         }
         if !go_on || every(cfg.run.checkpoint_every.max(1)) || last {
             let state = State {
@@ -352,17 +354,17 @@ fn write_samples(
     set: &ImageSet,
     size: usize,
     path: &Path,
+    device: &Device,
 ) -> Result<(), TrainError> {
     let n = SAMPLES.min(set.len());
     let idx: Vec<usize> = (0..n).collect();
     let pixels = set.batch_chw(&idx, size);
-    let device = Device::flex();
     let model = model.valid();
     let learned = ctx.for_model(&model);
     let ctx = learned.as_ref().unwrap_or(ctx);
     let mut rows = vec![pixels.clone()];
     for depth in ctx.pyramid.first_decodable_depth()..=ctx.pyramid.n_layers() {
-        let x = image_tensor(pixels.clone(), n, set.channels, size, &device);
+        let x = image_tensor(pixels.clone(), n, set.channels, size, device);
         let y = forward(&model, ctx, x, depth)?.images;
         rows.push(to_vec(y));
     }
