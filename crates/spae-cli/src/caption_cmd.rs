@@ -10,8 +10,8 @@ use clap::Args;
 use serde::Serialize;
 use spae::assets::Assets;
 use spae::train::dataset;
-use spae_llm::caption::{run_captioning, CaptionConfig, CaptionResult};
-use spae_llm::fewshot::{Prompter, CLASSIFY_STEM};
+use spae_icl::caption::{run_captioning, CaptionConfig, CaptionResult};
+use spae_icl::fewshot::{Prompter, CLASSIFY_STEM};
 
 use crate::fewshot_cmd::{words_per_layers, LlmArgs, LlmRecord};
 use crate::progress;

@@ -23,8 +23,8 @@ use spae::eval::lpips::Lpips;
 use spae::tokenizer::ImageTokenizer;
 use spae::train::dataset;
 use spae_llm::backend::Backend;
-use spae_llm::denoise;
-use spae_llm::progressive::{self, Pass};
+use spae_icl::denoise;
+use spae_icl::progressive::{self, Pass};
 use spae_llm::spelling::Spellings;
 
 use crate::eval_cmd::image_metrics;

@@ -13,7 +13,7 @@ use spae::data::ImageSet;
 use spae::tokenizer::ImageTokenizer;
 use spae::train::labels_seen;
 use spae_llm::backend::Backend;
-use spae_llm::fewshot::{
+use spae_icl::fewshot::{
     class_word_control, run_setting, ImagePool, Prompter, Queries, RunConfig, Setting,
     SettingResult, CLASSIFY_STEM,
 };

@@ -22,11 +22,11 @@ use spae::pyramid::Pyramid;
 use spae::tokenizer::ImageTokenizer;
 use spae::train::dataset;
 use spae_llm::backend::SessionStats;
-use spae_llm::fewshot::wilson_interval;
-use spae_llm::progressive::{
+use spae_icl::fewshot::wilson_interval;
+use spae_icl::progressive::{
     self, paper_recipe, plan, single_pass, Example, LayerStep, Pass, Window,
 };
-use spae_llm::text2image::{
+use spae_icl::text2image::{
     condition, intended_digit, mnist_queries, subject_of, DigitQuery, DEFAULT_TEMPLATE,
 };
 

@@ -177,7 +177,7 @@ fn emoji_captions_and_category_questions_in_context() {
             let truth = s["truth"].as_str().unwrap();
             assert!(!truth.is_empty(), "{s}");
             // The reported F1 is the answer's against the truth.
-            let f1 = spae_llm::caption::token_f1(s["answer"].as_str().unwrap(), truth);
+            let f1 = spae_icl::caption::token_f1(s["answer"].as_str().unwrap(), truth);
             assert_eq!(s["token_f1"].as_f64().unwrap(), f1, "{s}");
         }
     }

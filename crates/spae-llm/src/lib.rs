@@ -5,17 +5,11 @@
 //! malformed file is a clear error rather than a crash inside C++.
 
 pub mod backend;
-pub mod baselines;
-pub mod caption;
 pub mod codebooks;
-pub mod denoise;
-pub mod fewshot;
 pub mod http;
-pub mod progressive;
 pub mod session;
 pub mod spec;
 pub mod spelling;
-pub mod text2image;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

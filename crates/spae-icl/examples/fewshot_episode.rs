@@ -7,7 +7,7 @@ use spae::assets::Assets;
 use spae::data::Split;
 use spae::device::DeviceSpec;
 use spae::tokenizer::ImageTokenizer;
-use spae_llm::fewshot::{Prompter, CLASSIFY_STEM};
+use spae_icl::fewshot::{Prompter, CLASSIFY_STEM};
 use spae_llm::session::SessionConfig;
 use spae_llm::spec::BackendSpec;
 use spae_llm::Llm;

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::LlmError;
+use spae_llm::LlmError;
 
 /// Where a condition template takes its subject.
 pub const PLACEHOLDER: &str = "{}";

@@ -8,7 +8,7 @@ use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 
 use crate::progressive::Example;
-use crate::LlmError;
+use spae_llm::LlmError;
 
 /// `n` corruption rates falling linearly from `from` to `to` (the paper: 10 examples, 50% to 20%).
 pub fn rates(n: usize, from: f64, to: f64) -> Vec<f64> {

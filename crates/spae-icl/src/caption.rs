@@ -8,8 +8,8 @@ use rand::seq::IndexedRandom;
 use rand::SeedableRng;
 use serde::Serialize;
 
-use crate::backend::Backend;
-use crate::backend::SessionStats;
+use spae_llm::backend::Backend;
+use spae_llm::backend::SessionStats;
 use crate::fewshot::{check_fits, wilson_interval, FewshotError, Prompter};
 
 /// How captioning is run.

@@ -12,9 +12,9 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::Backend;
-use crate::spelling::Spellings;
-use crate::LlmError;
+use spae_llm::backend::Backend;
+use spae_llm::spelling::Spellings;
+use spae_llm::LlmError;
 
 /// How many earlier segments of its own layer a pass sees (Eq. 11's `m`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,10 +3,11 @@
 //! under PAR, PNAR and the paper's mixed plan, also when words are spelled in several tokens (an
 //! LLM of another vocabulary); a target too long for the context is a clear error.
 
+#[path = "../../spae-llm/tests/common/mod.rs"]
 mod common;
 
 use spae::codebook::VocabTokenizer;
-use spae_llm::progressive::{
+use spae_icl::progressive::{
     decode, paper_recipe, plan, single_pass, Context, Example, LayerStep, Window,
 };
 use spae_llm::spelling::Spellings;

@@ -10,10 +10,10 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::Backend;
-use crate::backend::{Choices, SessionStats};
+use spae_llm::backend::Backend;
+use spae_llm::backend::{Choices, SessionStats};
 pub use crate::baselines::{class_word_control, overlap_vote};
-use crate::{Llm, LlmError};
+use spae_llm::{Llm, LlmError};
 
 /// One column of Table 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
