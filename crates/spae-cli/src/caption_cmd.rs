@@ -13,8 +13,9 @@ use spae::train::dataset;
 use spae_icl::caption::{run_captioning, CaptionConfig, CaptionResult};
 use spae_icl::fewshot::{Prompter, CLASSIFY_STEM};
 
-use crate::fewshot_cmd::{words_per_layers, LlmArgs, LlmRecord};
+use crate::fewshot_cmd::{LlmArgs, LlmRecord};
 use crate::progress;
+use spae_icl::fewshot::words_per_layers;
 
 #[derive(Args)]
 pub struct CaptionArgs {
@@ -71,8 +72,8 @@ pub fn run(args: CaptionArgs, assets: &Assets, device: &Device) -> Result<()> {
     }
     let n = args.pool.min(set.len());
     let per_layers = words_per_layers(&tok, &set, n, &args.layers)?;
-    let (path, llm) = args.llm.load(assets, &tok.codebook)?;
-    let per_layers = args.llm.reading(&llm, &tok.codebook, per_layers)?;
+    let (path, llm) = args.llm.load(assets, tok.codebook())?;
+    let spellings = args.llm.spellings(&llm, tok.codebook())?;
     let mut session = args.llm.backend(&llm, 2048)?;
     let prompter = Prompter {
         llm: &llm,
@@ -88,11 +89,15 @@ pub fn run(args: CaptionArgs, assets: &Assets, device: &Device) -> Result<()> {
     let mut results = Vec::new();
     for (layers, words) in &per_layers {
         let layers = *layers;
+        let words: Vec<Vec<u32>> = words
+            .iter()
+            .map(|w| spellings.spell(w))
+            .collect::<Result<_, _>>()?;
         let pb = progress::bar(cfg.episodes as u64, &format!("captions L{layers}"));
         let r = run_captioning(
             session.as_mut(),
             &prompter,
-            words,
+            &words,
             layers,
             &cfg,
             &mut || pb.inc(1),

@@ -23,7 +23,6 @@ use spae::train::guide::scorer_key;
 use spae::train::{codebook_text_features, labels_seen, named_dataset, score_images};
 
 use crate::eval_cmd::{best_words, name_feature, HIT_WORDS};
-use crate::fewshot_cmd::image_words;
 use crate::fewshot_pool::{load_images, select, ClassChoice};
 use crate::progress;
 
@@ -301,7 +300,7 @@ pub fn words(a: WordsArgs, assets: &Assets, device: &Device) -> Result<()> {
     let set = pool.subset(&pool.balanced_sample(a.n, a.seed));
     let idx: Vec<usize> = (0..set.len()).collect();
     let pb = progress::bar(1, "encoding");
-    let ids = image_words(&tok, &set, &idx, 2)?;
+    let ids = tok.word_ids(&set.batch_chw(&idx, tok.image_shape().0), 2)?;
     pb.finish_and_clear();
     let labels = &set.labels;
     let mut shuffled = labels.clone();

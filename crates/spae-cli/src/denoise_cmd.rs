@@ -22,9 +22,9 @@ use spae::eval::inception::{FidInception, FEATURES};
 use spae::eval::lpips::Lpips;
 use spae::tokenizer::ImageTokenizer;
 use spae::train::dataset;
-use spae_llm::backend::Backend;
 use spae_icl::denoise;
 use spae_icl::progressive::{self, Pass};
+use spae_llm::backend::Backend;
 use spae_llm::spelling::Spellings;
 
 use crate::eval_cmd::image_metrics;

@@ -4,19 +4,14 @@
 use spae::device::Device;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 use spae::assets::Assets;
-use spae::codebook::{Codebook, VocabTokenizer, Word};
-use spae::data::ImageSet;
-use spae::tokenizer::ImageTokenizer;
+use spae::codebook::Codebook;
 use spae::train::labels_seen;
+use spae_icl::fewshot::{self, FewshotConfig, Queries, Setting, SettingResult, CLASSIFY_STEM};
 use spae_llm::backend::Backend;
-use spae_icl::fewshot::{
-    class_word_control, run_setting, ImagePool, Prompter, Queries, RunConfig, Setting,
-    SettingResult, CLASSIFY_STEM,
-};
 use spae_llm::http::{Endpoint, HttpConfig, PromptForm};
 use spae_llm::session::{self, SessionConfig};
 use spae_llm::spec::BackendSpec;
@@ -85,34 +80,9 @@ impl LlmArgs {
         Ok((path, llm))
     }
 
-    /// How `llm` spells the codebook's words: each word its own token, or with --words-as-text
-    /// each word's text (" seven") in `llm`'s tokens (one or several).
+    /// How `llm` spells the codebook's words (--words-as-text: as text in its own tokens).
     pub fn spellings(&self, llm: &Llm, codebook: &Codebook) -> Result<Spellings> {
-        let spelling = |w: &Word| match self.words_as_text {
-            true => llm.tokenize(&w.text),
-            false => vec![w.id],
-        };
-        Ok(Spellings::new(
-            codebook.words.iter().map(|w| (w.id, spelling(w))).collect(),
-        )?)
-    }
-
-    /// The LLM's prompt ids for each image's SPAE word ids (per layer count, as
-    /// [`words_per_layers`] gives them): the words' [`LlmArgs::spellings`].
-    pub fn reading(
-        &self,
-        llm: &Llm,
-        codebook: &Codebook,
-        per_layers: Vec<(usize, Vec<Vec<u32>>)>,
-    ) -> Result<Vec<(usize, Vec<Vec<u32>>)>> {
-        let words = self.spellings(llm, codebook)?;
-        per_layers
-            .into_iter()
-            .map(|(l, images)| {
-                let spelled = images.iter().map(|ids| words.spell(ids));
-                Ok((l, spelled.collect::<Result<_, _>>()?))
-            })
-            .collect()
+        Ok(Spellings::of_codebook(llm, codebook, self.words_as_text)?)
     }
 
     /// What a report records of the LLM that answered `path` ran.
@@ -279,45 +249,6 @@ struct Report<'a> {
     results: &'a [SettingResult],
 }
 
-/// Images `indices` of `set`: their SPAE word ids (LLM token ids), layers 1..=`layers`.
-pub fn image_words(
-    tok: &ImageTokenizer,
-    set: &ImageSet,
-    indices: &[usize],
-    layers: usize,
-) -> Result<Vec<Vec<u32>>> {
-    let (size, _) = tok.image_shape();
-    Ok(tok.word_ids(&set.batch_chw(indices, size), layers)?)
-}
-
-/// Each requested layer count (checked against the pyramid) with every image's SPAE word ids of
-/// layers 1..=L, for the first `n` images of `set`; the pyramid is encoded once.
-pub fn words_per_layers(
-    tok: &ImageTokenizer,
-    set: &ImageSet,
-    n: usize,
-    layers: &[usize],
-) -> Result<Vec<(usize, Vec<Vec<u32>>)>> {
-    let n_layers = tok.ctx.pyramid.n_layers();
-    if let Some(&l) = layers.iter().find(|&&l| l == 0 || l > n_layers) {
-        bail!("--layers {l}: the pyramid has layers 1 to {n_layers}");
-    }
-    let indices: Vec<usize> = (0..n).collect();
-    let all = image_words(
-        tok,
-        set,
-        &indices,
-        layers.iter().copied().max().unwrap_or(1),
-    )?;
-    Ok(layers
-        .iter()
-        .map(|&l| {
-            let cut = tok.ctx.pyramid.cumulative_sizes()[l - 1];
-            (l, all.iter().map(|w| w[..cut].to_vec()).collect())
-        })
-        .collect())
-}
-
 pub fn run(args: FewshotArgs, assets: &Assets, device: &Device) -> Result<()> {
     let (results, labels) = evaluate(&args, assets, device)?;
     println!("{}", labels.line());
@@ -368,72 +299,49 @@ pub fn evaluate(
     )?;
     let seen = labels_seen(&args.checkpoint, assets)?;
     let (set, labels) = select(&set, &seen, &args.choice, args.pool)?;
-    let n = set.len();
-    let mut per_layers = words_per_layers(&tok, &set, n, &args.layers)?;
-    if let Some(keep) = args.control {
-        let vocab: Vec<u32> = tok.codebook.words.iter().map(|w| w.id).collect();
-        for (l, words) in per_layers.iter_mut() {
-            let n_words = words.first().map_or(0, Vec::len);
-            let seed = args.seed ^ (*l as u64) << 32;
-            *words = class_word_control(&set.labels[..n], n_words, &vocab, keep, seed)?;
-        }
-    }
-    let (path, llm) = args.llm.load(assets, &tok.codebook)?;
-    let per_layers = args.llm.reading(&llm, &tok.codebook, per_layers)?;
+    let (path, llm) = args.llm.load(assets, tok.codebook())?;
+    let spellings = args.llm.spellings(&llm, tok.codebook())?;
     let mut session = args.llm.backend(&llm, 2048)?;
-    let settings = if args.table1 {
-        [Setting::table1(2), Setting::table1(5)].concat()
-    } else {
-        vec![Setting {
-            way: args.way,
-            induction: args.induction,
-            shots: args.shots,
-            repeats: args.repeats,
-        }]
-    };
-    let queries = match args.queries_per_class {
-        Some(q) => Queries::PerClass(q),
-        None => Queries::PerEpisode(args.queries),
-    };
-    let cfg = RunConfig {
+    let cfg = FewshotConfig {
+        layers: args.layers.clone(),
+        settings: match args.table1 {
+            true => [Setting::table1(2), Setting::table1(5)].concat(),
+            false => vec![Setting {
+                way: args.way,
+                induction: args.induction,
+                shots: args.shots,
+                repeats: args.repeats,
+            }],
+        },
         episodes: args.episodes,
-        queries,
+        queries: match args.queries_per_class {
+            Some(q) => Queries::PerClass(q),
+            None => Queries::PerEpisode(args.queries),
+        },
         seed: args.seed,
+        stem: args.stem.clone(),
+        control: args.control,
     };
-    let prompter = Prompter {
-        llm: &llm,
-        class_names: &set.class_names,
-        stem: &args.stem,
-    };
-    let image_labels = &set.labels[..n];
-    let mut results = Vec::new();
-    for (layers, words) in &per_layers {
-        let layers = *layers;
-        let pool = ImagePool {
-            words,
-            labels: image_labels,
-            layers,
-        };
-        for s in &settings {
-            let per = match queries {
-                Queries::PerEpisode(q) => q,
-                Queries::PerClass(q) => q * s.way,
-            };
-            let pb = progress::bar(
-                (cfg.episodes * per) as u64,
-                &format!("{} L{layers}", s.name()),
-            );
-            let r = run_setting(session.as_mut(), &prompter, &pool, s, &cfg, &mut || {
-                pb.inc(1)
-            })?;
-            pb.finish_and_clear();
-            results.push(r);
-        }
-    }
+    let mut bars = progress::Bars::default();
+    let rep = fewshot::run(
+        &cfg,
+        &tok,
+        &set,
+        &llm,
+        &spellings,
+        session.as_mut(),
+        &mut |p| {
+            bars.show(p.done, p.total, || {
+                format!("{} L{}", p.setting.name(), p.layers)
+            })
+        },
+    )?;
+    bars.finish();
+    let results = rep.results;
     let report = Report {
         checkpoint: &args.checkpoint,
         llm: args.llm.record(&path),
-        pool: n,
+        pool: rep.pool,
         class_word_control: args.control,
         data,
         labels: &labels,

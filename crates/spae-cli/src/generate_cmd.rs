@@ -21,7 +21,6 @@ use spae::eval::classifier;
 use spae::pyramid::Pyramid;
 use spae::tokenizer::ImageTokenizer;
 use spae::train::dataset;
-use spae_llm::backend::SessionStats;
 use spae_icl::fewshot::wilson_interval;
 use spae_icl::progressive::{
     self, paper_recipe, plan, single_pass, Example, LayerStep, Pass, Window,
@@ -29,8 +28,9 @@ use spae_icl::progressive::{
 use spae_icl::text2image::{
     condition, intended_digit, mnist_queries, subject_of, DigitQuery, DEFAULT_TEMPLATE,
 };
+use spae_llm::backend::SessionStats;
 
-use crate::fewshot_cmd::{image_words, LlmArgs, LlmRecord};
+use crate::fewshot_cmd::{LlmArgs, LlmRecord};
 use crate::progress;
 
 /// The in-context generation task.
@@ -214,7 +214,7 @@ pub fn run(args: GenerateArgs, assets: &Assets, device: &Device) -> Result<()> {
     // The examples: `examples` train digits, as even over the classes as the count allows.
     let train = dataset(&tok.config, assets, Split::Train)?;
     let chosen = choose_examples(&train.labels, args.examples, args.seed)?;
-    let targets = image_words(&tok, &train, &chosen, depth)?;
+    let targets = tok.word_ids(&train.batch_chw(&chosen, tok.image_shape().0), depth)?;
     let (path, llm) = args.llm.load(assets, &tok.codebook)?;
     let words = args.llm.spellings(&llm, &tok.codebook)?;
     let text = |s: &str| llm.tokenize(s);

@@ -76,3 +76,30 @@ impl TermLike for LogLines {
         Ok(())
     }
 }
+
+/// Bars for a library's progress callback, which reports `done` of `total` per stage: a new
+/// bar whenever a stage starts (`done == 1`), the previous one cleared.
+#[derive(Default)]
+pub struct Bars {
+    bar: Option<ProgressBar>,
+}
+
+impl Bars {
+    /// Shows `done` of `total`; `label` names the stage when a new bar starts.
+    pub fn show(&mut self, done: usize, total: usize, label: impl FnOnce() -> String) {
+        if done <= 1 || self.bar.is_none() {
+            self.finish();
+            self.bar = Some(bar(total as u64, &label()));
+        }
+        if let Some(pb) = &self.bar {
+            pb.set_position(done as u64);
+        }
+    }
+
+    /// Clears the current bar.
+    pub fn finish(&mut self) {
+        if let Some(pb) = self.bar.take() {
+            pb.finish_and_clear();
+        }
+    }
+}

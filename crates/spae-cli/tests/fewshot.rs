@@ -68,12 +68,20 @@ fn a_few_episodes_in_both_modes_and_clear_errors() {
         let preds = r["predictions"].as_array().unwrap();
         assert_eq!(preds.len(), 12);
         assert!(preds.iter().all(|p| p.as_u64().unwrap() < 2), "{preds:?}");
-        let acc = r["constrained_accuracy"].as_f64().unwrap();
-        let (lo, hi) = (
-            r["constrained_ci95"][0].as_f64().unwrap(),
-            r["constrained_ci95"][1].as_f64().unwrap(),
+        // The report's figures are the constrained counts' (not the open-ended ones'): the
+        // accuracy and its Wilson interval recomputed from the count.
+        let k = r["constrained_correct"].as_f64().unwrap();
+        assert_eq!(r["constrained_accuracy"].as_f64().unwrap(), k / 12.0, "{r}");
+        let (z, n, p) = (1.96f64, 12.0f64, k / 12.0);
+        let centre = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
+        let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / (1.0 + z * z / n);
+        let lo = r["constrained_ci95"][0].as_f64().unwrap();
+        let hi = r["constrained_ci95"][1].as_f64().unwrap();
+        assert!(
+            (lo - (centre - half).max(0.0)).abs() < 1e-9
+                && (hi - (centre + half).min(1.0)).abs() < 1e-9,
+            "{r}"
         );
-        assert!(lo <= acc && acc <= hi, "{r}");
         // The 4 queries of an episode share its support prefix.
         assert!(r["stats"]["reused_tokens"].as_u64().unwrap() > 0, "{r}");
     }
@@ -384,4 +392,33 @@ fn label_free_words_beat_chance_on_unseen_classes() {
     let r = run(&["fewshot", "--control", "class-words:2"]);
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(!r.status.success() && err.contains("probability"), "{err}");
+}
+
+/// The released label-guided tokenizer must keep helping SmolLM2 read its classes: 5-way 1-shot
+/// over 30 independent one-query episodes, well above chance (20%). It saw these ten classes
+/// labelled in training: a supervised regression guard (Table 1 measured 77.3% on this setting),
+/// not the open-vocabulary claim (that is `label_free_words_beat_chance_on_unseen_classes`).
+#[test]
+fn released_words_help_the_llm_beyond_chance() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fs.json");
+    let r = run(&[
+        "fewshot",
+        "--checkpoint",
+        "models/fashion-mnist-semantic",
+        "--way",
+        "5",
+        "--episodes",
+        "30",
+        "--threads",
+        "2",
+        "--out",
+        &out.to_string_lossy(),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let rep: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(rep["all_seen"], true, "{rep}");
+    let acc = rep["results"][0]["constrained_accuracy"].as_f64().unwrap();
+    // Chance gives 45% or more in 30 queries with probability below 0.3%.
+    assert!(acc >= 0.45, "5-way accuracy {acc} with the released words");
 }

@@ -94,34 +94,62 @@ fn semantic_guidance_trains_and_resumes() {
     // Cross-entropy over 400 words: of the order of ln 400 = 6 at the start.
     assert!(sem[0] > 2.0 && sem[0] < 20.0, "{sem:?}");
 
-    // Semantic relevance per layer and the hit rate, with the cached features.
-    let report = dir.path().join("semantic.json");
+    // The guidance works: the semantic loss (Eq. 7) falls over the run (the last quarter of the
+    // steps against the first; seeded, measured 6.95 -> 6.55 with batches of 4).
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!(
+        mean(&sem[18..]) < mean(&sem[..6]),
+        "semantic loss did not fall: {sem:?}"
+    );
+
+    // Semantic relevance per layer and the hit rate, with the cached features; the top layer's
+    // relevance rises from the first step's model to the trained one.
+    let eval = |run: &Path, name: &str| -> serde_json::Value {
+        let report = dir.path().join(name);
+        let out = run_spae(&[
+            "eval",
+            "semantic",
+            "--checkpoint",
+            run.to_str().unwrap(),
+            "--n",
+            "60",
+            "--templates",
+            "imagenet-7",
+            "--out",
+            report.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap()
+    };
+    let r = eval(&run, "semantic.json");
+    assert_eq!(r["layers"].as_array().unwrap().len(), 5);
+    let first = dir.path().join("first-step");
     let out = run_spae(&[
-        "eval",
-        "semantic",
-        "--checkpoint",
-        run.to_str().unwrap(),
-        "--n",
-        "60",
-        "--templates",
-        "imagenet-7",
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
         "--out",
-        report.to_str().unwrap(),
+        first.to_str().unwrap(),
+        "--max-steps",
+        "1",
     ]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-    let layers = r["layers"].as_array().unwrap();
-    assert_eq!(layers.len(), 5);
-    for l in layers {
-        let v = l["relevance"].as_f64().unwrap();
-        assert!((0.0..=1.0).contains(&v), "{r}");
-    }
-    let hit = r["hit_rate"].as_f64().unwrap();
-    assert!((0.0..=1.0).contains(&hit), "{r}");
+    let r0 = eval(&first, "semantic-first.json");
+    let top = |r: &serde_json::Value| r["layers"][0]["relevance"].as_f64().unwrap();
+    eprintln!(
+        "top-layer relevance: step 1 {}, step 24 {}",
+        top(&r0),
+        top(&r)
+    );
+    assert!(top(&r) > top(&r0), "relevance did not rise: {r0} -> {r}");
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
 
     // Variants of the config: `edits` are (from, to) replacements.

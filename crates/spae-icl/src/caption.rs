@@ -8,9 +8,9 @@ use rand::seq::IndexedRandom;
 use rand::SeedableRng;
 use serde::Serialize;
 
+use crate::fewshot::{check_fits, wilson_interval, FewshotError, Prompter};
 use spae_llm::backend::Backend;
 use spae_llm::backend::SessionStats;
-use crate::fewshot::{check_fits, wilson_interval, FewshotError, Prompter};
 
 /// How captioning is run.
 #[derive(Debug, Clone, Copy, PartialEq)]

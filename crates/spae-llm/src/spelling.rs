@@ -7,6 +7,8 @@
 
 use std::borrow::Cow;
 
+use spae::codebook::{Codebook, VocabTokenizer};
+
 use crate::LlmError;
 
 /// Every codebook word with its spelling in one LLM's tokens, and the trie of those spellings.
@@ -83,6 +85,26 @@ impl Spellings {
     }
 
     /// Codebook word ids, sorted.
+    /// How `llm` spells a codebook's words: each word its own token (`as_text` false: the
+    /// codebook was built from `llm`'s vocabulary), or each word's text (" seven") in `llm`'s
+    /// tokens, one or several (an LLM of another vocabulary).
+    pub fn of_codebook(
+        llm: &dyn VocabTokenizer,
+        codebook: &Codebook,
+        as_text: bool,
+    ) -> Result<Self, LlmError> {
+        Self::new(
+            codebook
+                .words
+                .iter()
+                .map(|w| match as_text {
+                    true => (w.id, llm.tokenize(&w.text)),
+                    false => (w.id, vec![w.id]),
+                })
+                .collect(),
+        )
+    }
+
     pub fn ids(&self) -> &[u32] {
         &self.ids
     }

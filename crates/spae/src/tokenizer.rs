@@ -12,7 +12,7 @@ use crate::checkpoint::{latest, load_model, load_state, CheckpointError};
 use crate::codebook::Codebook;
 use crate::config::TrainConfig;
 use crate::model::SpaeModel;
-use crate::pyramid::PyramidError;
+use crate::pyramid::{Pyramid, PyramidError};
 use crate::quantizer::{quantize_pyramid, reconstruct, PyramidCodes};
 use crate::setup::{
     check_codebook, init_model, load_codebook, quant_context, QuantContext, SetupError,
@@ -87,6 +87,21 @@ impl ImageTokenizer {
             model,
             device,
         })
+    }
+
+    /// The configuration the model was trained with.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The frozen codebook (the LLM's words).
+    pub fn codebook(&self) -> &Codebook {
+        &self.codebook
+    }
+
+    /// The token pyramid (Eq. 1): layers, grids, positions.
+    pub fn pyramid(&self) -> &Pyramid {
+        &self.ctx.pyramid
     }
 
     /// The device the model runs on.

@@ -5,14 +5,17 @@
 //! continuation must start with the true class name) and constrained (decoding limited to the
 //! episode's class names).
 
+mod task;
+pub use task::{run, words_per_layers, FewshotConfig, FewshotReport, Progress};
+
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
+pub use crate::baselines::{class_word_control, overlap_vote};
 use spae_llm::backend::Backend;
 use spae_llm::backend::{Choices, SessionStats};
-pub use crate::baselines::{class_word_control, overlap_vote};
 use spae_llm::{Llm, LlmError};
 
 /// One column of Table 1.
@@ -77,6 +80,8 @@ pub struct Episode {
 pub enum FewshotError {
     #[error(transparent)]
     Llm(#[from] LlmError),
+    #[error(transparent)]
+    Tokenizer(#[from] spae::tokenizer::TokenizerError),
     #[error("{0}")]
     Data(String),
     #[error("{setting} at this depth needs {tokens} tokens but the context holds {n_ctx}: at most {fit} support examples of {per_example} tokens fit (raise --n-ctx or use fewer layers)")]
