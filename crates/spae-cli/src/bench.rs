@@ -196,7 +196,7 @@ struct FewshotBench {
 /// every prompt, and (with --server) by an OpenAI-compatible server.
 fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets, device: &Device) -> Result<()> {
     let defaults = crate::fewshot_cmd::FewshotArgs::defaults();
-    let embedded = crate::fewshot_cmd::LlmArgs {
+    let embedded = crate::common::LlmArgs {
         llm: a.llm.clone(),
         threads: a.threads,
         ..defaults.llm.clone()
@@ -210,7 +210,7 @@ fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets, device: &Device) -> Resul
         (
             "embedded, no reuse".to_string(),
             "no-reuse",
-            crate::fewshot_cmd::LlmArgs {
+            crate::common::LlmArgs {
                 no_reuse: true,
                 ..embedded.clone()
             },
@@ -220,7 +220,7 @@ fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets, device: &Device) -> Resul
         variants.push((
             format!("server {url} ({:?} prompts)", a.prompt_as).to_lowercase(),
             "server",
-            crate::fewshot_cmd::LlmArgs {
+            crate::common::LlmArgs {
                 server: Some(url.clone()),
                 prompt_as: a.prompt_as,
                 ..embedded.clone()
@@ -336,8 +336,8 @@ fn train_bench(
     assets: &Assets,
     device: &Device,
 ) -> Result<()> {
-    let cfg: TrainConfig = crate::read_toml(config)?;
-    crate::codebook_cmd::ensure(Path::new(&cfg.codebook), assets)?;
+    let cfg: TrainConfig = crate::common::read_toml(config)?;
+    crate::common::ensure(Path::new(&cfg.codebook), assets)?;
     let cb = load_codebook(&cfg)?;
     let ctx = quant_context(&cfg, &cb)?;
     let set = training_set(&cfg, assets)?;

@@ -13,7 +13,7 @@ use spae::train::dataset;
 use spae_icl::caption::{run_captioning, CaptionConfig, CaptionResult};
 use spae_icl::fewshot::{Prompter, CLASSIFY_STEM};
 
-use crate::fewshot_cmd::{LlmArgs, LlmRecord};
+use crate::common::{LlmArgs, LlmRecord};
 use crate::progress;
 use spae_icl::fewshot::words_per_layers;
 
@@ -60,8 +60,8 @@ struct Report<'a> {
 }
 
 pub fn run(args: CaptionArgs, assets: &Assets, device: &Device) -> Result<()> {
-    let split = crate::parse_split(&args.split)?;
-    let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets, device)?;
+    let split = crate::common::parse_split(&args.split)?;
+    let tok = crate::common::tokenizer(&args.checkpoint, assets, device)?;
     let set = dataset(&tok.config, assets, split)?;
     if set.names.is_empty() {
         bail!(

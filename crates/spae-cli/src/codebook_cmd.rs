@@ -1,14 +1,12 @@
 //! `spae codebook ...`: build the frozen language codebook, inspect it.
 
-use spae::device::Device;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Subcommand;
 use spae::assets::Assets;
 use spae::codebook::{Codebook, CodebookConfig};
-use spae::tokenizer::ImageTokenizer;
-use spae_llm::codebooks::{build_codebook, ensure_codebook, load_tokenizer};
+use spae_llm::codebooks::build_codebook;
 
 use crate::{llm_source, progress};
 
@@ -46,7 +44,7 @@ pub fn run(cmd: CodebookCommand, assets: &Assets) -> Result<()> {
     match cmd {
         CodebookCommand::Build { llm, out, config } => {
             let cfg = match config {
-                Some(p) => crate::read_toml(&p)?,
+                Some(p) => crate::common::read_toml(&p)?,
                 None => CodebookConfig::default(),
             };
             let (path, name) = llm_source::resolve(&llm, assets)?;
@@ -57,7 +55,7 @@ pub fn run(cmd: CodebookCommand, assets: &Assets) -> Result<()> {
         }
         CodebookCommand::Stats { codebook } => {
             let dir = codebook.unwrap_or_else(|| assets.codebook_dir("smollm2"));
-            print_stats(&load(&dir)?, &dir);
+            print_stats(&crate::common::load_codebook(&dir)?, &dir);
             Ok(())
         }
         CodebookCommand::Neighbors {
@@ -66,58 +64,25 @@ pub fn run(cmd: CodebookCommand, assets: &Assets) -> Result<()> {
             codebook,
         } => {
             let dir = codebook.unwrap_or_else(|| assets.codebook_dir("smollm2"));
-            let cb = load(&dir)?;
+            let cb = crate::common::load_codebook(&dir)?;
             print_neighbors(&cb, &word, count)
         }
     }
 }
 
 /// The library's codebook progress (tokens checked of the vocabulary) on a bar.
-fn tokens_checked(pb: &indicatif::ProgressBar) -> impl FnMut(usize, usize) + '_ {
-    move |n, total| {
-        pb.set_length(total as u64);
-        pb.set_position(n as u64)
-    }
-}
-
 /// Builds and saves the codebook of the GGUF at `path`, with a progress bar.
 pub fn build(path: &Path, name: &str, cfg: &CodebookConfig, out: &Path) -> Result<Codebook> {
     let pb = progress::bar(0, "tokens checked");
-    let cb = build_codebook(path, name, cfg, out, &mut tokens_checked(&pb))?;
+    let cb = build_codebook(
+        path,
+        name,
+        cfg,
+        out,
+        &mut crate::common::tokens_checked(&pb),
+    )?;
     pb.finish();
     Ok(cb)
-}
-
-/// Builds the codebook folder `dir` if it is missing and named after an installed LLM (the
-/// library's [`ensure_codebook`]), saying so and showing progress.
-pub fn ensure(dir: &Path, assets: &Assets) -> Result<()> {
-    let pb = progress::bar(0, "codebook: tokens checked");
-    let built = ensure_codebook(dir, assets, &mut tokens_checked(&pb));
-    pb.finish_and_clear();
-    if built? {
-        println!("built the codebook at {}", dir.display());
-    }
-    Ok(())
-}
-
-/// Loads a checkpoint, run or released model as a tokenizer, building its codebook first (with
-/// a progress bar) when it is missing and named after an installed LLM.
-pub fn tokenizer(checkpoint: &Path, assets: &Assets, device: &Device) -> Result<ImageTokenizer> {
-    let pb = progress::bar(0, "codebook: tokens checked");
-    let tok = load_tokenizer(checkpoint, assets, device, &mut tokens_checked(&pb));
-    pb.finish_and_clear();
-    Ok(tok?)
-}
-
-/// Loads a codebook, with a hint to build it when the folder is missing.
-pub fn load(dir: &Path) -> Result<Codebook> {
-    if !dir.exists() {
-        anyhow::bail!(
-            "no codebook at {}: build it with `spae codebook build`",
-            dir.display()
-        );
-    }
-    Ok(Codebook::load(dir)?)
 }
 
 pub fn print_stats(cb: &Codebook, dir: &Path) {

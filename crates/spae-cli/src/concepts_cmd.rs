@@ -127,7 +127,7 @@ pub fn scorer(a: ScorerArgs, assets: &Assets, device: &Device) -> Result<()> {
         },
         ..SemanticConfig::default()
     };
-    let full = named_dataset(&a.dataset, assets, crate::parse_split(&a.split)?)?;
+    let full = named_dataset(&a.dataset, assets, crate::common::parse_split(&a.split)?)?;
     if full.width > a.size {
         anyhow::bail!(
             "--size {}: {} images are {}x{}",
@@ -161,7 +161,7 @@ pub fn scorer(a: ScorerArgs, assets: &Assets, device: &Device) -> Result<()> {
     let nn = nearest_neighbour_accuracy(&features, &set.labels);
     let mut top_words = Vec::new();
     let hit_rate = if a.hit_rate {
-        let cb = crate::codebook_cmd::load(&a.codebook)?;
+        let cb = crate::common::load_codebook(&a.codebook)?;
         let pb = progress::bar(cb.len() as u64, "word features");
         let words = codebook_text_features(
             &cb,
@@ -292,8 +292,8 @@ fn word_stats(words: &[u32], labels: &[u32], shuffled: &[u32]) -> WordStats {
 }
 
 pub fn words(a: WordsArgs, assets: &Assets, device: &Device) -> Result<()> {
-    let tok = crate::codebook_cmd::tokenizer(&a.checkpoint, assets, device)?;
-    let split = crate::parse_split(&a.split)?;
+    let tok = crate::common::tokenizer(&a.checkpoint, assets, device)?;
+    let split = crate::common::parse_split(&a.split)?;
     let (full, data) = load_images(&tok, None, a.dataset.as_deref(), split, assets)?;
     let seen = labels_seen(&a.checkpoint, assets)?;
     let (pool, rec) = select(&full, &seen, &a.choice, usize::MAX)?;

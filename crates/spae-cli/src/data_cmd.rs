@@ -21,7 +21,7 @@ pub enum DataCommand {
 
 pub fn run(cmd: DataCommand, assets: &Assets) -> Result<()> {
     let DataCommand::Inspect { what, split } = cmd;
-    let split = crate::parse_split(&split)?;
+    let split = crate::common::parse_split(&split)?;
     let path = PathBuf::from(&what);
     let set = match what.as_str() {
         "fashion-mnist" => data::fashion_mnist(&assets.path("fashion-mnist")?, split)?,

@@ -24,8 +24,8 @@ const WORDS: [&str; 6] = ["cat", "red", "shoe", "king", "water", "seven"];
 
 pub fn run(assets: &Assets, device: &Device) -> Result<()> {
     let dir = assets.codebook_dir("smollm2");
-    codebook_cmd::ensure(&dir, assets)?;
-    let cb = codebook_cmd::load(&dir)?;
+    crate::common::ensure(&dir, assets)?;
+    let cb = crate::common::load_codebook(&dir)?;
     println!("== the frozen language codebook ==");
     codebook_cmd::print_stats(&cb, &dir);
 
@@ -158,7 +158,7 @@ fn show_model(assets: &Assets, device: &Device) -> Result<bool> {
         println!("(no trained model at {MODEL}: train one with `spae train`)");
         return Ok(false);
     }
-    let tok = codebook_cmd::tokenizer(dir, assets, device)?;
+    let tok = crate::common::tokenizer(dir, assets, device)?;
     let seen = spae::train::labels_seen(dir, assets)?;
     let set = data::fashion_mnist(&assets.path("fashion-mnist")?, Split::Test)?;
     let (size, ch) = tok.image_shape();

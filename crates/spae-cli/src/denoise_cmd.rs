@@ -27,10 +27,11 @@ use spae_icl::progressive::{self, Pass};
 use spae_llm::backend::Backend;
 use spae_llm::spelling::Spellings;
 
+use crate::common::PlanArgs;
+use crate::common::{LlmArgs, LlmRecord};
 use crate::eval_cmd::image_metrics;
-use crate::fewshot_cmd::{LlmArgs, LlmRecord};
-use crate::generate_cmd::{n_ctx, PlanArgs, PlanKind};
 use crate::progress;
+use spae_icl::progressive::PlanKind;
 
 #[derive(Args)]
 pub struct DenoiseArgs {
@@ -131,10 +132,10 @@ pub fn run(args: DenoiseArgs, assets: &Assets, device: &Device) -> Result<()> {
         bail!("--examples must be at least 1");
     }
     for checkpoint in &tokenizers {
-        let tok = crate::codebook_cmd::tokenizer(checkpoint, assets, device)?;
+        let tok = crate::common::tokenizer(checkpoint, assets, device)?;
         let (_, llm) = args.llm.load(assets, &tok.codebook)?;
         let spellings = args.llm.spellings(&llm, &tok.codebook)?;
-        let (sizes, passes) = args.plan.passes(&tok.ctx.pyramid)?;
+        let (sizes, passes) = args.plan.plan().passes(tok.pyramid())?;
         let originals = originals(&args, &tok, assets)?;
         let targets = tok.word_ids(&originals, sizes.len())?;
         let (size, ch) = tok.image_shape();
@@ -200,7 +201,7 @@ fn denoise_ctx(args: &DenoiseArgs, job: &Job) -> Result<u32> {
         words: &job.words,
         separator: &separator,
     };
-    n_ctx(ctx, &[query], &job.passes)
+    Ok(progressive::n_ctx(ctx, &[query], &job.passes)?)
 }
 
 /// The originals, `n x C x S x S`: the given files or the first test images.

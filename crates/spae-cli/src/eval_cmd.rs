@@ -134,7 +134,7 @@ fn semantic(a: SemanticArgs, assets: &Assets, device: &Device) -> Result<()> {
         out,
     } = a;
     let split = split.as_str();
-    let tok = crate::codebook_cmd::tokenizer(&checkpoint, assets, device)?;
+    let tok = crate::common::tokenizer(&checkpoint, assets, device)?;
     let trained = &tok.config.semantic;
     let sem = SemanticConfig {
         scorer: scorer.unwrap_or_else(|| trained.scorer.clone()),
@@ -142,7 +142,7 @@ fn semantic(a: SemanticArgs, assets: &Assets, device: &Device) -> Result<()> {
         bridge: trained.bridge,
         ..SemanticConfig::default()
     };
-    let set = dataset(&tok.config, assets, crate::parse_split(split)?)?;
+    let set = dataset(&tok.config, assets, crate::common::parse_split(split)?)?;
     let n = n.min(set.len());
     let (size, _) = tok.image_shape();
     let scored = score_set(&sem, assets, &tok.codebook, &set, size, device)?;
@@ -267,8 +267,8 @@ fn recon(
     assets: &Assets,
     device: &Device,
 ) -> Result<()> {
-    let split = crate::parse_split(split)?;
-    let tok = crate::codebook_cmd::tokenizer(&checkpoint, assets, device)?;
+    let split = crate::common::parse_split(split)?;
+    let tok = crate::common::tokenizer(&checkpoint, assets, device)?;
     let set = dataset(&tok.config, assets, split)?;
     let lpips = Lpips::load(&assets.path("lpips")?, device)?;
     let n = n.min(set.len());

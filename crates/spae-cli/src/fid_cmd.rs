@@ -33,7 +33,7 @@ fn load(source: &str, canvas: Option<usize>, assets: &Assets) -> Result<Vec<Batc
     let parts: Vec<&str> = source.split(':').collect();
     let (name, split) = match parts[..] {
         [name, split] | [name, split, _] | [name, split, "balanced", _] | [name, split, "balanced", _, _] => {
-            (name, crate::parse_split(split)?)
+            (name, crate::common::parse_split(split)?)
         }
         _ => bail!(
             "{source}: neither a folder nor DATASET:SPLIT[:START..END] or DATASET:SPLIT:balanced:N[:SEED]"

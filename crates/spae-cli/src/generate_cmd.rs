@@ -18,19 +18,16 @@ use spae::assets::Assets;
 use spae::codebook::VocabTokenizer;
 use spae::data::{tile_images, write_png, Split};
 use spae::eval::classifier;
-use spae::pyramid::Pyramid;
 use spae::tokenizer::ImageTokenizer;
 use spae::train::dataset;
 use spae_icl::fewshot::wilson_interval;
-use spae_icl::progressive::{
-    self, paper_recipe, plan, single_pass, Example, LayerStep, Pass, Window,
-};
+use spae_icl::progressive::{self, Example, PlanKind};
 use spae_icl::text2image::{
     condition, intended_digit, mnist_queries, subject_of, DigitQuery, DEFAULT_TEMPLATE,
 };
 use spae_llm::backend::SessionStats;
 
-use crate::fewshot_cmd::{LlmArgs, LlmRecord};
+use crate::common::{LlmArgs, LlmRecord, PlanArgs};
 use crate::progress;
 
 /// The in-context generation task.
@@ -38,54 +35,6 @@ use crate::progress;
 pub enum Task {
     /// Digits from text: "an image of 1+7".
     Mnist,
-}
-
-/// How the passes are planned (Eq. 11).
-#[derive(Clone, Copy, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PlanKind {
-    /// PAR for every layer but the last, PNAR for the last (the paper's recipe).
-    Paper,
-    /// PAR everywhere.
-    Par,
-    /// PNAR everywhere.
-    Pnar,
-    /// The whole target in one pass (stride infinity).
-    Single,
-}
-
-/// What the LLM writes and in which passes (Eq. 11).
-#[derive(Args)]
-pub struct PlanArgs {
-    /// Pyramid layers written (default: the first decodable depth).
-    #[arg(long)]
-    pub depth: Option<usize>,
-    #[arg(long, value_enum, default_value = "paper")]
-    pub plan: PlanKind,
-    /// Tokens per pass (default 16: one pass for each of the 1-, 4- and 16-word layers, four
-    /// for a 64-word layer); 0: a whole layer per pass.
-    #[arg(long, default_value_t = 16)]
-    pub stride: usize,
-}
-
-impl PlanArgs {
-    /// The token count of each written layer and the passes that write them.
-    pub fn passes(&self, pyramid: &Pyramid) -> Result<(Vec<usize>, Vec<Pass>)> {
-        let depth = self
-            .depth
-            .unwrap_or_else(|| pyramid.first_decodable_depth());
-        pyramid.check_decodable(depth)?;
-        let sizes = pyramid.layer_sizes()[..depth].to_vec();
-        let stride = (self.stride > 0).then_some(self.stride);
-        let every = |window| vec![LayerStep { stride, window }; depth];
-        let passes = match self.plan {
-            PlanKind::Single => single_pass(&sizes),
-            PlanKind::Paper => plan(&sizes, &paper_recipe(depth, stride))?,
-            PlanKind::Par => plan(&sizes, &every(Window::Par))?,
-            PlanKind::Pnar => plan(&sizes, &every(Window::Pnar))?,
-        };
-        Ok((sizes, passes))
-    }
 }
 
 #[derive(Args)]
@@ -174,7 +123,7 @@ struct Report<'a> {
 
 pub fn run(args: GenerateArgs, assets: &Assets, device: &Device) -> Result<()> {
     let Task::Mnist = args.task;
-    let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets, device)?;
+    let tok = crate::common::tokenizer(&args.checkpoint, assets, device)?;
     if tok.config.data.dataset != spae::data::DatasetName::Mnist {
         bail!(
             "{} is a tokenizer of {}, not of the MNIST digits",
@@ -193,7 +142,7 @@ pub fn run(args: GenerateArgs, assets: &Assets, device: &Device) -> Result<()> {
             judge_cfg.classes.len()
         );
     }
-    let (sizes, passes) = args.plan.passes(&tok.ctx.pyramid)?;
+    let (sizes, passes) = args.plan.plan().passes(tok.pyramid())?;
     let (depth, total) = (sizes.len(), sizes.iter().sum::<usize>());
     let queries: Vec<DigitQuery> = if args.queries.is_empty() {
         mnist_queries()
@@ -241,7 +190,9 @@ pub fn run(args: GenerateArgs, assets: &Assets, device: &Device) -> Result<()> {
         separator: &separator,
     };
 
-    let mut backend = args.llm.backend(&llm, n_ctx(ctx, &prompts, &passes)?)?;
+    let mut backend = args
+        .llm
+        .backend(&llm, progressive::n_ctx(ctx, &prompts, &passes)?)?;
     let pb = progress::bar((passes.len() * queries.len()) as u64, "generate");
     let (t0, before) = (Instant::now(), backend.stats());
     let written = progressive::decode(backend.as_mut(), ctx, &prompts, &passes, || pb.inc(1))?;
@@ -328,13 +279,6 @@ pub fn run(args: GenerateArgs, assets: &Assets, device: &Device) -> Result<()> {
     write_outputs(&args.out, &report, &pixels, size)?;
     print_report(&report);
     Ok(())
-}
-
-/// The default context length of a generation: what its longest pass needs, at least 2048, in
-/// multiples of 256.
-pub fn n_ctx(ctx: progressive::Context, queries: &[Vec<u32>], passes: &[Pass]) -> Result<u32> {
-    let need = progressive::context_needed(ctx, queries, passes)?.max(2048);
-    Ok(need.next_multiple_of(256) as u32)
 }
 
 /// `n` indices of `labels`, as even over the classes as `n` allows (seeded), in a seeded order.

@@ -4,6 +4,7 @@ mod bench;
 mod caption_cmd;
 mod classifier_cmd;
 mod codebook_cmd;
+mod common;
 mod concepts_cmd;
 mod data_cmd;
 mod demo;
@@ -82,23 +83,6 @@ enum Command {
     /// Data sets and image files.
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
-}
-
-/// A data split named on the command line.
-fn parse_split(split: &str) -> anyhow::Result<spae::data::Split> {
-    match split {
-        "test" => Ok(spae::data::Split::Test),
-        "train" => Ok(spae::data::Split::Train),
-        other => anyhow::bail!("unknown split '{other}' (train or test)"),
-    }
-}
-
-/// Reads a TOML configuration file into its typed struct.
-fn read_toml<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> anyhow::Result<T> {
-    use anyhow::Context;
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("{}: bad config", path.display()))
 }
 
 /// Runs one command on the device chosen in `main` (the only place a device is chosen).

@@ -13,7 +13,7 @@ use spae::semantic::features::TextFeatures;
 use spae::semantic::templates::TemplateSet;
 use spae::train::codebook_text_features;
 
-use crate::{codebook_cmd, progress};
+use crate::progress;
 
 #[derive(Subcommand)]
 pub enum SemanticCommand {
@@ -46,7 +46,7 @@ fn features(
     device: &Device,
 ) -> Result<(spae::codebook::Codebook, TextEncoder, TextFeatures)> {
     let dir = codebook.unwrap_or_else(|| assets.codebook_dir("smollm2"));
-    let cb = codebook_cmd::load(&dir)?;
+    let cb = crate::common::load_codebook(&dir)?;
     let set = templates.templates();
     let text = TextEncoder::MiniLm(Box::new(MiniLm::load(&assets.path("minilm")?, device)?));
     let pb = progress::bar(cb.len() as u64, "words");

@@ -47,7 +47,7 @@ pub struct Encoded {
 }
 
 pub fn encode(args: EncodeArgs, assets: &Assets, device: &Device) -> Result<()> {
-    let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets, device)?;
+    let tok = crate::common::tokenizer(&args.checkpoint, assets, device)?;
     let (size, ch) = tok.image_shape();
     let mut out = Vec::new();
     for path in &args.images {
@@ -121,7 +121,7 @@ fn read_layers(path: &Path, index: usize) -> Result<Vec<LayerTokens>> {
 }
 
 pub fn decode(args: DecodeArgs, assets: &Assets, device: &Device) -> Result<()> {
-    let tok = crate::codebook_cmd::tokenizer(&args.checkpoint, assets, device)?;
+    let tok = crate::common::tokenizer(&args.checkpoint, assets, device)?;
     let layers = read_layers(&args.tokens, args.index)?;
     let depth = args.layers.unwrap_or(layers.len());
     let px = tok

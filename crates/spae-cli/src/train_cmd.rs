@@ -32,7 +32,7 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs, assets: &Assets, device: &Device) -> Result<()> {
-    let mut cfg: TrainConfig = crate::read_toml(&args.config)?;
+    let mut cfg: TrainConfig = crate::common::read_toml(&args.config)?;
     if let Some(cb) = args.codebook {
         cfg.codebook = cb;
     }
@@ -45,7 +45,7 @@ pub fn run(args: TrainArgs, assets: &Assets, device: &Device) -> Result<()> {
             .into_owned();
         PathBuf::from("runs").join(stem)
     });
-    crate::codebook_cmd::ensure(Path::new(&cfg.codebook), assets)?;
+    crate::common::ensure(Path::new(&cfg.codebook), assets)?;
     let pb = progress::bar(cfg.run.steps as u64, "train");
     let batch = cfg.run.batch_size as f64;
     let mut done_here = 0usize;
@@ -85,7 +85,7 @@ pub struct ExportArgs {
 pub fn export(args: ExportArgs, assets: &Assets, device: &Device) -> Result<()> {
     let dir = latest_checkpoint(&args.checkpoint)?.unwrap_or_else(|| args.checkpoint.clone());
     let cfg = load_state(&dir)?.config;
-    crate::codebook_cmd::ensure(Path::new(&cfg.codebook), assets)?;
+    crate::common::ensure(Path::new(&cfg.codebook), assets)?;
     let cb = load_codebook(&cfg)?;
     let mut model = init_model(&cfg, &cb, device);
     let state = spae::train::export(&dir, &mut model, &args.out)?;

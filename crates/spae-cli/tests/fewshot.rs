@@ -396,7 +396,8 @@ fn label_free_words_beat_chance_on_unseen_classes() {
 
 /// The released label-guided tokenizer must keep helping SmolLM2 read its classes: 5-way 1-shot
 /// over 30 independent one-query episodes, well above chance (20%). It saw these ten classes
-/// labelled in training: a supervised regression guard (Table 1 measured 77.3% on this setting),
+/// labelled in training: a supervised regression guard (Table 1 measured 77.3% on this setting,
+/// this test 70.0% on its 30 episodes),
 /// not the open-vocabulary claim (that is `label_free_words_beat_chance_on_unseen_classes`).
 #[test]
 fn released_words_help_the_llm_beyond_chance() {
@@ -417,7 +418,12 @@ fn released_words_help_the_llm_beyond_chance() {
     ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let rep: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-    assert_eq!(rep["all_seen"], true, "{rep}");
+    assert_eq!(rep["tokenizer_label_free"], false, "{rep}");
+    let classes = rep["classes"].as_array().unwrap();
+    assert!(
+        classes.iter().all(|c| c["seen_in_training"] == true),
+        "{rep}"
+    );
     let acc = rep["results"][0]["constrained_accuracy"].as_f64().unwrap();
     // Chance gives 45% or more in 30 queries with probability below 0.3%.
     assert!(acc >= 0.45, "5-way accuracy {acc} with the released words");

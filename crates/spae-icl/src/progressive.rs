@@ -11,6 +11,7 @@
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
+use spae::pyramid::Pyramid;
 
 use spae_llm::backend::Backend;
 use spae_llm::spelling::Spellings;
@@ -53,6 +54,87 @@ pub enum PlanError {
     Layers { steps: usize, layers: usize },
     #[error("layer {0}: a stride must be at least 1")]
     Stride(usize),
+}
+
+/// How the passes of a generation are planned (Eq. 11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlanKind {
+    /// PAR for every layer but the last, PNAR for the last (the paper's recipe).
+    #[default]
+    Paper,
+    /// PAR everywhere.
+    Par,
+    /// PNAR everywhere.
+    Pnar,
+    /// The whole target in one pass (stride infinity).
+    Single,
+}
+
+impl std::str::FromStr for PlanKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "paper" => Ok(Self::Paper),
+            "par" => Ok(Self::Par),
+            "pnar" => Ok(Self::Pnar),
+            "single" => Ok(Self::Single),
+            _ => Err(format!("unknown plan '{s}' (paper, par, pnar or single)")),
+        }
+    }
+}
+
+/// What the LLM writes and in which passes (Eq. 11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Plan {
+    /// Pyramid layers written (`None`: the first decodable depth).
+    pub depth: Option<usize>,
+    pub kind: PlanKind,
+    /// Tokens per pass; 0: a whole layer per pass.
+    pub stride: usize,
+}
+
+impl Default for Plan {
+    /// The paper's recipe, 16 tokens per pass (one pass for each of the 1-, 4- and 16-word
+    /// layers, four for a 64-word layer), to the first decodable depth.
+    fn default() -> Self {
+        Plan {
+            depth: None,
+            kind: PlanKind::Paper,
+            stride: 16,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenerationError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Pyramid(#[from] spae::pyramid::PyramidError),
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+}
+
+impl Plan {
+    /// The token count of each written layer of `pyramid` and the passes that write them.
+    pub fn passes(&self, pyramid: &Pyramid) -> Result<(Vec<usize>, Vec<Pass>), GenerationError> {
+        let depth = self
+            .depth
+            .unwrap_or_else(|| pyramid.first_decodable_depth());
+        pyramid.check_decodable(depth)?;
+        let sizes = pyramid.layer_sizes()[..depth].to_vec();
+        let stride = (self.stride > 0).then_some(self.stride);
+        let every = |window| vec![LayerStep { stride, window }; depth];
+        let passes = match self.kind {
+            PlanKind::Single => single_pass(&sizes),
+            PlanKind::Paper => plan(&sizes, &paper_recipe(depth, stride))?,
+            PlanKind::Par => plan(&sizes, &every(Window::Par))?,
+            PlanKind::Pnar => plan(&sizes, &every(Window::Pnar))?,
+        };
+        Ok((sizes, passes))
+    }
 }
 
 /// The paper's recipe: PAR for every layer but the last, PNAR for the last (conditioned on the
@@ -216,6 +298,13 @@ pub fn context_needed(
         }
     }
     Ok(need)
+}
+
+/// The context length a generation asks for: what its longest pass needs ([`context_needed`]),
+/// at least 2048, in multiples of 256.
+pub fn n_ctx(ctx: Context, queries: &[Vec<u32>], passes: &[Pass]) -> Result<u32, LlmError> {
+    let need = context_needed(ctx, queries, passes)?.max(2048);
+    Ok(need.next_multiple_of(256) as u32)
 }
 
 /// Increasing ranges, empty ones dropped and touching ones joined.

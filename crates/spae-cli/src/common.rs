@@ -1,0 +1,223 @@
+//! What several commands share: the LLM and plan flags, what a report records of the LLM, data
+//! splits and configuration files by name, and loading a tokenizer or codebook with progress.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::Args;
+use serde::Serialize;
+use spae::assets::Assets;
+use spae::codebook::Codebook;
+use spae::device::Device;
+use spae::tokenizer::ImageTokenizer;
+use spae_icl::progressive::{Plan, PlanKind};
+use spae_llm::backend::Backend;
+use spae_llm::codebooks::{ensure_codebook, load_tokenizer};
+use spae_llm::http::{Endpoint, HttpConfig, PromptForm};
+use spae_llm::session::{self, SessionConfig};
+use spae_llm::spec::BackendSpec;
+use spae_llm::spelling::Spellings;
+use spae_llm::Llm;
+
+use crate::{llm_source, progress};
+
+/// Which frozen LLM answers, and how it runs.
+#[derive(Args, Clone)]
+pub struct LlmArgs {
+    /// The frozen LLM: an installed asset (smollm2, qwen0.5b, ...), a .gguf path or
+    /// hf:OWNER/REPO/FILE.gguf. With --server, only its vocabulary is read (the served model's).
+    #[arg(long, default_value = "smollm2")]
+    pub llm: String,
+    /// Ask an OpenAI-compatible server instead of running the LLM here (base URL with the API
+    /// version, e.g. http://127.0.0.1:8000/v1; API key from $OPENAI_API_KEY).
+    #[arg(long)]
+    pub server: Option<String>,
+    /// The server's `model` field.
+    #[arg(long, default_value = "default")]
+    pub server_model: String,
+    /// completions or chat.
+    #[arg(long, default_value = "completions")]
+    pub endpoint: Endpoint,
+    /// Prompts to the completions endpoint as token ids or as text.
+    #[arg(long, default_value = "ids")]
+    pub prompt_as: PromptForm,
+    /// Seconds before a request to the server is given up (then retried).
+    #[arg(long, default_value_t = 120.0)]
+    pub timeout: f64,
+    /// Retries of a failed request (with exponential backoff).
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
+    /// Re-process every prompt from the start instead of reusing the cached prefix.
+    #[arg(long)]
+    pub no_reuse: bool,
+    /// Context length in tokens (default: 2048 for classification and captions, 4096 for
+    /// generation).
+    #[arg(long)]
+    pub n_ctx: Option<u32>,
+    /// CPU threads for the LLM (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Give the LLM each image's words as text, tokenized by its own tokenizer, so that an LLM
+    /// with another vocabulary than the codebook's source model (Qwen, Gemma, ...) can read a
+    /// tokenizer's words, and write them (generate, denoise: each token constrained to continue
+    /// a codebook word's spelling).
+    #[arg(long)]
+    pub words_as_text: bool,
+}
+
+impl LlmArgs {
+    /// The LLM's GGUF path and the model (vocabulary only with --server), checked against the
+    /// codebook's vocabulary unless --words-as-text.
+    pub fn load(&self, assets: &Assets, codebook: &Codebook) -> Result<(PathBuf, Llm)> {
+        let (path, _) = llm_source::resolve(&self.llm, assets)?;
+        let llm = match self.server {
+            Some(_) => Llm::load_vocab_only(&path)?,
+            None => Llm::load(&path)?,
+        };
+        if !self.words_as_text {
+            llm.check_codebook(codebook)?;
+        }
+        Ok((path, llm))
+    }
+
+    /// How `llm` spells the codebook's words (--words-as-text: as text in its own tokens).
+    pub fn spellings(&self, llm: &Llm, codebook: &Codebook) -> Result<Spellings> {
+        Ok(Spellings::of_codebook(llm, codebook, self.words_as_text)?)
+    }
+
+    /// What a report records of the LLM that answered `path` ran.
+    pub fn record(&self, path: &Path) -> LlmRecord {
+        LlmRecord {
+            llm: path.display().to_string(),
+            server: self.server.clone(),
+            threads: self
+                .server
+                .is_none()
+                .then(|| session::threads(self.threads)),
+            reuse_prefix: !self.no_reuse,
+            words_as_text: self.words_as_text,
+        }
+    }
+
+    /// How the LLM runs: a llama.cpp session, or the server; `n_ctx` unless --n-ctx is given.
+    pub fn spec(&self, n_ctx: u32) -> BackendSpec {
+        let n_ctx = self.n_ctx.unwrap_or(n_ctx);
+        match &self.server {
+            Some(url) => BackendSpec::Http(HttpConfig {
+                model: self.server_model.clone(),
+                endpoint: self.endpoint,
+                prompt: self.prompt_as,
+                timeout_s: self.timeout,
+                retries: self.retries,
+                n_ctx: n_ctx as usize,
+                ..HttpConfig::new(url)
+            }),
+            None => BackendSpec::Embedded(SessionConfig {
+                n_ctx,
+                threads: self.threads,
+                reuse_prefix: !self.no_reuse,
+                ..SessionConfig::default()
+            }),
+        }
+    }
+
+    /// The backend that answers, opened on `llm` ([`LlmArgs::spec`]).
+    pub fn backend<'a>(&self, llm: &'a Llm, n_ctx: u32) -> Result<Box<dyn Backend + 'a>> {
+        Ok(self.spec(n_ctx).open(llm)?)
+    }
+}
+
+/// What a report records of the LLM: enough to rerun it (llama.cpp's greedy choices between
+/// near-tied tokens depend on the thread count).
+#[derive(Serialize, Clone)]
+pub struct LlmRecord {
+    /// The GGUF (with a server: whose vocabulary was used).
+    pub llm: String,
+    pub server: Option<String>,
+    /// CPU threads of the embedded LLM.
+    pub threads: Option<usize>,
+    pub reuse_prefix: bool,
+    pub words_as_text: bool,
+}
+
+/// What the LLM writes and in which passes (Eq. 11).
+#[derive(Args)]
+pub struct PlanArgs {
+    /// Pyramid layers written (default: the first decodable depth).
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// paper (PAR for every layer but the last, PNAR for the last), par, pnar or single (the
+    /// whole target in one pass).
+    #[arg(long, default_value = "paper")]
+    pub plan: PlanKind,
+    /// Tokens per pass (default 16: one pass for each of the 1-, 4- and 16-word layers, four
+    /// for a 64-word layer); 0: a whole layer per pass.
+    #[arg(long, default_value_t = 16)]
+    pub stride: usize,
+}
+
+impl PlanArgs {
+    pub fn plan(&self) -> Plan {
+        Plan {
+            depth: self.depth,
+            kind: self.plan,
+            stride: self.stride,
+        }
+    }
+}
+
+/// A data split named on the command line.
+pub fn parse_split(split: &str) -> anyhow::Result<spae::data::Split> {
+    match split {
+        "test" => Ok(spae::data::Split::Test),
+        "train" => Ok(spae::data::Split::Train),
+        other => anyhow::bail!("unknown split '{other}' (train or test)"),
+    }
+}
+
+/// Reads a TOML configuration file into its typed struct.
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> anyhow::Result<T> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("{}: bad config", path.display()))
+}
+
+pub fn tokens_checked(pb: &indicatif::ProgressBar) -> impl FnMut(usize, usize) + '_ {
+    move |n, total| {
+        pb.set_length(total as u64);
+        pb.set_position(n as u64)
+    }
+}
+
+/// Builds the codebook folder `dir` if it is missing and named after an installed LLM (the
+/// library's [`ensure_codebook`]), saying so and showing progress.
+pub fn ensure(dir: &Path, assets: &Assets) -> Result<()> {
+    let pb = progress::bar(0, "codebook: tokens checked");
+    let built = ensure_codebook(dir, assets, &mut tokens_checked(&pb));
+    pb.finish_and_clear();
+    if built? {
+        println!("built the codebook at {}", dir.display());
+    }
+    Ok(())
+}
+
+/// Loads a checkpoint, run or released model as a tokenizer, building its codebook first (with
+/// a progress bar) when it is missing and named after an installed LLM.
+pub fn tokenizer(checkpoint: &Path, assets: &Assets, device: &Device) -> Result<ImageTokenizer> {
+    let pb = progress::bar(0, "codebook: tokens checked");
+    let tok = load_tokenizer(checkpoint, assets, device, &mut tokens_checked(&pb));
+    pb.finish_and_clear();
+    Ok(tok?)
+}
+
+/// Loads a codebook, with a hint to build it when the folder is missing.
+pub fn load_codebook(dir: &Path) -> Result<Codebook> {
+    if !dir.exists() {
+        anyhow::bail!(
+            "no codebook at {}: build it with `spae codebook build`",
+            dir.display()
+        );
+    }
+    Ok(Codebook::load(dir)?)
+}
