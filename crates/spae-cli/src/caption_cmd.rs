@@ -62,12 +62,12 @@ struct Report<'a> {
 pub fn run(args: CaptionArgs, assets: &Assets, device: &Device) -> Result<()> {
     let split = crate::common::parse_split(&args.split)?;
     let tok = crate::common::tokenizer(&args.checkpoint, assets, device)?;
-    let set = dataset(&tok.config, assets, split)?;
+    let set = dataset(tok.config(), assets, split)?;
     if set.names.is_empty() {
         bail!(
             "{}: the {} data set has no per-image names to caption with (emoji has)",
             args.checkpoint.display(),
-            tok.config.data.dataset
+            tok.config().data.dataset
         );
     }
     let n = args.pool.min(set.len());

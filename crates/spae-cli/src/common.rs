@@ -22,7 +22,7 @@ use spae_llm::Llm;
 use crate::{llm_source, progress};
 
 /// Which frozen LLM answers, and how it runs.
-#[derive(Args, Clone)]
+#[derive(Args, Clone, Debug)]
 pub struct LlmArgs {
     /// The frozen LLM: an installed asset (smollm2, qwen0.5b, ...), a .gguf path or
     /// hf:OWNER/REPO/FILE.gguf. With --server, only its vocabulary is read (the served model's).
@@ -63,6 +63,25 @@ pub struct LlmArgs {
     /// a codebook word's spelling).
     #[arg(long)]
     pub words_as_text: bool,
+}
+
+impl Default for LlmArgs {
+    /// The flags' defaults (a test checks they agree).
+    fn default() -> Self {
+        LlmArgs {
+            llm: "smollm2".into(),
+            server: None,
+            server_model: "default".into(),
+            endpoint: Endpoint::Completions,
+            prompt_as: PromptForm::Ids,
+            timeout: 120.0,
+            retries: 3,
+            no_reuse: false,
+            n_ctx: None,
+            threads: 0,
+            words_as_text: false,
+        }
+    }
 }
 
 impl LlmArgs {
@@ -220,4 +239,20 @@ pub fn load_codebook(dir: &Path) -> Result<Codebook> {
         );
     }
     Ok(Codebook::load(dir)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn llm_defaults_agree_with_the_flags() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            llm: LlmArgs,
+        }
+        let parsed = <Cli as clap::Parser>::parse_from(["spae"]).llm;
+        assert_eq!(format!("{parsed:?}"), format!("{:?}", LlmArgs::default()));
+    }
 }

@@ -22,9 +22,10 @@ use spae::semantic::SemanticConfig;
 use spae::train::guide::scorer_key;
 use spae::train::{codebook_text_features, labels_seen, named_dataset, score_images};
 
-use crate::eval_cmd::{best_words, name_feature, HIT_WORDS};
-use crate::fewshot_pool::{load_images, select, ClassChoice};
+use crate::fewshot_run::{load_images, ClassChoiceArgs};
 use crate::progress;
+use spae::semantic::features::{best_words, HIT_WORDS};
+use spae_icl::fewshot::select;
 
 #[derive(Args)]
 pub struct ScorerArgs {
@@ -143,8 +144,8 @@ pub fn scorer(a: ScorerArgs, assets: &Assets, device: &Device) -> Result<()> {
     let class_text: Vec<Vec<f32>> = set
         .class_names
         .iter()
-        .map(|c| name_feature(&scores.text, templates, c))
-        .collect::<Result<_>>()?;
+        .map(|c| scores.text.name_feature(templates, c))
+        .collect::<Result<_, _>>()?;
     let key = |i: usize| scorer_key(scores.per_image, &set, i) as usize;
     let mut per_class = vec![(0usize, 0usize); set.class_names.len()];
     for i in 0..set.len() {
@@ -243,7 +244,7 @@ pub struct WordsArgs {
     #[arg(long, default_value_t = 1000)]
     pub n: usize,
     #[command(flatten)]
-    pub choice: ClassChoice,
+    pub choice: ClassChoiceArgs,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[arg(long, default_value = "results/eval/words.json")]
@@ -296,7 +297,7 @@ pub fn words(a: WordsArgs, assets: &Assets, device: &Device) -> Result<()> {
     let split = crate::common::parse_split(&a.split)?;
     let (full, data) = load_images(&tok, None, a.dataset.as_deref(), split, assets)?;
     let seen = labels_seen(&a.checkpoint, assets)?;
-    let (pool, rec) = select(&full, &seen, &a.choice, usize::MAX)?;
+    let (pool, rec) = select(&full, &seen, &a.choice.choice(), usize::MAX)?;
     let set = pool.subset(&pool.balanced_sample(a.n, a.seed));
     let idx: Vec<usize> = (0..set.len()).collect();
     let pb = progress::bar(1, "encoding");
@@ -318,7 +319,7 @@ pub fn words(a: WordsArgs, assets: &Assets, device: &Device) -> Result<()> {
         layer2.shuffled_mi_bits += s.shuffled_mi_bits / per as f64;
     }
     let texts: HashMap<u32, &str> = tok
-        .codebook
+        .codebook()
         .words
         .iter()
         .map(|w| (w.id, w.text.as_str()))

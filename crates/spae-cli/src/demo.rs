@@ -14,7 +14,11 @@ use spae::data::{self, tile_images, write_png, Split};
 use spae::eval::psnr;
 use spae::quantizer::NearestSearch;
 
+use spae_icl::fewshot::{ClassChoice, FewshotConfig, Queries, Setting};
+
 use crate::codebook_cmd;
+use crate::common::LlmArgs;
+use crate::fewshot_run::{evaluate, FewshotRun};
 
 /// The committed default tokenizer: Fashion-MNIST, guided by the label-free bridge scorer, so
 /// every class the demo shows is one it never saw labelled.
@@ -107,31 +111,40 @@ pub fn run(assets: &Assets, device: &Device) -> Result<()> {
 /// images (of the model's data set, or of `dataset`) from their first two layers' words, one
 /// query per episode (100 independent episodes).
 fn fewshot(assets: &Assets, dataset: Option<&str>, device: &Device) -> Result<()> {
-    let args = crate::fewshot_cmd::FewshotArgs {
+    let args = FewshotRun {
         checkpoint: MODEL.into(),
-        pool: 1000,
+        images: None,
         dataset: dataset.map(String::from),
-        choice: crate::fewshot_pool::ClassChoice {
+        split: Split::Test,
+        choice: ClassChoice {
             unseen: true,
             ..Default::default()
         },
-        layers: vec![2],
-        way: 2,
-        induction: true,
-        episodes: 100,
-        queries: 1,
+        pool: 1000,
+        llm: LlmArgs::default(),
+        cfg: FewshotConfig {
+            layers: vec![2],
+            settings: vec![Setting {
+                way: 2,
+                induction: true,
+                shots: 1,
+                repeats: 0,
+            }],
+            episodes: 100,
+            queries: Queries::PerEpisode(1),
+            ..FewshotConfig::default()
+        },
         out: format!(
             "results/demo/fewshot-{}.json",
             dataset.unwrap_or("fashion-mnist")
         )
         .into(),
-        ..crate::fewshot_cmd::FewshotArgs::defaults()
     };
     println!(
         "\n== few-shot classification by the frozen SmolLM2 on {} classes the tokenizer never saw labelled ({MODEL}, 2 layers = 5 words per image) ==",
         dataset.unwrap_or("Fashion-MNIST")
     );
-    let (results, labels) = crate::fewshot_cmd::evaluate(&args, assets, device)?;
+    let (results, labels) = evaluate(&args, assets, device)?;
     println!("{}", labels.line());
     for r in results {
         println!(
@@ -173,11 +186,13 @@ fn show_model(assets: &Assets, device: &Device) -> Result<bool> {
         ("Fashion-MNIST", &set, (0..8).collect::<Vec<_>>()),
         ("MNIST", &digits, digits.balanced_sample(10, 0)),
     ] {
-        let words = tok.encode(set.batch_chw(&idx, size), idx.len())?;
-        for (layers, &i) in words
-            .iter()
-            .zip(&idx)
-            .take(if what == "MNIST" { 10 } else { 6 })
+        let words = tok.encode(&set.batch_chw(&idx, size))?;
+        for (layers, &i) in
+            words
+                .images()
+                .iter()
+                .zip(&idx)
+                .take(if what == "MNIST" { 10 } else { 6 })
         {
             let name = &set.class_names[set.labels[i] as usize];
             let top: Vec<String> = layers[..2].iter().map(|l| l.words.concat()).collect();
@@ -189,7 +204,7 @@ fn show_model(assets: &Assets, device: &Device) -> Result<bool> {
         }
     }
     let codes = tok.encode_codes(x.clone(), idx.len());
-    let pyramid = &tok.ctx.pyramid;
+    let pyramid = tok.pyramid();
     let mut rows = vec![x];
     for depth in pyramid.first_decodable_depth()..=pyramid.n_layers() {
         let y = tok.decode_codes(&codes.tokens, idx.len(), depth)?;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use clap::Subcommand;
 use serde::Serialize;
 use spae::assets::Assets;
@@ -12,12 +12,11 @@ use spae::data::{tile_images, write_png};
 use spae::eval::fid::fid;
 use spae::eval::inception::{FidInception, FEATURES};
 use spae::eval::lpips::Lpips;
-use spae::eval::{psnr, ssim};
-use spae::scorer::TextEncoder;
-use spae::semantic::features::TextFeatures;
+use spae::eval::pairs::image_metrics;
+use spae::semantic::features::{best_words, HIT_WORDS};
 use spae::semantic::templates::TemplateSet;
 use spae::semantic::{ScorerKind, SemanticConfig};
-use spae::train::{dataset, score_set, similarities, to_vec};
+use spae::train::{dataset, score_set};
 
 use crate::progress;
 
@@ -85,26 +84,6 @@ pub struct SemanticArgs {
     pub out: PathBuf,
 }
 
-/// Words nearest the class name that count as a hit.
-pub(crate) const HIT_WORDS: usize = 50;
-
-/// Eq. 5 applied to a name: its templated text embeddings' normalised mean.
-pub(crate) fn name_feature(text: &TextEncoder, templates: &[&str], name: &str) -> Result<Vec<f32>> {
-    let texts: Vec<String> = templates
-        .iter()
-        .map(|t| spae::semantic::templates::fill(t, name))
-        .collect();
-    Ok(spae::semantic::token_text_feature(&text.embed(&texts)?))
-}
-
-/// The `k` codebook indices whose token text features score highest against `f`, best first.
-pub(crate) fn best_words(f: &[f32], words: &TextFeatures, k: usize) -> Vec<u32> {
-    let s = similarities(f, words);
-    let mut order: Vec<u32> = (0..s.len() as u32).collect();
-    order.sort_by(|&a, &b| s[b as usize].total_cmp(&s[a as usize]));
-    order.truncate(k);
-    order
-}
 /// Layers whose words are searched for a hit (1 + 4 words).
 const HIT_LAYERS: usize = 2;
 
@@ -135,17 +114,17 @@ fn semantic(a: SemanticArgs, assets: &Assets, device: &Device) -> Result<()> {
     } = a;
     let split = split.as_str();
     let tok = crate::common::tokenizer(&checkpoint, assets, device)?;
-    let trained = &tok.config.semantic;
+    let trained = &tok.config().semantic;
     let sem = SemanticConfig {
         scorer: scorer.unwrap_or_else(|| trained.scorer.clone()),
         templates: templates.unwrap_or(trained.templates),
         bridge: trained.bridge,
         ..SemanticConfig::default()
     };
-    let set = dataset(&tok.config, assets, crate::common::parse_split(split)?)?;
+    let set = dataset(tok.config(), assets, crate::common::parse_split(split)?)?;
     let n = n.min(set.len());
     let (size, _) = tok.image_shape();
-    let scored = score_set(&sem, assets, &tok.codebook, &set, size, device)?;
+    let scored = score_set(&sem, assets, tok.codebook(), &set, size, device)?;
     let templates = sem.templates.templates();
     // The ground truth of image i: its own name where the data set has names (emoji), else its
     // class name; the 50 words nearest each distinct truth (Eq. 5 applied to it).
@@ -160,11 +139,11 @@ fn semantic(a: SemanticArgs, assets: &Assets, device: &Device) -> Result<()> {
         if nearest.contains_key(name) {
             continue;
         }
-        let f = name_feature(&scored.text, templates, name)?;
+        let f = scored.text.name_feature(templates, name)?;
         nearest.insert(name, best_words(&f, &scored.token_features, HIT_WORDS));
     }
-    let layers = tok.ctx.pyramid.n_layers();
-    let sizes = tok.ctx.pyramid.layer_sizes();
+    let layers = tok.pyramid().n_layers();
+    let sizes = tok.pyramid().layer_sizes();
     let mut relevance = vec![0f64; layers];
     let mut hits = 0usize;
     let pb = progress::bar(n as u64, "images");
@@ -269,7 +248,7 @@ fn recon(
 ) -> Result<()> {
     let split = crate::common::parse_split(split)?;
     let tok = crate::common::tokenizer(&checkpoint, assets, device)?;
-    let set = dataset(&tok.config, assets, split)?;
+    let set = dataset(tok.config(), assets, split)?;
     let lpips = Lpips::load(&assets.path("lpips")?, device)?;
     let n = n.min(set.len());
     if with_fid && n < 2 {
@@ -280,7 +259,7 @@ fn recon(
         false => None,
     };
     let (size, ch) = tok.image_shape();
-    let pyramid = &tok.ctx.pyramid;
+    let pyramid = tok.pyramid();
     let depths: Vec<usize> = (pyramid.first_decodable_depth()..=pyramid.n_layers()).collect();
     let cumulative = pyramid.cumulative_sizes();
     let mut sums = vec![(0.0, 0.0, 0.0); depths.len()];
@@ -302,7 +281,7 @@ fn recon(
             if let Some(net) = &inception {
                 features[j + 1].extend(net.features(&y, [ch, size, size]));
             }
-            for (i, m) in image_metrics(&lpips, &x, &y, idx.len(), ch, size, device)
+            for (i, m) in image_metrics(&lpips, &x, &y, [idx.len(), ch, size], device)
                 .iter()
                 .enumerate()
             {
@@ -360,41 +339,4 @@ fn recon(
         depths
     );
     Ok(())
-}
-
-/// `[PSNR, SSIM, LPIPS]` of each of `n` image pairs (`n x C x S x S` floats in `[0, 1]`).
-pub fn image_metrics(
-    lpips: &Lpips,
-    x: &[f32],
-    y: &[f32],
-    n: usize,
-    ch: usize,
-    size: usize,
-    device: &Device,
-) -> Vec<[f64; 3]> {
-    let batch = |v: &[f32]| {
-        Tensor::<4>::from_data(TensorData::new(v.to_vec(), [n, ch, size, size]), device)
-    };
-    let perceptual = to_vec(lpips.distance_unit(batch(x), batch(y)));
-    let plane = ch * size * size;
-    (0..n)
-        .map(|i| {
-            let (a, b) = (
-                &x[i * plane..(i + 1) * plane],
-                &y[i * plane..(i + 1) * plane],
-            );
-            [
-                psnr(a, b),
-                ssim(&chw_to_hwc(a, ch), &chw_to_hwc(b, ch), size, size, ch),
-                f64::from(perceptual[i]),
-            ]
-        })
-        .collect()
-}
-
-fn chw_to_hwc(x: &[f32], c: usize) -> Vec<f32> {
-    let plane = x.len() / c;
-    (0..plane)
-        .flat_map(|i| (0..c).map(move |ch| x[ch * plane + i]))
-        .collect()
 }

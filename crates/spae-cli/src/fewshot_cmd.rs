@@ -1,19 +1,16 @@
 //! `spae fewshot`: few-shot classification of SPAE-tokenized images by a frozen LLM (Table 1's
 //! protocol), open-ended and constrained, with a 95% interval, progress and JSON.
 
-use spae::device::Device;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use serde::Serialize;
 use spae::assets::Assets;
-use spae::train::labels_seen;
-use spae_icl::fewshot::{self, FewshotConfig, Queries, Setting, SettingResult, CLASSIFY_STEM};
+use spae::device::Device;
+use spae_icl::fewshot::{FewshotConfig, Queries, Setting, CLASSIFY_STEM};
 
-use crate::common::{LlmArgs, LlmRecord};
-use crate::fewshot_pool::{load_images, select, ClassChoice, PoolLabels};
-use crate::progress;
+use crate::common::LlmArgs;
+use crate::fewshot_run::{evaluate, ClassChoiceArgs, FewshotRun};
 
 #[derive(Args)]
 pub struct FewshotArgs {
@@ -33,7 +30,7 @@ pub struct FewshotArgs {
     #[arg(long, conflicts_with = "images")]
     pub dataset: Option<String>,
     #[command(flatten)]
-    pub choice: ClassChoice,
+    pub choice: ClassChoiceArgs,
     /// Episodes draw their images from the first N images of the split (of the allowed classes).
     /// The MNIST digits and emoji are stored class by class: give at least the split's size
     /// (MNIST test: 1000) to draw from every class; the report lists each class's images.
@@ -96,36 +93,43 @@ fn parse_control(s: &str) -> Result<f64, String> {
 }
 
 impl FewshotArgs {
-    /// The command's defaults, as declared on its flags.
-    pub fn defaults() -> Self {
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            args: FewshotArgs,
-        }
-        <Cli as clap::Parser>::parse_from(["fewshot"]).args
+    /// The evaluation these flags ask for.
+    pub fn to_run(&self) -> Result<FewshotRun> {
+        Ok(FewshotRun {
+            checkpoint: self.checkpoint.clone(),
+            images: self.images.clone(),
+            dataset: self.dataset.clone(),
+            split: crate::common::parse_split(&self.split)?,
+            choice: self.choice.choice(),
+            pool: self.pool,
+            llm: self.llm.clone(),
+            cfg: FewshotConfig {
+                layers: self.layers.clone(),
+                settings: match self.table1 {
+                    true => [Setting::table1(2), Setting::table1(5)].concat(),
+                    false => vec![Setting {
+                        way: self.way,
+                        induction: self.induction,
+                        shots: self.shots,
+                        repeats: self.repeats,
+                    }],
+                },
+                episodes: self.episodes,
+                queries: match self.queries_per_class {
+                    Some(q) => Queries::PerClass(q),
+                    None => Queries::PerEpisode(self.queries),
+                },
+                seed: self.seed,
+                stem: self.stem.clone(),
+                control: self.control,
+            },
+            out: self.out.clone(),
+        })
     }
 }
 
-#[derive(Serialize)]
-struct Report<'a> {
-    checkpoint: &'a Path,
-    #[serde(flatten)]
-    llm: LlmRecord,
-    pool: usize,
-    /// Set when the words were a class-word control (`--control`): the probability each
-    /// word was kept.
-    class_word_control: Option<f64>,
-    /// The images' data set (or folder), its classes and whether the tokenizer saw them
-    /// labelled in training.
-    data: String,
-    #[serde(flatten)]
-    labels: &'a PoolLabels,
-    results: &'a [SettingResult],
-}
-
 pub fn run(args: FewshotArgs, assets: &Assets, device: &Device) -> Result<()> {
-    let (results, labels) = evaluate(&args, assets, device)?;
+    let (results, labels) = evaluate(&args.to_run()?, assets, device)?;
     println!("{}", labels.line());
     if let Some(keep) = args.control {
         println!("CONTROL: not the tokenizer's words, but random codebook words fixed per class, each kept with probability {keep}");
@@ -154,77 +158,4 @@ pub fn run(args: FewshotArgs, assets: &Assets, device: &Device) -> Result<()> {
     }
     println!("wrote {}", args.out.display());
     Ok(())
-}
-
-/// Runs the requested settings and writes the JSON report; also returns the pool's classes
-/// against the tokenizer's training labels.
-pub fn evaluate(
-    args: &FewshotArgs,
-    assets: &Assets,
-    device: &Device,
-) -> Result<(Vec<SettingResult>, PoolLabels)> {
-    let split = crate::common::parse_split(&args.split)?;
-    let tok = crate::common::tokenizer(&args.checkpoint, assets, device)?;
-    let (set, data) = load_images(
-        &tok,
-        args.images.as_deref(),
-        args.dataset.as_deref(),
-        split,
-        assets,
-    )?;
-    let seen = labels_seen(&args.checkpoint, assets)?;
-    let (set, labels) = select(&set, &seen, &args.choice, args.pool)?;
-    let (path, llm) = args.llm.load(assets, tok.codebook())?;
-    let spellings = args.llm.spellings(&llm, tok.codebook())?;
-    let mut session = args.llm.backend(&llm, 2048)?;
-    let cfg = FewshotConfig {
-        layers: args.layers.clone(),
-        settings: match args.table1 {
-            true => [Setting::table1(2), Setting::table1(5)].concat(),
-            false => vec![Setting {
-                way: args.way,
-                induction: args.induction,
-                shots: args.shots,
-                repeats: args.repeats,
-            }],
-        },
-        episodes: args.episodes,
-        queries: match args.queries_per_class {
-            Some(q) => Queries::PerClass(q),
-            None => Queries::PerEpisode(args.queries),
-        },
-        seed: args.seed,
-        stem: args.stem.clone(),
-        control: args.control,
-    };
-    let mut bars = progress::Bars::default();
-    let rep = fewshot::run(
-        &cfg,
-        &tok,
-        &set,
-        &llm,
-        &spellings,
-        session.as_mut(),
-        &mut |p| {
-            bars.show(p.done, p.total, || {
-                format!("{} L{}", p.setting.name(), p.layers)
-            })
-        },
-    )?;
-    bars.finish();
-    let results = rep.results;
-    let report = Report {
-        checkpoint: &args.checkpoint,
-        llm: args.llm.record(&path),
-        pool: rep.pool,
-        class_word_control: args.control,
-        data,
-        labels: &labels,
-        results: &results,
-    };
-    if let Some(dir) = args.out.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    spae::io::write_atomic(&args.out, &serde_json::to_vec_pretty(&report)?)?;
-    Ok((results, labels))
 }

@@ -11,7 +11,7 @@ mod demo;
 mod denoise_cmd;
 mod eval_cmd;
 mod fewshot_cmd;
-mod fewshot_pool;
+mod fewshot_run;
 mod fid_cmd;
 mod generate_cmd;
 mod llm_source;

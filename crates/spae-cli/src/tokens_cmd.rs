@@ -8,7 +8,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use spae::assets::Assets;
 use spae::data::{load_model_image, write_png};
-use spae::tokenizer::LayerTokens;
+use spae::tokenizer::{LayerTokens, PyramidEncoding};
 
 #[derive(Args)]
 pub struct EncodeArgs {
@@ -52,7 +52,7 @@ pub fn encode(args: EncodeArgs, assets: &Assets, device: &Device) -> Result<()> 
     let mut out = Vec::new();
     for path in &args.images {
         let px = load_model_image(path, size, ch)?;
-        let layers = tok.encode(px, 1)?.remove(0);
+        let layers = tok.encode(&px)?.layers(0).to_vec();
         out.push(Encoded {
             image: path.display().to_string(),
             layers,
@@ -125,7 +125,7 @@ pub fn decode(args: DecodeArgs, assets: &Assets, device: &Device) -> Result<()> 
     let layers = read_layers(&args.tokens, args.index)?;
     let depth = args.layers.unwrap_or(layers.len());
     let px = tok
-        .decode(&layers, depth)
+        .decode(&PyramidEncoding::from_layers(vec![layers]), depth)
         .with_context(|| format!("{}", args.tokens.display()))?;
     let (size, ch) = tok.image_shape();
     write_png(&args.out, &px, ch, size, size)?;

@@ -132,7 +132,7 @@ fn classifier_then_text_to_image() {
         .as_str()
         .unwrap()
         .split_whitespace()
-        .map(|w| tok.codebook.words[tok.codebook.index_of(w).unwrap()].id)
+        .map(|w| tok.codebook().words[tok.codebook().index_of(w).unwrap()].id)
         .collect();
     assert_eq!(
         tok.decode_ids(std::slice::from_ref(&ids), 4).unwrap().len(),

@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => assets.path("smollm2")?,
     };
     let tok = ImageTokenizer::load(model.as_ref(), &DeviceSpec::resolve(None)?.device()?)?;
-    let set = tok.config.data.dataset.load(&assets, Split::Test)?;
+    let set = tok.config().data.dataset.load(&assets, Split::Test)?;
     // The first two images of classes 0 and 1 (support), a third of class 1 (query).
     let of = |c: u32, k: usize| {
         set.labels
@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let words = tok.word_ids(&set.batch_chw(&images, tok.image_shape().0), 2)?;
 
     let llm = Llm::load(&gguf)?;
-    llm.check_codebook(&tok.codebook)?;
+    llm.check_codebook(tok.codebook())?;
     let prompter = Prompter {
         llm: &llm,
         class_names: &set.class_names,

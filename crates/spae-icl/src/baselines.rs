@@ -6,7 +6,7 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::SeedableRng;
 
-use crate::fewshot::FewshotError;
+use crate::error::TaskError as FewshotError;
 
 /// The word-overlap reader: each class position's credit for a query, `1 / t` for each of the
 /// `t` positions whose support images share the most words with the query (multiset overlap,

@@ -8,8 +8,11 @@
 //! their in-context restoration).
 
 pub mod baselines;
+pub mod error;
 pub mod caption;
 pub mod denoise;
 pub mod fewshot;
 pub mod progressive;
 pub mod text2image;
+
+pub use error::TaskError;

@@ -13,6 +13,9 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 use spae::pyramid::Pyramid;
 
+pub use crate::error::PlanError;
+use crate::error::TaskError;
+
 use spae_llm::backend::Backend;
 use spae_llm::spelling::Spellings;
 use spae_llm::LlmError;
@@ -46,14 +49,6 @@ pub struct Pass {
     pub writes: Range<usize>,
     /// Target positions in the prompt before them, in order (disjoint, increasing ranges).
     pub sees: Vec<Range<usize>>,
-}
-
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum PlanError {
-    #[error("the plan has {steps} layer steps for a pyramid of {layers} layers")]
-    Layers { steps: usize, layers: usize },
-    #[error("layer {0}: a stride must be at least 1")]
-    Stride(usize),
 }
 
 /// How the passes of a generation are planned (Eq. 11).
@@ -107,19 +102,9 @@ impl Default for Plan {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum GenerationError {
-    #[error(transparent)]
-    Plan(#[from] PlanError),
-    #[error(transparent)]
-    Pyramid(#[from] spae::pyramid::PyramidError),
-    #[error(transparent)]
-    Llm(#[from] LlmError),
-}
-
 impl Plan {
     /// The token count of each written layer of `pyramid` and the passes that write them.
-    pub fn passes(&self, pyramid: &Pyramid) -> Result<(Vec<usize>, Vec<Pass>), GenerationError> {
+    pub fn passes(&self, pyramid: &Pyramid) -> Result<(Vec<usize>, Vec<Pass>), TaskError> {
         let depth = self
             .depth
             .unwrap_or_else(|| pyramid.first_decodable_depth());

@@ -22,7 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tok = ImageTokenizer::load(&model, &DeviceSpec::resolve(None)?.device()?)?;
     let (size, channels) = tok.image_shape();
     let set = tok
-        .config
+        .config()
         .data
         .dataset
         .load(&Assets::from_env(), Split::Test)?;
@@ -30,8 +30,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pixels = set.batch_chw(&indices, size);
 
     // Image -> pyramid of words (layer 1: one word for the whole image, then finer grids).
-    let pyramids = tok.encode(pixels.clone(), indices.len())?;
-    for (i, layers) in pyramids.iter().enumerate() {
+    let pyramids = tok.encode(&pixels)?;
+    for (i, layers) in pyramids.images().iter().enumerate() {
         let label = &set.class_names[set.labels[indices[i]] as usize];
         println!("image {i} ({label}):");
         for l in layers.iter().take(3) {
@@ -42,13 +42,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Any decodable prefix back to pixels: one row of originals, then one row per depth.
     let per_image = channels * size * size;
     let mut rows = vec![pixels.clone()];
-    let first = tok.ctx.pyramid.first_decodable_depth();
-    for depth in first..=tok.ctx.pyramid.n_layers() {
-        let images: Vec<f32> = pyramids
-            .iter()
-            .map(|layers| tok.decode(layers, depth))
-            .collect::<Result<Vec<_>, _>>()?
-            .concat();
+    let first = tok.pyramid().first_decodable_depth();
+    for depth in first..=tok.pyramid().n_layers() {
+        let images = tok.decode(&pyramids, depth)?;
         assert_eq!(images.len(), indices.len() * per_image);
         rows.push(images);
     }
@@ -58,7 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "wrote {} (top row: originals; then depths {first} to {})",
         out.display(),
-        tok.ctx.pyramid.n_layers()
+        tok.pyramid().n_layers()
     );
     Ok(())
 }

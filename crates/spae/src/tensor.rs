@@ -22,6 +22,14 @@ pub fn image_tensor(
     )
 }
 
+/// Scales a vector to unit length (a zero vector stays zero).
+pub fn normalize(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

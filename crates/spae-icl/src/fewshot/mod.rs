@@ -5,7 +5,9 @@
 //! continuation must start with the true class name) and constrained (decoding limited to the
 //! episode's class names).
 
+mod pool;
 mod task;
+pub use pool::{select, ClassChoice, PoolClass, PoolLabels};
 pub use task::{run, words_per_layers, FewshotConfig, FewshotReport, Progress};
 
 use rand::rngs::StdRng;
@@ -13,7 +15,8 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-pub use crate::baselines::{class_word_control, overlap_vote};
+use crate::baselines::overlap_vote;
+use crate::error::TaskError;
 use spae_llm::backend::Backend;
 use spae_llm::backend::{Choices, SessionStats};
 use spae_llm::{Llm, LlmError};
@@ -76,23 +79,8 @@ pub struct Episode {
     pub queries: Vec<(usize, usize)>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum FewshotError {
-    #[error(transparent)]
-    Llm(#[from] LlmError),
-    #[error(transparent)]
-    Tokenizer(#[from] spae::tokenizer::TokenizerError),
-    #[error("{0}")]
-    Data(String),
-    #[error("{setting} at this depth needs {tokens} tokens but the context holds {n_ctx}: at most {fit} support examples of {per_example} tokens fit (raise --n-ctx or use fewer layers)")]
-    DoesNotFit {
-        setting: String,
-        tokens: usize,
-        n_ctx: usize,
-        fit: usize,
-        per_example: usize,
-    },
-}
+/// Few-shot runs stop for the same reasons as every in-context task.
+pub type FewshotError = TaskError;
 
 /// How many queries each support set is asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

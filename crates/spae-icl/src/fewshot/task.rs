@@ -9,8 +9,10 @@ use spae_llm::backend::Backend;
 use spae_llm::spelling::Spellings;
 use spae_llm::Llm;
 
+use crate::baselines::class_word_control;
+
 use super::{
-    class_word_control, run_setting, FewshotError, ImagePool, Prompter, Queries, RunConfig,
+    run_setting, FewshotError, ImagePool, Prompter, Queries, RunConfig,
     Setting, SettingResult, CLASSIFY_STEM,
 };
 

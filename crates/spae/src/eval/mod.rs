@@ -8,6 +8,7 @@ pub mod fid;
 pub mod inception;
 mod linalg;
 pub mod lpips;
+pub mod pairs;
 
 /// Peak signal-to-noise ratio in dB for a data range of 1: `10 log10(1 / MSE)`;
 /// infinite for identical images.

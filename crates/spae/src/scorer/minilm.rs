@@ -198,7 +198,7 @@ impl MiniLm {
         Ok(v.chunks(h)
             .map(|r| {
                 let mut r = r.to_vec();
-                crate::semantic::normalize(&mut r);
+                crate::tensor::normalize(&mut r);
                 r
             })
             .collect())

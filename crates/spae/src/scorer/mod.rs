@@ -6,40 +6,23 @@
 //! [`Clip`] loads Hugging Face CLIP checkpoints for users who have them.
 
 pub mod bridge;
+pub mod bridge_options;
 pub mod clip;
 pub mod efficientnet;
+pub mod error;
 pub mod minilm;
 pub mod relate;
 pub mod transformer;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::de::DeserializeOwned;
-use thiserror::Error;
 
 pub use bridge::BridgeScorer;
 pub use clip::Clip;
 pub use efficientnet::EfficientNetLite0;
+pub use error::ScorerError;
 pub use minilm::MiniLm;
-
-use crate::weights::WeightsError;
-
-#[derive(Debug, Error)]
-pub enum ScorerError {
-    #[error(transparent)]
-    Weights(#[from] WeightsError),
-    #[error("cannot read {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} is not valid: {reason}")]
-    Invalid { path: PathBuf, reason: String },
-    #[error("tokenizer: {0}")]
-    Tokenize(String),
-    #[error("{0}")]
-    Input(String),
-}
 
 /// `f_text` of a scorer: MiniLM (label, name and bridge scorers) or CLIP's text tower.
 pub enum TextEncoder {
@@ -48,6 +31,15 @@ pub enum TextEncoder {
 }
 
 impl TextEncoder {
+    /// Eq. 5 applied to a name: its templated text embeddings' normalised mean.
+    pub fn name_feature(&self, templates: &[&str], name: &str) -> Result<Vec<f32>, ScorerError> {
+        let texts: Vec<String> = templates
+            .iter()
+            .map(|t| crate::semantic::templates::fill(t, name))
+            .collect();
+        Ok(crate::semantic::token_text_feature(&self.embed(&texts)?))
+    }
+
     /// Unit-length text embeddings.
     pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, ScorerError> {
         match self {
@@ -56,7 +48,7 @@ impl TextEncoder {
                 .text_features(texts)?
                 .into_iter()
                 .map(|mut v| {
-                    crate::semantic::normalize(&mut v);
+                    crate::tensor::normalize(&mut v);
                     v
                 })
                 .collect()),

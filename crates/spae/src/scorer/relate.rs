@@ -2,8 +2,8 @@
 //! whole training set at once, never at a label): neighbour smoothing, clustering (spherical
 //! k-means) and centring of the per-image features `f_img` before Eq. 6 normalises them.
 
-use super::bridge::BridgeOptions;
-use crate::semantic::normalize;
+use super::bridge_options::BridgeOptions;
+use crate::tensor::normalize;
 /// Every feature replaced by the normalised mean of its `k` nearest features (itself included,
 /// by dot product of the unit features), for [`BridgeOptions::neighbours`]. Exact, `O(n^2 d)`.
 pub fn smooth(features: &mut Vec<Vec<f32>>, k: usize) {

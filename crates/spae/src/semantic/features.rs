@@ -11,7 +11,27 @@ use sha2::{Digest, Sha256};
 
 use super::templates::fill;
 use super::token_text_feature;
-use crate::scorer::ScorerError;
+use crate::scorer::error::ScorerError;
+
+/// Codebook words searched for the class name's nearest, in the hit rate of `spae eval semantic`
+/// and `spae eval scorer`.
+pub const HIT_WORDS: usize = 50;
+
+/// `s(I, k) = f_img(I) . t(k)` for every codebook word (Eq. 6 before its normalisation).
+pub fn similarities(image: &[f32], text: &TextFeatures) -> Vec<f32> {
+    (0..text.len())
+        .map(|k| text.row(k).iter().zip(image).map(|(a, b)| a * b).sum())
+        .collect()
+}
+
+/// The `k` codebook indices whose token text features score highest against `f`, best first.
+pub fn best_words(f: &[f32], words: &TextFeatures, k: usize) -> Vec<u32> {
+    let s = similarities(f, words);
+    let mut order: Vec<u32> = (0..s.len() as u32).collect();
+    order.sort_by(|&a, &b| s[b as usize].total_cmp(&s[a as usize]));
+    order.truncate(k);
+    order
+}
 
 /// `t(k)` for every codebook word, row-major `K x dim`.
 #[derive(Debug, Clone, PartialEq)]
@@ -170,4 +190,24 @@ pub fn cached_text_features(
         source,
     })?;
     Ok((f, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn similarities_and_best_words_by_hand() {
+        // Three words in 2-d: (1, 0), (0, 1), (0.6, 0.8); the image feature (0.8, 0.6) scores
+        // 0.8, 0.6 and 0.48 + 0.48 = 0.96.
+        let words = TextFeatures {
+            dim: 2,
+            rows: vec![1.0, 0.0, 0.0, 1.0, 0.6, 0.8],
+        };
+        let s = similarities(&[0.8, 0.6], &words);
+        for (a, b) in s.iter().zip([0.8, 0.6, 0.96]) {
+            assert!((a - b).abs() < 1e-6, "{s:?}");
+        }
+        assert_eq!(best_words(&[0.8, 0.6], &words, 2), vec![2, 0]);
+    }
 }

@@ -13,6 +13,8 @@ use burn::tensor::{Int, Tensor};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::scorer::bridge_options::BridgeOptions;
+
 /// Semantic-loss settings. Defaults: method.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -31,8 +33,8 @@ pub struct SemanticConfig {
     /// image's own name or caption through MiniLM, e.g. emoji), `bridge`, `clip:DIR`.
     pub scorer: ScorerKind,
     /// The bridge scorer's options (`[semantic.bridge]`; absent: the plain scorer).
-    #[serde(skip_serializing_if = "crate::scorer::bridge::BridgeOptions::is_plain")]
-    pub bridge: crate::scorer::bridge::BridgeOptions,
+    #[serde(skip_serializing_if = "BridgeOptions::is_plain")]
+    pub bridge: BridgeOptions,
 }
 
 impl Default for SemanticConfig {
@@ -62,13 +64,7 @@ pub fn token_text_feature(template_embeddings: &[Vec<f32>]) -> Vec<f32> {
     mean
 }
 
-/// Scales a vector to unit length (a zero vector stays zero).
-pub fn normalize(v: &mut [f32]) {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if n > 0.0 {
-        v.iter_mut().for_each(|x| *x /= n);
-    }
-}
+pub use crate::tensor::normalize;
 
 /// Eq. 6: per-image min-max normalisation of the similarities `s(I, k) = f_img(I) . t(k)` to
 /// `[0, 1]`. If every token scores the same, every token gets 1 (all tie for the best).

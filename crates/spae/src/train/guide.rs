@@ -110,12 +110,7 @@ impl Guide {
     }
 }
 
-/// `s(I, k) = f_img(I) . t(k)` for every codebook word.
-pub fn similarities(image: &[f32], text: &TextFeatures) -> Vec<f32> {
-    (0..text.len())
-        .map(|k| text.row(k).iter().zip(image).map(|(a, b)| a * b).sum())
-        .collect()
-}
+pub use crate::semantic::features::similarities;
 
 /// Training images per scorer call when precomputing per-image features.
 const IMAGE_BATCH: usize = 32;

@@ -3,6 +3,9 @@
 //! random word replacement, at rates falling from 50% to 20% over the examples, and the frozen
 //! LLM writes the clean target progressively.
 
+mod task;
+pub use task::{DenoiseConfig, DenoiseResult, Denoiser};
+
 use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};

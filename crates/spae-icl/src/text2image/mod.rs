@@ -2,6 +2,12 @@
 //! queries such as "an image of 1+7" or "an image of the number of legs of a cat", whose intended
 //! digit is known so that a classifier can judge what the frozen LLM wrote.
 
+mod task;
+pub use task::{
+    choose_examples, reconstruction_ceiling, rmse, GenerateConfig, GenerateReport, Generated,
+    Generation, KindSummary,
+};
+
 use serde::Serialize;
 
 use spae_llm::LlmError;

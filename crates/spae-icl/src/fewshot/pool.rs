@@ -1,65 +1,20 @@
 //! Which images few-shot episodes draw from, and whether the tokenizer saw their classes
 //! labelled in training (class-disjoint evaluation: SPAE's claim is about classes it never saw).
 
-use std::path::Path;
-
-use anyhow::{bail, Result};
-use clap::Args;
-use serde::Serialize;
-use spae::assets::Assets;
-use spae::data::{ImageSet, Split};
+use serde::{Deserialize, Serialize};
+use spae::data::ImageSet;
 use spae::labels::LabelsSeen;
-use spae::tokenizer::ImageTokenizer;
-use spae::train::{dataset, named_dataset};
 
-/// The images a tokenizer is evaluated on, and their name for reports: a labelled folder
-/// (`images`), another installed data set (`dataset`, checked against the model's image
-/// shape) or the tokenizer's own data set; `split` of the data sets.
-pub fn load_images(
-    tok: &ImageTokenizer,
-    images: Option<&Path>,
-    dataset_name: Option<&str>,
-    split: Split,
-    assets: &Assets,
-) -> Result<(ImageSet, String)> {
-    let (size, channels) = tok.image_shape();
-    let split_name = match split {
-        Split::Train => "train",
-        Split::Test => "test",
-    };
-    Ok(match (images, dataset_name) {
-        (Some(dir), _) => (
-            spae::data::image_folder(dir, size, channels)?,
-            dir.display().to_string(),
-        ),
-        (None, Some(name)) => {
-            let set = named_dataset(name, assets, split)?;
-            if set.width > size || set.height > size || set.channels != channels {
-                bail!(
-                    "--dataset {name}: its images are {}x{}x{}, the tokenizer takes {size}x{size}x{channels}",
-                    set.width,
-                    set.height,
-                    set.channels
-                );
-            }
-            (set, format!("{name}:{split_name}"))
-        }
-        (None, None) => (
-            dataset(&tok.config, assets, split)?,
-            format!("{}:{split_name}", tok.config.data.dataset),
-        ),
-    })
-}
+use super::FewshotError;
 
 /// Choosing the episodes' classes.
-#[derive(Args, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClassChoice {
     /// Episode classes only from these class names (comma-separated).
-    #[arg(long, value_delimiter = ',')]
     pub classes: Vec<String>,
     /// Episode classes only from those the tokenizer never saw labelled in training (its
     /// `state.json` labels, by name): the class-disjoint protocol.
-    #[arg(long)]
     pub unseen: bool,
 }
 
@@ -114,12 +69,12 @@ pub fn select(
     labels: &LabelsSeen,
     choice: &ClassChoice,
     n: usize,
-) -> Result<(ImageSet, PoolLabels)> {
+) -> Result<(ImageSet, PoolLabels), FewshotError> {
     let mut allowed: Vec<u32> = if choice.classes.is_empty() {
         (0..set.class_names.len() as u32).collect()
     } else {
         set.class_labels(&choice.classes)
-            .map_err(|e| anyhow::anyhow!("--classes: {e}"))?
+            .map_err(|e| FewshotError::Data(format!("--classes: {e}")))?
     };
     if choice.unseen {
         allowed.retain(|&c| !labels.saw(&set.class_names[c as usize]));
@@ -139,11 +94,11 @@ pub fn select(
         .filter(|c| c.images > 0)
         .collect();
     if classes.len() < 2 {
-        bail!(
+        return Err(FewshotError::Data(format!(
             "episodes need at least 2 classes with images; {} left after --classes / --unseen (tokenizer {})",
             classes.len(),
             labels.summary()
-        );
+        )));
     }
     Ok((
         pool,

@@ -1,6 +1,9 @@
 //! The trained SPAE image tokenizer: images to pyramids of words, and any decodable prefix of a
 //! pyramid back to pixels.
 
+mod encoding;
+pub use encoding::PyramidEncoding;
+
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -57,9 +60,9 @@ fn learned_codebook() -> TokenizerError {
 
 /// A loaded tokenizer (inference only).
 pub struct ImageTokenizer {
-    pub config: TrainConfig,
-    pub codebook: Codebook,
-    pub ctx: QuantContext,
+    config: TrainConfig,
+    codebook: Codebook,
+    ctx: QuantContext,
     model: SpaeModel,
     device: Device,
 }
@@ -167,14 +170,7 @@ impl ImageTokenizer {
         if self.config.learned_codebook {
             return Err(learned_codebook());
         }
-        let (s, c) = self.image_shape();
-        let per_image = c * s * s;
-        if !pixels.len().is_multiple_of(per_image) {
-            return Err(TokenizerError::Tokens(format!(
-                "{} floats are not whole {c} x {s} x {s} images",
-                pixels.len()
-            )));
-        }
+        let per_image = self.per_image(pixels)?;
         let sizes = self.ctx.pyramid.layer_sizes();
         let mut out = Vec::with_capacity(pixels.len() / per_image);
         for chunk in pixels.chunks(ENCODE_CHUNK * per_image) {
@@ -192,9 +188,32 @@ impl ImageTokenizer {
         Ok(out)
     }
 
-    /// Token pyramids of a batch of images (`B x C x S x S`, floats in `[0, 1]`). A learned
-    /// codebook (the VQ baseline) has indices but no words: an error.
-    pub fn encode(
+    /// Token pyramids of any number of images (`B x C x S x S`, floats in `[0, 1]`), encoded
+    /// [`ENCODE_CHUNK`] at a time. A learned codebook (the VQ baseline) has indices but no
+    /// words: an error.
+    pub fn encode(&self, pixels: &[f32]) -> Result<PyramidEncoding, TokenizerError> {
+        let per_image = self.per_image(pixels)?;
+        let mut images = Vec::with_capacity(pixels.len() / per_image);
+        for chunk in pixels.chunks(ENCODE_CHUNK * per_image) {
+            images.extend(self.encode_batch(chunk.to_vec(), chunk.len() / per_image)?);
+        }
+        Ok(PyramidEncoding::from_layers(images))
+    }
+
+    /// Floats per image, checking that `pixels` holds whole images.
+    fn per_image(&self, pixels: &[f32]) -> Result<usize, TokenizerError> {
+        let (s, c) = self.image_shape();
+        let per_image = c * s * s;
+        match pixels.len().is_multiple_of(per_image) {
+            true => Ok(per_image),
+            false => Err(TokenizerError::Tokens(format!(
+                "{} floats are not whole {c} x {s} x {s} images",
+                pixels.len()
+            ))),
+        }
+    }
+
+    fn encode_batch(
         &self,
         pixels: Vec<f32>,
         batch: usize,
@@ -325,9 +344,19 @@ impl ImageTokenizer {
         self.decode_codes(&tokens, seqs.len(), depth)
     }
 
-    /// Pixels (`C x S x S`, floats clamped to `[0, 1]`) from the first `depth` layers.
-    pub fn decode(&self, layers: &[LayerTokens], depth: usize) -> Result<Vec<f32>, TokenizerError> {
-        let tokens = self.indices(layers, depth)?;
-        self.decode_codes(&tokens, 1, depth)
+    /// Pixels (`B x C x S x S`, clamped to `[0, 1]`) of every image of `encoding` from its
+    /// first `depth` layers; each layer's size and every word (and id, where given) is checked.
+    pub fn decode(
+        &self,
+        encoding: &PyramidEncoding,
+        depth: usize,
+    ) -> Result<Vec<f32>, TokenizerError> {
+        let mut tokens = vec![Vec::new(); depth];
+        for layers in encoding.images() {
+            for (l, idx) in self.indices(layers, depth)?.into_iter().enumerate() {
+                tokens[l].extend(idx);
+            }
+        }
+        self.decode_codes(&tokens, encoding.len(), depth)
     }
 }
