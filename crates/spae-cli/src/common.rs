@@ -241,6 +241,60 @@ pub fn load_codebook(dir: &Path) -> Result<Codebook> {
     Ok(Codebook::load(dir)?)
 }
 
+pub fn print_stats(cb: &Codebook, dir: &Path) {
+    let r = &cb.report;
+    println!("codebook {}", dir.display());
+    println!(
+        "  source        {} (sha256 {}), vocabulary {}",
+        cb.source.name,
+        &cb.source.sha256[..16],
+        r.vocab_size
+    );
+    println!(
+        "  |T|           {} words of dimension {} ({:.1}% of the vocabulary)",
+        cb.len(),
+        cb.dim,
+        100.0 * cb.len() as f64 / r.vocab_size.max(1) as f64
+    );
+    println!("  rejected      {}", r.vocab_size - r.accepted);
+    for (reason, n) in &r.rejected {
+        println!("    {:<20} {n}", format!("{reason:?}"));
+    }
+    let norms: Vec<f64> = (0..cb.len())
+        .map(|k| {
+            cb.row(k)
+                .iter()
+                .map(|x| f64::from(*x).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        })
+        .collect();
+    let mean = norms.iter().sum::<f64>() / norms.len().max(1) as f64;
+    let sd =
+        (norms.iter().map(|n| (n - mean).powi(2)).sum::<f64>() / norms.len().max(1) as f64).sqrt();
+    let (lo, hi) = norms
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &n| (a.min(n), b.max(n)));
+    println!("  |e(k)|        mean {mean:.3}, sd {sd:.3}, min {lo:.3}, max {hi:.3}");
+    let sample: Vec<&str> = cb
+        .words
+        .iter()
+        .step_by(cb.len().max(1) / 12 + 1)
+        .map(|w| w.text.trim())
+        .collect();
+    println!("  sample words  {}", sample.join(", "));
+}
+
+pub fn print_neighbors(cb: &Codebook, word: &str, count: usize) -> Result<()> {
+    let list = cb.neighbors(word, count)?;
+    let shown: Vec<String> = list
+        .iter()
+        .map(|(w, s)| format!("{} {s:.2}", w.text.trim()))
+        .collect();
+    println!("{:<10} -> {}", word, shown.join(", "));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,6 @@ use spae::quantizer::NearestSearch;
 
 use spae_icl::fewshot::{ClassChoice, FewshotConfig, Queries, Setting};
 
-use crate::codebook_cmd;
 use crate::common::LlmArgs;
 use crate::fewshot_run::{evaluate, FewshotRun};
 
@@ -31,11 +30,11 @@ pub fn run(assets: &Assets, device: &Device) -> Result<()> {
     crate::common::ensure(&dir, assets)?;
     let cb = crate::common::load_codebook(&dir)?;
     println!("== the frozen language codebook ==");
-    codebook_cmd::print_stats(&cb, &dir);
+    crate::common::print_stats(&cb, &dir);
 
     println!("\n== nearest words (cosine of SmolLM2 input embeddings) ==");
     for w in WORDS {
-        codebook_cmd::print_neighbors(&cb, w, 8)?;
+        crate::common::print_neighbors(&cb, w, 8)?;
     }
 
     println!("\n== quantizer check on real codebook rows ==");

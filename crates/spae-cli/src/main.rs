@@ -5,14 +5,12 @@ mod caption_cmd;
 mod classifier_cmd;
 mod codebook_cmd;
 mod common;
-mod concepts_cmd;
 mod data_cmd;
 mod demo;
 mod denoise_cmd;
-mod eval_cmd;
+mod eval;
 mod fewshot_cmd;
 mod fewshot_run;
-mod fid_cmd;
 mod generate_cmd;
 mod llm_source;
 mod progress;
@@ -66,7 +64,7 @@ enum Command {
     Decode(tokens_cmd::DecodeArgs),
     /// Evaluation reports.
     #[command(subcommand)]
-    Eval(eval_cmd::EvalCommand),
+    Eval(eval::EvalCommand),
     /// Semantic guidance: token text features (Eq. 5) and nearest words.
     #[command(subcommand)]
     Semantic(semantic_cmd::SemanticCommand),
@@ -96,7 +94,7 @@ fn run(command: Command, assets: &Assets, device: &Device) -> anyhow::Result<()>
         Command::Export(a) => train_cmd::export(a, assets, device),
         Command::Encode(a) => tokens_cmd::encode(a, assets, device),
         Command::Decode(a) => tokens_cmd::decode(a, assets, device),
-        Command::Eval(c) => eval_cmd::run(c, assets, device),
+        Command::Eval(c) => eval::run(c, assets, device),
         Command::Semantic(c) => semantic_cmd::run(c, assets, device),
         Command::Fewshot(a) => fewshot_cmd::run(a, assets, device),
         Command::Caption(a) => caption_cmd::run(a, assets, device),

@@ -8,9 +8,9 @@
 //! their in-context restoration).
 
 pub mod baselines;
-pub mod error;
 pub mod caption;
 pub mod denoise;
+pub mod error;
 pub mod fewshot;
 pub mod progressive;
 pub mod text2image;

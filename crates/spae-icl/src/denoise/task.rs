@@ -15,8 +15,8 @@ use spae_llm::backend::Backend;
 use spae_llm::spelling::Spellings;
 use spae_llm::Llm;
 
-use crate::progressive::{self, Example, Pass, Plan, PlanKind};
 use crate::error::TaskError;
+use crate::progressive::{self, Example, Pass, Plan, PlanKind};
 
 /// What a denoising run does; `Default` is `spae denoise`'s defaults (the paper's 10 examples,
 /// corruption from 50% to 20%).

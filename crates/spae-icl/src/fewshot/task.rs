@@ -12,8 +12,8 @@ use spae_llm::Llm;
 use crate::baselines::class_word_control;
 
 use super::{
-    run_setting, FewshotError, ImagePool, Prompter, Queries, RunConfig,
-    Setting, SettingResult, CLASSIFY_STEM,
+    run_setting, FewshotError, ImagePool, Prompter, Queries, RunConfig, Setting, SettingResult,
+    CLASSIFY_STEM,
 };
 
 /// What a few-shot run does (Table 1's protocol); `Default` is `spae fewshot`'s defaults.

@@ -18,9 +18,9 @@ use spae_llm::spelling::Spellings;
 use spae_llm::Llm;
 
 use super::{condition, intended_digit, mnist_queries, subject_of, DigitQuery, DEFAULT_TEMPLATE};
+use crate::error::TaskError;
 use crate::fewshot::wilson_interval;
 use crate::progressive::{self, Example, Pass, Plan, PlanKind};
-use crate::error::TaskError;
 
 /// What a generation run does; `Default` is `spae generate mnist`'s defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -38,27 +38,23 @@ impl PyramidEncoding {
 
     /// Each image's LLM ids of layers 1..=`depth`, layer after layer (as a prompt gives them).
     pub fn ids(&self, depth: usize) -> Vec<Vec<u32>> {
-        self.images
-            .iter()
-            .map(|layers| {
-                layers
-                    .iter()
-                    .take(depth)
-                    .flat_map(|l| l.ids.clone())
-                    .collect()
-            })
-            .collect()
+        self.flat(depth, |l| &l.ids)
     }
 
     /// Each image's words of layers 1..=`depth`, layer after layer.
     pub fn words(&self, depth: usize) -> Vec<Vec<String>> {
+        self.flat(depth, |l| &l.words)
+    }
+
+    /// One field of every layer 1..=`depth`, concatenated per image.
+    fn flat<T: Clone>(&self, depth: usize, field: impl Fn(&LayerTokens) -> &[T]) -> Vec<Vec<T>> {
         self.images
             .iter()
             .map(|layers| {
                 layers
                     .iter()
                     .take(depth)
-                    .flat_map(|l| l.words.clone())
+                    .flat_map(|l| field(l).to_vec())
                     .collect()
             })
             .collect()
