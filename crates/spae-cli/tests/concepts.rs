@@ -49,8 +49,10 @@ fn the_bridge_scorer_as_a_zero_shot_classifier() {
     let acc = r["zero_shot_accuracy"].as_f64().unwrap();
     let hits: u64 = per.iter().map(|p| p.0).sum();
     assert_eq!(acc, hits as f64 / 20.0);
+    // Leave-one-out: each image's nearest other image (by the scorer's f_img) shares its class
+    // for 8 of the 20 (measured); chance is 1 in 19 (one same-class image among 19).
     let nn = r["nearest_neighbour_accuracy"].as_f64().unwrap();
-    assert!((0.0..=1.0).contains(&nn), "{r}");
+    assert!(nn >= 0.2, "nearest-neighbour accuracy {nn}: {r}");
     // The label scorer's f_img is the class name itself: a (trivial) supervised ceiling.
     ok_at_root(&[
         "eval", "scorer", "--scorer", "label", "--n", "20", "--out", o,

@@ -1,7 +1,7 @@
 //! One 2-way 1-shot episode through the libraries: two classes the label-free tokenizer never saw
 //! labelled, one support image each, one query; the frozen LLM answers, constrained to the names.
 //!
-//!     cargo run --release -p spae-llm --example fewshot_episode -- [MODEL] [LLM.gguf]
+//!     cargo run --release -p spae-icl --example fewshot_episode -- [MODEL] [LLM.gguf]
 
 use spae::assets::Assets;
 use spae::data::Split;

@@ -97,12 +97,17 @@ pub fn forward(
     )?;
     let zhat =
         Tensor::<4>::from_data(TensorData::new(zhat, [b, h, w, d]), &device).permute([0, 3, 1, 2]);
-    let z_st = z.clone() + (zhat - z.clone()).detach();
     Ok(Forward {
-        images: model.decoder.forward(z_st),
+        images: model.decoder.forward(straight_through(z.clone(), zhat)),
         latents: z,
         codes,
     })
+}
+
+/// The straight-through estimator `z + sg(zhat - z)`: the quantized value `zhat` forward, the
+/// identity backward, so the decoder's gradient reaches the encoder through the quantizer.
+pub fn straight_through<const D: usize>(z: Tensor<D>, zhat: Tensor<D>) -> Tensor<D> {
+    z.clone() + (zhat - z).detach()
 }
 
 /// The encoder output `[B, d, h, w]` as `[B, h*w, d]`, positions row-major.
@@ -322,5 +327,87 @@ mod tests {
         let full = 1e-3 * (10.0f64 / 91.0).sqrt();
         assert!((learning_rate(90, 100, 1e-3, 10, 20) - full * 0.5).abs() < 1e-12);
         assert_eq!(learning_rate(100, 100, 1e-3, 10, 20), 0.0);
+    }
+
+    /// One latent position, one layer, `d = 2`: codebook rows (0, 0) and (4, 4); the quantizer
+    /// chose row 0 for the target (1, 2), whose scale in `z` is 0.5.
+    fn one_position() -> (QuantContext, PyramidCodes) {
+        let ctx = QuantContext {
+            quantizer: crate::quantizer::QuantizerKind::Saq.build(),
+            pyramid: crate::pyramid::Pyramid::square(1, &[1]).unwrap(),
+            search: crate::quantizer::NearestSearch::new(&[0.0, 0.0, 4.0, 4.0], 2),
+        };
+        let codes = PyramidCodes {
+            batch: 1,
+            tokens: vec![vec![0]],
+            targets: vec![vec![1.0, 2.0]],
+            scales: vec![vec![0.5]],
+        };
+        (ctx, codes)
+    }
+
+    #[test]
+    fn layer_target_and_commitment_by_hand() {
+        let device = Device::flex().autodiff();
+        let (ctx, codes) = one_position();
+        // Encoder output z = (6, 8) at the one position, `[B, d, h, w] = [1, 2, 1, 1]`.
+        let latents =
+            Tensor::<4>::from_data(TensorData::new(vec![6.0, 8.0], [1, 2, 1, 1]), &device)
+                .require_grad();
+        // The target's value is the quantizer's (1, 2); its gradient in z is the scale 0.5.
+        let z_l = layer_target(latent_rows(latents.clone()), &ctx, &codes, 0);
+        assert_eq!(to_vec(z_l.clone()), vec![1.0, 2.0]);
+        let grads = z_l.sum().backward();
+        assert_eq!(to_vec(latents.grad(&grads).unwrap()), vec![0.5, 0.5]);
+        // Commitment to row 0: mean((1 - 0)^2, (2 - 0)^2) = 2.5; its gradient in z is
+        // 2 * 0.5 * (1, 2) / 2 = (0.5, 1.0).
+        let loss = commitment_loss(latents.clone(), &ctx, &codes);
+        assert!((to_vec(loss.clone())[0] - 2.5).abs() < 1e-6);
+        let grads = loss.backward();
+        let g = to_vec(latents.grad(&grads).unwrap());
+        assert!(
+            (g[0] - 0.5).abs() < 1e-6 && (g[1] - 1.0).abs() < 1e-6,
+            "{g:?}"
+        );
+    }
+
+    #[test]
+    fn straight_through_by_hand() {
+        let device = Device::flex().autodiff();
+        let z =
+            Tensor::<1>::from_data(TensorData::new(vec![1.0, 2.0], [2]), &device).require_grad();
+        let zhat = Tensor::<1>::from_data(TensorData::new(vec![3.0, 5.0], [2]), &device);
+        // Forward: the quantized value; backward: the identity, as if there were no quantizer.
+        let st = straight_through(z.clone(), zhat);
+        assert_eq!(to_vec(st.clone()), vec![3.0, 5.0]);
+        let w = Tensor::<1>::from_data(TensorData::new(vec![1.0, 10.0], [2]), &device);
+        let grads = (st * w).sum().backward();
+        assert_eq!(to_vec(z.grad(&grads).unwrap()), vec![1.0, 10.0]);
+    }
+
+    #[test]
+    fn guide_loss_by_hand() {
+        use crate::semantic::features::TextFeatures;
+        use rand::SeedableRng;
+        let device = Device::flex();
+        let (ctx, codes) = one_position();
+        // Two words with text features (1, 0) and (0, 1); the image's feature (1, 0) scores
+        // them 1 and 0 (Eq. 6), so the pool at threshold 0.98 is word 0 alone (Eq. 4).
+        let text = TextFeatures {
+            dim: 2,
+            rows: vec![1.0, 0.0, 0.0, 1.0],
+        };
+        let rows =
+            Tensor::<2>::from_data(TensorData::new(vec![0.0, 0.0, 2.0, 2.0], [2, 2]), &device);
+        let guide = guide::Guide::new(&[vec![1.0, 0.0]], &text, &[0.98], rows, false);
+        assert_eq!(guide.pool(0, 0), &[0]);
+        // The layer target (1, 2) is 5 from word 0 and 1 from word 1: logits (-5, -1), and
+        // Eq. 7 pulls it to word 0 although word 1 is nearer: -log softmax = 4 + ln(1 + e^-4).
+        let latents =
+            Tensor::<4>::from_data(TensorData::new(vec![6.0, 8.0], [1, 2, 1, 1]), &device);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+        let loss = guide.loss(latents, &ctx, &codes, &[0], &mut rng).unwrap();
+        let expected = 4.0 + (1.0 + (-4.0f32).exp()).ln();
+        assert!((to_vec(loss)[0] - expected).abs() < 1e-5);
     }
 }
