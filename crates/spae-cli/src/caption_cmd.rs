@@ -10,12 +10,11 @@ use clap::Args;
 use serde::Serialize;
 use spae::assets::Assets;
 use spae::train::dataset;
-use spae_icl::caption::{run_captioning, CaptionConfig, CaptionResult};
-use spae_icl::fewshot::{Prompter, CLASSIFY_STEM};
+use spae_icl::caption::{self, CaptionConfig, CaptionResult};
+use spae_icl::fewshot::CLASSIFY_STEM;
 
 use crate::common::{LlmArgs, LlmRecord};
 use crate::progress;
-use spae_icl::fewshot::words_per_layers;
 
 #[derive(Args)]
 pub struct CaptionArgs {
@@ -71,40 +70,29 @@ pub fn run(args: CaptionArgs, assets: &Assets, device: &Device) -> Result<()> {
         );
     }
     let n = args.pool.min(set.len());
-    let per_layers = words_per_layers(&tok, &set, n, &args.layers)?;
+    let set = set.subset(&(0..n).collect::<Vec<_>>());
     let (path, llm) = args.llm.load(assets, tok.codebook())?;
     let spellings = args.llm.spellings(&llm, tok.codebook())?;
     let mut session = args.llm.backend(&llm, 2048)?;
-    let prompter = Prompter {
-        llm: &llm,
-        class_names: &set.names[..n],
-        stem: &args.stem,
-    };
     let cfg = CaptionConfig {
+        layers: args.layers.clone(),
         episodes: args.episodes,
         examples: args.examples,
         max_tokens: args.max_tokens,
         seed: args.seed,
+        stem: args.stem.clone(),
     };
-    let mut results = Vec::new();
-    for (layers, words) in &per_layers {
-        let layers = *layers;
-        let words: Vec<Vec<u32>> = words
-            .iter()
-            .map(|w| spellings.spell(w))
-            .collect::<Result<_, _>>()?;
-        let pb = progress::bar(cfg.episodes as u64, &format!("captions L{layers}"));
-        let r = run_captioning(
-            session.as_mut(),
-            &prompter,
-            &words,
-            layers,
-            &cfg,
-            &mut || pb.inc(1),
-        )?;
-        pb.finish_and_clear();
-        results.push(r);
-    }
+    let mut bars = progress::Bars::default();
+    let results = caption::run(
+        &cfg,
+        &tok,
+        &set,
+        &llm,
+        &spellings,
+        session.as_mut(),
+        &mut |layers, done, total| bars.show(done, total, || format!("captions L{layers}")),
+    )?;
+    bars.finish();
     println!("| layers | words/image | examples | exact match (95% CI) | token F1 | queries |");
     println!("|---:|---:|---:|---:|---:|---:|");
     for r in &results {

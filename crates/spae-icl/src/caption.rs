@@ -6,21 +6,91 @@
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::SeedableRng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use spae::data::ImageSet;
+use spae::tokenizer::ImageTokenizer;
+use spae_llm::backend::{Backend, SessionStats};
+use spae_llm::spelling::Spellings;
+use spae_llm::Llm;
 
-use crate::fewshot::{check_fits, wilson_interval, FewshotError, Prompter};
-use spae_llm::backend::Backend;
-use spae_llm::backend::SessionStats;
+use crate::error::TaskError;
+use crate::fewshot::{
+    check_fits, wilson_interval, words_per_layers, FewshotError, Prompter, CLASSIFY_STEM,
+};
 
-/// How captioning is run.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What a captioning run does; `Default` is `spae caption`'s defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CaptionConfig {
+    /// Pyramid layer counts whose words stand for an image; each is run.
+    pub layers: Vec<usize>,
+    /// Independent queries (each its own prompt).
     pub episodes: usize,
     /// Captioned images in each prompt.
     pub examples: usize,
     /// Longest answer, in tokens.
     pub max_tokens: usize,
     pub seed: u64,
+    /// The text between an image's words and its caption.
+    pub stem: String,
+}
+
+impl Default for CaptionConfig {
+    fn default() -> Self {
+        CaptionConfig {
+            layers: vec![2],
+            episodes: 200,
+            examples: 10,
+            max_tokens: 16,
+            seed: 0,
+            stem: CLASSIFY_STEM.to_string(),
+        }
+    }
+}
+
+/// Captions images of `images` (their own names, `ImageSet::names`, are the captions) at every
+/// layer count of `cfg`: the tokenizer's words spelled for `llm`, prompts to `backend`;
+/// `progress(layers, done, total)` after every query.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    cfg: &CaptionConfig,
+    tok: &ImageTokenizer,
+    images: &ImageSet,
+    llm: &Llm,
+    spellings: &Spellings,
+    backend: &mut dyn Backend,
+    progress: &mut dyn FnMut(usize, usize, usize),
+) -> Result<Vec<CaptionResult>, TaskError> {
+    if images.names.len() != images.len() {
+        return Err(TaskError::Data(
+            "captioning needs a data set with per-image names (emoji has)".into(),
+        ));
+    }
+    let prompter = Prompter {
+        llm,
+        class_names: &images.names,
+        stem: &cfg.stem,
+    };
+    let mut results = Vec::new();
+    for (layers, words) in words_per_layers(tok, images, images.len(), &cfg.layers)? {
+        let words: Vec<Vec<u32>> = words
+            .iter()
+            .map(|w| spellings.spell(w))
+            .collect::<Result<_, _>>()?;
+        let mut done = 0;
+        results.push(run_captioning(
+            backend,
+            &prompter,
+            &words,
+            layers,
+            cfg,
+            &mut || {
+                done += 1;
+                progress(layers, done, cfg.episodes)
+            },
+        )?);
+    }
+    Ok(results)
 }
 
 /// One answered query.
