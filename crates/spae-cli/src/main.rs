@@ -11,7 +11,7 @@ mod denoise_cmd;
 mod eval;
 mod fewshot_cmd;
 mod fewshot_run;
-mod generate_cmd;
+mod generate;
 mod llm_source;
 mod progress;
 mod semantic_cmd;
@@ -73,7 +73,7 @@ enum Command {
     /// In-context captioning of tokenized images by a frozen LLM (emoji names as captions).
     Caption(caption_cmd::CaptionArgs),
     /// In-context image generation by a frozen LLM: `spae generate mnist "an image of 1+7"`.
-    Generate(generate_cmd::GenerateArgs),
+    Generate(generate::GenerateArgs),
     /// In-context denoising by a frozen LLM (inpaint, outpaint, deblur, shift, rotate).
     Denoise(denoise_cmd::DenoiseArgs),
     /// Train the MNIST digit classifier that judges generated digits.
@@ -98,7 +98,7 @@ fn run(command: Command, assets: &Assets, device: &Device) -> anyhow::Result<()>
         Command::Semantic(c) => semantic_cmd::run(c, assets, device),
         Command::Fewshot(a) => fewshot_cmd::run(a, assets, device),
         Command::Caption(a) => caption_cmd::run(a, assets, device),
-        Command::Generate(a) => generate_cmd::run(a, assets, device),
+        Command::Generate(a) => generate::run(a, assets, device),
         Command::Denoise(a) => denoise_cmd::run(a, assets, device),
         Command::Classifier(a) => classifier_cmd::run(a, assets, device),
     }
