@@ -1,0 +1,262 @@
+//! PNG files: reading and writing them, folders of labelled images, an image at a model's size,
+//! grids of images.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::{corrupt, read_file, DataError, ImageSet};
+
+/// A decoded PNG, 8 bits per channel, `height x width x channels` (1 gray, 3 RGB, 4 RGBA).
+#[derive(Debug, Clone)]
+pub struct Png {
+    pub width: usize,
+    pub height: usize,
+    pub channels: usize,
+    pub pixels: Vec<u8>,
+}
+
+impl Png {
+    /// The pixels as RGB bytes: alpha composited on white, gray repeated.
+    pub fn rgb(&self) -> Vec<u8> {
+        match self.channels {
+            4 => rgba_on_white(&self.pixels),
+            3 => self.pixels.clone(),
+            _ => self.pixels.iter().flat_map(|&g| [g; 3]).collect(),
+        }
+    }
+}
+
+/// Decodes a PNG file of any colour type and bit depth into 8-bit gray, gray+alpha (returned as
+/// RGBA), RGB or RGBA.
+pub fn read_png(path: &Path) -> Result<Png, DataError> {
+    let bytes = read_file(path)?;
+    if bytes.is_empty() {
+        return Err(corrupt(path, "empty file"));
+    }
+    let mut decoder = png::Decoder::new(&bytes[..]);
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder
+        .read_info()
+        .map_err(|e| corrupt(path, format!("not a readable PNG: {e}")))?;
+    let mut buf = vec![0u8; reader.output_buffer_size()];
+    let info = reader
+        .next_frame(&mut buf)
+        .map_err(|e| corrupt(path, format!("corrupt PNG data: {e}")))?;
+    buf.truncate(info.buffer_size());
+    let (w, h) = (info.width as usize, info.height as usize);
+    let (channels, pixels) = match info.color_type {
+        png::ColorType::Grayscale => (1, buf),
+        png::ColorType::Rgb => (3, buf),
+        png::ColorType::Rgba => (4, buf),
+        png::ColorType::GrayscaleAlpha => (
+            4,
+            buf.chunks_exact(2)
+                .flat_map(|p| [p[0], p[0], p[0], p[1]])
+                .collect(),
+        ),
+        other => return Err(corrupt(path, format!("unexpected colour type {other:?}"))),
+    };
+    Ok(Png {
+        width: w,
+        height: h,
+        channels,
+        pixels,
+    })
+}
+
+/// A labelled image folder: one subfolder per class (its name, `_` read as a space, is the class
+/// name), PNG files inside, each read by [`load_model_image`] for a `size` x `size` model of
+/// `channels` channels. Classes and files in name order; each image's name is its file stem.
+pub fn image_folder(dir: &Path, size: usize, channels: usize) -> Result<ImageSet, DataError> {
+    let sorted = |d: &Path| -> Result<Vec<PathBuf>, DataError> {
+        let mut v: Vec<PathBuf> = fs::read_dir(d)
+            .map_err(|source| DataError::Io {
+                path: d.to_path_buf(),
+                source,
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        v.sort();
+        Ok(v)
+    };
+    let mut set = ImageSet {
+        width: size,
+        height: size,
+        channels,
+        pixels: Vec::new(),
+        labels: Vec::new(),
+        class_names: Vec::new(),
+        names: Vec::new(),
+    };
+    for class_dir in sorted(dir)?.into_iter().filter(|p| p.is_dir()) {
+        let pngs: Vec<PathBuf> = sorted(&class_dir)?
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")))
+            .collect();
+        if pngs.is_empty() {
+            return Err(corrupt(&class_dir, "a class folder without PNG files"));
+        }
+        let label = set.class_names.len() as u32;
+        let name = class_dir.file_name().unwrap_or_default().to_string_lossy();
+        set.class_names.push(name.replace('_', " "));
+        for png in pngs {
+            let chw = load_model_image(&png, size, channels)?;
+            let plane = size * size;
+            let chw = &chw;
+            set.pixels.extend((0..plane).flat_map(|i| {
+                (0..channels).map(move |c| (chw[c * plane + i] * 255.0).round() as u8)
+            }));
+            set.labels.push(label);
+            set.names
+                .push(png.file_stem().unwrap_or_default().to_string_lossy().into());
+        }
+    }
+    if set.class_names.len() < 2 {
+        return Err(corrupt(
+            dir,
+            format!(
+                "{} class folder(s) with PNG files; a labelled image folder needs at least 2",
+                set.class_names.len()
+            ),
+        ));
+    }
+    Ok(set)
+}
+
+/// A PNG file as a model input, `C x S x S` floats in `[0, 1]`, by this rule:
+/// - size: exactly `S x S`, or a smaller square whose margin to `S` is even, centred on a black
+///   canvas (28x28 digits for a 32x32 model); anything else is rejected;
+/// - channels: a 1-channel model takes gray as is and colour by luminance (alpha over black);
+///   a 3-channel model takes RGB, RGBA over white, and gray replicated.
+pub fn load_model_image(path: &Path, size: usize, channels: usize) -> Result<Vec<f32>, DataError> {
+    let img = read_png(path)?;
+    let (w, h) = (img.width, img.height);
+    if w != h || w > size || !(size - w).is_multiple_of(2) {
+        return Err(corrupt(
+            path,
+            format!(
+                "is {w}x{h}; this model takes {size}x{size} images (or a smaller square, centred)"
+            ),
+        ));
+    }
+    let px: Vec<[f32; 3]> = img
+        .pixels
+        .chunks_exact(img.channels)
+        .map(|p| {
+            let f = |v: u8| f32::from(v) / 255.0;
+            match (p.len(), channels) {
+                (1, _) => [f(p[0]); 3],
+                (3, _) => [f(p[0]), f(p[1]), f(p[2])],
+                (_, 1) => {
+                    let a = f(p[3]);
+                    [f(p[0]) * a, f(p[1]) * a, f(p[2]) * a]
+                }
+                _ => {
+                    let a = f(p[3]);
+                    [0, 1, 2].map(|i| f(p[i]) * a + (1.0 - a))
+                }
+            }
+        })
+        .collect();
+    let off = (size - w) / 2;
+    let mut out = vec![0f32; channels * size * size];
+    for y in 0..h {
+        for x in 0..w {
+            let rgb = px[y * w + x];
+            let o = (y + off) * size + x + off;
+            if channels == 1 {
+                out[o] = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2];
+            } else {
+                for c in 0..3 {
+                    out[c * size * size + o] = rgb[c];
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes `C x H x W` floats in `[0, 1]` (C = 1 or 3) as an 8-bit PNG.
+pub fn write_png(
+    path: &Path,
+    chw: &[f32],
+    channels: usize,
+    h: usize,
+    w: usize,
+) -> Result<(), DataError> {
+    let plane = h * w;
+    let mut bytes = Vec::with_capacity(plane * channels);
+    for i in 0..plane {
+        for c in 0..channels {
+            bytes.push((chw[c * plane + i].clamp(0.0, 1.0) * 255.0).round() as u8);
+        }
+    }
+    let mut buf = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut buf, w as u32, h as u32);
+        enc.set_color(if channels == 1 {
+            png::ColorType::Grayscale
+        } else {
+            png::ColorType::Rgb
+        });
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc
+            .write_header()
+            .map_err(|e| corrupt(path, format!("cannot encode PNG: {e}")))?;
+        writer
+            .write_image_data(&bytes)
+            .map_err(|e| corrupt(path, format!("cannot encode PNG: {e}")))?;
+    }
+    crate::io::write_atomic(path, &buf).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Rows of up to `cols` images each (`C x S x S` floats, concatenated per row) tiled into one
+/// `C x (rows * S) x (cols * S)` image.
+pub fn tile_images(rows: &[Vec<f32>], cols: usize, c: usize, s: usize) -> Vec<f32> {
+    let (h, w) = (rows.len() * s, cols * s);
+    let mut out = vec![0f32; c * h * w];
+    for (r, row) in rows.iter().enumerate() {
+        for (k, img) in row.chunks_exact(c * s * s).enumerate() {
+            for ch in 0..c {
+                for y in 0..s {
+                    let src = ch * s * s + y * s;
+                    let dst = ch * h * w + (r * s + y) * w + k * s;
+                    out[dst..dst + s].copy_from_slice(&img[src..src + s]);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The centred square of a photo as RGB floats in `[0, 1]`, `3 x S x S` with `S` the shorter
+/// side (alpha composited on white, gray repeated).
+pub fn center_square_rgb(img: &Png) -> (Vec<f32>, usize) {
+    let rgb = img.rgb();
+    let s = img.width.min(img.height);
+    let (top, left) = ((img.height - s) / 2, (img.width - s) / 2);
+    let mut out = vec![0f32; 3 * s * s];
+    for y in 0..s {
+        for x in 0..s {
+            for c in 0..3 {
+                out[(c * s + y) * s + x] =
+                    f32::from(rgb[((top + y) * img.width + left + x) * 3 + c]) / 255.0;
+            }
+        }
+    }
+    (out, s)
+}
+
+/// RGBA over a white background, as RGB.
+pub fn rgba_on_white(rgba: &[u8]) -> Vec<u8> {
+    rgba.chunks_exact(4)
+        .flat_map(|p| {
+            let a = u32::from(p[3]);
+            let mix = move |c: u8| ((u32::from(c) * a + 255 * (255 - a) + 127) / 255) as u8;
+            [mix(p[0]), mix(p[1]), mix(p[2])]
+        })
+        .collect()
+}
