@@ -152,6 +152,37 @@ fn semantic_guidance_trains_and_resumes() {
     assert!(top(&r) > top(&r0), "relevance did not rise: {r0} -> {r}");
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
 
+    // The rise is the guidance's, not training's: the same 24 steps without the semantic loss.
+    let unguided_cfg = dir.path().join("unguided.toml");
+    std::fs::write(
+        &unguided_cfg,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("weight = 1.0", "weight = 0.0"),
+    )
+    .unwrap();
+    let unguided = dir.path().join("unguided");
+    let out = run_spae(&[
+        "train",
+        "--config",
+        unguided_cfg.to_str().unwrap(),
+        "--out",
+        unguided.to_str().unwrap(),
+        "--max-steps",
+        "24",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ru = eval(&unguided, "semantic-unguided.json");
+    eprintln!(
+        "top-layer relevance without guidance, step 24: {}",
+        top(&ru)
+    );
+    assert!(top(&r) > top(&ru), "guided {r} vs unguided {ru}");
+
     // Variants of the config: `edits` are (from, to) replacements.
     let variant = |name: &str, edits: &[(&str, &str)]| {
         let mut text = std::fs::read_to_string(&cfg).unwrap();
