@@ -127,74 +127,8 @@ fn semantic_guidance_trains_and_resumes() {
     };
     let r = eval(&run, "semantic.json");
     assert_eq!(r["layers"].as_array().unwrap().len(), 5);
-    let first = dir.path().join("first-step");
-    let out = run_spae(&[
-        "train",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        first.to_str().unwrap(),
-        "--max-steps",
-        "1",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r0 = eval(&first, "semantic-first.json");
-    let top = |r: &serde_json::Value| r["layers"][0]["relevance"].as_f64().unwrap();
-    eprintln!(
-        "top-layer relevance: step 1 {}, step 24 {}",
-        top(&r0),
-        top(&r)
-    );
-    assert!(top(&r) > top(&r0), "relevance did not rise: {r0} -> {r}");
-    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
-
-    // The rise is the guidance's, not training's: the same 24 steps without the semantic loss.
-    let unguided_cfg = dir.path().join("unguided.toml");
-    std::fs::write(
-        &unguided_cfg,
-        std::fs::read_to_string(&cfg)
-            .unwrap()
-            .replace("weight = 1.0", "weight = 0.0"),
-    )
-    .unwrap();
-    let unguided = dir.path().join("unguided");
-    let out = run_spae(&[
-        "train",
-        "--config",
-        unguided_cfg.to_str().unwrap(),
-        "--out",
-        unguided.to_str().unwrap(),
-        "--max-steps",
-        "24",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ru = eval(&unguided, "semantic-unguided.json");
-    eprintln!(
-        "top-layer relevance without guidance, step 24: {}",
-        top(&ru)
-    );
-    assert!(top(&r) > top(&ru), "guided {r} vs unguided {ru}");
-
-    // Variants of the config: `edits` are (from, to) replacements.
-    let variant = |name: &str, edits: &[(&str, &str)]| {
-        let mut text = std::fs::read_to_string(&cfg).unwrap();
-        for (from, to) in edits {
-            text = text.replace(from, to);
-        }
-        let path = dir.path().join(format!("{name}.toml"));
-        std::fs::write(&path, text).unwrap();
-        path
-    };
-    // A few steps of a variant, every one with a semantic loss.
-    let trains_guided = |cfg: &Path, name: &str, steps: &str| {
+    // `steps` steps of `cfg` into the run folder `name`.
+    let train_steps = |cfg: &Path, name: &str, steps: &str| {
         let run = dir.path().join(name);
         let out = run_spae(&[
             "train",
@@ -210,6 +144,43 @@ fn semantic_guidance_trains_and_resumes() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        run
+    };
+    // Variants of the config: `edits` are (from, to) replacements.
+    let variant = |name: &str, edits: &[(&str, &str)]| {
+        let mut text = std::fs::read_to_string(&cfg).unwrap();
+        for (from, to) in edits {
+            text = text.replace(from, to);
+        }
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let r0 = eval(&train_steps(&cfg, "first-step", "1"), "semantic-first.json");
+    let top = |r: &serde_json::Value| r["layers"][0]["relevance"].as_f64().unwrap();
+    eprintln!(
+        "top-layer relevance: step 1 {}, step 24 {}",
+        top(&r0),
+        top(&r)
+    );
+    assert!(top(&r) > top(&r0), "relevance did not rise: {r0} -> {r}");
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+
+    // The rise is the guidance's, not training's: the same 24 steps without the semantic loss.
+    let unguided = variant("unguided", &[("weight = 1.0", "weight = 0.0")]);
+    let ru = eval(
+        &train_steps(&unguided, "unguided", "24"),
+        "semantic-unguided.json",
+    );
+    eprintln!(
+        "top-layer relevance without guidance, step 24: {}",
+        top(&ru)
+    );
+    assert!(top(&r) > top(&ru), "guided {r} vs unguided {ru}");
+
+    // A few steps of a variant, every one with a semantic loss.
+    let trains_guided = |cfg: &Path, name: &str, steps: &str| {
+        let run = train_steps(cfg, name, steps);
         assert!(metrics(&run)
             .iter()
             .all(|r| r["semantic"].as_f64().unwrap() > 0.0));

@@ -77,7 +77,6 @@ pub struct DenoiseResult {
 pub struct Denoiser<'a> {
     cfg: &'a DenoiseConfig,
     tok: &'a ImageTokenizer,
-    llm: &'a Llm,
     words: &'a Spellings,
     judge: &'a Judge<'a>,
     /// Token count of each written layer, and the passes that write them.
@@ -86,6 +85,10 @@ pub struct Denoiser<'a> {
     /// Each original's words (the clean targets), and their decoded scores.
     targets: Vec<Vec<u32>>,
     target: Scores,
+    /// The prompt's fixed text in `llm`'s tokens: "input:", " output:" and the separator "\n".
+    before: Vec<u32>,
+    after: Vec<u32>,
+    separator: Vec<u32>,
 }
 
 impl<'a> Denoiser<'a> {
@@ -106,13 +109,15 @@ impl<'a> Denoiser<'a> {
         Ok(Denoiser {
             cfg,
             tok,
-            llm,
             words,
             judge,
             sizes,
             passes,
             targets,
             target,
+            before: llm.tokenize("input:"),
+            after: llm.tokenize(" output:"),
+            separator: llm.tokenize("\n"),
         })
     }
 
@@ -122,8 +127,7 @@ impl<'a> Denoiser<'a> {
 
     /// "input:{words} output:" for a condition's words.
     fn query(&self, words: &[u32]) -> Result<Vec<u32>, TaskError> {
-        let text = |s: &str| self.llm.tokenize(s);
-        Ok([text("input:"), self.words.spell(words)?, text(" output:")].concat())
+        Ok([&self.before[..], &self.words.spell(words)?, &self.after].concat())
     }
 
     /// The context length the prompts need (the same for every original).
@@ -137,12 +141,11 @@ impl<'a> Denoiser<'a> {
             };
             self.cfg.examples
         ];
-        let separator = self.llm.tokenize("\n");
         let ctx = progressive::Context {
             examples: &examples,
             total: self.total(),
             words: self.words,
-            separator: &separator,
+            separator: &self.separator,
         };
         Ok(progressive::n_ctx(ctx, &[query], &self.passes)?)
     }
@@ -165,7 +168,6 @@ impl<'a> Denoiser<'a> {
             .flat_map(|x| task.apply(x, ch, size))
             .collect();
         let cond_words = tok.word_ids(&conditions, depth)?;
-        let separator = self.llm.tokenize("\n");
         let t0 = Instant::now();
         let (mut done, all) = (0, n * self.passes.len());
         let mut written = Vec::with_capacity(n);
@@ -185,7 +187,7 @@ impl<'a> Denoiser<'a> {
                 examples: &examples,
                 total,
                 words: self.words,
-                separator: &separator,
+                separator: &self.separator,
             };
             let out = progressive::decode(backend, ctx, &[query], &self.passes, || {
                 done += 1;
