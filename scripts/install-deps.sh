@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # System packages that spae's build needs, installed if missing (Debian/Ubuntu, as root):
 # cmake and a C/C++ compiler for llama.cpp, libclang for its Rust bindings, unzip for assets,
-# npm for the npm-packaged data sets.
+# npm for the npm-packaged data sets. `--fuzz` also installs what scripts/fuzz.sh needs: the
+# nightly toolchain and cargo-fuzz (libFuzzer); the normal tests run the fuzz regression corpus on
+# stable Rust without them.
 set -euo pipefail
 missing=()
 command -v cmake >/dev/null || missing+=(cmake)
@@ -19,4 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "[deps] error: cargo not found: install Rust (rustup)" >&2; exit 1; }
+if [ "${1:-}" = --fuzz ]; then
+  rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+  command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+fi
 echo "[deps] ok"

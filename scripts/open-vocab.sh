@@ -28,6 +28,8 @@ mkdir -p "$out"
 if [ "${TRAIN:-1}" = 1 ]; then
   train_run configs/fashion-mnist-open.toml runs/open/fashion-mnist-open open
   train_run configs/fashion-mnist-open-plain.toml runs/open/fashion-mnist-open-plain open
+  # The digits' label-free tokenizer (the class-disjoint supervised arm trains further down).
+  train_run configs/mnist-open.toml runs/open/mnist-open open
 fi
 # step NAME MODEL COMMAND ARGS...: runs `spae COMMAND ARGS` into $out/NAME.json unless fresh.
 step() {
@@ -125,5 +127,31 @@ if [ -f "$qwen" ]; then
   step fs5-control-qwen "$openm" "${fs[@]}" --way 5 "${ctl[@]}" class-words --llm qwen0.5b --words-as-text
 fi
 step t1-app "$app" "${t1[@]}" --checkpoint "$app" --layers 2
+# The digits' label-free tokenizer (configs/mnist-open.toml): its words on the digits (all unseen),
+# few-shot on them, and MNIST text-to-image with its words (judged by models/mnist-classifier; the
+# label-scored models/mnist-semantic is the supervised upper bound, results/generation/).
+mo=runs/open/mnist-open seen5=runs/open/fashion-mnist-seen5
+step words-mnistopen-mnist "$mo/LATEST" eval words --checkpoint "$mo" --dataset mnist --n 1000
+for way in 2 5; do
+  step "fs$way-mnistopen-mnist" "$mo/LATEST" "${fs[@]}" --unseen --way "$way" --checkpoint "$mo" --dataset mnist
+done
+if [ -f "$mo/LATEST" ]; then
+  gen="$out/gen-mnist-open"
+  if [ -f "$gen.n" ] && [ "$gen.n" -nt "$mo/LATEST" ]; then
+    echo "[open] gen-mnist-open: done"
+  else
+    echo "[open] gen-mnist-open"
+    [ -f models/mnist-classifier/classifier.json ] || spae classifier
+    spae generate mnist --checkpoint "$mo" --plan paper --threads "$threads" --out "$gen" | tee "$gen.txt"
+    echo 117 > "$gen.n"
+  fi
+fi
+# The class-disjoint supervised arm: labels of classes 0-4 only; episodes on 5-9 (unseen). Last,
+# being the least informative of the runs (the label-free tokenizers above saw no label at all).
+[ "${TRAIN:-1}" = 1 ] && train_run configs/fashion-mnist-seen5.toml "$seen5" open
+step words-seen5-fashion "$seen5/LATEST" eval words --checkpoint "$seen5" --n 1000
+for way in 2 5; do
+  step "fs$way-seen5-unseen" "$seen5/LATEST" "${fs[@]}" --unseen --way "$way" --checkpoint "$seen5"
+done
 python3 tools/open_table.py "$out" > "$out/open.md"
 cat "$out/open.md"

@@ -3,12 +3,11 @@
 use spae::device::Device;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
-use serde::{Deserialize, Serialize};
 use spae::assets::Assets;
 use spae::data::{load_model_image, write_png};
-use spae::tokenizer::{LayerTokens, PyramidEncoding};
+use spae::tokenizer::{parse_tokens, EncodedImage, LayerTokens, PyramidEncoding};
 
 #[derive(Args)]
 pub struct EncodeArgs {
@@ -39,13 +38,6 @@ pub struct DecodeArgs {
     out: PathBuf,
 }
 
-/// One encoded image.
-#[derive(Serialize, Deserialize)]
-pub struct Encoded {
-    pub image: String,
-    pub layers: Vec<LayerTokens>,
-}
-
 pub fn encode(args: EncodeArgs, assets: &Assets, device: &Device) -> Result<()> {
     let tok = crate::common::tokenizer(&args.checkpoint, assets, device)?;
     let (size, ch) = tok.image_shape();
@@ -53,7 +45,7 @@ pub fn encode(args: EncodeArgs, assets: &Assets, device: &Device) -> Result<()> 
     for path in &args.images {
         let px = load_model_image(path, size, ch)?;
         let layers = tok.encode(&px)?.layers(0).to_vec();
-        out.push(Encoded {
+        out.push(EncodedImage {
             image: path.display().to_string(),
             layers,
         });
@@ -81,43 +73,7 @@ pub fn encode(args: EncodeArgs, assets: &Assets, device: &Device) -> Result<()> 
 fn read_layers(path: &Path, index: usize) -> Result<Vec<LayerTokens>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read", path.display()))?;
-    if text.trim_start().starts_with('[') {
-        let mut all: Vec<Encoded> = serde_json::from_str(&text)
-            .with_context(|| format!("{}: bad token JSON", path.display()))?;
-        if index >= all.len() {
-            bail!(
-                "{}: holds {} images, no index {index}",
-                path.display(),
-                all.len()
-            );
-        }
-        return Ok(all.swap_remove(index).layers);
-    }
-    let mut layers = Vec::new();
-    for line in text.lines().filter(|l| l.starts_with("layer ")) {
-        let (head, words) = line
-            .split_once(':')
-            .with_context(|| format!("{}: line '{line}' has no ':'", path.display()))?;
-        let n: usize = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .with_context(|| format!("{}: bad layer header '{head}'", path.display()))?;
-        if n != layers.len() + 1 {
-            bail!("{}: layer {n} out of order", path.display());
-        }
-        layers.push(LayerTokens {
-            layer: n,
-            grid: [0, 0],
-            positions: Vec::new(),
-            ids: Vec::new(),
-            words: words.split_whitespace().map(|w| format!(" {w}")).collect(),
-        });
-    }
-    if layers.is_empty() {
-        bail!("{}: no layers found", path.display());
-    }
-    Ok(layers)
+    parse_tokens(&text, index).with_context(|| format!("{}", path.display()))
 }
 
 pub fn decode(args: DecodeArgs, assets: &Assets, device: &Device) -> Result<()> {

@@ -110,7 +110,16 @@ pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>, CheckpointError> {
 pub fn load_state(dir: &Path) -> Result<State, CheckpointError> {
     let path = dir.join("state.json");
     let text = fs::read(&path).map_err(io(&path))?;
-    serde_json::from_slice(&text).map_err(|e| bad(&path, format!("corrupt state: {e}")))
+    parse_state(&text, &path)
+}
+
+/// Parses `state.json` bytes (`path` names them in errors) and validates the configuration in
+/// them ([`TrainConfig::validate`]), so no model is built from an inconsistent one.
+pub fn parse_state(bytes: &[u8], path: &Path) -> Result<State, CheckpointError> {
+    let state: State =
+        serde_json::from_slice(bytes).map_err(|e| bad(path, format!("corrupt state: {e}")))?;
+    state.config.validate().map_err(|e| bad(path, e))?;
+    Ok(state)
 }
 
 /// Loads a checkpoint's weights into `model`, which must be built from the checkpoint's

@@ -1,6 +1,10 @@
 //! The typed configuration of a tokenizer and its training (`configs/*.toml`): below both the
 //! tokenizer (which reads a model's architecture, codebook and pyramid from it) and training.
 
+mod check;
+
+pub use check::ConfigError;
+
 use serde::{Deserialize, Serialize};
 
 use crate::data::DatasetName;

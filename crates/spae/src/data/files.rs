@@ -26,18 +26,34 @@ impl Png {
     }
 }
 
+/// Most pixels a PNG may declare (a 8192 x 8192 image): its header's size decides the buffer
+/// allocated, so a small file claiming 65535 x 65535 pixels (a decompression bomb) is refused
+/// before anything is allocated for it.
+pub const MAX_PNG_PIXELS: u64 = 8192 * 8192;
+
 /// Decodes a PNG file of any colour type and bit depth into 8-bit gray, gray+alpha (returned as
 /// RGBA), RGB or RGBA.
 pub fn read_png(path: &Path) -> Result<Png, DataError> {
-    let bytes = read_file(path)?;
+    decode_png(&read_file(path)?, path)
+}
+
+/// Decodes PNG bytes as [`read_png`] does (`path` names them in errors).
+pub fn decode_png(bytes: &[u8], path: &Path) -> Result<Png, DataError> {
     if bytes.is_empty() {
         return Err(corrupt(path, "empty file"));
     }
-    let mut decoder = png::Decoder::new(&bytes[..]);
+    let mut decoder = png::Decoder::new(bytes);
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     let mut reader = decoder
         .read_info()
         .map_err(|e| corrupt(path, format!("not a readable PNG: {e}")))?;
+    let (w, h) = (reader.info().width, reader.info().height);
+    if u64::from(w) * u64::from(h) > MAX_PNG_PIXELS {
+        return Err(corrupt(
+            path,
+            format!("{w} x {h} pixels is over the limit of {MAX_PNG_PIXELS}"),
+        ));
+    }
     let mut buf = vec![0u8; reader.output_buffer_size()];
     let info = reader
         .next_frame(&mut buf)

@@ -2,7 +2,9 @@
 //! pyramid back to pixels.
 
 mod encoding;
+mod tokens_file;
 pub use encoding::PyramidEncoding;
+pub use tokens_file::{parse_tokens, EncodedImage};
 
 use std::collections::HashMap;
 use std::path::Path;

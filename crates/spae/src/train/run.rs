@@ -195,6 +195,8 @@ pub fn train(
     device: &Device,
     on_step: &mut dyn FnMut(&StepRecord) -> bool,
 ) -> Result<usize, TrainError> {
+    cfg.validate()
+        .map_err(|e| TrainError::Config(e.to_string()))?;
     let cb = load_codebook(cfg)?;
     let cb_fingerprint = cb.fingerprint();
     let ctx = quant_context(cfg, &cb)?;

