@@ -36,10 +36,8 @@ for t in "${targets[@]}"; do
     -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 -print_final_stats=1 \
     -artifact_prefix="artifacts/$t/") > "$log" 2>&1
   set -e
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{s+=$2} END {print s+0}')
-  if [ "$execs" = 0 ]; then
-    execs=$(grep -oE '#[0-9]+' "$log" | tail -1 | tr -d '#')
-  fi
+  # In fork mode the parent's last status line "#N: ..." counts every child's executions.
+  execs=$( (grep -oE '^#[0-9]+' "$log" || true) | tail -1 | tr -d '#')
   crashes=$(( $(ls "fuzz/artifacts/$t" | wc -l) - before ))
   corpus=$(ls "fuzz/corpus/$t" | wc -l)
   printf '%-12s %12s %8s %8s %s\n' "$t" "${execs:-0}" "$crashes" "$corpus" "$seconds"

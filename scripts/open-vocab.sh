@@ -152,6 +152,9 @@ fi
 step words-seen5-fashion "$seen5/LATEST" eval words --checkpoint "$seen5" --n 1000
 for way in 2 5; do
   step "fs$way-seen5-unseen" "$seen5/LATEST" "${fs[@]}" --unseen --way "$way" --checkpoint "$seen5"
+  # The label-free tokenizer on the same five classes (5-9), for comparison.
+  step "fs$way-open-fashion59" "$openm" "${fs[@]}" --way "$way" --checkpoint "$open" \
+    --classes "sandal,shirt,sneaker,bag,ankle boot"
 done
 python3 tools/open_table.py "$out" > "$out/open.md"
 cat "$out/open.md"

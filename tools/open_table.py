@@ -45,7 +45,8 @@ def main(d: Path):
           "| within | across | MI (bits) | MI, shuffled | layer 2: within | across | MI (bits) | MI, shuffled |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in ["words-open-fashion", "words-open-mnist", "words-plain-fashion", "words-app-fashion",
-                 "words-label-mnist", "words-label-fashion"]:
+                 "words-label-mnist", "words-label-fashion", "words-mnistopen-mnist",
+                 "words-seen5-fashion"]:
         r = load(d, name)
         if r is None:
             continue

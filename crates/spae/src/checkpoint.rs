@@ -82,9 +82,11 @@ pub fn export(
     model: &mut SpaeModel,
     out: &Path,
 ) -> Result<State, CheckpointError> {
-    let dir = latest(checkpoint)?.unwrap_or_else(|| checkpoint.to_path_buf());
-    let state = load_state(&dir)?;
-    load_model(&dir, model)?;
+    let state = read_latest(checkpoint, |dir| {
+        let state = load_state(dir)?;
+        load_model(dir, model)?;
+        Ok::<_, CheckpointError>(state)
+    })?;
     fs::create_dir_all(out).map_err(io(out))?;
     save_safetensors(model, &out.join("model.safetensors"))?;
     let state_path = out.join("state.json");
@@ -103,7 +105,36 @@ pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>, CheckpointError> {
         return Ok(None);
     }
     let name = fs::read_to_string(&latest).map_err(io(&latest))?;
-    Ok(Some(run_dir.join(name.trim())))
+    let name = name.trim();
+    // LATEST names a checkpoint folder of this run, nothing else.
+    if !name.starts_with("step-") || name.contains(['/', '\\']) {
+        return Err(bad(&latest, format!("names {name:?}, not a step-N folder")));
+    }
+    Ok(Some(run_dir.join(name)))
+}
+
+/// Runs `read` on the checkpoint `path` names: the folder itself, or a run folder's latest. A run
+/// being trained replaces its latest checkpoint (and removes the one before) while it is read:
+/// when `read` fails and `LATEST` has moved on meanwhile, `read` runs again on the new one (up to
+/// 5 times), so a reader gets the last complete checkpoint, or a clear error, never a mix.
+pub fn read_latest<T, E: From<CheckpointError>>(
+    path: &Path,
+    mut read: impl FnMut(&Path) -> Result<T, E>,
+) -> Result<T, E> {
+    let mut tries = 0;
+    loop {
+        let dir = latest(path)?.unwrap_or_else(|| path.to_path_buf());
+        match read(&dir) {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                tries += 1;
+                let now = latest(path)?.unwrap_or_else(|| path.to_path_buf());
+                if now == dir || tries >= 5 {
+                    return Err(e);
+                }
+            }
+        }
+    }
 }
 
 /// Reads a checkpoint's state.

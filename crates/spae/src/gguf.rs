@@ -260,7 +260,17 @@ impl GgufFile {
                 raw_type,
                 offset,
             };
-            if let Some(nbytes) = ty.and_then(|t| t.n_bytes(info.n_elements())) {
+            if let Some(t) = ty.filter(|t| info.n_elements().is_multiple_of(t.block_size() as u64))
+            {
+                let Some(nbytes) = t.n_bytes(info.n_elements()) else {
+                    return Err(GgufError::Malformed {
+                        path,
+                        what: format!(
+                            "tensor '{}' of shape {:?} is larger than any file",
+                            info.name, info.dims
+                        ),
+                    });
+                };
                 let end = offset.saturating_add(nbytes);
                 if end > file_len {
                     return Err(GgufError::Truncated {

@@ -74,3 +74,21 @@ fn seeds_parse() {
         assert_eq!(layers.unwrap().len(), 5, "{}", p.display());
     }
 }
+
+/// The crash inputs are refused with the error their fix added (on stable Rust, where release
+/// arithmetic wraps instead of panicking, a bug could hide as a silent wrong answer).
+#[test]
+fn crash_inputs_are_refused_cleanly() {
+    let root = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fuzz/regressions"
+    ));
+    let read = |file: &str| std::fs::read(root.join(file)).unwrap();
+    let e = spae::gguf::GgufFile::from_bytes(read("gguf/n-bytes-overflow"), "x")
+        .err()
+        .expect("gguf/n-bytes-overflow was accepted");
+    assert!(e.to_string().contains("larger than any file"), "{e}");
+    let text = String::from_utf8(read("tokens/json-no-layers")).unwrap();
+    let e = spae::tokenizer::parse_tokens(&text, 0).unwrap_err();
+    assert!(e.to_string().contains("has no layers"), "{e}");
+}

@@ -106,11 +106,14 @@ impl GgmlType {
         }
     }
 
-    /// Bytes taken by `n` elements, or `None` if `n` is not a whole number of blocks.
+    /// Bytes taken by `n` elements, or `None` if `n` is not a whole number of blocks or the
+    /// byte count overflows (a malformed header's shape: found by fuzzing, it wrapped around to a
+    /// small count that passed the file-size check).
     pub fn n_bytes(self, n: u64) -> Option<u64> {
         let bs = self.block_size() as u64;
         n.is_multiple_of(bs)
-            .then(|| n / bs * self.block_bytes() as u64)
+            .then(|| n / bs)
+            .and_then(|blocks| blocks.checked_mul(self.block_bytes() as u64))
     }
 }
 
@@ -291,5 +294,6 @@ mod tests {
         assert_eq!(GgmlType::Q6K.block_bytes(), 210);
         assert_eq!(GgmlType::Q8_0.n_bytes(576), Some(18 * 34));
         assert_eq!(GgmlType::Q8_0.n_bytes(100), None);
+        assert_eq!(GgmlType::F32.n_bytes(u64::MAX / 2), None);
     }
 }

@@ -13,7 +13,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::checkpoint::{latest, load_model, load_state, CheckpointError};
+use crate::checkpoint::{load_model, load_state, read_latest, CheckpointError};
 use crate::codebook::Codebook;
 use crate::config::TrainConfig;
 use crate::model::SpaeModel;
@@ -70,19 +70,20 @@ pub struct ImageTokenizer {
 }
 
 impl ImageTokenizer {
-    /// Loads a checkpoint folder, or the latest checkpoint of a run folder, onto `device`.
+    /// Loads a checkpoint folder, or the latest checkpoint of a run folder (also while it
+    /// trains: [`read_latest`]), onto `device`.
     pub fn load(path: &Path, device: &Device) -> Result<Self, TokenizerError> {
-        let dir = match latest(path)? {
-            Some(d) => d,
-            None => path.to_path_buf(),
-        };
-        let state = load_state(&dir)?;
+        read_latest(path, |dir| Self::load_folder(dir, device))
+    }
+
+    fn load_folder(dir: &Path, device: &Device) -> Result<Self, TokenizerError> {
+        let state = load_state(dir)?;
         let cfg = state.config.clone();
         let device = device.clone();
         let codebook = load_codebook(&cfg)?;
-        check_codebook(&state, &codebook.fingerprint(), &dir)?;
+        check_codebook(&state, &codebook.fingerprint(), dir)?;
         let mut model = init_model(&cfg, &codebook, &device);
-        load_model(&dir, &mut model)?;
+        load_model(dir, &mut model)?;
         let frozen = quant_context(&cfg, &codebook)?;
         let ctx = frozen.for_model(&model).unwrap_or(frozen);
         Ok(ImageTokenizer {

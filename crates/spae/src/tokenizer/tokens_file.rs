@@ -26,7 +26,20 @@ pub fn parse_tokens(text: &str, index: usize) -> Result<Vec<LayerTokens>, Tokeni
         if index >= all.len() {
             return Err(bad(format!("holds {} images, no index {index}", all.len())));
         }
-        return Ok(all.swap_remove(index).layers);
+        let layers = all.swap_remove(index).layers;
+        if layers.is_empty() {
+            return Err(bad(format!("image {index} has no layers")));
+        }
+        // Layers 1, 2, ... in order, as the plain form requires (found by fuzzing: an empty or
+        // shuffled list was accepted here).
+        if let Some((i, l)) = layers.iter().enumerate().find(|(i, l)| l.layer != i + 1) {
+            return Err(bad(format!(
+                "image {index}: layer {} out of order (position {})",
+                l.layer,
+                i + 1
+            )));
+        }
+        return Ok(layers);
     }
     let mut layers = Vec::new();
     for line in text.lines().filter(|l| l.starts_with("layer ")) {
@@ -71,17 +84,16 @@ mod tests {
         }])
         .unwrap();
         assert_eq!(parse_tokens(&json, 0).unwrap(), l);
-        for (text, want) in [
-            (json.as_str(), "no index 1"),
-            ("layer 2 (1x1): x", "out of order"),
-            ("layer x: y", "bad layer header"),
-            ("layer 1 no colon", "no ':'"),
-            ("nothing", "no layers"),
-            ("[{]", "bad token JSON"),
+        for (text, index, want) in [
+            (json.as_str(), 1, "no index 1"),
+            ("layer 2 (1x1): x", 0, "out of order"),
+            ("layer x: y", 0, "bad layer header"),
+            ("layer 1 no colon", 0, "no ':'"),
+            ("nothing", 0, "no layers"),
+            ("[{]", 0, "bad token JSON"),
+            (r#"[{"image": "a", "layers": []}]"#, 0, "has no layers"),
         ] {
-            let e = parse_tokens(text, 1.min(text.len()))
-                .unwrap_err()
-                .to_string();
+            let e = parse_tokens(text, index).unwrap_err().to_string();
             assert!(e.contains(want), "{text}: {e}");
         }
     }
