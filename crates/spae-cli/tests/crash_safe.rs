@@ -13,25 +13,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assets_root, codebook, ok, spae, tiny_config};
+use common::{assets_root, codebook, latest_step, metric_steps, ok, spae, tiny_config};
 use rand::{Rng, SeedableRng};
 use spae::tokenizer::ImageTokenizer;
-
-fn latest_step(run: &Path) -> Option<u64> {
-    let name = std::fs::read_to_string(run.join("LATEST")).ok()?;
-    name.trim().strip_prefix("step-")?.parse().ok()
-}
-
-fn losses(run: &Path) -> Vec<(u64, f64)> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap())
-        })
-        .collect()
-}
 
 /// The tiny configuration with a checkpoint after every step.
 fn every_step_config(dir: &Path, cb: &str, steps: usize) -> String {
@@ -57,7 +41,7 @@ fn killed_at_random_moments_resumes_exactly() {
     let t = Instant::now();
     ok(&["train", "--config", &cfg, "--out", full.to_str().unwrap()]);
     let whole_run = t.elapsed();
-    let reference = losses(&full);
+    let reference = metric_steps(&full, "loss");
 
     let device = spae::device::DeviceSpec::Cpu.device().unwrap();
     let run = dir.path().join("killed");
@@ -105,7 +89,7 @@ fn killed_at_random_moments_resumes_exactly() {
         }
         ok(&args);
     }
-    let resumed = losses(&run);
+    let resumed = metric_steps(&run, "loss");
     assert_eq!(
         resumed.iter().map(|s| s.0).collect::<Vec<_>>(),
         (1..=STEPS).collect::<Vec<_>>(),

@@ -4,27 +4,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{codebook, fails, ok, spae, tiny_config};
-
-fn metric_steps(run: &Path) -> Vec<(u64, f64)> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["step"].as_u64().unwrap(), v["l2"].as_f64().unwrap())
-        })
-        .collect()
-}
-
-fn latest_step(run: &Path) -> Option<u64> {
-    let name = std::fs::read_to_string(run.join("LATEST")).ok()?;
-    name.trim().strip_prefix("step-")?.parse().ok()
-}
+use common::{codebook, fails, latest_step, metric_steps, ok, spae, tiny_config};
 
 #[test]
 fn kill_nine_then_resume_matches_an_uninterrupted_run() {
@@ -35,7 +18,7 @@ fn kill_nine_then_resume_matches_an_uninterrupted_run() {
     // Reference: uninterrupted.
     let full = dir.path().join("full");
     ok(&["train", "--config", &cfg, "--out", full.to_str().unwrap()]);
-    let reference = metric_steps(&full);
+    let reference = metric_steps(&full, "l2");
     assert_eq!(
         reference.iter().map(|s| s.0).collect::<Vec<_>>(),
         (1..=30).collect::<Vec<_>>()
@@ -72,7 +55,7 @@ fn kill_nine_then_resume_matches_an_uninterrupted_run() {
         run.to_str().unwrap(),
         "--resume",
     ]);
-    let resumed = metric_steps(&run);
+    let resumed = metric_steps(&run, "l2");
     assert_eq!(
         resumed.iter().map(|s| s.0).collect::<Vec<_>>(),
         (1..=30).collect::<Vec<_>>()
@@ -248,14 +231,14 @@ fn warm_start_from_a_run_and_a_mismatched_model_is_refused() {
         "--out",
         fresh.to_str().unwrap(),
     ]);
-    let base_steps = metric_steps(&base);
+    let base_steps = metric_steps(&base, "l2");
     let tail: Vec<f64> = base_steps[base_steps.len() - 5..]
         .iter()
         .map(|s| s.1)
         .collect();
     let base_end = tail.iter().sum::<f64>() / 5.0;
-    let first_warm = metric_steps(&warm)[0].1;
-    let first_fresh = metric_steps(&fresh)[0].1;
+    let first_warm = metric_steps(&warm, "l2")[0].1;
+    let first_fresh = metric_steps(&fresh, "l2")[0].1;
     assert!(
         first_warm < first_fresh && first_warm < 1.5 * base_end,
         "warm {first_warm}, fresh {first_fresh}, base ended near {base_end}"

@@ -116,3 +116,21 @@ pub fn write_gray_png(path: &Path, w: u32, h: u32, pixels: &[u8]) {
     chunk(&mut out, b"IEND", &[]);
     std::fs::write(path, out).unwrap();
 }
+
+/// `(step, value of key)` for every line of a run's `metrics.jsonl`.
+pub fn metric_steps(run: &Path, key: &str) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["step"].as_u64().unwrap(), v[key].as_f64().unwrap())
+        })
+        .collect()
+}
+
+/// The step of a run's `LATEST` checkpoint, if any.
+pub fn latest_step(run: &Path) -> Option<u64> {
+    let name = std::fs::read_to_string(run.join("LATEST")).ok()?;
+    name.trim().strip_prefix("step-")?.parse().ok()
+}
