@@ -138,6 +138,9 @@ impl TrainConfig {
 mod tests {
     use super::*;
 
+    /// One inconsistency: what the error must name, and the change that makes it.
+    type Case = (&'static str, Box<dyn FnOnce(&mut TrainConfig)>);
+
     fn with(f: impl FnOnce(&mut TrainConfig)) -> Result<(), ConfigError> {
         let mut c = TrainConfig::default();
         f(&mut c);
@@ -151,7 +154,7 @@ mod tests {
 
     #[test]
     fn each_inconsistency_is_named() {
-        let cases: [(&str, Box<dyn FnOnce(&mut TrainConfig)>); 10] = [
+        let cases: [Case; 10] = [
             ("norm_groups", Box::new(|c| c.model.norm_groups = 3)),
             ("norm_groups", Box::new(|c| c.model.norm_groups = 0)),
             ("channel_mult", Box::new(|c| c.model.channel_mult.clear())),
