@@ -199,3 +199,31 @@ pub struct LecamEma {
     pub real: f32,
     pub fake: f32,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latest_names_a_step_folder_of_the_run_only() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(latest(dir.path()).unwrap(), None);
+        for bad_name in ["../elsewhere", "step-1/../../x", "/etc", "model"] {
+            fs::write(dir.path().join("LATEST"), bad_name).unwrap();
+            let e = latest(dir.path()).unwrap_err().to_string();
+            assert!(e.contains("not a step-N folder"), "{bad_name}: {e}");
+        }
+        fs::write(dir.path().join("LATEST"), "step-00000007\n").unwrap();
+        assert_eq!(
+            latest(dir.path()).unwrap(),
+            Some(dir.path().join("step-00000007"))
+        );
+        // read_latest gives up after the folder LATEST names fails and LATEST stays put.
+        let mut calls = 0;
+        let r: Result<(), CheckpointError> = read_latest(dir.path(), |d| {
+            calls += 1;
+            Err(bad(d, "unreadable"))
+        });
+        assert!(r.is_err() && calls == 1);
+    }
+}
