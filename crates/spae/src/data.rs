@@ -3,6 +3,7 @@
 //!
 //! Every loader checks sizes against headers and reports the file and the problem on bad input.
 
+use std::borrow::Cow;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -170,7 +171,7 @@ pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
 
 /// Parses IDX bytes (optionally gzipped; `path` names them in errors): dimensions and payload.
 pub fn parse_idx(raw: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+    let bytes: Cow<[u8]> = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         GzDecoder::new(raw)
             .take(MAX_IDX_BYTES + 1)
@@ -182,9 +183,9 @@ pub fn parse_idx(raw: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataE
                 format!("decompresses to more than {MAX_IDX_BYTES} bytes"),
             ));
         }
-        out
+        Cow::Owned(out)
     } else {
-        raw.to_vec()
+        Cow::Borrowed(raw)
     };
     if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
         return Err(corrupt(path, "not an IDX file (bad magic)"));

@@ -1,7 +1,8 @@
 //! A GGUF reader: header, metadata, tensor directory, and f32 dequantization of one tensor.
 //!
-//! The file is memory-mapped (or, for bytes already in memory, [`GgufFile::from_bytes`]); every offset and length read from it is checked against the file's
-//! size before use, so a truncated or malformed file is an error naming the file, never a panic.
+//! The file is memory-mapped (or, for bytes already in memory, [`GgufFile::from_bytes`]); every
+//! offset and length read from it is checked against the file's size before use, so a truncated or
+//! malformed file is an error naming the file, never a panic.
 //! Format: <https://github.com/ggml-org/ggml/blob/master/docs/gguf.md>.
 
 mod cursor;
@@ -9,7 +10,7 @@ mod quants;
 
 use cursor::Cursor;
 
-pub use quants::{dequantize, GgmlType};
+pub use quants::{dequantize, GgmlType, SUPPORTED};
 
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -134,3 +134,19 @@ pub fn latest_step(run: &Path) -> Option<u64> {
     let name = std::fs::read_to_string(run.join("LATEST")).ok()?;
     name.trim().strip_prefix("step-")?.parse().ok()
 }
+
+/// Two runs' per-step metrics agree: the same steps, each value within 1e-4 relative (the same
+/// batches, weights and optimizer state give the same losses).
+pub fn assert_same_metrics(reference: &[(u64, f64)], run: &[(u64, f64)]) {
+    assert_eq!(
+        run.iter().map(|s| s.0).collect::<Vec<_>>(),
+        reference.iter().map(|s| s.0).collect::<Vec<_>>(),
+        "each step's metrics once"
+    );
+    for ((s, a), (_, b)) in reference.iter().zip(run) {
+        assert!(
+            (a - b).abs() <= 1e-4 * a.abs().max(1e-3),
+            "step {s}: {a} (reference) vs {b}"
+        );
+    }
+}

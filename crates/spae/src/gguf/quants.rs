@@ -20,7 +20,9 @@ pub enum GgmlType {
     Q6K,
 }
 
-const SUPPORTED: [GgmlType; 11] = [
+/// Every type this reader can dequantize (in the order error messages list them; the `dequantize`
+/// fuzz target picks one by its index here).
+pub const SUPPORTED: [GgmlType; 11] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::BF16,

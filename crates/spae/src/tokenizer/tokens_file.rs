@@ -18,54 +18,55 @@ fn bad(what: String) -> TokenizerError {
     TokenizerError::Tokens(what)
 }
 
-/// The layers of image `index` of a token file's text (JSON or plain form).
+/// The layers of image `index` of a token file's text (JSON or plain form): at least one, numbered
+/// 1, 2, ... in order.
 pub fn parse_tokens(text: &str, index: usize) -> Result<Vec<LayerTokens>, TokenizerError> {
-    if text.trim_start().starts_with('[') {
+    let layers = if text.trim_start().starts_with('[') {
         let mut all: Vec<EncodedImage> =
             serde_json::from_str(text).map_err(|e| bad(format!("bad token JSON: {e}")))?;
         if index >= all.len() {
             return Err(bad(format!("holds {} images, no index {index}", all.len())));
         }
-        let layers = all.swap_remove(index).layers;
-        if layers.is_empty() {
-            return Err(bad(format!("image {index} has no layers")));
-        }
-        // Layers 1, 2, ... in order, as the plain form requires (found by fuzzing: an empty or
-        // shuffled list was accepted here).
-        if let Some((i, l)) = layers.iter().enumerate().find(|(i, l)| l.layer != i + 1) {
-            return Err(bad(format!(
-                "image {index}: layer {} out of order (position {})",
-                l.layer,
-                i + 1
-            )));
-        }
-        return Ok(layers);
-    }
-    let mut layers = Vec::new();
-    for line in text.lines().filter(|l| l.starts_with("layer ")) {
-        let (head, words) = line
-            .split_once(':')
-            .ok_or_else(|| bad(format!("line '{line}' has no ':'")))?;
-        let n: usize = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad(format!("bad layer header '{head}'")))?;
-        if n != layers.len() + 1 {
-            return Err(bad(format!("layer {n} out of order")));
-        }
-        layers.push(LayerTokens {
-            layer: n,
-            grid: [0, 0],
-            positions: Vec::new(),
-            ids: Vec::new(),
-            words: words.split_whitespace().map(|w| format!(" {w}")).collect(),
-        });
-    }
+        all.swap_remove(index).layers
+    } else {
+        parse_plain(text)?
+    };
+    // Both forms (found by fuzzing: the JSON form accepted an empty or shuffled list).
     if layers.is_empty() {
-        return Err(bad("no layers found".into()));
+        return Err(bad(format!("image {index} has no layers")));
+    }
+    if let Some((i, l)) = layers.iter().enumerate().find(|(i, l)| l.layer != i + 1) {
+        return Err(bad(format!(
+            "layer {} out of order (position {})",
+            l.layer,
+            i + 1
+        )));
     }
     Ok(layers)
+}
+
+/// The plain form's layer lines (`layer N (HxW): w1 w2 ...`), in file order.
+fn parse_plain(text: &str) -> Result<Vec<LayerTokens>, TokenizerError> {
+    text.lines()
+        .filter(|l| l.starts_with("layer "))
+        .map(|line| {
+            let (head, words) = line
+                .split_once(':')
+                .ok_or_else(|| bad(format!("line '{line}' has no ':'")))?;
+            let n: usize = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| bad(format!("bad layer header '{head}'")))?;
+            Ok(LayerTokens {
+                layer: n,
+                grid: [0, 0],
+                positions: Vec::new(),
+                ids: Vec::new(),
+                words: words.split_whitespace().map(|w| format!(" {w}")).collect(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
