@@ -138,6 +138,7 @@ fn fewshot(assets: &Assets, dataset: Option<&str>, device: &Device) -> Result<()
             dataset.unwrap_or("fashion-mnist")
         )
         .into(),
+        resume: false,
     };
     println!(
         "\n== few-shot classification by the frozen SmolLM2 on {} classes the tokenizer never saw labelled ({MODEL}, 2 layers = 5 words per image) ==",

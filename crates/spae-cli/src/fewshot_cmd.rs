@@ -72,9 +72,14 @@ pub struct FewshotArgs {
     /// tokenizer's within-class agreement imitates its words).
     #[arg(long, value_parser = parse_control)]
     pub control: Option<f64>,
-    /// JSON output.
+    /// JSON output; a run journal (one line per finished episode) is kept beside it, as
+    /// OUT.journal.jsonl.
     #[arg(long, default_value = "results/fewshot/fewshot.json")]
     pub out: PathBuf,
+    /// Continue a killed run with the same flags from its journal: finished episodes are read
+    /// back, not asked again, and the report is the one an uninterrupted run writes.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 /// `class-words[:P]` -> P (1 when absent).
@@ -124,6 +129,7 @@ impl FewshotArgs {
                 control: self.control,
             },
             out: self.out.clone(),
+            resume: self.resume,
         })
     }
 }

@@ -10,10 +10,13 @@ use serde::Serialize;
 use spae::assets::Assets;
 use spae::data::{ImageSet, Split};
 use spae::device::Device;
+use spae::journal::Journal;
 use spae::tokenizer::ImageTokenizer;
 use spae::train::labels_seen;
 use spae::train::{dataset, named_dataset};
-use spae_icl::fewshot::{self, select, ClassChoice, FewshotConfig, PoolLabels, SettingResult};
+use spae_icl::fewshot::{
+    self, select, ClassChoice, FewshotConfig, FrozenLlm, JournalLog, PoolLabels, SettingResult,
+};
 
 use crate::common::{LlmArgs, LlmRecord};
 use crate::progress;
@@ -32,8 +35,11 @@ pub struct FewshotRun {
     pub pool: usize,
     pub llm: LlmArgs,
     pub cfg: FewshotConfig,
-    /// The JSON report.
+    /// The JSON report; its run journal (one line per finished episode) is kept beside it.
     pub out: PathBuf,
+    /// Continue the run the journal beside `out` holds (same flags), asking only the episodes it
+    /// has not finished.
+    pub resume: bool,
 }
 
 /// The images a tokenizer is evaluated on, and their name for reports: a labelled folder
@@ -134,20 +140,36 @@ pub fn evaluate(
     let (path, llm) = args.llm.load(assets, tok.codebook())?;
     let spellings = args.llm.spellings(&llm, tok.codebook())?;
     let mut session = args.llm.backend(&llm, 2048)?;
+    // Everything that decides the answers: a journal of another run is refused on --resume.
+    let header = serde_json::json!({
+        "task": "fewshot",
+        "weights": spae::checkpoint::latest(&args.checkpoint)?.unwrap_or(args.checkpoint.clone()),
+        "data": data,
+        "pool": args.pool,
+        "classes": labels,
+        "llm": args.llm.record(&path),
+        "config": args.cfg,
+    });
+    let journal = Journal::beside(&args.out);
+    let mut log = JournalLog::open(&journal, &header, args.resume)?;
+    if args.resume {
+        tracing::info!(
+            "resuming {}: {} episodes done",
+            journal.display(),
+            log.resumed()
+        );
+    }
     let mut bars = progress::Bars::default();
-    let rep = fewshot::run(
-        &args.cfg,
-        &tok,
-        &set,
-        &llm,
-        &spellings,
-        session.as_mut(),
-        &mut |p| {
-            bars.show(p.done, p.total, || {
-                format!("{} L{}", p.setting.name(), p.layers)
-            })
-        },
-    )?;
+    let frozen = FrozenLlm {
+        llm: &llm,
+        spellings: &spellings,
+        backend: session.as_mut(),
+    };
+    let rep = fewshot::run(&args.cfg, &tok, &set, frozen, &mut log, &mut |p| {
+        bars.show(p.done, p.total, || {
+            format!("{} L{}", p.setting.name(), p.layers)
+        })
+    })?;
     bars.finish();
     let results = rep.results;
     let report = Report {

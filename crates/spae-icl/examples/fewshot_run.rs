@@ -33,13 +33,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         episodes,
         ..FewshotConfig::default()
     };
+    let frozen = fewshot::FrozenLlm {
+        llm: &llm,
+        spellings: &words,
+        backend: backend.as_mut(),
+    };
     let report = fewshot::run(
         &cfg,
         &tok,
         &images,
-        &llm,
-        &words,
-        backend.as_mut(),
+        frozen,
+        &mut fewshot::NoLog,
         &mut |_| {},
     )?;
     for r in &report.results {

@@ -23,6 +23,8 @@ pub enum TaskError {
     Pyramid(#[from] spae::pyramid::PyramidError),
     #[error(transparent)]
     Fid(#[from] spae::eval::fid::FidError),
+    #[error(transparent)]
+    Journal(#[from] spae::journal::JournalError),
     #[error("{0}")]
     Data(String),
     #[error("{setting} at this depth needs {tokens} tokens but the context holds {n_ctx}: at most {fit} support examples of {per_example} tokens fit (raise --n-ctx or use fewer layers)")]

@@ -7,7 +7,7 @@ use crate::spelling::Spellings;
 use crate::LlmError;
 
 /// Token counts and wall time of a session's work.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SessionStats {
     /// Prompt tokens evaluated (not counting reused ones).
     pub prompt_tokens: usize,
@@ -93,6 +93,24 @@ pub trait Backend {
 
     /// Token counts and wall time so far.
     fn stats(&self) -> SessionStats;
+
+    /// Drops what the backend keeps from earlier prompts (a cached prefix), so that the next
+    /// answer depends on its prompt alone: a task calls it where a resumed run may start, so
+    /// that resumed and uninterrupted runs evaluate every prompt the same way. Stateless
+    /// backends have nothing to drop.
+    fn forget(&mut self) -> Result<(), LlmError> {
+        Ok(())
+    }
+}
+
+impl std::ops::AddAssign for SessionStats {
+    fn add_assign(&mut self, o: SessionStats) {
+        self.prompt_tokens += o.prompt_tokens;
+        self.reused_tokens += o.reused_tokens;
+        self.prompt_seconds += o.prompt_seconds;
+        self.generated_tokens += o.generated_tokens;
+        self.generation_seconds += o.generation_seconds;
+    }
 }
 
 impl SessionStats {

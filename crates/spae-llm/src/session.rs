@@ -235,6 +235,10 @@ impl Backend for Session<'_> {
     fn stats(&self) -> SessionStats {
         self.stats
     }
+
+    fn forget(&mut self) -> Result<(), LlmError> {
+        self.truncate(0)
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub mod eval;
 pub mod fuzz;
 pub mod gguf;
 pub mod io;
+pub mod journal;
 pub mod labels;
 pub mod model;
 pub mod pyramid;

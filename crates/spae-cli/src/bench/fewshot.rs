@@ -94,6 +94,7 @@ pub(super) fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets, device: &Devic
                 ..FewshotConfig::default()
             },
             out: a.out.with_extension(format!("{tag}.json")),
+            resume: false,
         };
         let (r, _) = evaluate(&args, assets, device)?;
         results.push(r.into_iter().next().context("one setting")?);

@@ -5,24 +5,28 @@
 //! continuation must start with the true class name) and constrained (decoding limited to the
 //! episode's class names).
 
+mod episodes;
+mod journal;
 mod pool;
 mod task;
+pub use episodes::{
+    run_setting, EpisodeLog, EpisodeRecord, ImagePool, NoLog, RunConfig, SettingResult,
+};
+pub use journal::JournalLog;
 pub use pool::{select, ClassChoice, PoolClass, PoolLabels};
-pub use task::{run, words_per_layers, FewshotConfig, FewshotReport, Progress};
+pub use task::{run, words_per_layers, FewshotConfig, FewshotReport, FrozenLlm, Progress};
 
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
-use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::baselines::overlap_vote;
 use crate::error::TaskError;
 use spae_llm::backend::Backend;
-use spae_llm::backend::{Choices, SessionStats};
+use spae_llm::backend::Choices;
 use spae_llm::{Llm, LlmError};
 
 /// One column of Table 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Setting {
     /// Classes per episode (N-way).
     pub way: usize,
@@ -231,143 +235,6 @@ pub fn wilson_interval(correct: usize, total: usize) -> (f64, f64) {
     )
 }
 
-/// How a setting is run.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RunConfig {
-    pub episodes: usize,
-    pub queries: Queries,
-    pub seed: u64,
-}
-
-/// A setting's accuracy in both modes.
-#[derive(Debug, Clone, Serialize)]
-pub struct SettingResult {
-    pub setting: Setting,
-    pub layers: usize,
-    pub words_per_image: usize,
-    pub episodes: usize,
-    pub queries: usize,
-    pub open_correct: usize,
-    pub constrained_correct: usize,
-    pub open_accuracy: f64,
-    pub open_ci95: (f64, f64),
-    pub constrained_accuracy: f64,
-    pub constrained_ci95: (f64, f64),
-    pub chance: f64,
-    /// Constrained predictions, in order (class positions), for comparing runs.
-    pub predictions: Vec<usize>,
-    /// What the words allow without an LLM: the expected accuracy of picking the class whose
-    /// support images share the most words with the query ([`overlap_vote`]). Against the LLM's
-    /// figure it tells whether the LLM reads the words or ignores them.
-    pub word_overlap_accuracy: f64,
-    pub stats: SessionStats,
-    pub seconds: f64,
-}
-
-/// The images episodes are drawn from.
-pub struct ImagePool<'a> {
-    /// Each image's SPAE word ids, layers 1..=`layers` in order.
-    pub words: &'a [Vec<u32>],
-    pub labels: &'a [u32],
-    pub layers: usize,
-}
-
-/// Runs `cfg.episodes` episodes of a setting (the same seed draws the same episodes). Queries of
-/// one support set share its prompt prefix (reused when the session reuses prefixes).
-/// `on_query` is called after every query.
-pub fn run_setting(
-    session: &mut dyn Backend,
-    prompter: &Prompter,
-    pool: &ImagePool,
-    setting: &Setting,
-    cfg: &RunConfig,
-    on_query: &mut dyn FnMut(),
-) -> Result<SettingResult, FewshotError> {
-    let (words, labels) = (pool.words, pool.labels);
-    let n_classes = prompter.class_names.len();
-    let mut rng = StdRng::seed_from_u64(cfg.seed);
-    let t = std::time::Instant::now();
-    let before = session.stats();
-    let (mut open_ok, mut con_ok, mut total) = (0, 0, 0);
-    let mut overlap_ok = 0f64;
-    let mut predictions = Vec::new();
-    for _ in 0..cfg.episodes {
-        let ep = sample_episode(labels, n_classes, setting, cfg.queries, &mut rng)?;
-        let mut prefix = if setting.induction {
-            prompter.induction(&ep.classes)
-        } else {
-            Vec::new()
-        };
-        for &(img, pos) in &ep.support {
-            prefix.extend(prompter.example(&words[img], ep.classes[pos]));
-        }
-        let choices = prompter.choices(&ep.classes)?;
-        // Room for the longest class name, plus one token of slack for open-ended answers.
-        let max_answer = 1 + ep
-            .classes
-            .iter()
-            .map(|&c| prompter.answer(c).len())
-            .max()
-            .unwrap_or(0);
-        // The word-overlap reader's view of the support set, shared by the episode's queries.
-        let support: Vec<(&[u32], usize)> = ep
-            .support
-            .iter()
-            .map(|&(i, p)| (words[i].as_slice(), p))
-            .collect();
-        for &(img, pos) in &ep.queries {
-            let mut prompt = prefix.clone();
-            prompt.extend(prompter.query(&words[img]));
-            let (first, first_pos) = ep.support[0];
-            let per_example = prompter.example(&words[first], ep.classes[first_pos]).len();
-            check_fits(
-                &*session,
-                prompt.len() + max_answer,
-                per_example,
-                ep.support.len(),
-                &setting.name(),
-            )?;
-            let stop = |ids: &[u32]| {
-                let text = prompter.llm.detokenize(ids);
-                text.contains('.') || text.contains('\n')
-            };
-            let open = session.generate(&prompt, max_answer, None, &stop)?;
-            let name = &prompter.class_names[ep.classes[pos] as usize];
-            if open_answer_correct(&prompter.llm.detokenize(&open.ids), name) {
-                open_ok += 1;
-            }
-            let con = session.generate(&prompt, max_answer, Some(&choices), &|_| false)?;
-            let chosen = choices.complete(&con.ids).unwrap_or(usize::MAX);
-            if chosen == pos {
-                con_ok += 1;
-            }
-            predictions.push(chosen);
-            overlap_ok += overlap_vote(&words[img], &support, setting.way)[pos];
-            total += 1;
-            on_query();
-        }
-    }
-    let stats = session.stats().since(&before);
-    Ok(SettingResult {
-        setting: *setting,
-        layers: pool.layers,
-        words_per_image: words.first().map_or(0, Vec::len),
-        episodes: cfg.episodes,
-        queries: total,
-        open_correct: open_ok,
-        constrained_correct: con_ok,
-        open_accuracy: open_ok as f64 / total.max(1) as f64,
-        open_ci95: wilson_interval(open_ok, total),
-        constrained_accuracy: con_ok as f64 / total.max(1) as f64,
-        constrained_ci95: wilson_interval(con_ok, total),
-        chance: 1.0 / setting.way as f64,
-        predictions,
-        word_overlap_accuracy: overlap_ok / total.max(1) as f64,
-        stats,
-        seconds: t.elapsed().as_secs_f64(),
-    })
-}
-
 /// A clear error, with how many support examples would fit, when a prompt of `tokens` (answer
 /// included) holding `n_support` examples of about `per_example` tokens overflows the context.
 pub(crate) fn check_fits(
@@ -393,6 +260,7 @@ pub(crate) fn check_fits(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
 
     #[test]
     fn table1_has_seven_settings_per_way() {

@@ -12,8 +12,8 @@ use spae_llm::Llm;
 use crate::baselines::class_word_control;
 
 use super::{
-    run_setting, FewshotError, ImagePool, Prompter, Queries, RunConfig, Setting, SettingResult,
-    CLASSIFY_STEM,
+    run_setting, EpisodeLog, FewshotError, ImagePool, Prompter, Queries, RunConfig, Setting,
+    SettingResult, CLASSIFY_STEM,
 };
 
 /// What a few-shot run does (Table 1's protocol); `Default` is `spae fewshot`'s defaults.
@@ -103,18 +103,31 @@ pub fn words_per_layers(
         .collect()
 }
 
+/// The frozen LLM a task asks: its vocabulary, how codebook words are spelled in it, and the
+/// backend that answers.
+pub struct FrozenLlm<'a> {
+    pub llm: &'a Llm,
+    pub spellings: &'a Spellings,
+    pub backend: &'a mut dyn Backend,
+}
+
 /// Runs every setting of `cfg` at every layer count on `images` (labelled, at the tokenizer's
-/// image size): the tokenizer's words (or the control's), spelled for `llm` by `spellings`, in
-/// prompts to `backend`.
+/// image size): the tokenizer's words (or the control's), spelled for the LLM, in prompts to
+/// its backend. Finished episodes go to `log`, and those it already holds are not asked again
+/// (a resumed run).
 pub fn run(
     cfg: &FewshotConfig,
     tok: &ImageTokenizer,
     images: &ImageSet,
-    llm: &Llm,
-    spellings: &Spellings,
-    backend: &mut dyn Backend,
+    frozen: FrozenLlm,
+    log: &mut dyn EpisodeLog,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<FewshotReport, FewshotError> {
+    let FrozenLlm {
+        llm,
+        spellings,
+        backend,
+    } = frozen;
     let mut per_layers = words_per_layers(tok, images, images.len(), &cfg.layers)?;
     if let Some(keep) = cfg.control {
         let vocab: Vec<u32> = tok.codebook().words.iter().map(|w| w.id).collect();
@@ -152,15 +165,23 @@ pub fn run(
                     Queries::PerClass(q) => q * setting.way,
                 };
             let mut done = 0;
-            let r = run_setting(backend, &prompter, &pool, setting, &run_cfg, &mut || {
-                done += 1;
-                progress(&Progress {
-                    setting,
-                    layers,
-                    done,
-                    total,
-                })
-            })?;
+            let r = run_setting(
+                backend,
+                &prompter,
+                &pool,
+                setting,
+                &run_cfg,
+                log,
+                &mut || {
+                    done += 1;
+                    progress(&Progress {
+                        setting,
+                        layers,
+                        done,
+                        total,
+                    })
+                },
+            )?;
             results.push(r);
         }
     }
