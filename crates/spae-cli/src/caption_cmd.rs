@@ -10,7 +10,8 @@ use clap::Args;
 use serde::Serialize;
 use spae::assets::Assets;
 use spae::train::dataset;
-use spae_icl::caption::{self, CaptionConfig, CaptionResult};
+use spae_icl::caption::{self, AtLayers, CaptionAnswer, CaptionConfig, CaptionResult};
+use spae_icl::fewshot::FrozenLlm;
 use spae_icl::fewshot::CLASSIFY_STEM;
 
 use crate::common::{LlmArgs, LlmRecord};
@@ -44,9 +45,14 @@ pub struct CaptionArgs {
     /// The text between an image's words and its caption.
     #[arg(long, default_value = CLASSIFY_STEM, allow_hyphen_values = true)]
     pub stem: String,
-    /// JSON output.
+    /// JSON output; a run journal (one line per answered query) is kept beside it, as
+    /// OUT.journal.jsonl.
     #[arg(long, default_value = "results/caption/caption.json")]
     pub out: PathBuf,
+    /// Continue a killed run with the same flags from its journal: answered queries are read
+    /// back, not asked again.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 #[derive(Serialize)]
@@ -82,14 +88,31 @@ pub fn run(args: CaptionArgs, assets: &Assets, device: &Device) -> Result<()> {
         seed: args.seed,
         stem: args.stem.clone(),
     };
+    let header = serde_json::json!({
+        "task": "caption",
+        "split": args.split,
+        "pool": n,
+        "llm": args.llm.record(&path),
+        "config": cfg,
+    });
+    let mut log = crate::common::run_journal::<AtLayers, CaptionAnswer>(
+        &args.out,
+        &args.checkpoint,
+        header,
+        args.resume,
+    )?;
     let mut bars = progress::Bars::default();
+    let frozen = FrozenLlm {
+        llm: &llm,
+        spellings: &spellings,
+        backend: session.as_mut(),
+    };
     let results = caption::run(
         &cfg,
         &tok,
         &set,
-        &llm,
-        &spellings,
-        session.as_mut(),
+        frozen,
+        &mut log,
         &mut |layers, done, total| bars.show(done, total, || format!("captions L{layers}")),
     )?;
     bars.finish();

@@ -10,12 +10,12 @@ use serde::Serialize;
 use spae::assets::Assets;
 use spae::data::{ImageSet, Split};
 use spae::device::Device;
-use spae::journal::Journal;
 use spae::tokenizer::ImageTokenizer;
 use spae::train::labels_seen;
 use spae::train::{dataset, named_dataset};
 use spae_icl::fewshot::{
-    self, select, ClassChoice, FewshotConfig, FrozenLlm, JournalLog, PoolLabels, SettingResult,
+    self, select, ClassChoice, EpisodeRecord, FewshotConfig, FrozenLlm, PoolLabels, SettingAt,
+    SettingResult,
 };
 
 use crate::common::{LlmArgs, LlmRecord};
@@ -143,22 +143,18 @@ pub fn evaluate(
     // Everything that decides the answers: a journal of another run is refused on --resume.
     let header = serde_json::json!({
         "task": "fewshot",
-        "weights": spae::checkpoint::latest(&args.checkpoint)?.unwrap_or(args.checkpoint.clone()),
         "data": data,
         "pool": args.pool,
         "classes": labels,
         "llm": args.llm.record(&path),
         "config": args.cfg,
     });
-    let journal = Journal::beside(&args.out);
-    let mut log = JournalLog::open(&journal, &header, args.resume)?;
-    if args.resume {
-        tracing::info!(
-            "resuming {}: {} episodes done",
-            journal.display(),
-            log.resumed()
-        );
-    }
+    let mut log = crate::common::run_journal::<SettingAt, EpisodeRecord>(
+        &args.out,
+        &args.checkpoint,
+        header,
+        args.resume,
+    )?;
     let mut bars = progress::Bars::default();
     let frozen = FrozenLlm {
         llm: &llm,

@@ -50,36 +50,75 @@ fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
 
-/// The figures of a few-shot report (not its timings).
-fn figures(path: &Path) -> Vec<Value> {
+/// The result fields `keep` of each entry of a report's `results`.
+fn figures(path: &Path, keep: &[&str]) -> Vec<Value> {
     let report: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     report["results"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| {
-            let keep = [
-                "setting",
-                "layers",
-                "queries",
-                "open_correct",
-                "constrained_correct",
-                "predictions",
-                "word_overlap_accuracy",
-            ];
-            keep.iter().map(|k| (k.to_string(), r[k].clone())).collect()
+            keep.iter()
+                .map(|k| (k.to_string(), r[*k].clone()))
+                .collect()
         })
         .collect()
+}
+
+/// Runs `args` (ending in `--out`) whole into `whole.json` and, into `killed.json`, killed when
+/// its journal holds each of `kills` lines, resumed each time and run to the end; checks that
+/// the resumed run asked each of its `units` once and reports the `keep` fields the whole run
+/// reports. Returns the killed run's report path.
+fn whole_and_killed(
+    dir: &Path,
+    args: &[String],
+    units: usize,
+    kills: &[usize],
+    keep: &[&str],
+) -> PathBuf {
+    let with_out = |name: &str| {
+        let mut a = args.to_vec();
+        a.push(dir.join(name).to_string_lossy().into_owned());
+        a
+    };
+    let r = run(&with_out("whole.json"));
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let killed = dir.join("killed.json");
+    let journal = PathBuf::from(format!("{}.journal.jsonl", killed.display()));
+    let mut resume = with_out("killed.json");
+    let mut had = 0;
+    for &at in kills {
+        let now = kill_when(&resume, &journal, 1 + at);
+        assert!(
+            now >= had && now < 1 + units,
+            "killed at {now} lines of {}",
+            1 + units
+        );
+        had = now;
+        if !resume.contains(&"--resume".to_string()) {
+            resume.push("--resume".into());
+        }
+    }
+    let r = run(&resume);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(lines(&journal), 1 + units, "each unit asked once");
+    assert_eq!(
+        figures(&dir.join("whole.json"), keep),
+        figures(&killed, keep)
+    );
+    killed
+}
+
+fn owned(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
 }
 
 #[test]
 fn fewshot_killed_mid_way_resumes_to_the_same_figures() {
     const EPISODES: usize = 12;
     let dir = tempfile::tempdir().unwrap();
-    let out = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
-    let (whole, killed) = (out("whole.json"), out("killed.json"));
-    let args = |o: &str, seed: &str| -> Vec<String> {
-        let a = [
+    let args = |seed: &str| {
+        owned(&[
             "fewshot",
             "--checkpoint",
             "models/fashion-mnist-appearance",
@@ -97,36 +136,60 @@ fn fewshot_killed_mid_way_resumes_to_the_same_figures() {
             "--seed",
             seed,
             "--out",
-            o,
-        ];
-        a.iter().map(|s| s.to_string()).collect()
+        ])
     };
-    let r = run(&args(&whole, "7"));
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let journal = PathBuf::from(format!("{killed}.journal.jsonl"));
-    // Killed twice: inside the first layer count's episodes, then inside the second's.
-    let had = kill_when(&args(&killed, "7"), &journal, 1 + EPISODES / 2);
-    assert!(had < 1 + 2 * EPISODES, "killed after the end ({had} lines)");
-    let mut resume = args(&killed, "7");
-    resume.push("--resume".into());
-    let had2 = kill_when(&resume, &journal, 1 + EPISODES + 3);
-    assert!(
-        had2 >= had && had2 < 1 + 2 * EPISODES,
-        "{had} then {had2} lines"
+    let keep = [
+        "setting",
+        "layers",
+        "queries",
+        "open_correct",
+        "constrained_correct",
+        "predictions",
+        "word_overlap_accuracy",
+    ];
+    // Killed inside the first layer count's episodes, then inside the second's.
+    let killed = whole_and_killed(
+        dir.path(),
+        &args("7"),
+        2 * EPISODES,
+        &[EPISODES / 2, EPISODES + 3],
+        &keep,
     );
-    let r = run(&resume);
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    assert_eq!(lines(&journal), 1 + 2 * EPISODES, "each episode asked once");
-    assert_eq!(figures(Path::new(&whole)), figures(Path::new(&killed)));
 
     // A journal of other flags is refused by name; without --resume the run starts over.
-    let mut other = args(&killed, "8");
-    other.push("--resume".into());
+    let mut other = args("8");
+    other.extend([killed.to_string_lossy().into_owned(), "--resume".into()]);
     let r = run(&other);
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(!r.status.success());
     assert!(
         err.contains("different run") && err.contains("config.seed: 8 here, 7 in the journal"),
         "{err}"
+    );
+}
+
+#[test]
+fn captions_killed_mid_way_resume_to_the_same_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = owned(&[
+        "caption",
+        "--checkpoint",
+        "models/emoji-64-semantic",
+        "--examples",
+        "4",
+        "--episodes",
+        "10",
+        "--layers",
+        "1,2",
+        "--threads",
+        "2",
+        "--out",
+    ]);
+    whole_and_killed(
+        dir.path(),
+        &args,
+        20,
+        &[4, 13],
+        &["layers", "exact_match", "samples"],
     );
 }

@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &tok,
         &images,
         frozen,
-        &mut fewshot::NoLog,
+        &mut spae_icl::resume::NoLog,
         &mut |_| {},
     )?;
     for r in &report.results {

@@ -10,13 +10,12 @@ use serde::{Deserialize, Serialize};
 use spae::data::ImageSet;
 use spae::tokenizer::ImageTokenizer;
 use spae_llm::backend::{Backend, SessionStats};
-use spae_llm::spelling::Spellings;
-use spae_llm::Llm;
 
 use crate::error::TaskError;
 use crate::fewshot::{
-    check_fits, wilson_interval, words_per_layers, FewshotError, Prompter, CLASSIFY_STEM,
+    check_fits, wilson_interval, words_per_layers, FewshotError, FrozenLlm, Prompter, CLASSIFY_STEM,
 };
+use crate::resume::RunLog;
 
 /// What a captioning run does; `Default` is `spae caption`'s defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,18 +48,22 @@ impl Default for CaptionConfig {
 }
 
 /// Captions images of `images` (their own names, `ImageSet::names`, are the captions) at every
-/// layer count of `cfg`: the tokenizer's words spelled for `llm`, prompts to `backend`;
+/// layer count of `cfg`: the tokenizer's words spelled for the LLM, prompts to its backend;
+/// answered queries go to `log`, and those it holds are not asked again (a resumed run);
 /// `progress(layers, done, total)` after every query.
-#[allow(clippy::too_many_arguments)]
 pub fn run(
     cfg: &CaptionConfig,
     tok: &ImageTokenizer,
     images: &ImageSet,
-    llm: &Llm,
-    spellings: &Spellings,
-    backend: &mut dyn Backend,
+    frozen: FrozenLlm,
+    log: &mut dyn RunLog<AtLayers, CaptionAnswer>,
     progress: &mut dyn FnMut(usize, usize, usize),
 ) -> Result<Vec<CaptionResult>, TaskError> {
+    let FrozenLlm {
+        llm,
+        spellings,
+        backend,
+    } = frozen;
     if images.names.len() != images.len() {
         return Err(TaskError::Data(
             "captioning needs a data set with per-image names (emoji has)".into(),
@@ -84,6 +87,7 @@ pub fn run(
             &words,
             layers,
             cfg,
+            log,
             &mut || {
                 done += 1;
                 progress(layers, done, cfg.episodes)
@@ -91,6 +95,21 @@ pub fn run(
         )?);
     }
     Ok(results)
+}
+
+/// A layer count: what a captioning run's queries are kept under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AtLayers {
+    pub layers: usize,
+}
+
+/// What the LLM answered to one query (all a resumed run needs: the query is drawn again from
+/// the seed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaptionAnswer {
+    pub answer: String,
+    pub stats: SessionStats,
+    pub seconds: f64,
 }
 
 /// One answered query.
@@ -155,13 +174,16 @@ pub fn token_f1(answer: &str, truth: &str) -> f64 {
 }
 
 /// Captions the `episodes` queries: each draws `examples + 1` distinct images of `words`
-/// (seeded); the last is the query, whose caption is `prompter.class_names[image]`.
+/// (seeded); the last is the query, whose caption is `prompter.class_names[image]`. Queries
+/// `log` holds are read back, the others asked (each from a backend that forgot earlier
+/// prompts) and handed to `log`.
 pub fn run_captioning(
     session: &mut dyn Backend,
     prompter: &Prompter,
     words: &[Vec<u32>],
     layers: usize,
     cfg: &CaptionConfig,
+    log: &mut dyn RunLog<AtLayers, CaptionAnswer>,
     on_query: &mut dyn FnMut(),
 ) -> Result<CaptionResult, FewshotError> {
     if words.len() <= cfg.examples {
@@ -172,42 +194,28 @@ pub fn run_captioning(
         )));
     }
     let mut rng = StdRng::seed_from_u64(cfg.seed);
-    let t = std::time::Instant::now();
-    let before = session.stats();
+    let key = AtLayers { layers };
+    let done = log.done(&key);
     let all: Vec<usize> = (0..words.len()).collect();
     let mut samples = Vec::new();
-    let mut exact = 0;
-    for _ in 0..cfg.episodes {
+    let (mut exact, mut stats, mut seconds) = (0, SessionStats::default(), 0.0);
+    for e in 0..cfg.episodes {
         let picks: Vec<usize> = all
             .choose_multiple(&mut rng, cfg.examples + 1)
             .copied()
             .collect();
         let (query, support) = picks.split_last().expect("examples + 1 images");
-        let mut prompt = Vec::new();
-        for &i in support {
-            prompt.extend(prompter.example(&words[i], i as u32));
-        }
-        let per_example = prompt.len() / support.len().max(1);
-        prompt.extend(prompter.query(&words[*query]));
-        check_fits(
-            &*session,
-            prompt.len() + cfg.max_tokens,
-            per_example,
-            support.len(),
-            &format!("captioning with {} examples", cfg.examples),
-        )?;
-        let stop = |ids: &[u32]| {
-            let text = prompter.llm.detokenize(ids);
-            text.contains('.') || text.contains('\n')
+        let rec = match done.get(e) {
+            Some(r) => r.clone(),
+            None => {
+                let r = ask(session, prompter, words, support, *query, cfg)?;
+                log.record(&key, e, &r)?;
+                r
+            }
         };
-        let out = session.generate(&prompt, cfg.max_tokens, None, &stop)?;
-        let text = prompter.llm.detokenize(&out.ids);
-        let answer = text
-            .split(['.', '\n'])
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_string();
+        stats += rec.stats;
+        seconds += rec.seconds;
+        let answer = rec.answer;
         let truth = prompter.class_names[*query].clone();
         if caption_words(&answer) == caption_words(&truth) {
             exact += 1;
@@ -230,6 +238,51 @@ pub fn run_captioning(
         exact_ci95: wilson_interval(exact, n),
         token_f1: samples.iter().map(|s| s.token_f1).sum::<f64>() / n.max(1) as f64,
         samples,
+        stats,
+        seconds,
+    })
+}
+
+/// Asks for the caption of `query` after the captioned `support` images, from a backend that
+/// forgot earlier prompts.
+fn ask(
+    session: &mut dyn Backend,
+    prompter: &Prompter,
+    words: &[Vec<u32>],
+    support: &[usize],
+    query: usize,
+    cfg: &CaptionConfig,
+) -> Result<CaptionAnswer, FewshotError> {
+    let t = std::time::Instant::now();
+    session.forget()?;
+    let before = session.stats();
+    let mut prompt = Vec::new();
+    for &i in support {
+        prompt.extend(prompter.example(&words[i], i as u32));
+    }
+    let per_example = prompt.len() / support.len().max(1);
+    prompt.extend(prompter.query(&words[query]));
+    check_fits(
+        &*session,
+        prompt.len() + cfg.max_tokens,
+        per_example,
+        support.len(),
+        &format!("captioning with {} examples", cfg.examples),
+    )?;
+    let stop = |ids: &[u32]| {
+        let text = prompter.llm.detokenize(ids);
+        text.contains('.') || text.contains('\n')
+    };
+    let out = session.generate(&prompt, cfg.max_tokens, None, &stop)?;
+    let text = prompter.llm.detokenize(&out.ids);
+    let answer = text
+        .split(['.', '\n'])
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    Ok(CaptionAnswer {
+        answer,
         stats: session.stats().since(&before),
         seconds: t.elapsed().as_secs_f64(),
     })

@@ -13,6 +13,7 @@ pub mod denoise;
 pub mod error;
 pub mod fewshot;
 pub mod progressive;
+pub mod resume;
 pub mod text2image;
 
 pub use error::TaskError;

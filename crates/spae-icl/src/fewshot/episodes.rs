@@ -12,6 +12,7 @@ use super::{
     Prompter, Queries, Setting,
 };
 use crate::baselines::overlap_vote;
+use crate::resume::RunLog;
 
 /// How a setting is run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,36 +70,11 @@ pub struct EpisodeRecord {
     pub seconds: f64,
 }
 
-/// Where a run keeps its finished episodes (a journal file, so that `--resume` continues).
-pub trait EpisodeLog {
-    /// The episodes of `setting` at `layers` answered before, in order from the first.
-    fn done(&self, layers: usize, setting: &Setting) -> Vec<EpisodeRecord>;
-    /// Keeps episode `episode` (0-based) of `setting` at `layers`, just answered.
-    fn record(
-        &mut self,
-        layers: usize,
-        setting: &Setting,
-        episode: usize,
-        record: &EpisodeRecord,
-    ) -> Result<(), FewshotError>;
-}
-
-/// A run that keeps nothing (it cannot be resumed).
-pub struct NoLog;
-
-impl EpisodeLog for NoLog {
-    fn done(&self, _: usize, _: &Setting) -> Vec<EpisodeRecord> {
-        Vec::new()
-    }
-    fn record(
-        &mut self,
-        _: usize,
-        _: &Setting,
-        _: usize,
-        _: &EpisodeRecord,
-    ) -> Result<(), FewshotError> {
-        Ok(())
-    }
+/// A setting at a layer count: what a few-shot run's episodes are kept under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SettingAt {
+    pub layers: usize,
+    pub setting: Setting,
 }
 
 /// Runs `cfg.episodes` episodes of a setting (the same seed draws the same episodes): those
@@ -112,13 +88,17 @@ pub fn run_setting(
     pool: &ImagePool,
     setting: &Setting,
     cfg: &RunConfig,
-    log: &mut dyn EpisodeLog,
+    log: &mut dyn RunLog<SettingAt, EpisodeRecord>,
     on_query: &mut dyn FnMut(),
 ) -> Result<SettingResult, FewshotError> {
     let (words, labels) = (pool.words, pool.labels);
     let n_classes = prompter.class_names.len();
     let mut rng = StdRng::seed_from_u64(cfg.seed);
-    let done = log.done(pool.layers, setting);
+    let key = SettingAt {
+        layers: pool.layers,
+        setting: *setting,
+    };
+    let done = log.done(&key);
     if done.len() > cfg.episodes {
         return Err(FewshotError::Data(format!(
             "the run journal holds {} episodes of {} at {} layer(s), this run asks {}",
@@ -153,7 +133,7 @@ pub fn run_setting(
             }
             None => {
                 let r = ask_episode(session, prompter, words, setting, &ep, on_query)?;
-                log.record(pool.layers, setting, e, &r)?;
+                log.record(&key, e, &r)?;
                 r
             }
         };

@@ -6,13 +6,9 @@
 //! episode's class names).
 
 mod episodes;
-mod journal;
 mod pool;
 mod task;
-pub use episodes::{
-    run_setting, EpisodeLog, EpisodeRecord, ImagePool, NoLog, RunConfig, SettingResult,
-};
-pub use journal::JournalLog;
+pub use episodes::{run_setting, EpisodeRecord, ImagePool, RunConfig, SettingAt, SettingResult};
 pub use pool::{select, ClassChoice, PoolClass, PoolLabels};
 pub use task::{run, words_per_layers, FewshotConfig, FewshotReport, FrozenLlm, Progress};
 

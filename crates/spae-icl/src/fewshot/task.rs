@@ -12,9 +12,10 @@ use spae_llm::Llm;
 use crate::baselines::class_word_control;
 
 use super::{
-    run_setting, EpisodeLog, FewshotError, ImagePool, Prompter, Queries, RunConfig, Setting,
-    SettingResult, CLASSIFY_STEM,
+    run_setting, EpisodeRecord, FewshotError, ImagePool, Prompter, Queries, RunConfig, Setting,
+    SettingAt, SettingResult, CLASSIFY_STEM,
 };
+use crate::resume::RunLog;
 
 /// What a few-shot run does (Table 1's protocol); `Default` is `spae fewshot`'s defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,7 +121,7 @@ pub fn run(
     tok: &ImageTokenizer,
     images: &ImageSet,
     frozen: FrozenLlm,
-    log: &mut dyn EpisodeLog,
+    log: &mut dyn RunLog<SettingAt, EpisodeRecord>,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<FewshotReport, FewshotError> {
     let FrozenLlm {
