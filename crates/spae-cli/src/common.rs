@@ -50,6 +50,12 @@ pub struct LlmArgs {
     /// Re-process every prompt from the start instead of reusing the cached prefix.
     #[arg(long)]
     pub no_reuse: bool,
+    /// Evaluate prompts in chunks of N tokens starting at multiples of N, and cut a reused
+    /// prefix back to one, so answers are the same with and without reuse; 0: batches of 512
+    /// from wherever the reused prefix ends (a little faster; near-tied answers may then
+    /// differ with --no-reuse).
+    #[arg(long, default_value_t = session::DEFAULT_ALIGN)]
+    pub align: u32,
     /// Context length in tokens (default: 2048 for classification and captions, 4096 for
     /// generation).
     #[arg(long)]
@@ -77,6 +83,7 @@ impl Default for LlmArgs {
             timeout: 120.0,
             retries: 3,
             no_reuse: false,
+            align: session::DEFAULT_ALIGN,
             n_ctx: None,
             threads: 0,
             words_as_text: false,
@@ -114,6 +121,7 @@ impl LlmArgs {
                 .is_none()
                 .then(|| session::threads(self.threads)),
             reuse_prefix: !self.no_reuse,
+            align: self.server.is_none().then_some(self.align),
             words_as_text: self.words_as_text,
         }
     }
@@ -135,6 +143,7 @@ impl LlmArgs {
                 n_ctx,
                 threads: self.threads,
                 reuse_prefix: !self.no_reuse,
+                align: self.align,
                 ..SessionConfig::default()
             }),
         }
@@ -156,6 +165,8 @@ pub struct LlmRecord {
     /// CPU threads of the embedded LLM.
     pub threads: Option<usize>,
     pub reuse_prefix: bool,
+    /// The embedded LLM's prompt chunk alignment (`--align`).
+    pub align: Option<u32>,
     pub words_as_text: bool,
 }
 

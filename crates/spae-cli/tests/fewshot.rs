@@ -428,3 +428,45 @@ fn released_words_help_the_llm_beyond_chance() {
     // Chance gives 45% or more in 30 queries with probability below 0.3%.
     assert!(acc >= 0.45, "5-way accuracy {acc} with the released words");
 }
+
+/// The constrained answers do not depend on a speed switch (issue 20): with prefix reuse at 2
+/// threads and without it at 1 thread, the same episodes get the same predictions (aligned
+/// prompt chunks); the JSON records the alignment.
+#[test]
+fn answers_do_not_depend_on_prefix_reuse_or_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let predictions = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let o = out.to_string_lossy();
+        let args = [
+            &[
+                "fewshot",
+                "--checkpoint",
+                "models/fashion-mnist-semantic",
+                "--pool",
+                "1000",
+                "--way",
+                "5",
+                "--induction",
+                "--episodes",
+                "2",
+                "--queries-per-class",
+                "2",
+                "--out",
+                &o,
+            ][..],
+            extra,
+        ]
+        .concat();
+        let r = run(&args);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        assert_eq!(report["align"], 32, "{report}");
+        report["results"][0]["predictions"].clone()
+    };
+    let reuse = predictions("reuse.json", &["--threads", "2"]);
+    let plain = predictions("plain.json", &["--threads", "1", "--no-reuse"]);
+    assert_eq!(reuse.as_array().unwrap().len(), 20);
+    assert_eq!(reuse, plain);
+}

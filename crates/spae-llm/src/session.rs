@@ -26,6 +26,13 @@ pub struct SessionConfig {
     pub batch: u32,
     /// Keep the KV cache of the longest common prefix between consecutive prompts.
     pub reuse_prefix: bool,
+    /// Prompt tokens are evaluated in chunks of this many that start at multiples of it
+    /// (positions from 0), and a reused prefix is cut back to such a multiple, so every prompt
+    /// token is computed in the same llama.cpp batch whether or not a prefix was reused: the
+    /// answers do not depend on the speed switch (near-tied greedy choices would otherwise flip
+    /// with the batching). 0: no alignment, batches of `batch` from wherever the reused prefix
+    /// ends (fastest; answers may differ with and without reuse).
+    pub align: u32,
 }
 
 impl Default for SessionConfig {
@@ -35,9 +42,14 @@ impl Default for SessionConfig {
             threads: 0,
             batch: 512,
             reuse_prefix: true,
+            align: DEFAULT_ALIGN,
         }
     }
 }
+
+/// [`SessionConfig::align`]'s default: small enough that little of a reused prefix is evaluated
+/// again, large enough for efficient batches.
+pub const DEFAULT_ALIGN: u32 = 32;
 
 /// Natural-log softmax of one logit row, at one index.
 pub fn log_softmax_at(logits: &[f32], index: usize) -> f64 {
@@ -57,6 +69,15 @@ pub fn argmax(logits: &[f32], allowed: Option<&[u32]>) -> u32 {
         None => (0..logits.len() as u32).fold(None, better),
     };
     best.unwrap_or(0)
+}
+
+/// How much of a reusable prefix of `keep` tokens is kept: all of it without alignment, else
+/// cut back to a multiple of `align` (the start of the chunk it ends in).
+pub fn aligned_keep(keep: usize, align: u32) -> usize {
+    match align as usize {
+        0 => keep,
+        a => keep - keep % a,
+    }
 }
 
 /// The CPU threads a session runs on: `threads`, or every core for 0.
@@ -80,6 +101,12 @@ pub struct Session<'m> {
 
 impl<'m> Session<'m> {
     pub fn new(llm: &'m Llm, config: SessionConfig) -> Result<Self, LlmError> {
+        if config.align > config.batch {
+            return Err(LlmError::Context(format!(
+                "align ({}) must not exceed the batch ({})",
+                config.align, config.batch
+            )));
+        }
         let threads = threads(config.threads) as i32;
         let n_ctx = NonZeroU32::new(config.n_ctx)
             .ok_or_else(|| LlmError::Context("n_ctx must be positive".into()))?;
@@ -127,7 +154,7 @@ impl<'m> Session<'m> {
             0
         };
         // The last prompt token is always evaluated: its logits are the answer.
-        keep = keep.min(ids.len() - 1);
+        keep = aligned_keep(keep.min(ids.len() - 1), self.config.align);
         self.truncate(keep)?;
         self.feed(&ids[keep..])?;
         self.stats.reused_tokens += keep;
@@ -146,9 +173,18 @@ impl<'m> Session<'m> {
         Ok(())
     }
 
-    /// Evaluates `ids` after the cached tokens, in batches; keeps the last token's logits.
+    /// Evaluates `ids` after the cached tokens, in batches (aligned ones: chunks that start at
+    /// multiples of `align`); keeps the last token's logits.
     fn feed(&mut self, ids: &[u32]) -> Result<(), LlmError> {
-        for chunk in ids.chunks(self.config.batch as usize) {
+        let align = self.config.align as usize;
+        let mut rest = ids;
+        while !rest.is_empty() {
+            let room = match align {
+                0 => self.config.batch as usize,
+                a => a - self.cached.len() % a,
+            };
+            let (chunk, tail) = rest.split_at(room.min(rest.len()));
+            rest = tail;
             self.batch.clear();
             for (i, &id) in chunk.iter().enumerate() {
                 let pos = (self.cached.len() + i) as i32;
@@ -244,6 +280,14 @@ impl Backend for Session<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reused_prefix_is_cut_back_to_its_chunk_start() {
+        assert_eq!(aligned_keep(70, 32), 64);
+        assert_eq!(aligned_keep(64, 32), 64);
+        assert_eq!(aligned_keep(31, 32), 0);
+        assert_eq!(aligned_keep(70, 0), 70);
+    }
 
     #[test]
     fn choices_allow_only_continuations() {

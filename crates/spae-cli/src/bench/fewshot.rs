@@ -20,7 +20,9 @@ struct FewshotRow {
     generated_tokens_per_s: f64,
     open_accuracy: f64,
     constrained_accuracy: f64,
-    /// Share of constrained predictions equal to the first row's (embedded, prefix reuse).
+    /// The row this one's constrained predictions are compared with.
+    compared_with: String,
+    /// Share of constrained predictions equal to `compared_with`'s.
     constrained_agreement: f64,
 }
 
@@ -35,44 +37,88 @@ struct FewshotBench {
     rows: Vec<FewshotRow>,
     /// Wall time without reuse over wall time with it (embedded).
     speedup: f64,
+    /// The lowest agreement of the aligned runs (with and without reuse, at the given and at
+    /// one thread) with the first: the figure must not depend on these switches.
+    aligned_agreement: f64,
+    /// Unaligned chunks: agreement without reuse with reuse.
+    unaligned_agreement: f64,
 }
 
-/// The same episodes evaluated by the embedded LLM reusing the support prefix, re-processing
-/// every prompt, and (with --server) by an OpenAI-compatible server.
+/// One way of running the LLM on the bench's episodes, and the variant its constrained answers
+/// are compared with.
+struct Variant {
+    label: String,
+    tag: &'static str,
+    llm: crate::common::LlmArgs,
+    compare_with: usize,
+}
+
+/// The same episodes evaluated by the embedded LLM with aligned prompt chunks (the default)
+/// reusing the support prefix and re-processing every prompt, both also at one thread and
+/// unaligned, and (with --server) by an OpenAI-compatible server; each run's constrained answers
+/// are compared with its counterpart's (the figure must not depend on a speed switch).
 pub(super) fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets, device: &Device) -> Result<()> {
     let embedded = crate::common::LlmArgs {
         llm: a.llm.clone(),
         threads: a.threads,
         ..Default::default()
     };
+    let t = crate::common::LlmArgs::default().align;
+    let v = |label: &str, tag, threads, no_reuse, align, compare_with| Variant {
+        label: label.to_string(),
+        tag,
+        llm: crate::common::LlmArgs {
+            threads,
+            no_reuse,
+            align,
+            ..embedded.clone()
+        },
+        compare_with,
+    };
+    let th = a.threads;
     let mut variants = vec![
-        (
-            "embedded, prefix reuse".to_string(),
-            "reuse",
-            embedded.clone(),
+        v("embedded, prefix reuse", "reuse", th, false, t, 0),
+        v("embedded, no reuse", "no-reuse", th, true, t, 0),
+        v(
+            "embedded, prefix reuse, 1 thread",
+            "reuse-1t",
+            1,
+            false,
+            t,
+            0,
         ),
-        (
-            "embedded, no reuse".to_string(),
-            "no-reuse",
-            crate::common::LlmArgs {
-                no_reuse: true,
-                ..embedded.clone()
-            },
+        v("embedded, no reuse, 1 thread", "no-reuse-1t", 1, true, t, 0),
+        v(
+            "embedded, prefix reuse, unaligned",
+            "reuse-unaligned",
+            th,
+            false,
+            0,
+            0,
+        ),
+        v(
+            "embedded, no reuse, unaligned",
+            "no-reuse-unaligned",
+            th,
+            true,
+            0,
+            4,
         ),
     ];
     if let Some(url) = &a.server {
-        variants.push((
-            format!("server {url} ({:?} prompts)", a.prompt_as).to_lowercase(),
-            "server",
-            crate::common::LlmArgs {
+        variants.push(Variant {
+            label: format!("server {url} ({:?} prompts)", a.prompt_as).to_lowercase(),
+            tag: "server",
+            llm: crate::common::LlmArgs {
                 server: Some(url.clone()),
                 prompt_as: a.prompt_as,
                 ..embedded.clone()
             },
-        ));
+            compare_with: 0,
+        });
     }
     let mut results = Vec::new();
-    for (_, tag, llm) in &variants {
+    for Variant { tag, llm, .. } in &variants {
         let args = FewshotRun {
             checkpoint: a.checkpoint.clone(),
             images: None,
@@ -99,12 +145,12 @@ pub(super) fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets, device: &Devic
         let (r, _) = evaluate(&args, assets, device)?;
         results.push(r.into_iter().next().context("one setting")?);
     }
-    let first = &results[0].predictions;
     let rows: Vec<FewshotRow> = results
         .iter()
         .zip(&variants)
-        .map(|(r, (label, _, _))| FewshotRow {
-            backend: label.clone(),
+        .map(|(r, v)| FewshotRow {
+            backend: v.label.clone(),
+            compared_with: variants[v.compare_with].label.clone(),
             seconds: r.seconds,
             prompt_tokens: r.stats.prompt_tokens,
             reused_tokens: r.stats.reused_tokens,
@@ -116,12 +162,17 @@ pub(super) fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets, device: &Devic
             constrained_agreement: r
                 .predictions
                 .iter()
-                .zip(first)
+                .zip(&results[v.compare_with].predictions)
                 .filter(|(a, b)| a == b)
                 .count() as f64
-                / first.len().max(1) as f64,
+                / r.predictions.len().max(1) as f64,
         })
         .collect();
+    let aligned_agreement = rows[..4]
+        .iter()
+        .map(|r| r.constrained_agreement)
+        .fold(1.0, f64::min);
+    let unaligned_agreement = rows[5].constrained_agreement;
     let report = FewshotBench {
         benchmark: "fewshot",
         machine: machine(),
@@ -130,6 +181,8 @@ pub(super) fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets, device: &Devic
         episodes: a.episodes,
         queries: results[0].queries,
         speedup: rows[1].seconds / rows[0].seconds.max(1e-9),
+        aligned_agreement,
+        unaligned_agreement,
         rows,
     };
     println!(
@@ -140,11 +193,11 @@ pub(super) fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets, device: &Devic
         a.queries_per_class * a.way,
         report.machine
     );
-    println!("| backend | wall s | prompt tokens evaluated | reused | prompt tok/s | generated tok/s | open acc | constrained acc | agreement |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| backend | wall s | prompt tokens evaluated | reused | prompt tok/s | generated tok/s | open acc | constrained acc | agreement | with |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for r in &report.rows {
         println!(
-            "| {} | {:.1} | {} | {} | {:.0} | {:.1} | {:.3} | {:.3} | {:.1}% |",
+            "| {} | {:.1} | {} | {} | {:.0} | {:.1} | {:.3} | {:.3} | {:.1}% | {} |",
             r.backend,
             r.seconds,
             r.prompt_tokens,
@@ -153,13 +206,16 @@ pub(super) fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets, device: &Devic
             r.generated_tokens_per_s,
             r.open_accuracy,
             r.constrained_accuracy,
-            100.0 * r.constrained_agreement
+            100.0 * r.constrained_agreement,
+            r.compared_with
         );
     }
     println!(
-        "speed-up with reuse: {:.1}x; constrained predictions without reuse agree on {:.1}%",
+        "speed-up with reuse: {:.1}x; aligned chunks: constrained answers with and without reuse, at {} and 1 thread(s), agree on at least {:.1}% (unaligned, with and without reuse: {:.1}%)",
         report.speedup,
-        100.0 * report.rows[1].constrained_agreement
+        a.threads,
+        100.0 * report.aligned_agreement,
+        100.0 * report.unaligned_agreement
     );
     if let Some(dir) = a.out.parent() {
         std::fs::create_dir_all(dir)?;
