@@ -96,7 +96,7 @@ pub fn run(args: CaptionArgs, assets: &Assets, device: &Device) -> Result<()> {
         "config": cfg,
     });
     let mut log = crate::common::run_journal::<AtLayers, CaptionAnswer>(
-        &args.out,
+        &spae::journal::Journal::beside(&args.out),
         &args.checkpoint,
         header,
         args.resume,

@@ -306,11 +306,11 @@ pub fn print_neighbors(cb: &Codebook, word: &str, count: usize) -> Result<()> {
     Ok(())
 }
 
-/// The run journal kept beside the report `out` (`OUT.journal.jsonl`) for a run of the
-/// tokenizer at `checkpoint` that `header` describes (the checkpoint its run folder now points to
-/// is added), continued with `resume` (see `spae_icl::resume`).
+/// The run journal at `path` for a run of the tokenizer at `checkpoint` that `header`
+/// describes (the checkpoint its run folder now points to is added), continued with `resume`
+/// (see `spae_icl::resume`).
 pub fn run_journal<K, R>(
-    out: &Path,
+    path: &Path,
     checkpoint: &Path,
     mut header: serde_json::Value,
     resume: bool,
@@ -322,8 +322,7 @@ where
     header["weights"] = serde_json::to_value(
         spae::checkpoint::latest(checkpoint)?.unwrap_or(checkpoint.to_path_buf()),
     )?;
-    let path = spae::journal::Journal::beside(out);
-    let log = spae_icl::resume::JournalLog::open(&path, &header, resume)?;
+    let log = spae_icl::resume::JournalLog::open(path, &header, resume)?;
     if resume {
         tracing::info!("resuming {}: {} done", path.display(), log.resumed());
     }

@@ -56,9 +56,14 @@ pub struct DenoiseArgs {
     pub seed: u64,
     #[command(flatten)]
     pub llm: LlmArgs,
-    /// Output folder: denoise.json and a grid per tokenizer and task.
+    /// Output folder: denoise.json, a grid per tokenizer and task, and a journal per tokenizer
+    /// (NAME.jsonl: the words of every finished pass, for --resume).
     #[arg(long, default_value = "results/denoise")]
     pub out: PathBuf,
+    /// Continue a killed run with the same flags from its journals: finished passes are read
+    /// back, not written again.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 /// One row of denoise.json: a tokenizer, the LLM, one degradation's result and its grid.
@@ -104,9 +109,21 @@ pub fn run(args: DenoiseArgs, assets: &Assets, device: &Device) -> Result<()> {
         let name = checkpoint
             .file_name()
             .map_or("model".into(), |n| n.to_string_lossy().into_owned());
+        let header = serde_json::json!({
+            "task": "denoise",
+            "images": args.n,
+            "llm": args.llm.record(&path),
+            "config": cfg,
+        });
+        let mut log = crate::common::run_journal(
+            &args.out.join(format!("{name}.jsonl")),
+            checkpoint,
+            header,
+            args.resume,
+        )?;
         for &task in &tasks {
             let mut bars = progress::Bars::default();
-            let result = job.run(backend.as_mut(), task, &mut |done, total| {
+            let result = job.run(backend.as_mut(), task, &mut log, &mut |done, total| {
                 bars.show(done, total, || task.name().into())
             })?;
             bars.finish();

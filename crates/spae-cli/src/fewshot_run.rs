@@ -150,7 +150,7 @@ pub fn evaluate(
         "config": args.cfg,
     });
     let mut log = crate::common::run_journal::<SettingAt, EpisodeRecord>(
-        &args.out,
+        &spae::journal::Journal::beside(&args.out),
         &args.checkpoint,
         header,
         args.resume,

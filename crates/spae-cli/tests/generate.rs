@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::spae;
+use common::{kill_when, lines, spae};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -69,6 +69,31 @@ fn classifier_then_text_to_image() {
     let stdout = ok(&[&base[..], &["an image of 1+7", "3", "a cat"]].concat());
     assert!(stdout.contains("an image of 1+7:"), "{stdout}");
     let report = json(&out.join("generate.json"));
+
+    // Killed mid-way (issue 20) and resumed: the same words and verdicts, each pass written once.
+    let again = dir.path().join("again");
+    let a = again.to_str().unwrap();
+    let args = [
+        &base[..base.len() - 1],
+        &[a, "an image of 1+7", "3", "a cat"],
+    ]
+    .concat();
+    let journal = again.join("journal.jsonl");
+    let passes = lines(&out.join("journal.jsonl")) - 1;
+    let mut cmd = spae(&args);
+    cmd.current_dir(repo());
+    let had = kill_when(cmd, &journal, 1 + passes / 2);
+    assert!(had < 1 + passes, "killed after the end");
+    ok(&[&args[..], &["--resume"]].concat());
+    assert_eq!(lines(&journal), 1 + passes, "each pass written once");
+    let words = |r: &serde_json::Value| {
+        let images = r["images"].as_array().unwrap().clone();
+        images
+            .iter()
+            .map(|g| (g["words"].clone(), g["classified"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(words(&json(&again.join("generate.json"))), words(&report));
     assert_eq!(report["words_per_image"], 85);
     // What reproduces it: the thread count changes llama.cpp's near-tied greedy choices.
     assert_eq!(

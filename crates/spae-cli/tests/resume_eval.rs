@@ -5,41 +5,18 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
-use common::spae;
+use common::{kill_when, lines, spae};
 use serde_json::Value;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn lines(path: &Path) -> usize {
-    std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
-}
-
-/// Runs `spae ARGS` from the repository root until `journal` holds `kill_at` lines (header
-/// included), then SIGKILLs it; returns the lines it had.
-fn kill_when(args: &[String], journal: &Path, kill_at: usize) -> usize {
-    let mut child = spae(&strs(args))
-        .current_dir(repo())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let t = Instant::now();
-    while lines(journal) < kill_at {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "{args:?} ended before its journal had {kill_at} lines"
-        );
-        assert!(t.elapsed() < Duration::from_secs(600), "{args:?} stalled");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    lines(journal)
+fn kill(args: &[String], journal: &Path, kill_at: usize) -> usize {
+    let mut cmd = spae(&strs(args));
+    cmd.current_dir(repo());
+    kill_when(cmd, journal, kill_at)
 }
 
 fn run(args: &[String]) -> std::process::Output {
@@ -88,7 +65,7 @@ fn whole_and_killed(
     let mut resume = with_out("killed.json");
     let mut had = 0;
     for &at in kills {
-        let now = kill_when(&resume, &journal, 1 + at);
+        let now = kill(&resume, &journal, 1 + at);
         assert!(
             now >= had && now < 1 + units,
             "killed at {now} lines of {}",

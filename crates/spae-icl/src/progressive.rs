@@ -15,6 +15,7 @@ use spae::pyramid::Pyramid;
 
 pub use crate::error::PlanError;
 use crate::error::TaskError;
+use crate::resume::RunLog;
 
 use spae_llm::backend::Backend;
 use spae_llm::spelling::Spellings;
@@ -238,27 +239,61 @@ pub struct Context<'a> {
 pub fn decode(
     backend: &mut dyn Backend,
     ctx: Context,
-    queries: &[Vec<u32>],
+    queries: &[Query],
     passes: &[Pass],
+    log: &mut dyn RunLog<WriteKey, Written>,
     mut progress: impl FnMut(),
-) -> Result<Vec<Vec<u32>>, LlmError> {
+) -> Result<Vec<Vec<u32>>, TaskError> {
     for e in ctx.examples {
         if e.target.len() != ctx.total {
             return Err(LlmError::Context(format!(
                 "an example's target has {} words, the pyramid {}",
                 e.target.len(),
                 ctx.total
-            )));
+            ))
+            .into());
         }
         ctx.words
             .spell(&e.target)
             .map_err(|err| LlmError::Context(format!("an example's target is corrupted: {err}")))?;
     }
     let mut targets = vec![vec![ctx.words.ids()[0]; ctx.total]; queries.len()];
-    for pass in passes {
+    for (p, pass) in passes.iter().enumerate() {
         for (query, target) in queries.iter().zip(&mut targets) {
-            let prompt = pass_prompt(ctx.examples, query, target, pass, ctx.separator, ctx.words)?;
-            let out = backend.write(&prompt, pass.writes.len(), ctx.words)?;
+            let key = WriteKey {
+                item: query.item.clone(),
+                pass: p,
+            };
+            let out = match log.done(&key).into_iter().next() {
+                Some(w) if w.words.len() == pass.writes.len() => w.words,
+                Some(w) => {
+                    return Err(TaskError::Data(format!(
+                        "the run journal's pass {p} of {} wrote {} words, the pass writes {}",
+                        query.item,
+                        w.words.len(),
+                        pass.writes.len()
+                    )))
+                }
+                None => {
+                    let prompt = pass_prompt(
+                        ctx.examples,
+                        &query.ids,
+                        target,
+                        pass,
+                        ctx.separator,
+                        ctx.words,
+                    )?;
+                    let words = backend.write(&prompt, pass.writes.len(), ctx.words)?;
+                    log.record(
+                        &key,
+                        0,
+                        &Written {
+                            words: words.clone(),
+                        },
+                    )?;
+                    words
+                }
+            };
             target[pass.writes.clone()].copy_from_slice(&out);
             progress();
         }
@@ -266,19 +301,38 @@ pub fn decode(
     Ok(targets)
 }
 
+/// A query to write an image for: its prompt ids and its name in a run journal (unique in the
+/// run, e.g. its index, or a task and an image).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub item: String,
+    pub ids: Vec<u32>,
+}
+
+/// Which query and pass a run journal's written words belong to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WriteKey {
+    pub item: String,
+    pub pass: usize,
+}
+
+/// The codebook words one pass wrote for one query (all a resumed run needs: later passes'
+/// prompts are built from them again, and with aligned prompt chunks a prompt's answer does not
+/// depend on what the backend had cached).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Written {
+    pub words: Vec<u32>,
+}
+
 /// The context length [`decode`] needs: the longest pass prompt plus its writes, over `queries`,
 /// counting every query word as the longest spelling.
-pub fn context_needed(
-    ctx: Context,
-    queries: &[Vec<u32>],
-    passes: &[Pass],
-) -> Result<usize, LlmError> {
+pub fn context_needed(ctx: Context, queries: &[Query], passes: &[Pass]) -> Result<usize, LlmError> {
     let target = vec![ctx.words.longest(); ctx.total];
     let longest = ctx.words.max_len();
     let mut need = 0;
     for p in passes {
         for q in queries {
-            let prompt = pass_prompt(ctx.examples, q, &target, p, ctx.separator, ctx.words)?;
+            let prompt = pass_prompt(ctx.examples, &q.ids, &target, p, ctx.separator, ctx.words)?;
             need = need.max(prompt.len() + p.writes.len() * longest);
         }
     }
@@ -287,7 +341,7 @@ pub fn context_needed(
 
 /// The context length a generation asks for: what its longest pass needs ([`context_needed`]),
 /// at least 2048, in multiples of 256.
-pub fn n_ctx(ctx: Context, queries: &[Vec<u32>], passes: &[Pass]) -> Result<u32, LlmError> {
+pub fn n_ctx(ctx: Context, queries: &[Query], passes: &[Pass]) -> Result<u32, LlmError> {
     let need = context_needed(ctx, queries, passes)?.max(2048);
     Ok(need.next_multiple_of(256) as u32)
 }
@@ -423,7 +477,10 @@ mod tests {
             words: &words,
             separator: &[9],
         };
-        let q = [vec![200, 201]];
+        let q = [Query {
+            item: "0".into(),
+            ids: vec![200, 201],
+        }];
         // Single pass: 2 x (1 + 3 + 1) + 2 prompt tokens, 3 written.
         assert_eq!(context_needed(ctx, &q, &single_pass(&[1, 2])).unwrap(), 15);
         // Stride 1, PAR: the last pass sees 2 and writes 1: 2 x (1 + 2 + 1 + 1) + 2 + 2, + 1.

@@ -54,9 +54,14 @@ pub struct GenerateArgs {
     /// Seed of the choice and order of the examples.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output folder: generate.json, grid.png, index.html, images/.
+    /// Output folder: generate.json, grid.png, index.html, images/, and journal.jsonl (the
+    /// words of every finished pass, for --resume).
     #[arg(long, default_value = "results/generate/mnist")]
     pub out: PathBuf,
+    /// Continue a killed run with the same flags from its journal: finished passes are read
+    /// back, not written again.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 #[derive(Serialize)]
@@ -105,8 +110,19 @@ pub fn run(args: GenerateArgs, assets: &Assets, device: &Device) -> Result<()> {
     let words = args.llm.spellings(&llm, tok.codebook())?;
     let job = Generation::new(&cfg, &tok, &train, &llm, &words)?;
     let mut backend = args.llm.backend(&llm, job.n_ctx()?)?;
+    let header = serde_json::json!({
+        "task": "generate",
+        "llm": args.llm.record(&path),
+        "config": cfg,
+    });
+    let mut log = crate::common::run_journal(
+        &args.out.join("journal.jsonl"),
+        &args.checkpoint,
+        header,
+        args.resume,
+    )?;
     let mut bars = progress::Bars::default();
-    let rep = job.run(backend.as_mut(), &judge, &mut |done, total| {
+    let rep = job.run(backend.as_mut(), &judge, &mut log, &mut |done, total| {
         bars.show(done, total, || "generate".into())
     })?;
     bars.finish();

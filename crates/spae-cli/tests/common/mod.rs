@@ -150,3 +150,32 @@ pub fn assert_same_metrics(reference: &[(u64, f64)], run: &[(u64, f64)]) {
         );
     }
 }
+
+/// Lines (newlines) in the file at `path`; 0 when there is none.
+pub fn lines(path: &Path) -> usize {
+    std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+}
+
+/// Starts `cmd`, SIGKILLs it once the run journal at `journal` holds `kill_at` lines (header
+/// included) and returns the lines it had; the run must not end before.
+pub fn kill_when(mut cmd: Command, journal: &Path, kill_at: usize) -> usize {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while lines(journal) < kill_at {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{cmd:?} ended before its journal had {kill_at} lines"
+        );
+        assert!(t.elapsed() < Duration::from_secs(600), "{cmd:?} stalled");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    lines(journal)
+}

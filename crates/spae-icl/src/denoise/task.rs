@@ -16,7 +16,8 @@ use spae_llm::spelling::Spellings;
 use spae_llm::Llm;
 
 use crate::error::TaskError;
-use crate::progressive::{self, Example, Pass, Plan, PlanKind};
+use crate::progressive::{self, Example, Pass, Plan, PlanKind, WriteKey, Written};
+use crate::resume::RunLog;
 
 /// What a denoising run does; `Default` is `spae denoise`'s defaults (the paper's 10 examples,
 /// corruption from 50% to 20%).
@@ -147,6 +148,10 @@ impl<'a> Denoiser<'a> {
             words: self.words,
             separator: &self.separator,
         };
+        let query = progressive::Query {
+            item: String::new(),
+            ids: query,
+        };
         Ok(progressive::n_ctx(ctx, &[query], &self.passes)?)
     }
 
@@ -155,6 +160,7 @@ impl<'a> Denoiser<'a> {
         &self,
         backend: &mut dyn Backend,
         task: Degradation,
+        log: &mut dyn RunLog<WriteKey, Written>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<DenoiseResult, TaskError> {
         let (tok, cfg) = (self.tok, self.cfg);
@@ -189,7 +195,11 @@ impl<'a> Denoiser<'a> {
                 words: self.words,
                 separator: &self.separator,
             };
-            let out = progressive::decode(backend, ctx, &[query], &self.passes, || {
+            let query = progressive::Query {
+                item: format!("{}/{i}", task.name()),
+                ids: query,
+            };
+            let out = progressive::decode(backend, ctx, &[query], &self.passes, log, || {
                 done += 1;
                 progress(done, all)
             })?;

@@ -20,7 +20,8 @@ use spae_llm::Llm;
 use super::{condition, intended_digit, mnist_queries, subject_of, DigitQuery, DEFAULT_TEMPLATE};
 use crate::error::TaskError;
 use crate::fewshot::wilson_interval;
-use crate::progressive::{self, Example, Pass, Plan, PlanKind};
+use crate::progressive::{self, Example, Pass, Plan, PlanKind, WriteKey, Written};
+use crate::resume::RunLog;
 
 /// What a generation run does; `Default` is `spae generate mnist`'s defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,7 +111,7 @@ pub struct Generation<'a> {
     words: &'a Spellings,
     queries: Vec<DigitQuery>,
     conditions: Vec<String>,
-    prompts: Vec<Vec<u32>>,
+    prompts: Vec<progressive::Query>,
     examples: Vec<Example>,
     separator: Vec<u32>,
     sizes: Vec<usize>,
@@ -162,7 +163,14 @@ impl<'a> Generation<'a> {
             .map(|q| condition(&cfg.template, &q.subject))
             .collect::<Result<_, _>>()?;
         Ok(Generation {
-            prompts: conditions.iter().map(|c| text(c)).collect(),
+            prompts: conditions
+                .iter()
+                .enumerate()
+                .map(|(i, c)| progressive::Query {
+                    item: i.to_string(),
+                    ids: text(c),
+                })
+                .collect(),
             separator: text("\n"),
             cfg,
             tok,
@@ -200,21 +208,29 @@ impl<'a> Generation<'a> {
     }
 
     /// Writes every query's image through `backend` and judges it with `judge` (a digit
-    /// classifier of the tokenizer's image size); `progress(done, total)` after every pass.
+    /// classifier of the tokenizer's image size); each pass's words go to `log`, and those it
+    /// holds are not written again (a resumed run); `progress(done, total)` after every pass.
     pub fn run(
         &self,
         backend: &mut dyn Backend,
         judge: &Classifier,
+        log: &mut dyn RunLog<WriteKey, Written>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<GenerateReport, TaskError> {
         let (depth, total) = (self.depth(), self.sizes.iter().sum::<usize>());
         let (t0, before) = (Instant::now(), backend.stats());
         let (mut done, all) = (0, self.passes.len() * self.prompts.len());
-        let written =
-            progressive::decode(backend, self.context(), &self.prompts, &self.passes, || {
+        let written = progressive::decode(
+            backend,
+            self.context(),
+            &self.prompts,
+            &self.passes,
+            log,
+            || {
                 done += 1;
                 progress(done, all)
-            })?;
+            },
+        )?;
         let seconds = t0.elapsed().as_secs_f64();
         let stats = backend.stats().since(&before);
         let (size, _) = self.tok.image_shape();
