@@ -3,6 +3,7 @@
 //! fingerprints. A cache written for anything else (or unreadable) is rebuilt, never used.
 
 use std::collections::HashMap;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use safetensors::tensor::TensorView;
@@ -112,25 +113,79 @@ pub fn token_text_features(
     embed: &mut EmbedFn<'_>,
     progress: &mut dyn FnMut(usize),
 ) -> Result<TextFeatures, ScorerError> {
-    // Words per embedding call: a few hundred sentences at a time.
-    let per_call = (512 / templates.len().max(1)).max(1);
-    let mut rows = Vec::new();
-    let mut dim = 0;
-    for (done, chunk) in words.chunks(per_call).enumerate() {
+    let empty = TextFeatures {
+        dim: 0,
+        rows: Vec::new(),
+    };
+    features_after(words, templates, embed, progress, empty, &mut |_| Ok(()))
+}
+
+/// Words per embedding call: a few hundred sentences at a time.
+fn words_per_call(templates: &[&str]) -> usize {
+    (512 / templates.len().max(1)).max(1)
+}
+
+/// [`token_text_features`] continued after `start` (the features of the first words, a whole
+/// number of calls, from a killed run); `on_call` gets the features of each call's words as
+/// they are computed.
+fn features_after(
+    words: &[String],
+    templates: &[&str],
+    embed: &mut EmbedFn<'_>,
+    progress: &mut dyn FnMut(usize),
+    start: TextFeatures,
+    on_call: &mut dyn FnMut(&TextFeatures) -> std::io::Result<()>,
+) -> Result<TextFeatures, ScorerError> {
+    let per_call = words_per_call(templates);
+    let TextFeatures { mut dim, mut rows } = start;
+    let first = start_words(&rows, dim);
+    for (done, chunk) in words[first..].chunks(per_call).enumerate() {
         let texts: Vec<String> = chunk
             .iter()
             .flat_map(|w| templates.iter().map(move |t| fill(t, w.trim())))
             .collect();
         let emb = embed(&texts)?;
+        let mut new = Vec::new();
         for per_word in emb.chunks(templates.len()) {
             let t = token_text_feature(per_word);
             dim = t.len();
-            rows.extend(t);
+            new.extend(t);
         }
-        progress((done * per_call + chunk.len()).min(words.len()));
+        let call = TextFeatures { dim, rows: new };
+        on_call(&call).map_err(|source| ScorerError::Io {
+            path: "(partial text features)".into(),
+            source,
+        })?;
+        rows.extend(call.rows);
+        progress((first + done * per_call + chunk.len()).min(words.len()));
     }
     Ok(TextFeatures { dim, rows })
 }
+
+/// Words whose features `rows` of width `dim` hold.
+fn start_words(rows: &[f32], dim: usize) -> usize {
+    rows.len().checked_div(dim).unwrap_or(0)
+}
+
+/// The partial features a killed run left at `path` (magic, width, rows), cut back to a whole
+/// number of `per_call`-word calls; `None` when there are none or they are unreadable.
+fn read_partial(path: &Path, per_call: usize, n_words: usize) -> Option<TextFeatures> {
+    let bytes = std::fs::read(path).ok()?;
+    let rest = bytes.strip_prefix(PARTIAL_MAGIC)?;
+    let dim = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    if dim == 0 {
+        return None;
+    }
+    let whole = ((rest.len() - 4) / (4 * dim)).min(n_words);
+    let keep = whole - whole % per_call;
+    let rows = rest[4..4 + keep * dim * 4]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    Some(TextFeatures { dim, rows })
+}
+
+const PARTIAL_MAGIC: &[u8] = b"SPAE-EQ5-PARTIAL";
 
 /// Reads a cache file if it exists and was written for `key` with `k` rows; `None` otherwise.
 pub fn read_cache(path: &Path, key: &CacheKey, k: usize) -> Option<TextFeatures> {
@@ -184,17 +239,157 @@ pub fn cached_text_features(
     if path.exists() {
         tracing::warn!("{} is stale or unreadable: rebuilding it", path.display());
     }
-    let f = token_text_features(words, templates, embed, progress)?;
+    // A killed run's features continue from its partial file (named by the same key), which
+    // every call appends to; the finished cache replaces it.
+    let partial = path.with_extension("partial");
+    let io = |source| ScorerError::Io {
+        path: partial.clone(),
+        source,
+    };
+    let per_call = words_per_call(templates);
+    let start = read_partial(&partial, per_call, words.len()).unwrap_or(TextFeatures {
+        dim: 0,
+        rows: Vec::new(),
+    });
+    if !start.rows.is_empty() {
+        tracing::info!(
+            "{}: continuing after {} of {} words",
+            partial.display(),
+            start_words(&start.rows, start.dim),
+            words.len()
+        );
+    }
+    if let Some(dir) = partial.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let mut file = std::fs::File::create(&partial).map_err(io)?;
+    let mut head = PARTIAL_MAGIC.to_vec();
+    head.extend((start.dim as u32).to_le_bytes());
+    head.extend(start.rows.iter().flat_map(|v| v.to_le_bytes()));
+    file.write_all(&head).map_err(io)?;
+    let mut fresh = start.rows.is_empty();
+    let f = features_after(words, templates, embed, progress, start, &mut |call| {
+        if fresh {
+            // The width is known from the first call.
+            file.seek(SeekFrom::Start(PARTIAL_MAGIC.len() as u64))?;
+            file.write_all(&(call.dim as u32).to_le_bytes())?;
+            file.seek(SeekFrom::End(0))?;
+            fresh = false;
+        }
+        let bytes: Vec<u8> = call.rows.iter().flat_map(|v| v.to_le_bytes()).collect();
+        file.write_all(&bytes)
+    })?;
     write_cache(&path, key, &f).map_err(|source| ScorerError::Io {
         path: path.clone(),
         source,
     })?;
+    let _ = std::fs::remove_file(&partial);
     Ok((f, false))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stand-in text encoder: a unit vector from the text's bytes; fails after `fail_after`
+    /// calls when given.
+    fn fake_embed(
+        calls: &mut usize,
+        fail_after: Option<usize>,
+        texts: &[String],
+    ) -> Result<Vec<Vec<f32>>, ScorerError> {
+        *calls += 1;
+        if fail_after.is_some_and(|n| *calls > n) {
+            return Err(ScorerError::Io {
+                path: "killed".into(),
+                source: std::io::Error::other("killed"),
+            });
+        }
+        Ok(texts
+            .iter()
+            .map(|t| {
+                let v: Vec<f32> = (0..4)
+                    .map(|i| {
+                        t.bytes()
+                            .map(|b| f32::from(b) * (i as f32 + 1.0))
+                            .sum::<f32>()
+                            .sin()
+                    })
+                    .collect();
+                let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                v.iter().map(|x| x / n).collect()
+            })
+            .collect())
+    }
+
+    #[test]
+    fn a_killed_feature_run_continues_to_the_same_features() {
+        let dir = tempfile::tempdir().unwrap();
+        let words: Vec<String> = (0..300).map(|i| format!(" w{i}")).collect();
+        let pairs: Vec<(u32, String)> = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (i as u32, w.clone()))
+            .collect();
+        let templates = ["a {}.", "the {}!", "{}"];
+        let key = CacheKey::new(&pairs, "fake-scorer-0123456789", &templates);
+        let whole = {
+            let mut calls = 0;
+            token_text_features(
+                &words,
+                &templates,
+                &mut |t| fake_embed(&mut calls, None, t),
+                &mut |_| {},
+            )
+            .unwrap()
+        };
+        // 170 words per call: the first call's words survive the failure of the second.
+        let mut calls = 0;
+        let e = cached_text_features(
+            dir.path(),
+            &key,
+            &words,
+            &templates,
+            &mut |t| fake_embed(&mut calls, Some(1), t),
+            &mut |_| {},
+        );
+        assert!(e.is_err());
+        let partial = key.path(dir.path()).with_extension("partial");
+        assert!(partial.exists());
+        // A write cut short inside a row is cut back too.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&partial)
+            .unwrap();
+        f.write_all(&[1, 2, 3]).unwrap();
+        drop(f);
+        let mut calls = 0;
+        let mut seen = Vec::new();
+        let (again, cached) = cached_text_features(
+            dir.path(),
+            &key,
+            &words,
+            &templates,
+            &mut |t| fake_embed(&mut calls, None, t),
+            &mut |d| seen.push(d),
+        )
+        .unwrap();
+        assert!(!cached);
+        assert_eq!(
+            calls, 1,
+            "only the words after the first call were embedded"
+        );
+        assert_eq!(seen, vec![300]);
+        assert_eq!(again.dim, whole.dim);
+        assert_eq!(
+            again.rows, whole.rows,
+            "the same features as an uninterrupted run"
+        );
+        assert!(
+            !partial.exists(),
+            "the finished cache replaces the partial file"
+        );
+    }
 
     #[test]
     fn similarities_and_best_words_by_hand() {
