@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{kill_when, lines, spae};
+use common::{kill_once, kill_when, lines, spae};
 use serde_json::Value;
 
 fn repo() -> PathBuf {
@@ -168,5 +168,50 @@ fn captions_killed_mid_way_resume_to_the_same_answers() {
         20,
         &[4, 13],
         &["layers", "exact_match", "samples"],
+    );
+}
+
+#[test]
+fn reconstruction_scores_killed_mid_way_resume_to_the_same_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = |out: &str| {
+        owned(&[
+            "eval",
+            "recon",
+            "--checkpoint",
+            "models/fashion-mnist-appearance",
+            "--n",
+            "160",
+            "--no-fid",
+            "--out",
+            out,
+        ])
+    };
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let r = run(&args(&path("whole.json")));
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let journal = PathBuf::from(path("killed.json.journal.rows"));
+    let whole_rows = std::fs::metadata(path("whole.json.journal.rows"))
+        .unwrap()
+        .len();
+    let size = || std::fs::metadata(&journal).map_or(0, |m| m.len());
+    // Killed once the first batch of 50 images is in (a quarter of the rows' bytes).
+    let mut cmd = spae(&strs(&args(&path("killed.json"))));
+    cmd.current_dir(repo());
+    kill_once(cmd, || size() > whole_rows / 4);
+    assert!(size() < whole_rows, "killed after the end");
+    let mut resume = args(&path("killed.json"));
+    resume.push("--resume".into());
+    let r = run(&resume);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(size(), whole_rows, "each image measured once");
+    let report = |name: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(path(name)).unwrap()).unwrap()
+    };
+    assert_eq!(report("whole.json"), report("killed.json"));
+    assert_eq!(
+        std::fs::read(path("whole.png")).unwrap(),
+        std::fs::read(path("killed.png")).unwrap(),
+        "the same grid"
     );
 }

@@ -17,6 +17,7 @@ use spae::eval::inception::{FidInception, FEATURES};
 use spae::train::named_dataset;
 
 use crate::progress;
+use spae::journal::Rows;
 
 /// Images of one shape, `n x C x H x W` floats in `[0, 1]`.
 struct Batch {
@@ -128,20 +129,39 @@ fn folder(dir: &Path, canvas: Option<usize>) -> Result<Vec<Batch>> {
     Ok(batches)
 }
 
-/// Inception features of every image of `batches`, with progress.
-fn features(net: &FidInception, batches: &[Batch], label: &str) -> Vec<f32> {
+/// Inception features of every image of `batches`, with progress, continuing after the
+/// features `log` holds (one row per image, in order): a chunk of 32 images is computed again
+/// only for its images the log lacks.
+fn features(
+    net: &FidInception,
+    batches: &[Batch],
+    label: &str,
+    log: &mut Rows,
+    done: &mut Vec<f64>,
+) -> Result<Vec<f32>> {
     let plane = |b: &Batch| b.shape.iter().product::<usize>();
     let total: usize = batches.iter().map(|b| b.pixels.len() / plane(b)).sum();
     let pb = progress::bar(total as u64, label);
     let mut out = Vec::with_capacity(total * FEATURES);
     for b in batches {
         for chunk in b.pixels.chunks(32 * plane(b)) {
-            out.extend(net.features(chunk, b.shape));
-            pb.inc((chunk.len() / plane(b)) as u64);
+            let images = chunk.len() / plane(b);
+            let (from, to) = (out.len(), out.len() + images * FEATURES);
+            if done.len() >= to {
+                out.extend(done[from..to].iter().map(|&v| v as f32));
+            } else {
+                let f = net.features(chunk, b.shape);
+                let new = &f[done.len().max(from) - from..];
+                let values: Vec<f64> = new.iter().map(|&v| f64::from(v)).collect();
+                log.append(&values, FEATURES)?;
+                done.extend(values);
+                out.extend(f);
+            }
+            pb.inc(images as u64);
         }
     }
     pb.finish_and_clear();
-    out
+    Ok(out)
 }
 
 #[derive(Serialize)]
@@ -154,17 +174,29 @@ struct FidReport<'a> {
     fid: f64,
 }
 
+/// FID between the image sets `a` and `b`; the features go to a run journal beside `out`
+/// (OUT.journal.rows), read back with `resume`.
 pub fn run(
     a: &str,
     b: &str,
     canvas: Option<usize>,
     out: &Path,
+    resume: bool,
     assets: &Assets,
     device: &Device,
 ) -> Result<()> {
     let net = FidInception::load(&assets.path("fid")?, device)?;
     let (sa, sb) = (load(a, canvas, assets)?, load(b, canvas, assets)?);
-    let (fa, fb) = (features(&net, &sa, "set a"), features(&net, &sb, "set b"));
+    let header = serde_json::json!({"task": "eval fid", "a": a, "b": b, "canvas": canvas});
+    let journal = spae::journal::Journal::beside(out).with_extension("rows");
+    let (mut log, done) = Rows::open(&journal, &header.to_string(), 1, resume)?;
+    let n_a: usize = sa.iter().map(|x| x.pixels.len() / x.shape.iter().product::<usize>()).sum();
+    let (mut done_a, mut done_b) = match done.len() > n_a * FEATURES {
+        true => (done[..n_a * FEATURES].to_vec(), done[n_a * FEATURES..].to_vec()),
+        false => (done, Vec::new()),
+    };
+    let fa = features(&net, &sa, "set a", &mut log, &mut done_a)?;
+    let fb = features(&net, &sb, "set b", &mut log, &mut done_b)?;
     let (stats_a, stats_b) = (
         FeatureStats::new(&fa, FEATURES)?,
         FeatureStats::new(&fb, FEATURES)?,

@@ -32,9 +32,14 @@ pub enum EvalCommand {
         /// per image on 2 CPU cores).
         #[arg(long)]
         no_fid: bool,
-        /// JSON output (default: results/eval/recon.json); the PNG grid goes beside it.
+        /// JSON output (default: results/eval/recon.json); the PNG grid goes beside it, and
+        /// the run journal (OUT.journal.rows: every measured image's scores and features).
         #[arg(long, default_value = "results/eval/recon.json")]
         out: PathBuf,
+        /// Continue a killed run with the same flags from its journal: measured images are
+        /// read back, not measured again.
+        #[arg(long)]
+        resume: bool,
     },
     /// FID between two image sets: each a folder of PNG files or DATASET:SPLIT[:START..END]
     /// (fashion-mnist, mnist, emoji), e.g. fashion-mnist:test:0..1000.
@@ -45,8 +50,12 @@ pub enum EvalCommand {
         /// digits on a 32x32 canvas).
         #[arg(long)]
         canvas: Option<usize>,
+        /// JSON output; the run journal (OUT.journal.rows: every image's features) goes beside it.
         #[arg(long, default_value = "results/eval/fid.json")]
         out: PathBuf,
+        /// Continue a killed run with the same sets from its journal.
+        #[arg(long)]
+        resume: bool,
     },
     /// Semantic relevance of each pyramid layer's words (mean Eq. 6 score under a scorer) and
     /// the top-word hit rate (first two layers hold one of the 50 words nearest the image's
@@ -69,8 +78,25 @@ pub fn run(cmd: EvalCommand, assets: &Assets, device: &Device) -> Result<()> {
             n,
             no_fid,
             out,
-        } => recon::recon(checkpoint, &split, n, !no_fid, out, assets, device),
-        EvalCommand::Fid { a, b, canvas, out } => fid::run(&a, &b, canvas, &out, assets, device),
+            resume,
+        } => {
+            let args = recon::ReconArgs {
+                checkpoint,
+                split,
+                n,
+                with_fid: !no_fid,
+                out,
+                resume,
+            };
+            recon::recon(args, assets, device)
+        }
+        EvalCommand::Fid {
+            a,
+            b,
+            canvas,
+            out,
+            resume,
+        } => fid::run(&a, &b, canvas, &out, resume, assets, device),
         EvalCommand::Semantic(a) => semantic::semantic(a, assets, device),
         EvalCommand::Scorer(a) => scorer::scorer(a, assets, device),
         EvalCommand::Words(a) => words::words(a, assets, device),

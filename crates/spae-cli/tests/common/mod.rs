@@ -158,7 +158,13 @@ pub fn lines(path: &Path) -> usize {
 
 /// Starts `cmd`, SIGKILLs it once the run journal at `journal` holds `kill_at` lines (header
 /// included) and returns the lines it had; the run must not end before.
-pub fn kill_when(mut cmd: Command, journal: &Path, kill_at: usize) -> usize {
+pub fn kill_when(cmd: Command, journal: &Path, kill_at: usize) -> usize {
+    kill_once(cmd, || lines(journal) >= kill_at);
+    lines(journal)
+}
+
+/// Starts `cmd` and SIGKILLs it once `ready()` holds; the run must not end before.
+pub fn kill_once(mut cmd: Command, ready: impl Fn() -> bool) {
     use std::process::Stdio;
     use std::time::{Duration, Instant};
     let mut child = cmd
@@ -167,15 +173,14 @@ pub fn kill_when(mut cmd: Command, journal: &Path, kill_at: usize) -> usize {
         .spawn()
         .unwrap();
     let t = Instant::now();
-    while lines(journal) < kill_at {
+    while !ready() {
         assert!(
             child.try_wait().unwrap().is_none(),
-            "{cmd:?} ended before its journal had {kill_at} lines"
+            "{cmd:?} ended before it was to be killed"
         );
         assert!(t.elapsed() < Duration::from_secs(600), "{cmd:?} stalled");
         std::thread::sleep(Duration::from_millis(10));
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    lines(journal)
 }

@@ -11,6 +11,8 @@ use crate::weights::WeightsError;
 pub enum ScorerError {
     #[error(transparent)]
     Weights(#[from] WeightsError),
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,

@@ -3,7 +3,6 @@
 //! fingerprints. A cache written for anything else (or unreadable) is rebuilt, never used.
 
 use std::collections::HashMap;
-use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use safetensors::tensor::TensorView;
@@ -12,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::templates::fill;
 use super::token_text_feature;
+use crate::journal::{JournalError, Rows};
 use crate::scorer::error::ScorerError;
 
 /// Codebook words searched for the class name's nearest, in the hit rate of `spae eval semantic`
@@ -134,7 +134,7 @@ fn features_after(
     embed: &mut EmbedFn<'_>,
     progress: &mut dyn FnMut(usize),
     start: TextFeatures,
-    on_call: &mut dyn FnMut(&TextFeatures) -> std::io::Result<()>,
+    on_call: &mut dyn FnMut(&TextFeatures) -> Result<(), JournalError>,
 ) -> Result<TextFeatures, ScorerError> {
     let per_call = words_per_call(templates);
     let TextFeatures { mut dim, mut rows } = start;
@@ -152,10 +152,7 @@ fn features_after(
             new.extend(t);
         }
         let call = TextFeatures { dim, rows: new };
-        on_call(&call).map_err(|source| ScorerError::Io {
-            path: "(partial text features)".into(),
-            source,
-        })?;
+        on_call(&call)?;
         rows.extend(call.rows);
         progress((first + done * per_call + chunk.len()).min(words.len()));
     }
@@ -166,26 +163,6 @@ fn features_after(
 fn start_words(rows: &[f32], dim: usize) -> usize {
     rows.len().checked_div(dim).unwrap_or(0)
 }
-
-/// The partial features a killed run left at `path` (magic, width, rows), cut back to a whole
-/// number of `per_call`-word calls; `None` when there are none or they are unreadable.
-fn read_partial(path: &Path, per_call: usize, n_words: usize) -> Option<TextFeatures> {
-    let bytes = std::fs::read(path).ok()?;
-    let rest = bytes.strip_prefix(PARTIAL_MAGIC)?;
-    let dim = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-    if dim == 0 {
-        return None;
-    }
-    let whole = ((rest.len() - 4) / (4 * dim)).min(n_words);
-    let keep = whole - whole % per_call;
-    let rows = rest[4..4 + keep * dim * 4]
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    Some(TextFeatures { dim, rows })
-}
-
-const PARTIAL_MAGIC: &[u8] = b"SPAE-EQ5-PARTIAL";
 
 /// Reads a cache file if it exists and was written for `key` with `k` rows; `None` otherwise.
 pub fn read_cache(path: &Path, key: &CacheKey, k: usize) -> Option<TextFeatures> {
@@ -239,18 +216,20 @@ pub fn cached_text_features(
     if path.exists() {
         tracing::warn!("{} is stale or unreadable: rebuilding it", path.display());
     }
-    // A killed run's features continue from its partial file (named by the same key), which
-    // every call appends to; the finished cache replaces it.
+    // A killed run's features continue from its partial file (a row journal named and headed
+    // by the same key), which every embedding call appends to; the finished cache replaces it.
     let partial = path.with_extension("partial");
-    let io = |source| ScorerError::Io {
-        path: partial.clone(),
-        source,
+    let header = format!(
+        "{:?}",
+        key.metadata()
+            .iter()
+            .collect::<std::collections::BTreeMap<_, _>>()
+    );
+    let (mut rows, done) = Rows::open(&partial, &header, words_per_call(templates), true)?;
+    let start = TextFeatures {
+        dim: rows.width(),
+        rows: done.iter().map(|&v| v as f32).collect(),
     };
-    let per_call = words_per_call(templates);
-    let start = read_partial(&partial, per_call, words.len()).unwrap_or(TextFeatures {
-        dim: 0,
-        rows: Vec::new(),
-    });
     if !start.rows.is_empty() {
         tracing::info!(
             "{}: continuing after {} of {} words",
@@ -259,25 +238,9 @@ pub fn cached_text_features(
             words.len()
         );
     }
-    if let Some(dir) = partial.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let mut file = std::fs::File::create(&partial).map_err(io)?;
-    let mut head = PARTIAL_MAGIC.to_vec();
-    head.extend((start.dim as u32).to_le_bytes());
-    head.extend(start.rows.iter().flat_map(|v| v.to_le_bytes()));
-    file.write_all(&head).map_err(io)?;
-    let mut fresh = start.rows.is_empty();
     let f = features_after(words, templates, embed, progress, start, &mut |call| {
-        if fresh {
-            // The width is known from the first call.
-            file.seek(SeekFrom::Start(PARTIAL_MAGIC.len() as u64))?;
-            file.write_all(&(call.dim as u32).to_le_bytes())?;
-            file.seek(SeekFrom::End(0))?;
-            fresh = false;
-        }
-        let bytes: Vec<u8> = call.rows.iter().flat_map(|v| v.to_le_bytes()).collect();
-        file.write_all(&bytes)
+        let values: Vec<f64> = call.rows.iter().map(|&v| f64::from(v)).collect();
+        rows.append(&values, call.dim)
     })?;
     write_cache(&path, key, &f).map_err(|source| ScorerError::Io {
         path: path.clone(),
@@ -361,7 +324,7 @@ mod tests {
             .append(true)
             .open(&partial)
             .unwrap();
-        f.write_all(&[1, 2, 3]).unwrap();
+        std::io::Write::write_all(&mut f, &[1, 2, 3]).unwrap();
         drop(f);
         let mut calls = 0;
         let mut seen = Vec::new();

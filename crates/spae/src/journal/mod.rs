@@ -17,6 +17,9 @@ use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
+pub mod rows;
+pub use rows::Rows;
+
 #[derive(Debug, Error)]
 pub enum JournalError {
     #[error("run journal {path}: {source}")]
