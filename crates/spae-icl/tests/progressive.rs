@@ -8,8 +8,9 @@ mod common;
 
 use spae::codebook::VocabTokenizer;
 use spae_icl::progressive::{
-    decode, paper_recipe, plan, single_pass, Context, Example, LayerStep, Window,
+    decode, paper_recipe, plan, single_pass, Context, Example, LayerStep, Query, Window,
 };
+use spae_icl::resume::NoLog;
 use spae_llm::spelling::Spellings;
 use spae_llm::Llm;
 
@@ -78,8 +79,9 @@ fn progressive_passes_write_allowed_words_and_copy_a_pattern() {
         let both = decode(
             &mut session,
             ctx,
-            &[query.clone(), query.clone()],
+            &[q("0", &query), q("1", &query)],
             &passes,
+            &mut NoLog,
             || writes += 1,
         )
         .unwrap();
@@ -103,9 +105,16 @@ fn progressive_passes_write_allowed_words_and_copy_a_pattern() {
         words: &words,
         separator: &sep,
     };
-    let e = decode(&mut session, ctx, &[query], &passes, || {})
-        .unwrap_err()
-        .to_string();
+    let e = decode(
+        &mut session,
+        ctx,
+        &[q("0", &query)],
+        &passes,
+        &mut NoLog,
+        || {},
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("do not fit the context of 512"), "{e}");
 }
 
@@ -157,8 +166,9 @@ fn words_of_several_tokens_are_written_whole() {
         let out = decode(
             &mut session,
             ctx,
-            std::slice::from_ref(&query),
+            &[q("0", &query)],
             &passes,
+            &mut NoLog,
             || {},
         )
         .unwrap();
@@ -175,8 +185,9 @@ fn words_of_several_tokens_are_written_whole() {
             examples: &corrupted,
             ..ctx
         },
-        &[query],
+        &[q("0", &query)],
         &single_pass(&[5]),
+        &mut NoLog,
         || {},
     )
     .unwrap_err()
@@ -185,4 +196,12 @@ fn words_of_several_tokens_are_written_whole() {
         e.contains("word id 7 is not one of the codebook's words"),
         "{e}"
     );
+}
+
+/// A query named `item` (its name in a run journal).
+fn q(item: &str, ids: &[u32]) -> Query {
+    Query {
+        item: item.into(),
+        ids: ids.to_vec(),
+    }
 }

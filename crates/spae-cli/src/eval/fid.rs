@@ -190,9 +190,15 @@ pub fn run(
     let header = serde_json::json!({"task": "eval fid", "a": a, "b": b, "canvas": canvas});
     let journal = spae::journal::Journal::beside(out).with_extension("rows");
     let (mut log, done) = Rows::open(&journal, &header.to_string(), 1, resume)?;
-    let n_a: usize = sa.iter().map(|x| x.pixels.len() / x.shape.iter().product::<usize>()).sum();
+    let n_a: usize = sa
+        .iter()
+        .map(|x| x.pixels.len() / x.shape.iter().product::<usize>())
+        .sum();
     let (mut done_a, mut done_b) = match done.len() > n_a * FEATURES {
-        true => (done[..n_a * FEATURES].to_vec(), done[n_a * FEATURES..].to_vec()),
+        true => (
+            done[..n_a * FEATURES].to_vec(),
+            done[n_a * FEATURES..].to_vec(),
+        ),
         false => (done, Vec::new()),
     };
     let fa = features(&net, &sa, "set a", &mut log, &mut done_a)?;

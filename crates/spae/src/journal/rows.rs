@@ -101,7 +101,7 @@ impl Rows {
             line: 0,
             message,
         };
-        if width == 0 || values.len() % width != 0 {
+        if width == 0 || !values.len().is_multiple_of(width) {
             return Err(bad(format!(
                 "{} numbers are not rows of {width}",
                 values.len()
