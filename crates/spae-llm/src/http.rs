@@ -15,19 +15,10 @@ use serde_json::{json, Value};
 use spae::codebook::VocabTokenizer;
 
 use crate::backend::{fits, Backend, Choices, Generation, SessionStats};
+pub use crate::reply::Endpoint;
+use crate::reply::{read_reply, snippet, Outcome, Reply};
 use crate::spelling::Spellings;
 use crate::{Llm, LlmError};
-
-/// Which OpenAI endpoint serves the prompts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Endpoint {
-    /// `POST {url}/completions`: raw continuation of the prompt.
-    Completions,
-    /// `POST {url}/chat/completions`: the prompt as one user message (constrained answers of
-    /// more than one token need the completions endpoint).
-    Chat,
-}
 
 /// How prompts travel on the completions endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,17 +49,6 @@ pub struct HttpConfig {
     pub backoff_s: f64,
     /// The server's context length in tokens (prompt and answer).
     pub n_ctx: usize,
-}
-
-impl std::str::FromStr for Endpoint {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "completions" => Ok(Endpoint::Completions),
-            "chat" => Ok(Endpoint::Chat),
-            _ => Err(format!("unknown endpoint '{s}': completions or chat")),
-        }
-    }
 }
 
 impl std::str::FromStr for PromptForm {
@@ -107,13 +87,6 @@ pub struct HttpBackend<'v> {
     stats: SessionStats,
 }
 
-/// One completion: its text and the server's token counts.
-struct Reply {
-    text: String,
-    prompt_tokens: usize,
-    cached_tokens: usize,
-}
-
 impl<'v> HttpBackend<'v> {
     /// A client; nothing is sent until the first prompt.
     pub fn new(config: HttpConfig, vocab: &'v Llm) -> Self {
@@ -134,8 +107,8 @@ impl<'v> HttpBackend<'v> {
         }
     }
 
-    /// POSTs `body` to `{url}/{path}`, retrying transient failures, and parses the JSON reply.
-    fn post(&self, path: &str, body: &Value) -> Result<Value, LlmError> {
+    /// POSTs `body` to `{url}/{path}`, retrying transient failures, and reads the reply.
+    fn post(&self, path: &str, body: &Value) -> Result<Reply, LlmError> {
         let url = format!("{}/{path}", self.config.url);
         let fail = |message: String| LlmError::Http {
             url: url.clone(),
@@ -154,16 +127,11 @@ impl<'v> HttpBackend<'v> {
                         .body_mut()
                         .read_to_string()
                         .map_err(|e| fail(format!("reading the reply: {e}")))?;
-                    if (200..300).contains(&status) {
-                        return serde_json::from_str(&text).map_err(|e| {
-                            fail(format!("malformed JSON reply ({e}): {}", snippet(&text)))
-                        });
+                    match read_reply(status, &text, self.config.endpoint) {
+                        Outcome::Answer(reply) => return Ok(reply),
+                        Outcome::Fail(message) => return Err(fail(message)),
+                        Outcome::Retry(message) => message,
                     }
-                    let message = format!("HTTP {status}: {}", snippet(&text));
-                    if status != 429 && status < 500 {
-                        return Err(fail(message));
-                    }
-                    message
                 }
                 Err(e) => e.to_string(),
             };
@@ -212,29 +180,14 @@ impl<'v> HttpBackend<'v> {
             }
         };
         let t = Instant::now();
-        let v = self.post(path, &body)?;
+        let reply = self.post(path, &body)?;
         self.stats.prompt_seconds += t.elapsed().as_secs_f64();
-        let choice = &v["choices"][0];
-        let text = match self.config.endpoint {
-            Endpoint::Completions => choice["text"].as_str(),
-            Endpoint::Chat => choice["message"]["content"].as_str(),
-        }
-        .ok_or_else(|| LlmError::Http {
-            url: format!("{}/{path}", self.config.url),
-            message: format!("reply without choices[0] text: {}", snippet(&v.to_string())),
-        })?;
-        let count = |v: &Value| v.as_u64().unwrap_or(0) as usize;
-        Ok(Reply {
-            text: text.to_string(),
-            prompt_tokens: count(&v["usage"]["prompt_tokens"]),
-            cached_tokens: count(&v["usage"]["prompt_tokens_details"]["cached_tokens"]),
-        })
+        Ok(reply)
     }
 
     fn count(&mut self, reply: &Reply, generated: usize) {
-        let cached = reply.cached_tokens.min(reply.prompt_tokens);
-        self.stats.prompt_tokens += reply.prompt_tokens - cached;
-        self.stats.reused_tokens += cached;
+        self.stats.prompt_tokens += reply.prompt_tokens - reply.cached_tokens;
+        self.stats.reused_tokens += reply.cached_tokens;
         self.stats.generated_tokens += generated;
     }
 
@@ -345,15 +298,5 @@ impl Backend for HttpBackend<'_> {
 
     fn stats(&self) -> SessionStats {
         self.stats
-    }
-}
-
-/// The start of a long text, for error messages.
-fn snippet(text: &str) -> String {
-    let t: String = text.chars().take(300).collect();
-    if t.len() < text.len() {
-        format!("{t}...")
-    } else {
-        t
     }
 }

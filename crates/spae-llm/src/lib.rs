@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod codebooks;
 pub mod http;
+pub mod reply;
 pub mod session;
 pub mod spec;
 pub mod spelling;
