@@ -15,7 +15,8 @@
 #    model on its own (seen) classes as the upper bound;
 #  - the LLM's ceiling: the same episodes with random words fixed per class (`--control`);
 #  - Table 1 (14 settings) and Fig. 3 (1-3 layers) on unseen classes; Qwen2.5-Coder-1.5B rows
-#    when installed.
+#    when installed; Table 1 read by Qwen2.5-0.5B and the LQAE-style baseline's Table 1;
+#  - the emoji tokenizer with the clustered, centred bridge: words, category VQA, captions.
 #   scripts/open-vocab.sh [EPISODES] [THREADS]
 # TRAIN=0 skips training: steps whose model is absent are then skipped with a message.
 # Writes results/open/*.json and results/open/open.md.
@@ -156,5 +157,29 @@ for way in 2 5; do
   step "fs$way-open-fashion59" "$openm" "${fs[@]}" --way "$way" --checkpoint "$open" \
     --classes "sandal,shirt,sneaker,bag,ankle boot"
 done
+# Table 1 on unseen classes read by Qwen2.5-0.5B, and the LQAE-style baseline's Table 1 with
+# independent episodes (64 words per image: the longest prompts here). Both resumable: a
+# killed run continues from its journal (`--resume`).
+if [ -f "$qwen" ]; then
+  step t1-open-qwen "$openm" "${t1[@]}" --checkpoint "$open" --layers 2 --llm qwen0.5b --words-as-text --resume
+fi
+base=runs/fewshot/lqae-baseline
+[ "${TRAIN:-1}" = 1 ] && train_run configs/lqae-baseline.toml "$base" open
+step t1-baseline "$base/LATEST" "${t1[@]}" --checkpoint "$base" --layers 1 --n-ctx 4096 --resume
+# The emoji tokenizer with the clustered, centred bridge (configs/emoji-64-open.toml) against the
+# plain bridge's models/emoji-64-semantic (both label-free): words, category VQA, captions.
+eo=runs/open/emoji-64-open ep=models/emoji-64-semantic
+[ "${TRAIN:-1}" = 1 ] && train_run configs/emoji-64-open.toml "$eo" open
+ask=(--split test --pool 5000 --shots 1 --induction --episodes "$episodes" --queries 1
+     --threads "$threads" --seed 0 --layers 1,2 --stem " output: Q: Which emoji category is this? A:")
+for m in "$eo" "$ep"; do
+  t=$(basename "$m") mm="$m/LATEST"
+  [ -f "$m/state.json" ] && mm="$m/state.json"
+  step "words-$t-emoji" "$mm" eval words --checkpoint "$m" --n 1000
+  step "vqa9-$t" "$mm" fewshot --checkpoint "$m" --way 9 "${ask[@]}"
+  step "vqa2-$t" "$mm" fewshot --checkpoint "$m" --way 2 "${ask[@]}"
+done
+step caption-emoji-64-open "$eo/LATEST" caption --checkpoint "$eo" --examples 10 --episodes 50 \
+  --layers 1,2 --threads "$threads"
 python3 tools/open_table.py "$out" > "$out/open.md"
 cat "$out/open.md"
