@@ -306,6 +306,12 @@ pub fn print_neighbors(cb: &Codebook, word: &str, count: usize) -> Result<()> {
     Ok(())
 }
 
+/// The checkpoint a run folder points to now (`LATEST`), or `checkpoint` itself (a released
+/// model or a step folder): what a run journal's header names as the weights.
+pub fn weights(checkpoint: &Path) -> Result<PathBuf> {
+    Ok(spae::checkpoint::latest(checkpoint)?.unwrap_or(checkpoint.to_path_buf()))
+}
+
 /// The run journal at `path` for a run of the tokenizer at `checkpoint` that `header`
 /// describes (the checkpoint its run folder now points to is added), continued with `resume`
 /// (see `spae_icl::resume`).
@@ -319,9 +325,7 @@ where
     K: Serialize + serde::de::DeserializeOwned + std::hash::Hash + Eq + Clone,
     R: Serialize + serde::de::DeserializeOwned + Clone,
 {
-    header["weights"] = serde_json::to_value(
-        spae::checkpoint::latest(checkpoint)?.unwrap_or(checkpoint.to_path_buf()),
-    )?;
+    header["weights"] = serde_json::to_value(weights(checkpoint)?)?;
     let log = spae_icl::resume::JournalLog::open(path, &header, resume)?;
     if resume {
         tracing::info!("resuming {}: {} done", path.display(), log.resumed());

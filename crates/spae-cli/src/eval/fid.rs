@@ -129,6 +129,14 @@ fn folder(dir: &Path, canvas: Option<usize>) -> Result<Vec<Batch>> {
     Ok(batches)
 }
 
+/// Images in `batches`.
+fn count(batches: &[Batch]) -> usize {
+    batches
+        .iter()
+        .map(|b| b.pixels.len() / b.shape.iter().product::<usize>())
+        .sum()
+}
+
 /// Inception features of every image of `batches`, with progress, continuing after the
 /// features `log` holds (one row per image, in order): a chunk of 32 images is computed again
 /// only for its images the log lacks.
@@ -140,7 +148,7 @@ fn features(
     done: &mut Vec<f64>,
 ) -> Result<Vec<f32>> {
     let plane = |b: &Batch| b.shape.iter().product::<usize>();
-    let total: usize = batches.iter().map(|b| b.pixels.len() / plane(b)).sum();
+    let total = count(batches);
     let pb = progress::bar(total as u64, label);
     let mut out = Vec::with_capacity(total * FEATURES);
     for b in batches {
@@ -189,11 +197,8 @@ pub fn run(
     let (sa, sb) = (load(a, canvas, assets)?, load(b, canvas, assets)?);
     let header = serde_json::json!({"task": "eval fid", "a": a, "b": b, "canvas": canvas});
     let journal = spae::journal::Journal::beside(out).with_extension("rows");
-    let (mut log, done) = Rows::open(&journal, &header.to_string(), 1, resume)?;
-    let n_a: usize = sa
-        .iter()
-        .map(|x| x.pixels.len() / x.shape.iter().product::<usize>())
-        .sum();
+    let (mut log, done) = Rows::open(&journal, &header, 1, resume)?;
+    let n_a = count(&sa);
     let (mut done_a, mut done_b) = match done.len() > n_a * FEATURES {
         true => (
             done[..n_a * FEATURES].to_vec(),

@@ -79,13 +79,13 @@ pub(super) fn recon(args: ReconArgs, assets: &Assets, device: &Device) -> Result
         };
     let header = serde_json::json!({
         "task": "eval recon",
-        "weights": spae::checkpoint::latest(&checkpoint)?.unwrap_or(checkpoint.clone()),
+        "weights": crate::common::weights(&checkpoint)?,
         "split": split_name,
         "images": n,
         "fid": with_fid,
     });
     let journal = spae::journal::Journal::beside(&out).with_extension("rows");
-    let (mut log, mut values) = Rows::open(&journal, &header.to_string(), BATCH, resume)?;
+    let (mut log, mut values) = Rows::open(&journal, &header, BATCH, resume)?;
     let done = values.len() / width;
     if resume {
         tracing::info!("resuming {}: {done} of {n} images done", journal.display());

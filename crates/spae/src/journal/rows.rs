@@ -7,7 +7,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::JournalError;
+use serde_json::Value;
+
+use super::{first_difference, JournalError};
 
 const MAGIC: &[u8] = b"SPAE-ROWS-1\n";
 
@@ -21,13 +23,14 @@ pub struct Rows {
 }
 
 impl Rows {
-    /// Opens the row journal at `path` for the run `header` names. With `resume`, an earlier
-    /// journal of the same header gives back its rows, cut back to a whole number of `unit`
+    /// Opens the row journal at `path` for the run `header` describes (as a [`super::Journal`]'s
+    /// header: a journal of another header is refused, naming the first field that differs).
+    /// With `resume`, an earlier journal of the same header gives back its rows, cut back to a whole number of `unit`
     /// rows (a kill may leave a partial unit; the file is cut there too), and new rows are
     /// appended; otherwise (or when there is none, or it is unreadable) a new one replaces it.
     pub fn open(
         path: &Path,
-        header: &str,
+        header: &Value,
         unit: usize,
         resume: bool,
     ) -> Result<(Rows, Vec<f64>), JournalError> {
@@ -35,6 +38,7 @@ impl Rows {
             path: path.to_path_buf(),
             source,
         };
+        let header = header.to_string();
         let width_at = (MAGIC.len() + 4 + header.len()) as u64;
         if resume && path.exists() {
             let mut bytes = Vec::new();
@@ -43,10 +47,12 @@ impl Rows {
                 .read_to_end(&mut bytes)
                 .map_err(io)?;
             if let Some((found, width, rows)) = parse(&bytes) {
-                if found != header {
+                let want: Value = serde_json::from_str(&header).expect("a JSON value's text");
+                let found = serde_json::from_str(&found).unwrap_or(Value::String(found));
+                if let Some(what) = first_difference(&want, &found, "") {
                     return Err(JournalError::OtherRun {
                         path: path.to_path_buf(),
-                        what: format!("header {found:?}, this run {header:?}"),
+                        what,
                     });
                 }
                 let whole = match width {
@@ -145,9 +151,13 @@ mod tests {
 
     #[test]
     fn rows_come_back_bit_exact_in_whole_units() {
+        let (a, b) = (
+            serde_json::json!({"run": "a"}),
+            serde_json::json!({"run": "b"}),
+        );
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("r.rows");
-        let (mut r, old) = Rows::open(&p, "run a", 2, true).unwrap();
+        let (mut r, old) = Rows::open(&p, &a, 2, true).unwrap();
         assert!(old.is_empty());
         let v = [0.1, 1.0 / 3.0, -2.5e-300, f64::MAX, 7.0, 8.0];
         r.append(&v[..4], 2).unwrap();
@@ -158,16 +168,19 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&p).unwrap();
         f.write_all(&[9; 5]).unwrap();
         drop(f);
-        let (mut r, old) = Rows::open(&p, "run a", 2, true).unwrap();
+        let (mut r, old) = Rows::open(&p, &a, 2, true).unwrap();
         assert_eq!(old, v[..4].to_vec());
         assert_eq!(r.width(), 2);
         r.append(&[1.0, 2.0], 2).unwrap();
         drop(r);
-        let (_, old) = Rows::open(&p, "run a", 1, true).unwrap();
+        let (_, old) = Rows::open(&p, &a, 1, true).unwrap();
         assert_eq!(old, [&v[..4], &[1.0, 2.0][..]].concat());
-        let e = Rows::open(&p, "run b", 1, true).err().unwrap().to_string();
-        assert!(e.contains("different run"), "{e}");
-        let (_, old) = Rows::open(&p, "run b", 1, false).unwrap();
+        let e = Rows::open(&p, &b, 1, true).err().unwrap().to_string();
+        assert!(
+            e.contains("different run") && e.contains("run: \"b\" here"),
+            "{e}"
+        );
+        let (_, old) = Rows::open(&p, &b, 1, false).unwrap();
         assert!(old.is_empty());
     }
 }

@@ -219,12 +219,7 @@ pub fn cached_text_features(
     // A killed run's features continue from its partial file (a row journal named and headed
     // by the same key), which every embedding call appends to; the finished cache replaces it.
     let partial = path.with_extension("partial");
-    let header = format!(
-        "{:?}",
-        key.metadata()
-            .iter()
-            .collect::<std::collections::BTreeMap<_, _>>()
-    );
+    let header = serde_json::json!(key.metadata());
     let (mut rows, done) = Rows::open(&partial, &header, words_per_call(templates), true)?;
     let start = TextFeatures {
         dim: rows.width(),
