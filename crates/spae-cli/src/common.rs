@@ -8,6 +8,7 @@ use clap::Args;
 use serde::Serialize;
 use spae::assets::Assets;
 use spae::codebook::Codebook;
+use spae::data::Fit;
 use spae::device::Device;
 use spae::tokenizer::ImageTokenizer;
 use spae_icl::progressive::{Plan, PlanKind};
@@ -20,6 +21,25 @@ use spae_llm::spelling::Spellings;
 use spae_llm::Llm;
 
 use crate::{llm_source, progress};
+
+/// How images of another size than the model's reach it (encode, fewshot --images, denoise).
+#[derive(Args, Clone, Debug)]
+pub struct FitArgs {
+    /// Refuse images that are not the model's size (or a smaller square, centred) instead of
+    /// resizing them. By default any PNG, JPEG or WebP is taken: its centred square resampled to
+    /// the model's canvas (antialiased bilinear, as Pillow's ImageOps.fit).
+    #[arg(long)]
+    pub no_resize: bool,
+}
+
+impl FitArgs {
+    pub fn fit(&self) -> Fit {
+        match self.no_resize {
+            true => Fit::Strict,
+            false => Fit::Resize,
+        }
+    }
+}
 
 /// Which frozen LLM answers, and how it runs.
 #[derive(Args, Clone, Debug)]

@@ -113,6 +113,7 @@ fn fewshot(assets: &Assets, dataset: Option<&str>, device: &Device) -> Result<()
     let args = FewshotRun {
         checkpoint: MODEL.into(),
         images: None,
+        fit: Default::default(),
         dataset: dataset.map(String::from),
         split: Split::Test,
         choice: ClassChoice {

@@ -22,13 +22,15 @@ use spae::tokenizer::ImageTokenizer;
 use spae::train::dataset;
 use spae_icl::denoise::{DenoiseConfig, DenoiseResult, Denoiser};
 
-use crate::common::{LlmArgs, LlmRecord, PlanArgs};
+use crate::common::{FitArgs, LlmArgs, LlmRecord, PlanArgs};
 use crate::progress;
 
 #[derive(Args)]
 pub struct DenoiseArgs {
-    /// Images (PNG, the model's size or a smaller square); none: the first --n test images.
+    /// Images (PNG, JPEG or WebP of any size, see --no-resize); none: the first --n test images.
     pub images: Vec<PathBuf>,
+    #[command(flatten)]
+    pub fit: FitArgs,
     /// inpaint, outpaint, deblur, shift, rotate (comma-separated), or all.
     #[arg(long, default_value = "inpaint")]
     pub task: String,
@@ -159,7 +161,7 @@ fn originals(args: &DenoiseArgs, tok: &ImageTokenizer, assets: &Assets) -> Resul
     }
     let mut out = Vec::new();
     for p in &args.images {
-        out.extend(load_model_image(p, size, ch)?);
+        out.extend(load_model_image(p, size, ch, args.fit.fit())?);
     }
     Ok(out)
 }

@@ -9,7 +9,7 @@ use spae::assets::Assets;
 use spae::device::Device;
 use spae_icl::fewshot::{FewshotConfig, Queries, Setting, CLASSIFY_STEM};
 
-use crate::common::LlmArgs;
+use crate::common::{FitArgs, LlmArgs};
 use crate::fewshot_run::{evaluate, ClassChoiceArgs, FewshotRun};
 
 #[derive(Args)]
@@ -22,9 +22,11 @@ pub struct FewshotArgs {
     #[arg(long, default_value = "test")]
     pub split: String,
     /// Labelled images instead of the checkpoint's data set: one subfolder per class (its name
-    /// the class name) of PNG files.
+    /// the class name) of PNG, JPEG or WebP files of any size (see --no-resize).
     #[arg(long)]
     pub images: Option<PathBuf>,
+    #[command(flatten)]
+    pub fit: FitArgs,
     /// Another installed data set instead of the checkpoint's (fashion-mnist, mnist, emoji), at
     /// the model's image size: e.g. MNIST digits through a Fashion-MNIST tokenizer.
     #[arg(long, conflicts_with = "images")]
@@ -103,6 +105,7 @@ impl FewshotArgs {
         Ok(FewshotRun {
             checkpoint: self.checkpoint.clone(),
             images: self.images.clone(),
+            fit: self.fit.fit(),
             dataset: self.dataset.clone(),
             split: crate::common::parse_split(&self.split)?,
             choice: self.choice.choice(),

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use serde::Serialize;
 use spae::assets::Assets;
-use spae::data::{ImageSet, Split};
+use spae::data::{Fit, ImageSet, Split};
 use spae::device::Device;
 use spae::tokenizer::ImageTokenizer;
 use spae::train::labels_seen;
@@ -27,6 +27,9 @@ pub struct FewshotRun {
     pub checkpoint: PathBuf,
     /// A labelled folder (one subfolder per class) instead of a data set.
     pub images: Option<PathBuf>,
+    /// How the folder's images reach the model's size (not in the journal: a strict run either
+    /// reads the same pixels or stops).
+    pub fit: Fit,
     /// Another installed data set instead of the tokenizer's.
     pub dataset: Option<String>,
     pub split: Split,
@@ -47,7 +50,7 @@ pub struct FewshotRun {
 /// shape) or the tokenizer's own data set; `split` of the data sets.
 pub fn load_images(
     tok: &ImageTokenizer,
-    images: Option<&Path>,
+    images: Option<(&Path, Fit)>,
     dataset_name: Option<&str>,
     split: Split,
     assets: &Assets,
@@ -58,8 +61,8 @@ pub fn load_images(
         Split::Test => "test",
     };
     Ok(match (images, dataset_name) {
-        (Some(dir), _) => (
-            spae::data::image_folder(dir, size, channels)?,
+        (Some((dir, fit)), _) => (
+            spae::data::image_folder(dir, size, channels, fit)?,
             dir.display().to_string(),
         ),
         (None, Some(name)) => {
@@ -130,7 +133,7 @@ pub fn evaluate(
     let tok = crate::common::tokenizer(&args.checkpoint, assets, device)?;
     let (set, data) = load_images(
         &tok,
-        args.images.as_deref(),
+        args.images.as_deref().map(|d| (d, args.fit)),
         args.dataset.as_deref(),
         split,
         assets,

@@ -7,13 +7,17 @@ use anyhow::{Context, Result};
 use clap::Args;
 use spae::assets::Assets;
 use spae::data::{load_model_image, write_png};
+
+use crate::common::FitArgs;
 use spae::tokenizer::{parse_tokens, EncodedImage, LayerTokens, PyramidEncoding};
 
 #[derive(Args)]
 pub struct EncodeArgs {
-    /// PNG images.
+    /// Images: PNG, JPEG or WebP of any size (see --no-resize).
     #[arg(required = true)]
     images: Vec<PathBuf>,
+    #[command(flatten)]
+    fit: FitArgs,
     /// A checkpoint folder or a run folder (its latest checkpoint).
     #[arg(long)]
     checkpoint: PathBuf,
@@ -43,7 +47,7 @@ pub fn encode(args: EncodeArgs, assets: &Assets, device: &Device) -> Result<()> 
     let (size, ch) = tok.image_shape();
     let mut out = Vec::new();
     for path in &args.images {
-        let px = load_model_image(path, size, ch)?;
+        let px = load_model_image(path, size, ch, args.fit.fit())?;
         let layers = tok.encode(&px)?.layers(0).to_vec();
         out.push(EncodedImage {
             image: path.display().to_string(),

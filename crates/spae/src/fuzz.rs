@@ -9,7 +9,10 @@ use std::path::Path;
 
 use crate::checkpoint::parse_state;
 use crate::config::TrainConfig;
-use crate::data::{center_square_rgb, decode_png, parse_digits, parse_emoji_index, parse_idx};
+use crate::data::{
+    center_square_rgb, decode_image, decode_png, model_image, parse_digits, parse_emoji_index,
+    parse_idx, Fit,
+};
 use crate::device::DeviceSpec;
 use crate::gguf::{dequantize as dequantize_blocks, GgufFile, SUPPORTED};
 use crate::tokenizer::parse_tokens;
@@ -18,10 +21,11 @@ use crate::tokenizer::parse_tokens;
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target, in the order `scripts/fuzz.sh` runs them.
-pub const TARGETS: [Target; 9] = [
+pub const TARGETS: [Target; 10] = [
     ("gguf", gguf),
     ("dequantize", dequantize),
     ("png", png),
+    ("image", image),
     ("idx", idx),
     ("mnist_json", mnist_json),
     ("emoji_json", emoji_json),
@@ -71,6 +75,21 @@ pub fn png(data: &[u8]) {
     assert_eq!(p.rgb().len(), p.width * p.height * 3);
     let (square, side) = center_square_rgb(&p);
     assert_eq!(square.len(), side * side * 3);
+}
+
+/// Any image file (PNG, JPEG, WebP by its first bytes), then brought to a gray and a colour
+/// canvas by the resizing rule (what `encode` and the service do with an upload).
+pub fn image(data: &[u8]) {
+    let path = Path::new("fuzz.img");
+    let Ok(img) = decode_image(data, path) else {
+        return;
+    };
+    assert_eq!(img.pixels.len(), img.width * img.height * img.channels);
+    for (size, channels) in [(16, 1), (8, 3)] {
+        let v = model_image(&img, size, channels, Fit::Resize, path).unwrap();
+        assert_eq!(v.len(), size * size * channels);
+        assert!(v.iter().all(|x| (0.0..=1.0).contains(x)));
+    }
 }
 
 /// An IDX file (Fashion-MNIST's format), plain or gzipped.

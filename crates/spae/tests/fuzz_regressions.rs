@@ -50,6 +50,10 @@ fn seeds_parse() {
         let img = decode_png(&std::fs::read(&p).unwrap(), &p).unwrap();
         assert!(img.width > 0 && img.height > 0);
     }
+    for p in inputs(&root.join("image")) {
+        let img = spae::data::decode_image(&std::fs::read(&p).unwrap(), &p).unwrap();
+        assert!(img.width > 0 && img.height > 0);
+    }
     for p in inputs(&root.join("idx")) {
         parse_idx(&std::fs::read(&p).unwrap(), &p).unwrap();
     }

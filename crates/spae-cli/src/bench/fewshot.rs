@@ -122,6 +122,7 @@ pub(super) fn fewshot_bench(a: FewshotBenchArgs, assets: &Assets, device: &Devic
         let args = FewshotRun {
             checkpoint: a.checkpoint.clone(),
             images: None,
+            fit: Default::default(),
             dataset: None,
             split: spae::data::Split::Test,
             choice: Default::default(),

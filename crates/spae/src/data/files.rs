@@ -1,21 +1,21 @@
-//! PNG files: reading and writing them, folders of labelled images, an image at a model's size,
-//! grids of images.
+//! PNG files: reading and writing them, folders of labelled images, grids of images.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::image::{is_image_file, load_model_image, Fit};
 use super::{corrupt, read_file, DataError, ImageSet};
 
-/// A decoded PNG, 8 bits per channel, `height x width x channels` (1 gray, 3 RGB, 4 RGBA).
+/// A decoded image, 8 bits per channel, `height x width x channels` (1 gray, 3 RGB, 4 RGBA).
 #[derive(Debug, Clone)]
-pub struct Png {
+pub struct Image {
     pub width: usize,
     pub height: usize,
     pub channels: usize,
     pub pixels: Vec<u8>,
 }
 
-impl Png {
+impl Image {
     /// The pixels as RGB bytes: alpha composited on white, gray repeated.
     pub fn rgb(&self) -> Vec<u8> {
         match self.channels {
@@ -26,19 +26,19 @@ impl Png {
     }
 }
 
-/// Most pixels a PNG may declare (a 8192 x 8192 image): its header's size decides the buffer
-/// allocated, so a small file claiming 65535 x 65535 pixels (a decompression bomb) is refused
-/// before anything is allocated for it.
-pub const MAX_PNG_PIXELS: u64 = 8192 * 8192;
+/// Most pixels an image file may declare (a 8192 x 8192 image): its header's size decides the
+/// buffer allocated, so a small file claiming 65535 x 65535 pixels (a decompression bomb) is
+/// refused before anything is allocated for it.
+pub const MAX_IMAGE_PIXELS: u64 = 8192 * 8192;
 
 /// Decodes a PNG file of any colour type and bit depth into 8-bit gray, gray+alpha (returned as
 /// RGBA), RGB or RGBA.
-pub fn read_png(path: &Path) -> Result<Png, DataError> {
+pub fn read_png(path: &Path) -> Result<Image, DataError> {
     decode_png(&read_file(path)?, path)
 }
 
 /// Decodes PNG bytes as [`read_png`] does (`path` names them in errors).
-pub fn decode_png(bytes: &[u8], path: &Path) -> Result<Png, DataError> {
+pub fn decode_png(bytes: &[u8], path: &Path) -> Result<Image, DataError> {
     if bytes.is_empty() {
         return Err(corrupt(path, "empty file"));
     }
@@ -48,10 +48,10 @@ pub fn decode_png(bytes: &[u8], path: &Path) -> Result<Png, DataError> {
         .read_info()
         .map_err(|e| corrupt(path, format!("not a readable PNG: {e}")))?;
     let (w, h) = (reader.info().width, reader.info().height);
-    if u64::from(w) * u64::from(h) > MAX_PNG_PIXELS {
+    if u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS {
         return Err(corrupt(
             path,
-            format!("{w} x {h} pixels is over the limit of {MAX_PNG_PIXELS}"),
+            format!("{w} x {h} pixels is over the limit of {MAX_IMAGE_PIXELS}"),
         ));
     }
     let mut buf = vec![0u8; reader.output_buffer_size()];
@@ -72,7 +72,7 @@ pub fn decode_png(bytes: &[u8], path: &Path) -> Result<Png, DataError> {
         ),
         other => return Err(corrupt(path, format!("unexpected colour type {other:?}"))),
     };
-    Ok(Png {
+    Ok(Image {
         width: w,
         height: h,
         channels,
@@ -81,9 +81,15 @@ pub fn decode_png(bytes: &[u8], path: &Path) -> Result<Png, DataError> {
 }
 
 /// A labelled image folder: one subfolder per class (its name, `_` read as a space, is the class
-/// name), PNG files inside, each read by [`load_model_image`] for a `size` x `size` model of
-/// `channels` channels. Classes and files in name order; each image's name is its file stem.
-pub fn image_folder(dir: &Path, size: usize, channels: usize) -> Result<ImageSet, DataError> {
+/// name), image files inside ([`is_image_file`]), each read by [`load_model_image`] for a
+/// `size` x `size` model of `channels` channels, sized by `fit`. Classes and files in name order;
+/// each image's name is its file stem.
+pub fn image_folder(
+    dir: &Path,
+    size: usize,
+    channels: usize,
+    fit: Fit,
+) -> Result<ImageSet, DataError> {
     let sorted = |d: &Path| -> Result<Vec<PathBuf>, DataError> {
         let mut v: Vec<PathBuf> = fs::read_dir(d)
             .map_err(|source| DataError::Io {
@@ -105,91 +111,45 @@ pub fn image_folder(dir: &Path, size: usize, channels: usize) -> Result<ImageSet
         names: Vec::new(),
     };
     for class_dir in sorted(dir)?.into_iter().filter(|p| p.is_dir()) {
-        let pngs: Vec<PathBuf> = sorted(&class_dir)?
+        let files: Vec<PathBuf> = sorted(&class_dir)?
             .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")))
+            .filter(|p| is_image_file(p))
             .collect();
-        if pngs.is_empty() {
-            return Err(corrupt(&class_dir, "a class folder without PNG files"));
+        if files.is_empty() {
+            return Err(corrupt(
+                &class_dir,
+                "a class folder without image files (.png, .jpg, .jpeg, .webp)",
+            ));
         }
         let label = set.class_names.len() as u32;
         let name = class_dir.file_name().unwrap_or_default().to_string_lossy();
         set.class_names.push(name.replace('_', " "));
-        for png in pngs {
-            let chw = load_model_image(&png, size, channels)?;
+        for file in files {
+            let chw = load_model_image(&file, size, channels, fit)?;
             let plane = size * size;
             let chw = &chw;
             set.pixels.extend((0..plane).flat_map(|i| {
                 (0..channels).map(move |c| (chw[c * plane + i] * 255.0).round() as u8)
             }));
             set.labels.push(label);
-            set.names
-                .push(png.file_stem().unwrap_or_default().to_string_lossy().into());
+            set.names.push(
+                file.file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into(),
+            );
         }
     }
     if set.class_names.len() < 2 {
         return Err(corrupt(
             dir,
             format!(
-                "{} class folder(s) with PNG files; a labelled image folder needs at least 2",
+                "{} class folder(s) with image files; a labelled image folder needs at least 2",
                 set.class_names.len()
             ),
         ));
     }
     Ok(set)
-}
-
-/// A PNG file as a model input, `C x S x S` floats in `[0, 1]`, by this rule:
-/// - size: exactly `S x S`, or a smaller square whose margin to `S` is even, centred on a black
-///   canvas (28x28 digits for a 32x32 model); anything else is rejected;
-/// - channels: a 1-channel model takes gray as is and colour by luminance (alpha over black);
-///   a 3-channel model takes RGB, RGBA over white, and gray replicated.
-pub fn load_model_image(path: &Path, size: usize, channels: usize) -> Result<Vec<f32>, DataError> {
-    let img = read_png(path)?;
-    let (w, h) = (img.width, img.height);
-    if w != h || w > size || !(size - w).is_multiple_of(2) {
-        return Err(corrupt(
-            path,
-            format!(
-                "is {w}x{h}; this model takes {size}x{size} images (or a smaller square, centred)"
-            ),
-        ));
-    }
-    let px: Vec<[f32; 3]> = img
-        .pixels
-        .chunks_exact(img.channels)
-        .map(|p| {
-            let f = |v: u8| f32::from(v) / 255.0;
-            match (p.len(), channels) {
-                (1, _) => [f(p[0]); 3],
-                (3, _) => [f(p[0]), f(p[1]), f(p[2])],
-                (_, 1) => {
-                    let a = f(p[3]);
-                    [f(p[0]) * a, f(p[1]) * a, f(p[2]) * a]
-                }
-                _ => {
-                    let a = f(p[3]);
-                    [0, 1, 2].map(|i| f(p[i]) * a + (1.0 - a))
-                }
-            }
-        })
-        .collect();
-    let off = (size - w) / 2;
-    let mut out = vec![0f32; channels * size * size];
-    for y in 0..h {
-        for x in 0..w {
-            let rgb = px[y * w + x];
-            let o = (y + off) * size + x + off;
-            if channels == 1 {
-                out[o] = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2];
-            } else {
-                for c in 0..3 {
-                    out[c * size * size + o] = rgb[c];
-                }
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Writes `C x H x W` floats in `[0, 1]` (C = 1 or 3) as an 8-bit PNG.
@@ -250,7 +210,7 @@ pub fn tile_images(rows: &[Vec<f32>], cols: usize, c: usize, s: usize) -> Vec<f3
 
 /// The centred square of a photo as RGB floats in `[0, 1]`, `3 x S x S` with `S` the shorter
 /// side (alpha composited on white, gray repeated).
-pub fn center_square_rgb(img: &Png) -> (Vec<f32>, usize) {
+pub fn center_square_rgb(img: &Image) -> (Vec<f32>, usize) {
     let rgb = img.rgb();
     let s = img.width.min(img.height);
     let (top, left) = ((img.height - s) / 2, (img.width - s) / 2);
