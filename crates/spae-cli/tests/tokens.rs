@@ -221,18 +221,21 @@ fn fid_between_image_sets() {
         );
         assert_eq!(report["images_a"], 6);
     }
-    let err = fails(&["eval", "fid", "fashion-mnist:test:0..1", &p("a")]);
+    // Bad sets; every run writes into the temporary folder (its journal too).
+    let out = p("bad.json");
+    let fid_fails = |args: &[&str]| fails(&[&["eval", "fid"][..], args, &["--out", &out]].concat());
+    let err = fid_fails(&["fashion-mnist:test:0..1", &p("a")]);
     assert!(err.contains("at least 2 images"), "{err}");
-    let err = fails(&["eval", "fid", "fashion-mnist:test:9..3", &p("a")]);
+    let err = fid_fails(&["fashion-mnist:test:9..3", &p("a")]);
     assert!(err.contains("range 9..3"), "{err}");
-    let err = fails(&["eval", "fid", "fashion-mnist:test:0..x", &p("a")]);
+    let err = fid_fails(&["fashion-mnist:test:0..x", &p("a")]);
     assert!(err.contains("'x' is not an image index"), "{err}");
-    let err = fails(&["eval", "fid", "mnist:test:balanced:x", &p("a")]);
+    let err = fid_fails(&["mnist:test:balanced:x", &p("a")]);
     assert!(err.contains("'x' is not an image count"), "{err}");
-    let err = fails(&["eval", "fid", "mnist:test:balanced:5000", &p("a")]);
+    let err = fid_fails(&["mnist:test:balanced:5000", &p("a")]);
     assert!(err.contains("range 0..5000"), "{err}");
-    let err = fails(&["eval", "fid", &p("missing"), &p("a")]);
+    let err = fid_fails(&[&p("missing"), &p("a")]);
     assert!(err.contains("neither a folder nor"), "{err}");
-    let err = fails(&["eval", "fid", &p("a"), &p("a"), "--canvas", "16"]);
+    let err = fid_fails(&[&p("a"), &p("a"), "--canvas", "16"]);
     assert!(err.contains("larger than --canvas 16"), "{err}");
 }
