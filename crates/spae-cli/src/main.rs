@@ -15,6 +15,7 @@ mod generate;
 mod llm_source;
 mod progress;
 mod semantic_cmd;
+mod serve_cmd;
 mod tokens_cmd;
 mod train_cmd;
 
@@ -81,6 +82,8 @@ enum Command {
     /// Data sets and image files.
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
+    /// Serve tokenizers over HTTP: /v1/encode, /v1/decode, /v1/models, /healthz.
+    Serve(serve_cmd::ServeArgs),
 }
 
 /// Runs one command on the device chosen in `main` (the only place a device is chosen).
@@ -101,6 +104,7 @@ fn run(command: Command, assets: &Assets, device: &Device) -> anyhow::Result<()>
         Command::Generate(a) => generate::run(a, assets, device),
         Command::Denoise(a) => denoise_cmd::run(a, assets, device),
         Command::Classifier(a) => classifier_cmd::run(a, assets, device),
+        Command::Serve(a) => serve_cmd::run(a, assets, device),
     }
 }
 

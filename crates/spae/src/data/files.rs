@@ -152,7 +152,7 @@ pub fn image_folder(
     Ok(set)
 }
 
-/// Writes `C x H x W` floats in `[0, 1]` (C = 1 or 3) as an 8-bit PNG.
+/// Writes `C x H x W` floats in `[0, 1]` (C = 1 or 3) as an 8-bit PNG file, atomically.
 pub fn write_png(
     path: &Path,
     chw: &[f32],
@@ -160,7 +160,23 @@ pub fn write_png(
     h: usize,
     w: usize,
 ) -> Result<(), DataError> {
+    let buf = encode_png(chw, channels, h, w).map_err(|e| corrupt(path, e))?;
+    crate::io::write_atomic(path, &buf).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// `C x H x W` floats in `[0, 1]` (C = 1 or 3) as the bytes of an 8-bit PNG (values clamped and
+/// rounded).
+pub fn encode_png(chw: &[f32], channels: usize, h: usize, w: usize) -> Result<Vec<u8>, String> {
     let plane = h * w;
+    if !matches!(channels, 1 | 3) || chw.len() != channels * plane {
+        return Err(format!(
+            "cannot encode PNG: {} values for {channels} x {h} x {w}",
+            chw.len()
+        ));
+    }
     let mut bytes = Vec::with_capacity(plane * channels);
     for i in 0..plane {
         for c in 0..channels {
@@ -178,15 +194,12 @@ pub fn write_png(
         enc.set_depth(png::BitDepth::Eight);
         let mut writer = enc
             .write_header()
-            .map_err(|e| corrupt(path, format!("cannot encode PNG: {e}")))?;
+            .map_err(|e| format!("cannot encode PNG: {e}"))?;
         writer
             .write_image_data(&bytes)
-            .map_err(|e| corrupt(path, format!("cannot encode PNG: {e}")))?;
+            .map_err(|e| format!("cannot encode PNG: {e}"))?;
     }
-    crate::io::write_atomic(path, &buf).map_err(|source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    Ok(buf)
 }
 
 /// Rows of up to `cols` images each (`C x S x S` floats, concatenated per row) tiled into one

@@ -1,0 +1,361 @@
+//! `spae serve` as a real server process on loopback: the words and pixels it answers are
+//! `spae encode`'s and `spae decode`'s, concurrent clients are all answered, every bad request
+//! is a 4xx JSON error naming the problem, and SIGTERM stops it cleanly.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+
+use common::{ok, spae};
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    repo().join("crates/spae/tests/fixtures/images").join(name)
+}
+
+/// A running `spae serve ARGS` and its base URL.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Self {
+        let mut child = spae(&[&["serve", "--addr", "127.0.0.1:0"][..], args].concat())
+            .current_dir(repo())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        Self { child, url }
+    }
+
+    /// SIGTERM; the process must exit 0 and report what it served.
+    fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        assert!(std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let out = std::mem::replace(&mut self.child, spawn_nothing())
+            .wait_with_output()
+            .unwrap();
+        assert!(out.status.success(), "{:?}", out.status);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn spawn_nothing() -> Child {
+    std::process::Command::new("true").spawn().unwrap()
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// Status, content type and body of `method url` with `body` of `content_type`.
+fn call(method: &str, url: &str, content_type: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    let a = agent();
+    let resp = match method {
+        "GET" => a.get(url).call(),
+        _ => a.post(url).header("Content-Type", content_type).send(body),
+    };
+    let mut resp = resp.unwrap();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or("").to_string())
+        .unwrap_or_default();
+    let status = resp.status().as_u16();
+    (status, ct, resp.body_mut().read_to_vec().unwrap())
+}
+
+fn json(body: &[u8]) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
+}
+
+/// The error answer of a bad request: its status and message.
+fn refused(method: &str, url: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    let (status, ct, body) = call(method, url, content_type, body);
+    assert!((400..500).contains(&status), "{url}: {status}");
+    assert_eq!(ct, "application/json");
+    let e = json(&body);
+    assert_eq!(e["error"]["status"], status);
+    (status, e["error"]["message"].as_str().unwrap().to_string())
+}
+
+fn multipart(file: &[u8]) -> (String, Vec<u8>) {
+    let mut body =
+        b"--sPaE\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n".to_vec();
+    body.extend(b"--sPaE\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.jpg\"\r\n");
+    body.extend(b"Content-Type: image/jpeg\r\n\r\n");
+    body.extend(file);
+    body.extend(b"\r\n--sPaE--\r\n");
+    ("multipart/form-data; boundary=sPaE".into(), body)
+}
+
+#[test]
+fn serves_the_words_and_pixels_of_the_command_line() {
+    let fashion = "models/fashion-mnist-semantic";
+    let emoji = "models/emoji-64-semantic";
+    let server = Server::start(&[
+        "--model",
+        fashion,
+        "--model",
+        &format!("emoji={emoji}"),
+        "--max-body-bytes",
+        "200000",
+    ]);
+    let u = |p: &str| format!("{}{p}", server.url);
+
+    let (s, _, body) = call("GET", &u("/healthz"), "", b"");
+    assert_eq!((s, json(&body)["models"].as_u64()), (200, Some(2)));
+    let (s, _, body) = call("GET", &u("/v1/models"), "", b"");
+    let models = json(&body);
+    assert_eq!(s, 200);
+    assert_eq!(models["models"][0]["name"], "fashion-mnist-semantic");
+    assert_eq!(
+        models["models"][1]["canvas"],
+        serde_json::json!([64, 64, 3])
+    );
+
+    // Encode: a raw JPEG body (default model) and a multipart form (named model) give the words
+    // `spae encode --json` prints for the same files.
+    let dir = tempfile::tempdir().unwrap();
+    for (model, path, form) in [
+        (fashion, fixture("coffee.jpg"), false),
+        (emoji, fixture("chelsea.webp"), true),
+    ] {
+        let bytes = std::fs::read(&path).unwrap();
+        let (ct, body) = match form {
+            true => multipart(&bytes),
+            false => ("image/jpeg".to_string(), bytes.clone()),
+        };
+        let url = match form {
+            true => u("/v1/encode?model=emoji"),
+            false => u("/v1/encode"),
+        };
+        let (s, ct_out, answer) = call("POST", &url, &ct, &body);
+        assert_eq!(
+            (s, ct_out.as_str()),
+            (200, "application/json"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+        let answer = json(&answer);
+        let layers = answer["layers"].as_array().map_or(0, Vec::len);
+        assert!(layers >= 4, "{answer}");
+        let cli = ok(&[
+            "encode",
+            path.to_str().unwrap(),
+            "--checkpoint",
+            &repo().join(model).to_string_lossy(),
+            "--json",
+        ]);
+        assert_eq!(
+            answer["layers"],
+            json(cli.as_bytes())[0]["layers"],
+            "{model}"
+        );
+
+        // Decode: the answer's layers back to the PNG `spae decode` writes.
+        let (s, ct_out, png) = call(
+            "POST",
+            &u(&format!(
+                "/v1/decode?model={}",
+                if form {
+                    "emoji"
+                } else {
+                    "fashion-mnist-semantic"
+                }
+            )),
+            "application/json",
+            &serde_json::to_vec(&answer).unwrap(),
+        );
+        assert_eq!((s, ct_out.as_str()), (200, "image/png"));
+        let tokens = dir.path().join("t.json");
+        std::fs::write(&tokens, &cli).unwrap();
+        let out = dir.path().join("d.png");
+        ok(&[
+            "decode",
+            tokens.to_str().unwrap(),
+            "--checkpoint",
+            &repo().join(model).to_string_lossy(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(png, std::fs::read(&out).unwrap(), "{model}");
+    }
+
+    // Eight clients at once, three requests each: every one answered, the same words.
+    let photo = std::fs::read(fixture("coffee.jpg")).unwrap();
+    let (_, _, first) = call("POST", &u("/v1/encode"), "image/jpeg", &photo);
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (url, photo) = (u("/v1/encode"), photo.clone());
+            std::thread::spawn(move || {
+                (0..3)
+                    .map(|_| call("POST", &url, "image/jpeg", &photo))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for c in clients {
+        for (s, _, body) in c.join().unwrap() {
+            assert_eq!(s, 200);
+            assert_eq!(json(&body)["layers"], json(&first)["layers"]);
+        }
+    }
+
+    // Bad requests: a 4xx JSON error naming the problem, never a 500.
+    let png = std::fs::read(common::assets_root().join("data/photos/chessboard_GRAY.png")).unwrap();
+    for (method, path, ct, body, status, says) in [
+        ("GET", "/v1/encode", "", &b""[..], 405, "takes POST"),
+        ("GET", "/nope", "", b"", 404, "no endpoint /nope"),
+        (
+            "POST",
+            "/v1/encode?model=zzz",
+            "image/png",
+            &png,
+            404,
+            "no model 'zzz'",
+        ),
+        (
+            "POST",
+            "/v1/encode?colour=red",
+            "image/png",
+            &png,
+            400,
+            "'colour'",
+        ),
+        ("POST", "/v1/encode", "image/png", b"", 400, "empty body"),
+        (
+            "POST",
+            "/v1/encode",
+            "image/gif",
+            b"GIF89a....",
+            422,
+            "not a PNG, JPEG or WebP",
+        ),
+        (
+            "POST",
+            "/v1/encode",
+            "image/jpeg",
+            &photo[..photo.len() / 2],
+            422,
+            "JPEG",
+        ),
+        (
+            "POST",
+            "/v1/encode?resize=false",
+            "image/jpeg",
+            &photo,
+            422,
+            "resizing is off",
+        ),
+        (
+            "POST",
+            "/v1/encode",
+            "multipart/form-data",
+            b"x",
+            400,
+            "boundary",
+        ),
+        (
+            "POST",
+            "/v1/encode",
+            "multipart/form-data; boundary=q",
+            b"--q\r\nX: y\r\n\r\n1\r\n--q--",
+            400,
+            "no file part",
+        ),
+        (
+            "POST",
+            "/v1/decode",
+            "application/json",
+            b"{\"layers\": []}",
+            422,
+            "no layers",
+        ),
+        (
+            "POST",
+            "/v1/decode",
+            "application/json",
+            b"[{\"image\": 1}]",
+            422,
+            "bad token JSON",
+        ),
+        (
+            "POST",
+            "/v1/decode?depth=1",
+            "application/json",
+            &serde_json::to_vec(&json(&first)).unwrap(),
+            422,
+            "first decodable depth",
+        ),
+        (
+            "POST",
+            "/v1/decode",
+            "application/json",
+            &[0xff, 0xfe][..],
+            400,
+            "not UTF-8",
+        ),
+    ] {
+        let (s, message) = refused(method, &u(path), ct, body);
+        assert_eq!(s, status, "{path}: {message}");
+        assert!(message.contains(says), "{path}: {message}");
+    }
+    // A body over the limit is refused without being read.
+    let big = vec![0u8; 300_000];
+    let (s, message) = refused("POST", &u("/v1/encode"), "image/png", &big);
+    assert!(s == 413 && message.contains("200000 bytes"), "{message}");
+
+    let out = server.stop();
+    assert!(out.contains("stopped after"), "{out}");
+}
+
+#[test]
+fn a_request_waiting_too_long_is_refused_as_busy() {
+    let server = Server::start(&["--workers", "1", "--max-wait-s", "0.000001"]);
+    let (s, message) = {
+        let (s, _, body) = call("GET", &format!("{}/healthz", server.url), "", b"");
+        (
+            s,
+            json(&body)["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+        )
+    };
+    assert!(s == 503 && message.contains("waited"), "{s} {message}");
+    let out = server.stop();
+    assert!(out.contains("1 refused as busy"), "{out}");
+}

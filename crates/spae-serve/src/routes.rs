@@ -1,0 +1,272 @@
+//! The endpoints, as a function of a request's parts: no sockets here, so every route can be
+//! tested (and fuzzed) without a server.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::json;
+use spae::data::{decode_image, encode_png, model_image, Fit};
+use spae::tokenizer::{parse_tokens, LayerTokens, PyramidEncoding, TokenizerError};
+
+use crate::{multipart, ApiError, Model, Service};
+
+/// A request as the routes see it.
+#[derive(Debug, Clone, Default)]
+pub struct ApiRequest {
+    pub method: String,
+    /// The path without its query.
+    pub path: String,
+    /// The query string after `?` (may be empty).
+    pub query: String,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// An answer: status, content type and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl ApiResponse {
+    fn json(value: serde_json::Value) -> Self {
+        Self {
+            status: 200,
+            content_type: "application/json",
+            body: serde_json::to_vec(&value).unwrap_or_default(),
+        }
+    }
+
+    pub fn error(e: &ApiError) -> Self {
+        Self {
+            status: e.status,
+            content_type: "application/json",
+            body: e.body(),
+        }
+    }
+}
+
+/// The endpoints, for 404 answers.
+pub const ENDPOINTS: &str = "GET /healthz, GET /v1/models, POST /v1/encode, POST /v1/decode";
+
+impl Service {
+    /// Answers one request.
+    pub fn handle(&self, req: &ApiRequest) -> ApiResponse {
+        match self.route(req) {
+            Ok(r) => r,
+            Err(e) => ApiResponse::error(&e),
+        }
+    }
+
+    fn route(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        let allowed = match req.path.as_str() {
+            "/healthz" | "/v1/models" => "GET",
+            "/v1/encode" | "/v1/decode" => "POST",
+            other => {
+                return Err(ApiError::new(
+                    404,
+                    "not_found",
+                    format!("no endpoint {other}; there are {ENDPOINTS}"),
+                ))
+            }
+        };
+        if req.method != allowed {
+            return Err(ApiError::new(
+                405,
+                "method_not_allowed",
+                format!("{} takes {allowed}, not {}", req.path, req.method),
+            ));
+        }
+        let query = Query::parse(&req.query)?;
+        match req.path.as_str() {
+            "/healthz" => Ok(ApiResponse::json(
+                json!({"status": "ok", "models": self.models.len()}),
+            )),
+            "/v1/models" => Ok(ApiResponse::json(json!({
+                "models": self.models.iter().map(describe).collect::<Vec<_>>()
+            }))),
+            "/v1/encode" => self.encode(req, &query),
+            _ => self.decode(req, &query),
+        }
+    }
+
+    /// The model a query names (`model=`), or the first one served.
+    fn model(&self, query: &Query) -> Result<&Model, ApiError> {
+        match &query.model {
+            None => Ok(&self.models[0]),
+            Some(name) => self.models.iter().find(|m| &m.name == name).ok_or_else(|| {
+                let names: Vec<&str> = self.models.iter().map(|m| m.name.as_str()).collect();
+                ApiError::new(
+                    404,
+                    "unknown_model",
+                    format!("no model '{name}'; this server has {}", names.join(", ")),
+                )
+            }),
+        }
+    }
+
+    /// `POST /v1/encode[?model=M][&resize=false]`: an image (PNG, JPEG or WebP as the body, or
+    /// the file part of a multipart form) to its token pyramid.
+    fn encode(&self, req: &ApiRequest, query: &Query) -> Result<ApiResponse, ApiError> {
+        let m = self.model(query)?;
+        let ct = req.content_type.as_deref().unwrap_or("");
+        let bytes = if ct.to_ascii_lowercase().starts_with("multipart/form-data") {
+            multipart::image_part(&req.body, multipart::boundary(ct)?)?
+        } else {
+            &req.body[..]
+        };
+        if bytes.is_empty() {
+            return Err(ApiError::bad_request(
+                "empty body: send an image (PNG, JPEG or WebP) or a multipart form with one",
+            ));
+        }
+        let upload = Path::new("image");
+        let bad = |e: spae::data::DataError| ApiError::unprocessable("bad_image", e.to_string());
+        let img = decode_image(bytes, upload).map_err(bad)?;
+        let (size, ch) = m.tokenizer.image_shape();
+        let fit = match query.resize {
+            true => Fit::Resize,
+            false => Fit::Strict,
+        };
+        let px = model_image(&img, size, ch, fit, upload).map_err(bad)?;
+        let enc = m.tokenizer.encode(&px).map_err(tokens_error)?;
+        Ok(ApiResponse::json(json!({
+            "model": m.name,
+            "image": {"width": img.width, "height": img.height, "channels": img.channels},
+            "canvas": [size, size, ch],
+            "layers": enc.layers(0),
+        })))
+    }
+
+    /// `POST /v1/decode[?model=M][&depth=K]`: tokens (the encode answer, `{"layers": [...]}`,
+    /// or a token file of `spae encode`) to a PNG of the first K layers (default: all given).
+    fn decode(&self, req: &ApiRequest, query: &Query) -> Result<ApiResponse, ApiError> {
+        let m = self.model(query)?;
+        let text = std::str::from_utf8(&req.body)
+            .map_err(|_| ApiError::bad_request("the tokens are not UTF-8 text"))?;
+        let layers = parse_layers(text)?;
+        let depth = query.depth.unwrap_or(layers.len());
+        let enc = PyramidEncoding::from_layers(vec![layers]);
+        let px = m.tokenizer.decode(&enc, depth).map_err(tokens_error)?;
+        let (size, ch) = m.tokenizer.image_shape();
+        let png = encode_png(&px, ch, size, size).map_err(|e| ApiError::new(500, "internal", e))?;
+        Ok(ApiResponse {
+            status: 200,
+            content_type: "image/png",
+            body: png,
+        })
+    }
+}
+
+/// The layers of a decode request: `{"layers": [...]}` or a token file's text.
+fn parse_layers(text: &str) -> Result<Vec<LayerTokens>, ApiError> {
+    #[derive(Deserialize)]
+    struct Layers {
+        layers: Vec<LayerTokens>,
+    }
+    let bad = |m: String| ApiError::unprocessable("bad_tokens", m);
+    if text.trim_start().starts_with('{') {
+        let l: Layers =
+            serde_json::from_str(text).map_err(|e| bad(format!("bad token JSON: {e}")))?;
+        // The same checks as a token file's (numbered 1, 2, ... in order).
+        let as_file = serde_json::to_string(&json!([{"image": "", "layers": l.layers}]))
+            .map_err(|e| bad(e.to_string()))?;
+        parse_tokens(&as_file, 0).map_err(|e| bad(e.to_string()))
+    } else {
+        parse_tokens(text, 0).map_err(|e| bad(e.to_string()))
+    }
+}
+
+/// Tokenizer errors from what a request sent are 422; the pyramid's own (depth) too.
+fn tokens_error(e: TokenizerError) -> ApiError {
+    ApiError::unprocessable("bad_tokens", e.to_string())
+}
+
+/// What `GET /v1/models` says of a model.
+fn describe(m: &Model) -> serde_json::Value {
+    let (size, ch) = m.tokenizer.image_shape();
+    let p = m.tokenizer.pyramid();
+    let cb = m.tokenizer.codebook();
+    json!({
+        "name": m.name,
+        "source": m.source,
+        "canvas": [size, size, ch],
+        "layer_sizes": p.layer_sizes(),
+        "first_decodable_depth": p.first_decodable_depth(),
+        "codebook": {"llm": cb.source.name, "words": cb.words.len()},
+    })
+}
+
+/// The query parameters the endpoints read; any other is refused by name.
+#[derive(Debug, Default)]
+struct Query {
+    model: Option<String>,
+    depth: Option<usize>,
+    resize: bool,
+}
+
+impl Query {
+    fn parse(q: &str) -> Result<Self, ApiError> {
+        let mut out = Query {
+            resize: true,
+            ..Default::default()
+        };
+        for pair in q.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k {
+                "model" => out.model = Some(v.to_string()),
+                "depth" => {
+                    out.depth = Some(v.parse().map_err(|_| {
+                        ApiError::bad_request(format!("depth={v} is not a layer count"))
+                    })?)
+                }
+                "resize" => {
+                    out.resize = match v {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => {
+                            return Err(ApiError::bad_request(format!("resize={v}: true or false")))
+                        }
+                    }
+                }
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "unknown query parameter '{other}' (model, depth, resize)"
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_by_hand() {
+        let q = Query::parse("model=a&depth=3&resize=false").unwrap();
+        assert_eq!(
+            (q.model.as_deref(), q.depth, q.resize),
+            (Some("a"), Some(3), false)
+        );
+        assert!(Query::parse("").unwrap().resize);
+        let e = Query::parse("depth=x").unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(Query::parse("colour=red")
+            .unwrap_err()
+            .message
+            .contains("'colour'"));
+    }
+
+    #[test]
+    fn token_bodies() {
+        let e = parse_layers("{\"layers\": []}").unwrap_err();
+        assert!(e.message.contains("no layers") && e.status == 422, "{e}");
+        let e = parse_layers("{nope").unwrap_err();
+        assert!(e.message.contains("bad token JSON"), "{e}");
+    }
+}
