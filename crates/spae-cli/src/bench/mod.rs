@@ -2,6 +2,7 @@
 
 mod fewshot;
 mod quantizer;
+mod serve;
 mod train;
 
 use std::path::PathBuf;
@@ -28,6 +29,9 @@ pub enum BenchCommand {
     },
     /// Few-shot evaluation with and without prefix reuse: wall time, tokens/s, agreement.
     Fewshot(FewshotBenchArgs),
+    /// A load test of `spae serve` on loopback: N concurrent clients, p50 / p99 latency,
+    /// throughput, errors, against the library called directly.
+    Serve(serve::ServeBenchArgs),
 }
 
 #[derive(Args)]
@@ -134,5 +138,6 @@ pub fn run(cmd: BenchCommand, assets: &Assets, device: &Device) -> Result<()> {
         }
         BenchCommand::Quantizer(args) => quantizer::quantizer_bench(args, device),
         BenchCommand::Fewshot(args) => fewshot::fewshot_bench(args, assets, device),
+        BenchCommand::Serve(args) => serve::serve_bench(args, assets, device),
     }
 }
