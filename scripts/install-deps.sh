@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages that spae's build needs, installed if missing (Debian/Ubuntu, as root):
 # cmake and a C/C++ compiler for llama.cpp, libclang for its Rust bindings, unzip for assets,
-# npm for the npm-packaged data sets. `--fuzz` also installs what scripts/fuzz.sh needs: the
+# npm for the npm-packaged data sets, Chromium and ChromeDriver for the viewer's browser test
+# (`spae serve`'s page, driven headless over WebDriver). `--fuzz` also installs what scripts/fuzz.sh needs: the
 # nightly toolchain and cargo-fuzz (libFuzzer); the normal tests run the fuzz regression corpus on
 # stable Rust without them.
 set -euo pipefail
@@ -10,6 +11,8 @@ command -v cmake >/dev/null || missing+=(cmake)
 command -v g++ >/dev/null || missing+=(g++)
 command -v unzip >/dev/null || missing+=(unzip)
 command -v npm >/dev/null || missing+=(npm)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "[deps] installing ${missing[*]}"

@@ -7,7 +7,9 @@ use anyhow::{bail, Result};
 use clap::Args;
 use spae::assets::Assets;
 use spae::device::Device;
-use spae_serve::{stop_on_signals, Limits, Model, Service};
+use spae_serve::{stop_on_signals, Limits, LlmWorker, Model, Service};
+
+use crate::common::LlmArgs;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -30,6 +32,12 @@ pub struct ServeArgs {
     /// Seconds a request may wait for a worker (503 beyond).
     #[arg(long, default_value_t = 30.0)]
     pub max_wait_s: f64,
+    /// Also answer POST /v1/fewshot with the frozen LLM of --llm (default smollm2), one
+    /// question at a time, its prompt prefix reused between questions.
+    #[arg(long)]
+    pub fewshot: bool,
+    #[command(flatten)]
+    pub llm: LlmArgs,
 }
 
 /// `NAME=PATH` or `PATH` (named by its last folder).
@@ -76,7 +84,21 @@ pub fn run(args: ServeArgs, assets: &Assets, device: &Device) -> Result<()> {
         max_wait: Duration::from_secs_f64(args.max_wait_s),
     };
     let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
-    let listener = Service::new(models, limits)?.bind(&args.addr)?;
+    let mut service = Service::new(models, limits)?;
+    if args.fewshot {
+        if args.llm.words_as_text {
+            bail!("--words-as-text: the service gives the LLM the words' own ids only");
+        }
+        let (_, llm) = args
+            .llm
+            .load(assets, service.models()[0].tokenizer.codebook())?;
+        for m in &service.models()[1..] {
+            llm.check_codebook(m.tokenizer.codebook())
+                .map_err(|e| anyhow::anyhow!("--model {}: {e}", m.name))?;
+        }
+        service = service.with_llm(LlmWorker::start(llm, args.llm.spec(4096))?);
+    }
+    let listener = service.bind(&args.addr)?;
     let stop = stop_on_signals()?;
     // Tests and scripts read the address from this line.
     println!(

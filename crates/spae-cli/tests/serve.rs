@@ -333,6 +333,37 @@ fn serves_the_words_and_pixels_of_the_command_line() {
         assert_eq!(s, status, "{path}: {message}");
         assert!(message.contains(says), "{path}: {message}");
     }
+    // Nearest words of an answer's first word; an unknown word is named; no LLM, no few-shot.
+    let word = json(&first)["layers"][0]["words"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ask = serde_json::json!({"word": word, "k": 5}).to_string();
+    let (s, _, body) = call(
+        "POST",
+        &u("/v1/nearest"),
+        "application/json",
+        ask.as_bytes(),
+    );
+    let near = json(&body);
+    assert_eq!(s, 200, "{near}");
+    assert_eq!(near["nearest"].as_array().unwrap().len(), 5);
+    assert!(near["nearest"][0]["cosine"].as_f64().unwrap() > 0.0);
+    let (s, m) = refused(
+        "POST",
+        &u("/v1/nearest"),
+        "application/json",
+        br#"{"word": " zzqqxy"}"#,
+    );
+    assert!(s == 422 && m.contains("zzqqxy"), "{m}");
+    // A server without an LLM says so: 501 (the server's setting, not the request, is wrong).
+    let (s, _, body) = call("POST", &u("/v1/fewshot"), "application/json", b"{}");
+    let m = json(&body)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(s == 501 && m.contains("--llm"), "{m}");
+
     // A body over the limit is refused without being read.
     let big = vec![0u8; 300_000];
     let (s, message) = refused("POST", &u("/v1/encode"), "image/png", &big);
@@ -358,4 +389,86 @@ fn a_request_waiting_too_long_is_refused_as_busy() {
     assert!(s == 503 && message.contains("waited"), "{s} {message}");
     let out = server.stop();
     assert!(out.contains("1 refused as busy"), "{out}");
+}
+
+#[test]
+fn answers_a_fewshot_question_with_the_frozen_llm() {
+    use base64::Engine;
+    let server = Server::start(&[
+        "--model",
+        "models/fashion-mnist-open",
+        "--fewshot",
+        "--threads",
+        "2",
+    ]);
+    let url = format!("{}/v1/fewshot", server.url);
+    let dir = tempfile::tempdir().unwrap();
+    // Fashion-MNIST test images 0 (ankle boot), 1 (pullover) and 2 (trouser) as PNG files.
+    let b64 = |i: usize| {
+        let p = dir.path().join(format!("{i}.png"));
+        common::write_gray_png(&p, 28, 28, &common::fashion_mnist_test_image(i));
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(&p).unwrap())
+    };
+    let ask = serde_json::json!({
+        "support": [{"label": "boot", "image": b64(0)}, {"label": "sweater", "image": b64(1)}],
+        "query": format!("data:image/png;base64,{}", b64(2)),
+    });
+    let (s, _, body) = call("POST", &url, "application/json", ask.to_string().as_bytes());
+    let a = json(&body);
+    assert_eq!(s, 200, "{a}");
+    assert!(
+        ["boot", "sweater"].contains(&a["answer"].as_str().unwrap()),
+        "{a}"
+    );
+    let prompt = a["prompt"].as_str().unwrap();
+    assert!(
+        prompt.starts_with("Answer with boot or sweater.")
+            && prompt.contains(" output: This is a boot."),
+        "{prompt}"
+    );
+    // The same question twice: the same answer (the reused prefix changes nothing).
+    let (_, _, again) = call("POST", &url, "application/json", ask.to_string().as_bytes());
+    assert_eq!(json(&again)["answer"], a["answer"]);
+
+    for (body, status, says) in [
+        (
+            serde_json::json!({"support": [{"label": "boot", "image": b64(0)}], "query": b64(2)}),
+            422,
+            "2 to 16",
+        ),
+        (
+            serde_json::json!({"support": [], "query": b64(2)}),
+            422,
+            "support images",
+        ),
+        (
+            serde_json::json!({"support": [{"label": "a", "image": "%%"}, {"label": "b", "image": b64(1)}], "query": b64(2)}),
+            400,
+            "support 0: not base64",
+        ),
+        (
+            serde_json::json!({"support": [{"label": "a", "image": "aGk="}, {"label": "b", "image": b64(1)}], "query": b64(2)}),
+            422,
+            "support 0",
+        ),
+        (
+            serde_json::json!({"support": [{"label": "a", "image": b64(0)}, {"label": "b", "image": b64(1)}], "query": b64(2), "layers": 9}),
+            422,
+            "layers=9",
+        ),
+        (
+            serde_json::json!({"support": [], "query": "", "shots": 3}),
+            400,
+            "unknown field",
+        ),
+    ] {
+        let (s, m) = refused(
+            "POST",
+            &url,
+            "application/json",
+            body.to_string().as_bytes(),
+        );
+        assert!(s == status && m.contains(says), "{s} {m}");
+    }
+    server.stop();
 }

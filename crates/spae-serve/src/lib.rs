@@ -4,11 +4,15 @@
 //! connections; queued and running requests are answered first).
 //!
 //! Endpoints ([`routes`]): `GET /healthz`, `GET /v1/models`, `POST /v1/encode` (an image as the
-//! body or a multipart form -> its token pyramid as JSON), `POST /v1/decode` (tokens -> PNG).
+//! body or a multipart form -> its token pyramid as JSON), `POST /v1/decode` (tokens -> PNG),
+//! `POST /v1/nearest` (a word's nearest codebook words), `POST /v1/fewshot` (labelled images and
+//! a query -> the frozen LLM's answer; [`LlmWorker`]).
 
 mod error;
+pub mod llm;
 pub mod multipart;
 pub mod routes;
+mod tasks;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -20,6 +24,7 @@ use std::time::{Duration, Instant};
 use spae::tokenizer::ImageTokenizer;
 
 pub use error::ApiError;
+pub use llm::LlmWorker;
 pub use routes::{ApiRequest, ApiResponse};
 
 /// A tokenizer served under a name.
@@ -67,12 +72,16 @@ pub enum ServeError {
     Bind { addr: String, message: String },
     #[error("cannot watch for SIGINT / SIGTERM: {0}")]
     Signals(std::io::Error),
+    #[error("the LLM: {0}")]
+    Llm(String),
 }
 
 /// The models and limits of one server.
 pub struct Service {
     models: Vec<Model>,
     limits: Limits,
+    /// Answers `/v1/fewshot` when given.
+    llm: Option<LlmWorker>,
 }
 
 /// What a finished server did.
@@ -98,7 +107,17 @@ impl Service {
                 "workers, queue and body size must be at least 1".into(),
             ));
         }
-        Ok(Self { models, limits })
+        Ok(Self {
+            models,
+            limits,
+            llm: None,
+        })
+    }
+
+    /// Answers `/v1/fewshot` with this LLM.
+    pub fn with_llm(mut self, llm: LlmWorker) -> Self {
+        self.llm = Some(llm);
+        self
     }
 
     pub fn models(&self) -> &[Model] {

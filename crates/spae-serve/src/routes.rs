@@ -31,7 +31,7 @@ pub struct ApiResponse {
 }
 
 impl ApiResponse {
-    fn json(value: serde_json::Value) -> Self {
+    pub(crate) fn json(value: serde_json::Value) -> Self {
         Self {
             status: 200,
             content_type: "application/json",
@@ -49,7 +49,8 @@ impl ApiResponse {
 }
 
 /// The endpoints, for 404 answers.
-pub const ENDPOINTS: &str = "GET /healthz, GET /v1/models, POST /v1/encode, POST /v1/decode";
+pub const ENDPOINTS: &str = "GET /healthz, GET /v1/models, POST /v1/encode, POST /v1/decode, \
+                             POST /v1/nearest, POST /v1/fewshot";
 
 impl Service {
     /// Answers one request.
@@ -63,7 +64,7 @@ impl Service {
     fn route(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let allowed = match req.path.as_str() {
             "/healthz" | "/v1/models" => "GET",
-            "/v1/encode" | "/v1/decode" => "POST",
+            "/v1/encode" | "/v1/decode" | "/v1/nearest" | "/v1/fewshot" => "POST",
             other => {
                 return Err(ApiError::new(
                     404,
@@ -85,15 +86,18 @@ impl Service {
                 json!({"status": "ok", "models": self.models.len()}),
             )),
             "/v1/models" => Ok(ApiResponse::json(json!({
-                "models": self.models.iter().map(describe).collect::<Vec<_>>()
+                "models": self.models.iter().map(describe).collect::<Vec<_>>(),
+                "llm": self.llm.as_ref().map(|l| l.name.clone()),
             }))),
             "/v1/encode" => self.encode(req, &query),
-            _ => self.decode(req, &query),
+            "/v1/decode" => self.decode(req, &query),
+            "/v1/nearest" => self.nearest(&req.body, &query),
+            _ => self.fewshot(&req.body, &query),
         }
     }
 
     /// The model a query names (`model=`), or the first one served.
-    fn model(&self, query: &Query) -> Result<&Model, ApiError> {
+    pub(crate) fn model(&self, query: &Query) -> Result<&Model, ApiError> {
         match &query.model {
             None => Ok(&self.models[0]),
             Some(name) => self.models.iter().find(|m| &m.name == name).ok_or_else(|| {
@@ -201,7 +205,7 @@ fn describe(m: &Model) -> serde_json::Value {
 
 /// The query parameters the endpoints read; any other is refused by name.
 #[derive(Debug, Default)]
-struct Query {
+pub(crate) struct Query {
     model: Option<String>,
     depth: Option<usize>,
     resize: bool,
