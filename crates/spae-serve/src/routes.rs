@@ -48,8 +48,12 @@ impl ApiResponse {
     }
 }
 
+/// The pyramid viewer (plain HTML and JavaScript, no build step), served at `/`.
+pub const VIEWER: &str = include_str!("viewer.html");
+
 /// The endpoints, for 404 answers.
-pub const ENDPOINTS: &str = "GET /healthz, GET /v1/models, POST /v1/encode, POST /v1/decode, \
+pub const ENDPOINTS: &str =
+    "GET / (the viewer), GET /healthz, GET /v1/models, POST /v1/encode, POST /v1/decode, \
                              POST /v1/nearest, POST /v1/fewshot";
 
 impl Service {
@@ -63,7 +67,7 @@ impl Service {
 
     fn route(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let allowed = match req.path.as_str() {
-            "/healthz" | "/v1/models" => "GET",
+            "/" | "/healthz" | "/v1/models" => "GET",
             "/v1/encode" | "/v1/decode" | "/v1/nearest" | "/v1/fewshot" => "POST",
             other => {
                 return Err(ApiError::new(
@@ -82,6 +86,11 @@ impl Service {
         }
         let query = Query::parse(&req.query)?;
         match req.path.as_str() {
+            "/" => Ok(ApiResponse {
+                status: 200,
+                content_type: "text/html; charset=utf-8",
+                body: VIEWER.as_bytes().to_vec(),
+            }),
             "/healthz" => Ok(ApiResponse::json(
                 json!({"status": "ok", "models": self.models.len()}),
             )),
