@@ -9,9 +9,9 @@ use serde::Deserialize;
 use serde_json::json;
 use spae::data::{decode_image, model_image, Fit};
 
-use crate::llm::FewshotAsk;
 use crate::routes::{ApiResponse, Query};
 use crate::{ApiError, Model, Service};
+use spae_icl::fewshot::question::Question;
 
 /// Most support images a few-shot request may send.
 pub const MAX_SUPPORT: usize = 32;
@@ -172,7 +172,7 @@ impl Service {
             .word_ids(&px, b.layers)
             .map_err(|e| ApiError::unprocessable("bad_tokens", e.to_string()))?;
         let query_words = words.pop().unwrap_or_default();
-        let answer = llm.ask(FewshotAsk {
+        let answer = llm.ask(Question {
             class_names: class_names.clone(),
             support: words.into_iter().zip(labels).collect(),
             query: query_words,

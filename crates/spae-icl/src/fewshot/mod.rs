@@ -7,6 +7,7 @@
 
 mod episodes;
 mod pool;
+pub mod question;
 mod task;
 pub use episodes::{run_setting, EpisodeRecord, ImagePool, RunConfig, SettingAt, SettingResult};
 pub use pool::{select, ClassChoice, PoolClass, PoolLabels};
