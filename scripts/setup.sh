@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/install-assets.sh "$@"
 . scripts/cpu-env.sh
+scripts/install-python.sh
 cargo run --release --locked --quiet --bin spae -- demo

@@ -8,3 +8,6 @@ scripts/install-assets.sh
 scripts/install-llama-server.sh
 . scripts/cpu-env.sh
 cargo test --release --locked --workspace
+# The Python package (built from this workspace into .venv) against the binary the tests built.
+scripts/install-python.sh
+.venv/bin/python -m pytest -q crates/spae-py/tests

@@ -13,13 +13,15 @@ use serde::Deserialize;
 use thiserror::Error;
 
 mod files;
+mod folder;
 mod image;
 mod named;
 mod select;
 pub use files::{
-    center_square_rgb, decode_png, encode_png, image_folder, read_png, rgba_on_white, tile_images,
-    write_png, Image, MAX_IMAGE_PIXELS,
+    center_square_rgb, decode_png, encode_png, read_png, rgba_on_white, tile_images, write_png,
+    Image, MAX_IMAGE_PIXELS,
 };
+pub use folder::image_folder;
 pub use image::{
     bilinear_weights, decode_image, fit_box, is_image_file, load_model_image, model_image,
     read_image, Fit, ImageFormat,

@@ -41,6 +41,15 @@ fn nothing_below_training_imports_it() {
 }
 
 #[test]
+fn the_service_and_the_python_package_use_inference_only() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for c in ["spae-serve", "spae-py"] {
+        let bad = offenders(&crates.join(c).join("src"), None, &["spae::train"]);
+        assert!(bad.is_empty(), "{c} imports training: {bad:?}");
+    }
+}
+
+#[test]
 fn the_backend_trait_stands_alone() {
     let llm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spae-llm/src/backend.rs");
     let text = std::fs::read_to_string(llm).unwrap();
