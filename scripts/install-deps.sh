@@ -2,7 +2,8 @@
 # System packages that spae's build needs, installed if missing (Debian/Ubuntu, as root):
 # cmake and a C/C++ compiler for llama.cpp, libclang for its Rust bindings, unzip for assets,
 # npm for the npm-packaged data sets, Chromium and ChromeDriver for the viewer's browser test
-# (`spae serve`'s page, driven headless over WebDriver). `--fuzz` also installs what scripts/fuzz.sh needs: the
+# (`spae serve`'s page, driven headless over WebDriver), python3 with venv for the Python package
+# (scripts/install-python.sh). `--fuzz` also installs what scripts/fuzz.sh needs: the
 # nightly toolchain and cargo-fuzz (libFuzzer); the normal tests run the fuzz regression corpus on
 # stable Rust without them.
 set -euo pipefail
@@ -11,6 +12,8 @@ command -v cmake >/dev/null || missing+=(cmake)
 command -v g++ >/dev/null || missing+=(g++)
 command -v unzip >/dev/null || missing+=(unzip)
 command -v npm >/dev/null || missing+=(npm)
+command -v python3 >/dev/null || missing+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
