@@ -6,7 +6,8 @@ vocabulary is SmolLM2's first words (the real GGUF is 100 MB) with one tensor of
 Deterministic (seeded); stdlib only. The openai_reply seeds (two status bytes, then the body) are
 replies captured from the llama-cpp-python server of scripts/install-llama-server.sh serving
 SmolLM2 (a chat answer, a text completion, its 500 and 404 errors), plus the documented shape of
-`usage.prompt_tokens_details.cached_tokens` and a 503; they are committed, not written here.
+`usage.prompt_tokens_details.cached_tokens` and a 503; they are committed, not written here. The
+image seeds come from tools/image_fixtures.py; the serve_request seeds are built from them.
     python3 tools/fuzz_seeds.py [ASSETS=assets]
 """
 import gzip
@@ -114,4 +115,18 @@ SUPPORTED_IDS = [0, 1, 30, 2, 3, 6, 7, 8, 12, 13, 14]
 for i, ty in enumerate(SUPPORTED_IDS):
     bs, bb = BLOCK[ty]
     put("dequantize", f"type-{ty}", bytes([i]) + bytes(rng.getrandbits(8) for _ in range(2 * bb)))
+# Requests to `spae serve` (QUERY \n CONTENT-TYPE \n BODY): a raw image body, a multipart form
+# with a file part, and decode bodies (the encode answer's {"layers": ...} and a token file),
+# built from the image seeds (tools/image_fixtures.py) and the token seeds above.
+img = open(os.path.join(out, "image", "baseline.jpg"), "rb").read()
+put("serve_request", "encode-raw", b"model=emoji&resize=true\nimage/jpeg\n" + img)
+form = (b"--sPaE\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n"
+        b"--sPaE\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.jpg\"\r\n"
+        b"Content-Type: image/jpeg\r\n\r\n" + img + b"\r\n--sPaE--\r\n")
+put("serve_request", "encode-multipart", b"\nmultipart/form-data; boundary=sPaE\n" + form)
+tokens = json.loads(open(os.path.join(out, "tokens", "coins.json")).read())
+put("serve_request", "decode-layers", b"depth=4\napplication/json\n"
+    + json.dumps({"layers": tokens[0]["layers"]}).encode())
+put("serve_request", "decode-plain", b"model=fashion\ntext/plain\n"
+    + open(os.path.join(out, "tokens", "coins.txt"), "rb").read())
 print("seeds in", out)

@@ -376,17 +376,25 @@ fn serves_the_words_and_pixels_of_the_command_line() {
 #[test]
 fn a_request_waiting_too_long_is_refused_as_busy() {
     let server = Server::start(&["--workers", "1", "--max-wait-s", "0.000001"]);
-    let (s, message) = {
-        let (s, _, body) = call("GET", &format!("{}/healthz", server.url), "", b"");
-        (
-            s,
-            json(&body)["error"]["message"]
-                .as_str()
-                .unwrap_or("")
-                .to_string(),
-        )
-    };
+    let resp = agent()
+        .get(&format!("{}/healthz", server.url))
+        .call()
+        .unwrap();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap_or("").to_string());
+    let (s, body) = (
+        resp.status().as_u16(),
+        resp.into_body().read_to_vec().unwrap(),
+    );
+    let message = json(&body)["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     assert!(s == 503 && message.contains("waited"), "{s} {message}");
+    // A busy server says when to come back.
+    assert_eq!(retry.as_deref(), Some("1"));
     let out = server.stop();
     assert!(out.contains("1 refused as busy"), "{out}");
 }

@@ -11,6 +11,7 @@
 mod error;
 pub mod llm;
 pub mod multipart;
+pub mod request;
 pub mod routes;
 mod tasks;
 
@@ -299,6 +300,12 @@ fn respond(request: tiny_http::Request, r: &ApiResponse) {
     let mut response = tiny_http::Response::from_data(r.body.clone()).with_status_code(r.status);
     if let Ok(header) = tiny_http::Header::from_bytes("Content-Type", r.content_type) {
         response = response.with_header(header);
+    }
+    // A busy server says when to come back (RFC 9110, 10.2.3).
+    if r.status == 503 {
+        if let Ok(header) = tiny_http::Header::from_bytes("Retry-After", "1") {
+            response = response.with_header(header);
+        }
     }
     if let Err(e) = request.respond(response) {
         tracing::debug!("the client left before its answer: {e}");

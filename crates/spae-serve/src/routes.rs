@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
 use serde_json::json;
 use spae::data::{decode_image, encode_png, model_image, Fit};
-use spae::tokenizer::{parse_tokens, LayerTokens, PyramidEncoding, TokenizerError};
+use spae::tokenizer::{PyramidEncoding, TokenizerError};
 
-use crate::{multipart, ApiError, Model, Service};
+use crate::request::{image_bytes, parse_layers, Query};
+use crate::{ApiError, Model, Service};
 
 /// A request as the routes see it.
 #[derive(Debug, Clone, Default)]
@@ -124,17 +124,7 @@ impl Service {
     /// the file part of a multipart form) to its token pyramid.
     fn encode(&self, req: &ApiRequest, query: &Query) -> Result<ApiResponse, ApiError> {
         let m = self.model(query)?;
-        let ct = req.content_type.as_deref().unwrap_or("");
-        let bytes = if ct.to_ascii_lowercase().starts_with("multipart/form-data") {
-            multipart::image_part(&req.body, multipart::boundary(ct)?)?
-        } else {
-            &req.body[..]
-        };
-        if bytes.is_empty() {
-            return Err(ApiError::bad_request(
-                "empty body: send an image (PNG, JPEG or WebP) or a multipart form with one",
-            ));
-        }
+        let bytes = image_bytes(req.content_type.as_deref(), &req.body)?;
         let upload = Path::new("image");
         let bad = |e: spae::data::DataError| ApiError::unprocessable("bad_image", e.to_string());
         let img = decode_image(bytes, upload).map_err(bad)?;
@@ -173,25 +163,6 @@ impl Service {
     }
 }
 
-/// The layers of a decode request: `{"layers": [...]}` or a token file's text.
-fn parse_layers(text: &str) -> Result<Vec<LayerTokens>, ApiError> {
-    #[derive(Deserialize)]
-    struct Layers {
-        layers: Vec<LayerTokens>,
-    }
-    let bad = |m: String| ApiError::unprocessable("bad_tokens", m);
-    if text.trim_start().starts_with('{') {
-        let l: Layers =
-            serde_json::from_str(text).map_err(|e| bad(format!("bad token JSON: {e}")))?;
-        // The same checks as a token file's (numbered 1, 2, ... in order).
-        let as_file = serde_json::to_string(&json!([{"image": "", "layers": l.layers}]))
-            .map_err(|e| bad(e.to_string()))?;
-        parse_tokens(&as_file, 0).map_err(|e| bad(e.to_string()))
-    } else {
-        parse_tokens(text, 0).map_err(|e| bad(e.to_string()))
-    }
-}
-
 /// Tokenizer errors from what a request sent are 422; the pyramid's own (depth) too.
 fn tokens_error(e: TokenizerError) -> ApiError {
     ApiError::unprocessable("bad_tokens", e.to_string())
@@ -210,76 +181,4 @@ fn describe(m: &Model) -> serde_json::Value {
         "first_decodable_depth": p.first_decodable_depth(),
         "codebook": {"llm": cb.source.name, "words": cb.words.len()},
     })
-}
-
-/// The query parameters the endpoints read; any other is refused by name.
-#[derive(Debug, Default)]
-pub(crate) struct Query {
-    model: Option<String>,
-    depth: Option<usize>,
-    resize: bool,
-}
-
-impl Query {
-    fn parse(q: &str) -> Result<Self, ApiError> {
-        let mut out = Query {
-            resize: true,
-            ..Default::default()
-        };
-        for pair in q.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            match k {
-                "model" => out.model = Some(v.to_string()),
-                "depth" => {
-                    out.depth = Some(v.parse().map_err(|_| {
-                        ApiError::bad_request(format!("depth={v} is not a layer count"))
-                    })?)
-                }
-                "resize" => {
-                    out.resize = match v {
-                        "true" | "1" => true,
-                        "false" | "0" => false,
-                        _ => {
-                            return Err(ApiError::bad_request(format!("resize={v}: true or false")))
-                        }
-                    }
-                }
-                other => {
-                    return Err(ApiError::bad_request(format!(
-                        "unknown query parameter '{other}' (model, depth, resize)"
-                    )))
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn queries_by_hand() {
-        let q = Query::parse("model=a&depth=3&resize=false").unwrap();
-        assert_eq!(
-            (q.model.as_deref(), q.depth, q.resize),
-            (Some("a"), Some(3), false)
-        );
-        assert!(Query::parse("").unwrap().resize);
-        let e = Query::parse("depth=x").unwrap_err();
-        assert_eq!(e.status, 400);
-        assert!(Query::parse("colour=red")
-            .unwrap_err()
-            .message
-            .contains("'colour'"));
-    }
-
-    #[test]
-    fn token_bodies() {
-        let e = parse_layers("{\"layers\": []}").unwrap_err();
-        assert!(e.message.contains("no layers") && e.status == 422, "{e}");
-        let e = parse_layers("{nope").unwrap_err();
-        assert!(e.message.contains("bad token JSON"), "{e}");
-    }
 }

@@ -9,7 +9,8 @@ use serde::Deserialize;
 use serde_json::json;
 use spae::data::{decode_image, model_image, Fit};
 
-use crate::routes::{ApiResponse, Query};
+use crate::request::Query;
+use crate::routes::ApiResponse;
 use crate::{ApiError, Model, Service};
 use spae_icl::fewshot::question::Question;
 
