@@ -88,7 +88,11 @@ def llm_name(r):
 def tokenizer(r):
     keep = r.get("class_word_control")
     if keep is None:
-        return r["checkpoint"]
+        label = r["checkpoint"]
+        llm = str(r.get("llm", ""))
+        if llm and "SmolLM2" not in llm:
+            label += f", read by {Path(llm).name}" + (" (words as text)" if r.get("words_as_text") else "")
+        return label
     return f"CONTROL: random words fixed per class, kept with p = {keep:g} (no tokenizer)"
 
 
@@ -98,7 +102,8 @@ def setting_name(s):
 
 
 def table1(d: Path):
-    runs = [(n, load(d, n)) for n in ["t1-open-l1", "t1-open", "t1-open-l3", "t1-control", "t1-app"]]
+    runs = [(n, load(d, n)) for n in ["t1-open-l1", "t1-open", "t1-open-l3", "t1-open-qwen", "t1-control",
+                                      "t1-app", "t1-baseline"]]
     runs = [(n, r) for n, r in runs if r is not None]
     if not runs:
         return
