@@ -4,14 +4,12 @@
 
 mod common;
 
+use common::repo;
+
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::spae;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// `spae ARGS` from the repository root (the committed model names its codebook from there).
 fn run(args: &[&str]) -> std::process::Output {

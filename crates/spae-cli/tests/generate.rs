@@ -6,13 +6,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::repo;
+
+use std::path::Path;
 
 use common::{kill_when, lines, spae};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn run(args: &[&str]) -> std::process::Output {
     spae(args).current_dir(repo()).output().unwrap()

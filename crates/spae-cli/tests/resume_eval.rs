@@ -4,14 +4,12 @@
 
 mod common;
 
+use common::repo;
+
 use std::path::{Path, PathBuf};
 
 use common::{kill_once, kill_when, lines, spae};
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn kill(args: &[String], journal: &Path, kill_at: usize) -> usize {
     let mut cmd = spae(&strs(args));

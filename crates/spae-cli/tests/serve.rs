@@ -4,72 +4,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::path::PathBuf;
 
-use common::{ok, spae};
+use common::{ok_in_repo, repo, Server};
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn fixture(name: &str) -> PathBuf {
     repo().join("crates/spae/tests/fixtures/images").join(name)
-}
-
-/// A running `spae serve ARGS` and its base URL.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Self {
-        let mut child = spae(&[&["serve", "--addr", "127.0.0.1:0"][..], args].concat())
-            .current_dir(repo())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
-        Self { child, url }
-    }
-
-    /// SIGTERM; the process must exit 0 and report what it served.
-    fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
-        assert!(std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-        let out = std::mem::replace(&mut self.child, spawn_nothing())
-            .wait_with_output()
-            .unwrap();
-        assert!(out.status.success(), "{:?}", out.status);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-fn spawn_nothing() -> Child {
-    std::process::Command::new("true").spawn().unwrap()
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn agent() -> ureq::Agent {
@@ -172,7 +113,7 @@ fn serves_the_words_and_pixels_of_the_command_line() {
         let answer = json(&answer);
         let layers = answer["layers"].as_array().map_or(0, Vec::len);
         assert!(layers >= 4, "{answer}");
-        let cli = ok(&[
+        let cli = ok_in_repo(&[
             "encode",
             path.to_str().unwrap(),
             "--checkpoint",
@@ -203,7 +144,7 @@ fn serves_the_words_and_pixels_of_the_command_line() {
         let tokens = dir.path().join("t.json");
         std::fs::write(&tokens, &cli).unwrap();
         let out = dir.path().join("d.png");
-        ok(&[
+        ok_in_repo(&[
             "decode",
             tokens.to_str().unwrap(),
             "--checkpoint",

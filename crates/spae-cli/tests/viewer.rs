@@ -6,18 +6,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use common::repo;
 use serde_json::{json, Value};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// A child process killed when dropped.
 struct Proc(Child);
@@ -139,31 +135,13 @@ impl Drop for Browser {
 fn the_viewer_shows_the_words_spae_encode_writes() {
     let photo = repo().join("crates/spae/tests/fixtures/images/chelsea.webp");
     let model = "models/emoji-64-semantic";
-    // The server, on a free port.
-    let mut child = common::spae(&[
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
+    let server = common::Server::start(&[
         "--model",
         &format!("emoji={model}"),
         "--model",
         "models/fashion-mnist-semantic",
-    ])
-    .current_dir(repo())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _server = Proc(child);
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    ]);
+    let url = server.url.clone();
 
     let b = Browser::start();
     b.send("POST", "/url", json!({"url": format!("{url}/")}));
@@ -183,7 +161,7 @@ fn the_viewer_shows_the_words_spae_encode_writes() {
             ),
             "the words",
         );
-        let cli = common::ok(&[
+        let cli = common::ok_in_repo(&[
             "encode",
             image.to_str().unwrap(),
             "--checkpoint",

@@ -4,6 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The repository root (where released models and `assets/` are).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 pub fn assets_root() -> PathBuf {
     spae::assets::Assets::from_env_or(concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets")).root
 }
@@ -24,6 +29,69 @@ pub fn ok(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// [`ok`] run from the repository root, as a user runs it: relative paths a released model names
+/// (its codebook in `assets/`) resolve there, not in this crate's folder.
+pub fn ok_in_repo(args: &[&str]) -> String {
+    let out = spae(args).current_dir(repo()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A running `spae serve --addr 127.0.0.1:0 ARGS` (from the repository root) and its base URL,
+/// read from the line it prints on start; killed when dropped.
+pub struct Server {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl Server {
+    pub fn start(args: &[&str]) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = spae(&[&["serve", "--addr", "127.0.0.1:0"][..], args].concat())
+            .current_dir(repo())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        Self { child, url }
+    }
+
+    /// SIGTERM; the process must exit 0. Returns what it printed after its first line.
+    pub fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+        let mut rest = String::new();
+        std::io::Read::read_to_string(self.child.stdout.as_mut().unwrap(), &mut rest).unwrap();
+        rest
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Runs `spae ARGS`, which must fail cleanly with one error line; returns it.
