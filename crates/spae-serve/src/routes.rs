@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use serde_json::json;
-use spae::data::{decode_image, encode_png, model_image, Fit};
+use spae::data::{decode_image, encode_png, model_image, Fit, Image};
 use spae::tokenizer::{PyramidEncoding, TokenizerError};
 
 use crate::request::{image_bytes, parse_layers, Query};
@@ -125,15 +125,12 @@ impl Service {
     fn encode(&self, req: &ApiRequest, query: &Query) -> Result<ApiResponse, ApiError> {
         let m = self.model(query)?;
         let bytes = image_bytes(req.content_type.as_deref(), &req.body)?;
-        let upload = Path::new("image");
-        let bad = |e: spae::data::DataError| ApiError::unprocessable("bad_image", e.to_string());
-        let img = decode_image(bytes, upload).map_err(bad)?;
-        let (size, ch) = m.tokenizer.image_shape();
         let fit = match query.resize {
             true => Fit::Resize,
             false => Fit::Strict,
         };
-        let px = model_image(&img, size, ch, fit, upload).map_err(bad)?;
+        let (img, px) = upload_pixels(m, bytes, "image", fit)?;
+        let (size, ch) = m.tokenizer.image_shape();
         let enc = m.tokenizer.encode(&px).map_err(tokens_error)?;
         Ok(ApiResponse::json(json!({
             "model": m.name,
@@ -161,6 +158,22 @@ impl Service {
             body: png,
         })
     }
+}
+
+/// An uploaded image (`what` names it in errors) decoded and brought to `m`'s canvas by `fit`:
+/// the decoded image and the model's input pixels. Bad bytes or sizes are 422.
+pub(crate) fn upload_pixels(
+    m: &Model,
+    bytes: &[u8],
+    what: &str,
+    fit: Fit,
+) -> Result<(Image, Vec<f32>), ApiError> {
+    let path = Path::new(what);
+    let bad = |e: spae::data::DataError| ApiError::unprocessable("bad_image", e.to_string());
+    let img = decode_image(bytes, path).map_err(bad)?;
+    let (size, ch) = m.tokenizer.image_shape();
+    let px = model_image(&img, size, ch, fit, path).map_err(bad)?;
+    Ok((img, px))
 }
 
 /// Tokenizer errors from what a request sent are 422; the pyramid's own (depth) too.

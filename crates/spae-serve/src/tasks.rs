@@ -1,17 +1,16 @@
 //! The endpoints beyond encode / decode: nearest words in the codebook (`POST /v1/nearest`) and a
 //! few-shot question to the frozen LLM (`POST /v1/fewshot`).
 
-use std::path::Path;
 use std::time::Instant;
 
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
-use spae::data::{decode_image, model_image, Fit};
+use spae::data::Fit;
 
 use crate::request::Query;
-use crate::routes::ApiResponse;
-use crate::{ApiError, Model, Service};
+use crate::routes::{upload_pixels, ApiResponse};
+use crate::{ApiError, Service};
 use spae_icl::fewshot::question::Question;
 
 /// Most support images a few-shot request may send.
@@ -74,15 +73,6 @@ fn base64_image(text: &str, what: &str) -> Result<Vec<u8>, ApiError> {
     base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
         .map_err(|e| ApiError::bad_request(format!("{what}: not base64: {e}")))
-}
-
-/// An uploaded image as the model's input pixels.
-fn pixels(m: &Model, bytes: &[u8], what: &str) -> Result<Vec<f32>, ApiError> {
-    let path = Path::new(what);
-    let bad = |e: spae::data::DataError| ApiError::unprocessable("bad_image", e.to_string());
-    let img = decode_image(bytes, path).map_err(bad)?;
-    let (size, ch) = m.tokenizer.image_shape();
-    model_image(&img, size, ch, Fit::Resize, path).map_err(bad)
 }
 
 impl Service {
@@ -155,7 +145,7 @@ impl Service {
             };
             labels.push(c as u32);
             let what = format!("support {i}");
-            px.extend(pixels(m, &base64_image(&ex.image, &what)?, &what)?);
+            px.extend(upload_pixels(m, &base64_image(&ex.image, &what)?, &what, Fit::Resize)?.1);
         }
         if class_names.len() < 2 || class_names.len() > MAX_CLASSES {
             return Err(ApiError::unprocessable(
@@ -166,7 +156,7 @@ impl Service {
                 ),
             ));
         }
-        px.extend(pixels(m, &base64_image(&b.query, "query")?, "query")?);
+        px.extend(upload_pixels(m, &base64_image(&b.query, "query")?, "query", Fit::Resize)?.1);
         let t = Instant::now();
         let mut words = m
             .tokenizer
