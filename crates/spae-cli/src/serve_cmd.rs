@@ -29,9 +29,16 @@ pub struct ServeArgs {
     /// Largest request body in bytes (413 beyond).
     #[arg(long, default_value_t = 16 << 20)]
     pub max_body_bytes: usize,
+    /// Most pixels an uploaded image may declare (422 beyond, read from its header).
+    #[arg(long, default_value_t = 4096 * 4096)]
+    pub max_image_pixels: u64,
     /// Seconds a request may wait for a worker (503 beyond).
     #[arg(long, default_value_t = 30.0)]
     pub max_wait_s: f64,
+    /// Seconds a request's body may take to arrive once a worker reads it (the worker moves on;
+    /// the client gets 408).
+    #[arg(long, default_value_t = 30.0)]
+    pub max_read_s: f64,
     /// Also answer POST /v1/fewshot with the frozen LLM of --llm (default smollm2), one
     /// question at a time, its prompt prefix reused between questions.
     #[arg(long)]
@@ -61,11 +68,13 @@ fn parse_model(spec: &str) -> Result<(String, PathBuf)> {
 }
 
 pub fn run(args: ServeArgs, assets: &Assets, device: &Device) -> Result<()> {
-    if !(args.max_wait_s.is_finite() && args.max_wait_s > 0.0) {
-        bail!(
-            "--max-wait-s {}: a positive number of seconds",
-            args.max_wait_s
-        );
+    for (flag, s) in [
+        ("--max-wait-s", args.max_wait_s),
+        ("--max-read-s", args.max_read_s),
+    ] {
+        if !(s.is_finite() && s > 0.0 && s < 1e9) {
+            bail!("{flag} {s}: a positive number of seconds");
+        }
     }
     let mut models = Vec::new();
     for spec in &args.models {
@@ -81,7 +90,9 @@ pub fn run(args: ServeArgs, assets: &Assets, device: &Device) -> Result<()> {
         workers: args.workers,
         queue: args.queue,
         max_body_bytes: args.max_body_bytes,
+        max_image_pixels: args.max_image_pixels,
         max_wait: Duration::from_secs_f64(args.max_wait_s),
+        max_read: Duration::from_secs_f64(args.max_read_s),
     };
     let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
     let mut service = Service::new(models, limits)?;

@@ -5,13 +5,11 @@
 //! error with the server's message.
 
 mod common;
+// This test does not kill its server (the service's fault test does).
+#[allow(dead_code)]
+#[path = "common/llama_server.rs"]
+mod llama_server;
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use spae::assets::Assets;
 use spae::codebook::VocabTokenizer;
 use spae_llm::backend::Backend;
 use spae_llm::backend::Choices;
@@ -19,67 +17,13 @@ use spae_llm::http::{HttpBackend, HttpConfig, PromptForm};
 use spae_llm::Llm;
 
 use common::{session, smollm2};
-
-/// The server process, killed when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server(gguf: &std::path::Path) -> (Server, String) {
-    let site: PathBuf = Assets::from_env_or(concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets"))
-        .root()
-        .join("tools/llama-server");
-    assert!(
-        site.join("llama_cpp/server").exists(),
-        "no llama-cpp-python server at {}: run scripts/install-llama-server.sh",
-        site.display()
-    );
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("python3")
-        .args(["-m", "llama_cpp.server", "--host", "127.0.0.1", "--port"])
-        .arg(port.to_string())
-        .arg("--model")
-        .arg(gguf)
-        .args([
-            "--n_ctx",
-            "512",
-            "--n_threads",
-            "2",
-            "--n_threads_batch",
-            "2",
-        ])
-        .env("PYTHONPATH", &site)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 runs");
-    let server = Server(child);
-    let url = format!("http://127.0.0.1:{port}/v1");
-    let agent = ureq::Agent::new_with_defaults();
-    let t = Instant::now();
-    while agent.get(&format!("{url}/models")).call().is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(120),
-            "the server at {url} did not come up"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    (server, url)
-}
+use llama_server::LlamaServer;
 
 #[test]
 fn a_real_server_answers_like_the_embedded_llm() {
     let gguf = smollm2();
-    let (_server, url) = start_server(&gguf);
+    let server = LlamaServer::start(&gguf, 512);
+    let url = server.url.clone();
     let llm = Llm::load(&gguf).unwrap();
     let mut local = session(&llm);
     let config = HttpConfig {

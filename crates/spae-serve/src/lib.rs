@@ -48,6 +48,12 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Longest a request may wait for a worker; it is answered 503 after that.
     pub max_wait: Duration,
+    /// Most pixels an uploaded image may declare (422 beyond, from its header): a small file can
+    /// claim tens of millions.
+    pub max_image_pixels: u64,
+    /// Longest a request's body may take to arrive once a worker reads it: the worker then
+    /// moves on, and the client gets 408 when (if ever) its body is complete.
+    pub max_read: Duration,
 }
 
 impl Default for Limits {
@@ -56,7 +62,9 @@ impl Default for Limits {
             workers: 2,
             queue: 64,
             max_body_bytes: 16 << 20,
+            max_image_pixels: 4096 * 4096,
             max_wait: Duration::from_secs(30),
+            max_read: Duration::from_secs(30),
         }
     }
 }
@@ -103,9 +111,13 @@ impl Service {
                 return Err(ServeError::DuplicateName(m.name.clone()));
             }
         }
-        if limits.workers == 0 || limits.queue == 0 || limits.max_body_bytes == 0 {
+        if limits.workers == 0
+            || limits.queue == 0
+            || limits.max_body_bytes == 0
+            || limits.max_image_pixels == 0
+        {
             return Err(ServeError::Limits(
-                "workers, queue and body size must be at least 1".into(),
+                "workers, queue, body size and image pixels must be at least 1".into(),
             ));
         }
         Ok(Self {
@@ -227,7 +239,7 @@ impl Listener {
 }
 
 /// Reads and answers one request; true when it was refused for waiting too long.
-fn answer(service: &Service, queued: Instant, mut request: tiny_http::Request) -> bool {
+fn answer(service: &Service, queued: Instant, request: tiny_http::Request) -> bool {
     let started = Instant::now();
     let limits = &service.limits;
     let (method, url) = (
@@ -235,8 +247,8 @@ fn answer(service: &Service, queued: Instant, mut request: tiny_http::Request) -
         request.url().to_string(),
     );
     let waited = queued.elapsed();
-    let response = if waited > limits.max_wait {
-        ApiResponse::error(&ApiError::new(
+    let (request, response) = if waited > limits.max_wait {
+        let e = ApiError::new(
             503,
             "busy",
             format!(
@@ -244,11 +256,16 @@ fn answer(service: &Service, queued: Instant, mut request: tiny_http::Request) -
                 waited.as_secs_f64(),
                 limits.max_wait.as_secs_f64()
             ),
-        ))
+        );
+        (request, ApiResponse::error(&e))
     } else {
-        match read_request(&mut request, limits.max_body_bytes) {
-            Ok(req) => service.handle(&req),
-            Err(e) => ApiResponse::error(&e),
+        match read_within(request, limits.max_body_bytes, limits.max_read) {
+            Some((request, Ok(req))) => (request, service.handle(&req)),
+            Some((request, Err(e))) => (request, ApiResponse::error(&e)),
+            None => {
+                tracing::info!("{method} {url}: its body did not arrive in time (408)");
+                return false;
+            }
         }
     };
     let busy = response.status == 503;
@@ -259,6 +276,32 @@ fn answer(service: &Service, queued: Instant, mut request: tiny_http::Request) -
     );
     respond(request, &response);
     busy
+}
+
+/// [`read_request`] on a thread of its own, waited for at most `limit` (a client sending its
+/// body slowly, or never, must not hold a worker): the request and what was read, or `None`
+/// when the time ran out. The reading thread then answers 408 itself once the body is complete
+/// or the client has gone.
+fn read_within(
+    mut request: tiny_http::Request,
+    max_body: usize,
+    limit: Duration,
+) -> Option<(tiny_http::Request, Result<ApiRequest, ApiError>)> {
+    // A rendezvous: the reader hands its result over only to a worker still waiting for it, and
+    // gets it back otherwise (no answer is lost between a timeout and the hand-over).
+    let (tx, rx) = sync_channel(0);
+    std::thread::spawn(move || {
+        let read = read_request(&mut request, max_body);
+        if let Err(std::sync::mpsc::SendError((request, _))) = tx.send((request, read)) {
+            let e = ApiError::new(
+                408,
+                "body_timeout",
+                format!("the body took over {:.1} s to arrive", limit.as_secs_f64()),
+            );
+            respond(request, &ApiResponse::error(&e));
+        }
+    });
+    rx.recv_timeout(limit).ok()
 }
 
 /// The request's parts, its body read up to `max_body` bytes (413 beyond).

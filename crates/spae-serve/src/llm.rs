@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use spae_icl::fewshot::question::{ask, Answer, Question, QuestionError};
 use spae_llm::backend::Backend;
 use spae_llm::spec::BackendSpec;
-use spae_llm::Llm;
+use spae_llm::{Llm, LlmError};
 
 use crate::{ApiError, ServeError};
 
@@ -72,9 +72,14 @@ impl LlmWorker {
 }
 
 /// One question's answer, its errors as answers: a prompt over the context or labels that cannot
-/// be told apart are the request's fault (422), a failing LLM the server's (500).
+/// be told apart are the request's fault (422); an OpenAI-compatible server behind this one that
+/// fails or cannot be reached is a bad gateway (502, naming its URL); a failing LLM otherwise the
+/// server's own fault (500).
 fn answer(llm: &Llm, backend: &mut dyn Backend, q: &Question) -> Result<Answer, ApiError> {
     ask(llm, backend, q).map_err(|e| match e {
+        QuestionError::Llm(LlmError::Http { .. }) => {
+            ApiError::new(502, "llm_unavailable", e.to_string())
+        }
         QuestionError::Llm(_) | QuestionError::NoClass => {
             ApiError::new(500, "llm_failed", e.to_string())
         }

@@ -4,11 +4,11 @@
 use std::path::Path;
 
 use serde_json::json;
-use spae::data::{decode_image, encode_png, model_image, Fit, Image};
+use spae::data::{decode_image_within, encode_png, model_image, Fit, Image};
 use spae::tokenizer::{PyramidEncoding, TokenizerError};
 
 use crate::request::{image_bytes, parse_layers, Query};
-use crate::{ApiError, Model, Service};
+use crate::{ApiError, Limits, Model, Service};
 
 /// A request as the routes see it.
 #[derive(Debug, Clone, Default)]
@@ -129,7 +129,7 @@ impl Service {
             true => Fit::Resize,
             false => Fit::Strict,
         };
-        let (img, px) = upload_pixels(m, bytes, "image", fit)?;
+        let (img, px) = upload_pixels(m, &self.limits, bytes, "image", fit)?;
         let (size, ch) = m.tokenizer.image_shape();
         let enc = m.tokenizer.encode(&px).map_err(tokens_error)?;
         Ok(ApiResponse::json(json!({
@@ -164,13 +164,14 @@ impl Service {
 /// the decoded image and the model's input pixels. Bad bytes or sizes are 422.
 pub(crate) fn upload_pixels(
     m: &Model,
+    limits: &Limits,
     bytes: &[u8],
     what: &str,
     fit: Fit,
 ) -> Result<(Image, Vec<f32>), ApiError> {
     let path = Path::new(what);
     let bad = |e: spae::data::DataError| ApiError::unprocessable("bad_image", e.to_string());
-    let img = decode_image(bytes, path).map_err(bad)?;
+    let img = decode_image_within(bytes, path, limits.max_image_pixels).map_err(bad)?;
     let (size, ch) = m.tokenizer.image_shape();
     let px = model_image(&img, size, ch, fit, path).map_err(bad)?;
     Ok((img, px))

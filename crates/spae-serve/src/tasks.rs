@@ -145,7 +145,16 @@ impl Service {
             };
             labels.push(c as u32);
             let what = format!("support {i}");
-            px.extend(upload_pixels(m, &base64_image(&ex.image, &what)?, &what, Fit::Resize)?.1);
+            px.extend(
+                upload_pixels(
+                    m,
+                    &self.limits,
+                    &base64_image(&ex.image, &what)?,
+                    &what,
+                    Fit::Resize,
+                )?
+                .1,
+            );
         }
         if class_names.len() < 2 || class_names.len() > MAX_CLASSES {
             return Err(ApiError::unprocessable(
@@ -156,7 +165,16 @@ impl Service {
                 ),
             ));
         }
-        px.extend(upload_pixels(m, &base64_image(&b.query, "query")?, "query", Fit::Resize)?.1);
+        px.extend(
+            upload_pixels(
+                m,
+                &self.limits,
+                &base64_image(&b.query, "query")?,
+                "query",
+                Fit::Resize,
+            )?
+            .1,
+        );
         let t = Instant::now();
         let mut words = m
             .tokenizer

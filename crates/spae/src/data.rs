@@ -23,8 +23,8 @@ pub use files::{
 };
 pub use folder::image_folder;
 pub use image::{
-    bilinear_weights, decode_image, fit_box, is_image_file, load_model_image, model_image,
-    read_image, Fit, ImageFormat,
+    bilinear_weights, decode_image, decode_image_within, fit_box, is_image_file, load_model_image,
+    model_image, read_image, Fit, ImageFormat,
 };
 pub use named::{named_dataset, DatasetName, HOLD_OUT_EVERY};
 pub use select::same_name;

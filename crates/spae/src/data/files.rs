@@ -37,6 +37,17 @@ pub fn read_png(path: &Path) -> Result<Image, DataError> {
 
 /// Decodes PNG bytes as [`read_png`] does (`path` names them in errors).
 pub fn decode_png(bytes: &[u8], path: &Path) -> Result<Image, DataError> {
+    decode_png_within(bytes, path, MAX_IMAGE_PIXELS)
+}
+
+/// [`decode_png`] refusing images over `max_pixels` (at most [`MAX_IMAGE_PIXELS`]) from their
+/// header.
+pub(crate) fn decode_png_within(
+    bytes: &[u8],
+    path: &Path,
+    max_pixels: u64,
+) -> Result<Image, DataError> {
+    let max_pixels = max_pixels.min(MAX_IMAGE_PIXELS);
     if bytes.is_empty() {
         return Err(corrupt(path, "empty file"));
     }
@@ -46,10 +57,10 @@ pub fn decode_png(bytes: &[u8], path: &Path) -> Result<Image, DataError> {
         .read_info()
         .map_err(|e| corrupt(path, format!("not a readable PNG: {e}")))?;
     let (w, h) = (reader.info().width, reader.info().height);
-    if u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS {
+    if u64::from(w) * u64::from(h) > max_pixels {
         return Err(corrupt(
             path,
-            format!("{w} x {h} pixels is over the limit of {MAX_IMAGE_PIXELS}"),
+            format!("{w} x {h} pixels is over the limit of {max_pixels}"),
         ));
     }
     let mut buf = vec![0u8; reader.output_buffer_size()];

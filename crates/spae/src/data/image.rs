@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::files::{decode_png, Image, MAX_IMAGE_PIXELS};
+use super::files::{decode_png_within, Image, MAX_IMAGE_PIXELS};
 use super::{corrupt, read_file, DataError};
 
 /// The formats [`decode_image`] reads, told apart by their first bytes (never by the file name).
@@ -49,13 +49,21 @@ pub fn read_image(path: &Path) -> Result<Image, DataError> {
 /// Decodes PNG, JPEG or WebP bytes as [`read_image`] does (`path` names them in errors). Images
 /// over [`MAX_IMAGE_PIXELS`] are refused from their header, before their pixels are allocated.
 pub fn decode_image(bytes: &[u8], path: &Path) -> Result<Image, DataError> {
+    decode_image_within(bytes, path, MAX_IMAGE_PIXELS)
+}
+
+/// [`decode_image`] with a smaller pixel budget (a service's: a 1 KB JPEG may declare 60 million
+/// pixels, a second of decoding and hundreds of MB); `max_pixels` above [`MAX_IMAGE_PIXELS`] is
+/// that.
+pub fn decode_image_within(bytes: &[u8], path: &Path, max_pixels: u64) -> Result<Image, DataError> {
+    let max = max_pixels.min(MAX_IMAGE_PIXELS);
     if bytes.is_empty() {
         return Err(corrupt(path, "empty file"));
     }
     match ImageFormat::sniff(bytes) {
-        Some(ImageFormat::Png) => decode_png(bytes, path),
-        Some(ImageFormat::Jpeg) => decode_jpeg(bytes, path),
-        Some(ImageFormat::WebP) => decode_webp(bytes, path),
+        Some(ImageFormat::Png) => decode_png_within(bytes, path, max),
+        Some(ImageFormat::Jpeg) => decode_jpeg(bytes, path, max),
+        Some(ImageFormat::WebP) => decode_webp(bytes, path, max),
         None => Err(corrupt(
             path,
             "not a PNG, JPEG or WebP image (its first bytes are none of their signatures)",
@@ -63,17 +71,17 @@ pub fn decode_image(bytes: &[u8], path: &Path) -> Result<Image, DataError> {
     }
 }
 
-fn check_size(w: u64, h: u64, path: &Path) -> Result<(), DataError> {
-    if w == 0 || h == 0 || w * h > MAX_IMAGE_PIXELS {
+fn check_size(w: u64, h: u64, path: &Path, max: u64) -> Result<(), DataError> {
+    if w == 0 || h == 0 || w * h > max {
         return Err(corrupt(
             path,
-            format!("{w} x {h} pixels is outside 1 .. {MAX_IMAGE_PIXELS} pixels"),
+            format!("{w} x {h} pixels is outside 1 .. {max} pixels"),
         ));
     }
     Ok(())
 }
 
-fn decode_jpeg(bytes: &[u8], path: &Path) -> Result<Image, DataError> {
+fn decode_jpeg(bytes: &[u8], path: &Path, max: u64) -> Result<Image, DataError> {
     use zune_jpeg::zune_core::options::DecoderOptions;
     use zune_jpeg::zune_core::{bytestream::ZCursor, colorspace::ColorSpace};
     // Strict: a JPEG cut short or out of the standard is refused, not filled in with gray.
@@ -94,7 +102,7 @@ fn decode_jpeg(bytes: &[u8], path: &Path) -> Result<Image, DataError> {
     let info = dec
         .info()
         .ok_or_else(|| corrupt(path, "not a readable JPEG: no frame header"))?;
-    check_size(u64::from(info.width), u64::from(info.height), path)?;
+    check_size(u64::from(info.width), u64::from(info.height), path, max)?;
     let pixels = dec.decode().map_err(bad)?;
     let channels = dec.output_colorspace().map_or(3, |c| c.num_components());
     image(
@@ -106,11 +114,11 @@ fn decode_jpeg(bytes: &[u8], path: &Path) -> Result<Image, DataError> {
     )
 }
 
-fn decode_webp(bytes: &[u8], path: &Path) -> Result<Image, DataError> {
+fn decode_webp(bytes: &[u8], path: &Path, max: u64) -> Result<Image, DataError> {
     let bad = |e: image_webp::DecodingError| corrupt(path, format!("not a readable WebP: {e}"));
     let mut dec = image_webp::WebPDecoder::new(std::io::Cursor::new(bytes)).map_err(bad)?;
     let (w, h) = dec.dimensions();
-    check_size(w.into(), h.into(), path)?;
+    check_size(w.into(), h.into(), path, max)?;
     let len = dec
         .output_buffer_size()
         .ok_or_else(|| corrupt(path, "WebP too large"))?;
@@ -341,6 +349,18 @@ mod tests {
         assert!(e.to_string().contains("not a readable JPEG"), "{e}");
         let e = decode_image(b"RIFF\x04\0\0\0WEBP", Path::new("x.webp")).unwrap_err();
         assert!(e.to_string().contains("not a readable WebP"), "{e}");
+    }
+
+    #[test]
+    fn a_pixel_budget_refuses_from_the_header() {
+        let png = crate::data::encode_png(&[0.5; 6 * 4], 1, 4, 6).unwrap();
+        let p = Path::new("a.png");
+        assert_eq!(decode_image_within(&png, p, 24).unwrap().width, 6);
+        let e = decode_image_within(&png, p, 23).unwrap_err().to_string();
+        assert!(e.contains("6 x 4 pixels is over the limit of 23"), "{e}");
+        // Never above the global budget.
+        let big = decode_image_within(&png, p, u64::MAX).unwrap();
+        assert_eq!((big.width, big.height), (6, 4));
     }
 
     #[test]

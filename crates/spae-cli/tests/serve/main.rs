@@ -1,8 +1,13 @@
 //! `spae serve` as a real server process on loopback: the words and pixels it answers are
 //! `spae encode`'s and `spae decode`'s, concurrent clients are all answered, every bad request
-//! is a 4xx JSON error naming the problem, and SIGTERM stops it cleanly.
+//! is a 4xx JSON error naming the problem, and SIGTERM stops it cleanly. `faults.rs`: a backing
+//! LLM server killed mid-request, and a shutdown with a question in flight.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod faults;
+#[path = "../../../spae-llm/tests/common/llama_server.rs"]
+mod llama_server;
 
 use std::path::PathBuf;
 
