@@ -186,14 +186,11 @@ fn ask_episode(
     let t = std::time::Instant::now();
     session.forget()?;
     let before = session.stats();
-    let mut prefix = if setting.induction {
-        prompter.induction(&ep.classes)
-    } else {
-        Vec::new()
-    };
-    for &(img, pos) in &ep.support {
-        prefix.extend(prompter.example(&words[img], ep.classes[pos]));
-    }
+    let prefix = prompter.support_prefix(
+        setting.induction,
+        &ep.classes,
+        (ep.support.iter()).map(|&(img, pos)| (words[img].as_slice(), ep.classes[pos])),
+    );
     let choices = prompter.choices(&ep.classes)?;
     // Room for the longest class name, plus one token of slack for open-ended answers.
     let max_answer = 1 + ep

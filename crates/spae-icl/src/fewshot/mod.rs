@@ -176,6 +176,25 @@ impl Prompter<'_> {
         self.text(&format!("Answer with {} or {last}.\n", rest.join(", ")))
     }
 
+    /// The prompt before a query: the induction line for `classes` when asked for, then each
+    /// support example (its words and class) in order. Episodes and single questions share it.
+    pub fn support_prefix<'w>(
+        &self,
+        induction: bool,
+        classes: &[u32],
+        support: impl IntoIterator<Item = (&'w [u32], u32)>,
+    ) -> Vec<u32> {
+        let mut ids = if induction {
+            self.induction(classes)
+        } else {
+            Vec::new()
+        };
+        for (words, class) in support {
+            ids.extend(self.example(words, class));
+        }
+        ids
+    }
+
     /// "Input:{words}{stem} {class}.\n"
     pub fn example(&self, words: &[u32], class: u32) -> Vec<u32> {
         let mut ids = self.query(words);

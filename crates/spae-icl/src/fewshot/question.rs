@@ -79,13 +79,11 @@ pub fn ask(
         stem: CLASSIFY_STEM,
     };
     let classes: Vec<u32> = (0..n as u32).collect();
-    let mut prompt = match question.induction {
-        true => prompter.induction(&classes),
-        false => Vec::new(),
-    };
-    for (words, class) in &question.support {
-        prompt.extend(prompter.example(words, *class));
-    }
+    let mut prompt = prompter.support_prefix(
+        question.induction,
+        &classes,
+        (question.support.iter()).map(|(words, class)| (words.as_slice(), *class)),
+    );
     prompt.extend(prompter.query(&question.query));
     if prompt.len() + MAX_ANSWER_TOKENS > backend.n_ctx() {
         return Err(QuestionError::TooLong {
