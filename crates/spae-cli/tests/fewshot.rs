@@ -4,12 +4,10 @@
 
 mod common;
 
-use common::repo;
-
 use std::net::TcpListener;
 use std::path::Path;
 
-use common::spae;
+use common::{repo, spae};
 
 /// `spae ARGS` from the repository root (the committed model names its codebook from there).
 fn run(args: &[&str]) -> std::process::Output {

@@ -4,11 +4,9 @@
 
 mod common;
 
-use common::repo;
-
 use std::path::{Path, PathBuf};
 
-use common::{kill_once, kill_when, lines, spae};
+use common::{kill_once, kill_when, lines, repo, spae};
 use serde_json::Value;
 
 fn kill(args: &[String], journal: &Path, kill_at: usize) -> usize {

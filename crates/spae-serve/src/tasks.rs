@@ -10,7 +10,7 @@ use spae::data::Fit;
 
 use crate::request::Query;
 use crate::routes::{upload_pixels, ApiResponse};
-use crate::{ApiError, Service};
+use crate::{ApiError, Model, Service};
 use spae_icl::fewshot::question::Question;
 
 /// Most support images a few-shot request may send.
@@ -76,6 +76,13 @@ fn base64_image(text: &str, what: &str) -> Result<Vec<u8>, ApiError> {
 }
 
 impl Service {
+    /// A base64 image of a few-shot request (`what` names it in errors) as `m`'s input pixels,
+    /// resized to its canvas.
+    fn base64_pixels(&self, m: &Model, text: &str, what: &str) -> Result<Vec<f32>, ApiError> {
+        let bytes = base64_image(text, what)?;
+        Ok(upload_pixels(m, &self.limits, &bytes, what, Fit::Resize)?.1)
+    }
+
     /// `POST /v1/nearest[?model=M]` with `{"word": " cat", "k": 8}`: the codebook words nearest
     /// to a word by cosine similarity of their LLM input embeddings.
     pub(crate) fn nearest(&self, body: &[u8], query: &Query) -> Result<ApiResponse, ApiError> {
@@ -144,17 +151,7 @@ impl Service {
                 }
             };
             labels.push(c as u32);
-            let what = format!("support {i}");
-            px.extend(
-                upload_pixels(
-                    m,
-                    &self.limits,
-                    &base64_image(&ex.image, &what)?,
-                    &what,
-                    Fit::Resize,
-                )?
-                .1,
-            );
+            px.extend(self.base64_pixels(m, &ex.image, &format!("support {i}"))?);
         }
         if class_names.len() < 2 || class_names.len() > MAX_CLASSES {
             return Err(ApiError::unprocessable(
@@ -165,16 +162,7 @@ impl Service {
                 ),
             ));
         }
-        px.extend(
-            upload_pixels(
-                m,
-                &self.limits,
-                &base64_image(&b.query, "query")?,
-                "query",
-                Fit::Resize,
-            )?
-            .1,
-        );
+        px.extend(self.base64_pixels(m, &b.query, "query")?);
         let t = Instant::now();
         let mut words = m
             .tokenizer

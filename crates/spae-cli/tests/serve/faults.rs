@@ -7,12 +7,11 @@ use std::path::Path;
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use serde_json::Value;
 
 use super::common::{self, Server};
 use super::llama_server::LlamaServer;
-use super::{call, json};
+use super::{call, json, test_image_b64};
 
 /// CPU time (user + system, in clock ticks) a process has used so far, from /proc.
 fn cpu_ticks(pid: u32) -> u64 {
@@ -40,11 +39,7 @@ fn wait_until_busy(llm: &LlamaServer, before: u64, ticks: u64) {
 /// query (4 layers of words each, about 800 prompt tokens: seconds of work for the LLM server on
 /// 2 cores).
 fn question(dir: &Path, first: usize) -> String {
-    let b64 = |i: usize| {
-        let p = dir.join(format!("{i}.png"));
-        common::write_gray_png(&p, 28, 28, &common::fashion_mnist_test_image(i));
-        base64::engine::general_purpose::STANDARD.encode(std::fs::read(&p).unwrap())
-    };
+    let b64 = |i: usize| test_image_b64(dir, i);
     let labels = [
         "boot", "sweater", "trousers", "sweater", "shirt", "trousers", "shirt", "coat",
     ];
@@ -69,7 +64,7 @@ fn post(url: &str, body: &str) -> Receiver<(u16, Value)> {
 
 #[test]
 fn a_backing_llm_server_killed_mid_request_is_a_502_and_the_service_recovers() {
-    let gguf = spae::assets::Assets::from_env_or(common::assets_root())
+    let gguf = spae::assets::Assets::at(common::assets_root())
         .path("smollm2")
         .unwrap();
     let llm = LlamaServer::start(&gguf, 4096);

@@ -9,13 +9,21 @@ mod faults;
 #[path = "../../../spae-llm/tests/common/llama_server.rs"]
 mod llama_server;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use common::{ok_in_repo, repo, Server};
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
     repo().join("crates/spae/tests/fixtures/images").join(name)
+}
+
+/// Fashion-MNIST test image `i` as a PNG file in `dir`, in base64 (as few-shot requests send it).
+fn test_image_b64(dir: &Path, i: usize) -> String {
+    use base64::Engine;
+    let p = dir.join(format!("{i}.png"));
+    common::write_gray_png(&p, 28, 28, &common::fashion_mnist_test_image(i));
+    base64::engine::general_purpose::STANDARD.encode(std::fs::read(&p).unwrap())
 }
 
 fn agent() -> ureq::Agent {
@@ -347,7 +355,6 @@ fn a_request_waiting_too_long_is_refused_as_busy() {
 
 #[test]
 fn answers_a_fewshot_question_with_the_frozen_llm() {
-    use base64::Engine;
     let server = Server::start(&[
         "--model",
         "models/fashion-mnist-open",
@@ -358,11 +365,7 @@ fn answers_a_fewshot_question_with_the_frozen_llm() {
     let url = format!("{}/v1/fewshot", server.url);
     let dir = tempfile::tempdir().unwrap();
     // Fashion-MNIST test images 0 (ankle boot), 1 (pullover) and 2 (trouser) as PNG files.
-    let b64 = |i: usize| {
-        let p = dir.path().join(format!("{i}.png"));
-        common::write_gray_png(&p, 28, 28, &common::fashion_mnist_test_image(i));
-        base64::engine::general_purpose::STANDARD.encode(std::fs::read(&p).unwrap())
-    };
+    let b64 = |i: usize| test_image_b64(dir.path(), i);
     let ask = serde_json::json!({
         "support": [{"label": "boot", "image": b64(0)}, {"label": "sweater", "image": b64(1)}],
         "query": format!("data:image/png;base64,{}", b64(2)),

@@ -40,14 +40,13 @@ pub fn decode_png(bytes: &[u8], path: &Path) -> Result<Image, DataError> {
     decode_png_within(bytes, path, MAX_IMAGE_PIXELS)
 }
 
-/// [`decode_png`] refusing images over `max_pixels` (at most [`MAX_IMAGE_PIXELS`]) from their
-/// header.
+/// [`decode_png`] refusing images over `max_pixels` from their header (callers keep it within
+/// [`MAX_IMAGE_PIXELS`]).
 pub(crate) fn decode_png_within(
     bytes: &[u8],
     path: &Path,
     max_pixels: u64,
 ) -> Result<Image, DataError> {
-    let max_pixels = max_pixels.min(MAX_IMAGE_PIXELS);
     if bytes.is_empty() {
         return Err(corrupt(path, "empty file"));
     }
