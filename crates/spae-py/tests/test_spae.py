@@ -18,7 +18,8 @@ import spae
 
 ROOT = Path(__file__).resolve().parents[3]
 ASSETS = Path(os.environ.get("SPAE_ASSETS", ROOT / "assets"))
-SPAE = Path(os.environ.get("SPAE_BIN", ROOT / "target/release/spae"))
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+SPAE = Path(os.environ.get("SPAE_BIN", TARGET / "release/spae"))
 FASHION = str(ROOT / "models/fashion-mnist-semantic")
 PHOTO = ASSETS / "data/photos/chelsea.png"  # 451 x 300 RGB
 
