@@ -69,7 +69,8 @@ pub(crate) fn save_module<M: Module>(module: &M, path: &Path) -> Result<(), Chec
         .map_err(|e| bad(path, e))
 }
 
-pub(crate) fn save_safetensors(model: &SpaeModel, path: &Path) -> Result<(), CheckpointError> {
+/// The model's weights as safetensors under their module names (`encoder.conv_in.weight`, ...).
+pub fn save_safetensors(model: &SpaeModel, path: &Path) -> Result<(), CheckpointError> {
     model
         .save_into(&mut SafetensorsStore::from_file(path).overwrite(true))
         .map_err(|e| bad(path, e))

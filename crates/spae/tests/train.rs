@@ -78,6 +78,13 @@ fn appearance_loss_falls_on_real_images() {
         last = Some(stats);
     }
     let (first, last) = (first.unwrap(), last.unwrap());
+    // Every phase of the step was timed; the GAN was off, so no discriminator step.
+    let p = last.phases;
+    for (name, ms) in &p.named()[..5] {
+        assert!(*ms > 0.0, "{name}: {p:?}");
+    }
+    assert_eq!(p.discriminator, 0.0);
+    assert!((p.total() - p.named()[..5].iter().map(|x| x.1).sum::<f64>()).abs() < 1e-9);
     assert!(last.l2 < 0.2 * first.l2, "L2 {} -> {}", first.l2, last.l2);
     assert!(
         last.commitment < 0.5 * first.commitment,

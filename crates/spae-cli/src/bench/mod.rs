@@ -4,6 +4,7 @@ mod fewshot;
 mod quantizer;
 mod serve;
 mod train;
+mod twin;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -17,16 +18,9 @@ use spae::assets::Assets;
 pub enum BenchCommand {
     /// Exact nearest-codeword search: spae's kernel, burn flex matmul + argmax, and PyTorch.
     Quantizer(QuantizerArgs),
-    /// Training steps of a configuration: step time, images/s, and the quantizer's share.
-    Train {
-        #[arg(long, default_value = "configs/fashion-mnist.toml")]
-        config: PathBuf,
-        /// Timed steps (after 2 untimed warm-up steps).
-        #[arg(long, default_value_t = 10)]
-        steps: usize,
-        #[arg(long, default_value = "results/bench/train.json")]
-        out: PathBuf,
-    },
+    /// Training steps of a configuration: step time per phase, images/s; with --compare-torch
+    /// the PyTorch twin of the same step in the same run, per phase, with the ratios.
+    Train(train::TrainBenchArgs),
     /// Few-shot evaluation with and without prefix reuse: wall time, tokens/s, agreement.
     Fewshot(FewshotBenchArgs),
     /// A load test of `spae serve` on loopback: N concurrent clients, p50 / p99 latency,
@@ -133,9 +127,7 @@ pub fn machine() -> String {
 
 pub fn run(cmd: BenchCommand, assets: &Assets, device: &Device) -> Result<()> {
     match cmd {
-        BenchCommand::Train { config, steps, out } => {
-            train::train_bench(&config, steps, &out, assets, device)
-        }
+        BenchCommand::Train(args) => train::train_bench(args, assets, device),
         BenchCommand::Quantizer(args) => quantizer::quantizer_bench(args, device),
         BenchCommand::Fewshot(args) => fewshot::fewshot_bench(args, assets, device),
         BenchCommand::Serve(args) => serve::serve_bench(args, assets, device),

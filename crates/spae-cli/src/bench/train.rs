@@ -1,46 +1,81 @@
-//! `spae bench train`: training steps and the quantizer's share.
+//! `spae bench train`: training steps timed per phase, and with `--compare-torch` the PyTorch
+//! twin of the same step (tools/train_twin_torch.py) in the same run.
 
-use std::path::Path;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use burn::tensor::Device;
+use clap::Args;
 use serde::Serialize;
 use spae::assets::Assets;
-use spae::quantizer::quantize_pyramid;
 use spae::train::{
-    critics, guide_keys, image_tensor, init_model, load_codebook, quant_context, to_vec,
-    train_step, training_set, Step, TrainConfig,
+    critics, forward, guide_keys, image_tensor, init_model, load_codebook, quant_context,
+    train_step, training_set, Step, StepPhases, TrainConfig,
 };
 
+use super::twin::{self, TwinReport};
 use super::*;
+
+#[derive(Args)]
+pub struct TrainBenchArgs {
+    #[arg(long, default_value = "configs/fashion-mnist.toml")]
+    pub config: PathBuf,
+    /// Timed steps (after 2 untimed warm-up steps).
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Also time the PyTorch twin of the step (tools/train_twin_torch.py) from the same initial
+    /// weights on the same batches, per phase, with the ratios.
+    #[arg(long)]
+    pub compare_torch: bool,
+    /// Python with torch and numpy for --compare-torch.
+    #[arg(long, default_value = ".venv/bin/python")]
+    pub python: String,
+    /// The twin's script.
+    #[arg(long, default_value = "tools/train_twin_torch.py")]
+    pub twin: PathBuf,
+    /// Threads of the PyTorch twin (default: every core, as burn's flex backend uses).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[arg(long, default_value = "results/bench/train.json")]
+    pub out: PathBuf,
+}
+
+/// Untimed steps before the timed ones (both implementations).
+const WARMUP: usize = 2;
 
 #[derive(Serialize)]
 struct TrainReport {
     benchmark: &'static str,
     machine: String,
     config: String,
+    device: String,
     batch_size: usize,
     steps: usize,
     step_ms: Vec<f64>,
     median_step_ms: f64,
     images_per_s: f64,
-    /// Median time of the pyramid quantization (encoder latents to words) within a step.
-    median_quantize_ms: f64,
+    /// The data set: training images read (a folder's decoded and resized on every core), the
+    /// seconds it took and the loader's images/s.
+    dataset: String,
+    images_loaded: usize,
+    load_s: f64,
+    load_images_per_s: f64,
+    /// Median of each phase over the timed steps.
+    median_phase_ms: Vec<(String, f64)>,
+    /// Everything but the nearest-word search: encoder, decoder and losses, backward, optimizer
+    /// (and the discriminator, when on); medians summed.
+    network_ms: f64,
+    torch: Option<TwinReport>,
 }
 
-pub(super) fn train_bench(
-    config: &Path,
-    steps: usize,
-    out: &Path,
-    assets: &Assets,
-    device: &Device,
-) -> Result<()> {
-    let cfg: TrainConfig = crate::common::read_toml(config)?;
+pub(super) fn train_bench(args: TrainBenchArgs, assets: &Assets, device: &Device) -> Result<()> {
+    let cfg: TrainConfig = crate::common::read_toml(&args.config)?;
     crate::common::ensure(Path::new(&cfg.codebook), assets)?;
     let cb = load_codebook(&cfg)?;
     let ctx = quant_context(&cfg, &cb)?;
+    let t = Instant::now();
     let set = training_set(&cfg, assets)?;
+    let load_s = t.elapsed().as_secs_f64();
     let device = device.clone().autodiff();
     device.seed(cfg.run.seed);
     let mut model = init_model(&cfg, &cb, &device);
@@ -48,64 +83,144 @@ pub(super) fn train_bench(
     let mut critics = critics(&cfg, assets, &cb, &set, &device)?;
     let (b, size) = (cfg.run.batch_size, cfg.model.image_size);
     let depth = ctx.pyramid.n_layers();
+    let batches: Vec<Vec<f32>> = (0..args.steps + WARMUP)
+        .map(|step| {
+            let idx: Vec<usize> = (step * b..(step + 1) * b).map(|i| i % set.len()).collect();
+            set.batch_chw(&idx, size)
+        })
+        .collect();
+    // The twin starts from these weights and the words they give the first batch.
+    let twin_dir = if args.compare_torch {
+        twin::check_config(&cfg, &critics, &model)?;
+        let x = image_tensor(batches[0].clone(), b, set.channels, size, &device);
+        let words = forward(&model, &ctx, x, depth)?.codes.tokens.concat();
+        Some(twin::prepare(&cfg, &ctx, &model, &batches, &words, WARMUP)?)
+    } else {
+        None
+    };
+    let pb = crate::progress::bar((args.steps + WARMUP) as u64, "bench train");
     let mut step_ms = Vec::new();
-    let mut quant_ms = Vec::new();
-    for step in 0..steps + 2 {
+    let mut phases: Vec<StepPhases> = Vec::new();
+    for (step, pixels) in batches.iter().enumerate() {
         let idx: Vec<usize> = (step * b..(step + 1) * b).map(|i| i % set.len()).collect();
-        let pixels = set.batch_chw(&idx, size);
-        let x = image_tensor(pixels.clone(), b, set.channels, size, &device);
-        let t = Instant::now();
         let todo = Step {
-            images: x,
+            images: image_tensor(pixels.clone(), b, set.channels, size, &device),
             depth,
             lr: cfg.loss.lr,
             gan: true,
             keys: guide_keys(&critics, &set, &idx),
             seed: step as u64,
         };
-        let (m, _) = train_step(model, &mut optim, &ctx, &cfg, &mut critics, todo)?;
-        model = m;
-        let ms = t.elapsed().as_secs_f64() * 1e3;
-        // The quantizer alone, on this batch's latents.
-        let z = model
-            .encoder
-            .forward(image_tensor(pixels, b, set.channels, size, &device))
-            .permute([0, 2, 3, 1]);
-        let z = to_vec(z.detach());
         let t = Instant::now();
-        quantize_pyramid(ctx.quantizer.as_ref(), &ctx.pyramid, &ctx.search, &z);
-        let q = t.elapsed().as_secs_f64() * 1e3;
-        if step >= 2 {
-            step_ms.push(ms);
-            quant_ms.push(q);
+        let (m, stats) = train_step(model, &mut optim, &ctx, &cfg, &mut critics, todo)?;
+        model = m;
+        if step >= WARMUP {
+            step_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            phases.push(stats.phases);
         }
+        pb.inc(1);
     }
+    pb.finish_and_clear();
+    let median_phase_ms: Vec<(String, f64)> = StepPhases::default()
+        .named()
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| {
+            let v: Vec<f64> = phases.iter().map(|p| p.named()[i].1).collect();
+            (name.to_string(), median(&v))
+        })
+        .collect();
+    let network_ms = median_phase_ms
+        .iter()
+        .filter(|(n, _)| n != "search")
+        .map(|(_, v)| v)
+        .sum();
+    let torch = match twin_dir {
+        Some(dir) => {
+            let threads = args
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            Some(twin::run(&args.python, &args.twin, &dir, threads)?)
+        }
+        None => None,
+    };
     let med = median(&step_ms);
     let report = TrainReport {
         benchmark: "train",
         machine: machine(),
-        config: config.display().to_string(),
+        config: args.config.display().to_string(),
+        device: format!("{:?}", device),
         batch_size: b,
-        steps,
-        median_step_ms: med,
+        steps: args.steps,
+        dataset: cfg.data.dataset.to_string(),
+        images_loaded: set.len(),
+        load_s,
+        load_images_per_s: set.len() as f64 / load_s.max(1e-9),
         images_per_s: b as f64 / (med / 1e3),
-        median_quantize_ms: median(&quant_ms),
+        median_step_ms: med,
         step_ms,
+        median_phase_ms,
+        network_ms,
+        torch,
     };
-    println!("machine: {}", report.machine);
-    println!("| config | batch | median step ms | images/s | quantize ms (share) |");
-    println!("|---|---:|---:|---:|---:|");
-    println!(
-        "| {} | {} | {:.0} | {:.1} | {:.0} ({:.0}%) |",
-        report.config,
-        b,
-        med,
-        report.images_per_s,
-        report.median_quantize_ms,
-        100.0 * report.median_quantize_ms / med
-    );
-    spae::io::write_atomic(out, &serde_json::to_vec_pretty(&report)?)
-        .with_context(|| format!("{}: cannot write", out.display()))?;
-    println!("wrote {}", out.display());
+    print_table(&report);
+    spae::io::write_atomic(&args.out, &serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("{}: cannot write", args.out.display()))?;
+    println!("wrote {}", args.out.display());
     Ok(())
+}
+
+fn print_table(r: &TrainReport) {
+    println!("machine: {}", r.machine);
+    println!(
+        "data {}: {} training images loaded in {:.2} s ({:.0} images/s)",
+        r.dataset, r.images_loaded, r.load_s, r.load_images_per_s
+    );
+    println!(
+        "{}: batch {}, {} timed steps, median step {:.0} ms, {:.1} images/s",
+        r.config, r.batch_size, r.steps, r.median_step_ms, r.images_per_s
+    );
+    let torch = r.torch.as_ref();
+    match torch {
+        Some(t) => {
+            println!(
+                "PyTorch {} twin ({} threads, {} parameters in {} tensors, equal to spae's); first \
+                 batch's words equal spae's: {:.2}%",
+                t.torch,
+                t.threads,
+                t.parameters,
+                t.parameter_tensors,
+                100.0 * t.word_agreement
+            );
+            println!("| phase | spae ms | PyTorch ms | spae / PyTorch |");
+            println!("|---|---:|---:|---:|");
+        }
+        None => {
+            println!("| phase | spae ms |");
+            println!("|---|---:|");
+        }
+    }
+    let mut rows: Vec<(String, f64, Option<f64>)> = r
+        .median_phase_ms
+        .iter()
+        .filter(|(n, v)| n != "discriminator" || *v > 0.0)
+        .map(|(n, v)| (n.clone(), *v, torch.and_then(|t| t.phase(n))))
+        .collect();
+    rows.push((
+        "network (all but search)".into(),
+        r.network_ms,
+        torch.map(|t| t.network_ms),
+    ));
+    rows.push((
+        "whole step".into(),
+        r.median_step_ms,
+        torch.map(|t| t.median_step_ms),
+    ));
+    for (name, ours, theirs) in rows {
+        match theirs {
+            Some(t) => println!("| {name} | {ours:.0} | {t:.0} | {:.2} |", ours / t),
+            None if torch.is_some() => println!("| {name} | {ours:.0} | - | - |"),
+            None => println!("| {name} | {ours:.0} |"),
+        }
+    }
 }

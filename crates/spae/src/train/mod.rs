@@ -6,10 +6,12 @@ mod checkpoint;
 pub mod gan;
 pub mod guide;
 mod loss;
+mod phases;
 mod run;
 
 pub use crate::checkpoint::{
-    export, latest as latest_checkpoint, load_model, load_state, CheckpointError, State,
+    export, latest as latest_checkpoint, load_model, load_state, save_safetensors, CheckpointError,
+    State,
 };
 pub use crate::config::{DataConfig, LoopConfig, LossConfig, TrainConfig};
 pub use gan::{Adversary, LecamEma};
@@ -33,6 +35,8 @@ use crate::quantizer::{quantize_pyramid, reconstruct, PyramidCodes};
 pub use crate::setup::QuantContext;
 pub use crate::tensor::{image_tensor, to_vec};
 pub use loss::{appearance_loss, total_loss, AppearanceTerms};
+use phases::lap;
+pub use phases::StepPhases;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -82,6 +86,22 @@ pub fn forward(
     depth: usize,
 ) -> Result<Forward, PyramidError> {
     let z = model.encoder.forward(images);
+    let (decoder_input, codes) = quantize_latents(ctx, z.clone(), depth)?;
+    Ok(Forward {
+        images: model.decoder.forward(decoder_input),
+        latents: z,
+        codes,
+    })
+}
+
+/// The nearest-word search of a step: SAQ over the pyramid on the encoder output `z` `[B, d, h,
+/// w]` (read to the host), and the decoder's input, `z + sg(zhat - z)` with `zhat` the
+/// reconstruction from the first `depth` layers (Eq. 3).
+pub fn quantize_latents(
+    ctx: &QuantContext,
+    z: Tensor<4>,
+    depth: usize,
+) -> Result<(Tensor<4>, PyramidCodes), PyramidError> {
     let [b, d, h, w] = z.dims();
     let device = z.device();
     let z_cpu = to_vec(z.clone().detach().permute([0, 2, 3, 1]));
@@ -97,11 +117,7 @@ pub fn forward(
     )?;
     let zhat =
         Tensor::<4>::from_data(TensorData::new(zhat, [b, h, w, d]), &device).permute([0, 3, 1, 2]);
-    Ok(Forward {
-        images: model.decoder.forward(straight_through(z.clone(), zhat)),
-        latents: z,
-        codes,
-    })
+    Ok((straight_through(z, zhat), codes))
 }
 
 /// The straight-through estimator `z + sg(zhat - z)`: the quantized value `zhat` forward, the
@@ -199,6 +215,9 @@ pub struct StepStats {
     pub lecam: f32,
     /// The model's total loss.
     pub loss: f32,
+    /// Where the step's time went (not written to metrics.jsonl).
+    #[serde(skip)]
+    pub phases: StepPhases,
 }
 
 /// The optional parts of the loss: the discriminator (GAN + LeCAM) and LPIPS of the appearance
@@ -240,7 +259,17 @@ pub fn train_step(
     let learned = ctx.for_model(&model);
     let ctx = learned.as_ref().unwrap_or(ctx);
     let (sem_cfg, cfg) = (&cfg.semantic, &cfg.loss);
-    let f = forward(&model, ctx, images.clone(), step.depth)?;
+    let mut phases = StepPhases::default();
+    let mut t = std::time::Instant::now();
+    let latents = model.encoder.forward(images.clone());
+    phases.encoder = lap(&mut t);
+    let (decoder_input, codes) = quantize_latents(ctx, latents.clone(), step.depth)?;
+    phases.search = lap(&mut t);
+    let f = Forward {
+        images: model.decoder.forward(decoder_input),
+        latents,
+        codes,
+    };
     let l2 = (f.images.clone() - images.clone())
         .square()
         .mean()
@@ -287,13 +316,18 @@ pub fn train_step(
         }
     }
     stats.loss = scalar(&loss);
+    phases.decoder_losses = lap(&mut t);
     let grads = GradientsParams::from_grads(loss.backward(), &model);
+    phases.backward = lap(&mut t);
     let model = optim.step(step.lr, model, grads);
+    phases.optimizer = lap(&mut t);
     if let Some(adv) = adversary {
         let d = adv.step(images, f.images, cfg, step.lr);
         stats.disc = d.loss;
         stats.lecam = d.lecam;
+        phases.discriminator = lap(&mut t);
     }
+    stats.phases = phases;
     Ok((model, stats))
 }
 
