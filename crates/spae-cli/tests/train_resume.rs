@@ -256,3 +256,74 @@ fn warm_start_from_a_run_and_a_mismatched_model_is_refused() {
         "{err}"
     );
 }
+
+/// `dataset = "folder:PATH"`: an ImageNet-style folder (one subfolder per class, files of any
+/// format and size) trains; its `train/` and `val/` subfolders are the splits; a missing folder,
+/// a one-class folder and an empty `folder:` are refused with the path or the rule.
+#[test]
+fn trains_on_an_image_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let cb = codebook(dir.path());
+    let data = dir.path().join("photos");
+    let photos = common::repo().join("crates/spae/tests/fixtures/images");
+    for (split, class, files) in [
+        ("train", "cat", vec!["chelsea.webp", "camera.jpg"]),
+        ("train", "drink", vec!["coffee.jpg", "emoji.webp"]),
+        ("val", "cat", vec!["chelsea.webp"]),
+        ("val", "drink", vec!["coffee.jpg"]),
+    ] {
+        let d = data.join(split).join(class);
+        std::fs::create_dir_all(&d).unwrap();
+        for f in files {
+            std::fs::copy(photos.join(f), d.join(f)).unwrap();
+        }
+        // And real Fashion-MNIST images as 28x28 PNGs in every class folder.
+        for i in 0..3 {
+            let png = d.join(format!("fm-{i}.png"));
+            common::write_gray_png(&png, 28, 28, &common::fashion_mnist_test_image(i));
+        }
+    }
+    let with_data = |dataset: &str, name: &str| {
+        let text = std::fs::read_to_string(tiny_config(dir.path(), &cb, 4))
+            .unwrap()
+            .replace(
+                "[model]",
+                &format!("[data]\ndataset = \"{dataset}\"\n[model]"),
+            );
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let cfg = with_data(&format!("folder:{}", data.display()), "folder.toml");
+    let run = dir.path().join("run");
+    ok(&["train", "--config", &cfg, "--out", run.to_str().unwrap()]);
+    assert_eq!(
+        metric_steps(&run, "l2")
+            .iter()
+            .map(|s| s.0)
+            .collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    let state = std::fs::read_to_string(run.join("step-00000004/state.json")).unwrap();
+    assert!(
+        state.contains(&format!("folder:{}", data.display())),
+        "{state}"
+    );
+
+    for (dataset, expect) in [
+        (
+            format!("folder:{}", dir.path().join("nope").display()),
+            "nope".to_string(),
+        ),
+        (
+            format!("folder:{}", data.join("val/cat").display()),
+            "at least 2".into(),
+        ),
+        ("folder:".to_string(), "folder:PATH".into()),
+    ] {
+        let cfg = with_data(&dataset, "bad-folder.toml");
+        let out = dir.path().join("bad-run");
+        let err = fails(&["train", "--config", &cfg, "--out", out.to_str().unwrap()]);
+        assert!(err.contains(&expect), "{dataset}: {err}");
+    }
+}

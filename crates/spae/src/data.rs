@@ -38,7 +38,7 @@ pub enum DataError {
     },
     #[error("{path}: {what}")]
     Corrupt { path: PathBuf, what: String },
-    #[error("unknown dataset '{0}' (fashion-mnist, mnist, emoji)")]
+    #[error("unknown dataset '{0}' (fashion-mnist, mnist, emoji, folder:PATH)")]
     UnknownDataset(String),
     #[error(transparent)]
     Asset(#[from] crate::assets::MissingAsset),

@@ -3,12 +3,15 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use super::image::{is_image_file, load_model_image, Fit};
 use super::{corrupt, DataError, ImageSet};
 
 /// A labelled image folder: one subfolder per class (its name, `_` read as a space, is the class
 /// name), image files inside ([`is_image_file`]), each read by [`load_model_image`] for a
-/// `size` x `size` model of `channels` channels, sized by `fit`. Classes and files in name order;
+/// `size` x `size` model of `channels` channels, sized by `fit`, decoded on every core. Classes and
+/// files in name order;
 /// each image's name is its file stem.
 pub fn image_folder(
     dir: &Path,
@@ -36,12 +39,14 @@ pub fn image_folder(
         class_names: Vec::new(),
         names: Vec::new(),
     };
+    // Every file of every class first, then decoded on all cores (rayon), in that order.
+    let mut files: Vec<(u32, PathBuf)> = Vec::new();
     for class_dir in sorted(dir)?.into_iter().filter(|p| p.is_dir()) {
-        let files: Vec<PathBuf> = sorted(&class_dir)?
+        let class_files: Vec<PathBuf> = sorted(&class_dir)?
             .into_iter()
             .filter(|p| is_image_file(p))
             .collect();
-        if files.is_empty() {
+        if class_files.is_empty() {
             return Err(corrupt(
                 &class_dir,
                 "a class folder without image files (.png, .jpg, .jpeg, .webp)",
@@ -50,21 +55,29 @@ pub fn image_folder(
         let label = set.class_names.len() as u32;
         let name = class_dir.file_name().unwrap_or_default().to_string_lossy();
         set.class_names.push(name.replace('_', " "));
-        for file in files {
-            let chw = load_model_image(&file, size, channels, fit)?;
-            let plane = size * size;
-            let chw = &chw;
-            set.pixels.extend((0..plane).flat_map(|i| {
-                (0..channels).map(move |c| (chw[c * plane + i] * 255.0).round() as u8)
-            }));
-            set.labels.push(label);
-            set.names.push(
-                file.file_stem()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into(),
-            );
-        }
+        files.extend(class_files.into_iter().map(|f| (label, f)));
+    }
+    let plane = size * size;
+    let decoded: Vec<Vec<u8>> = files
+        .par_iter()
+        .map(|(_, file)| {
+            let chw = load_model_image(file, size, channels, fit)?;
+            let mut hwc = Vec::with_capacity(plane * channels);
+            for i in 0..plane {
+                hwc.extend((0..channels).map(|c| (chw[c * plane + i] * 255.0).round() as u8));
+            }
+            Ok(hwc)
+        })
+        .collect::<Result<_, DataError>>()?;
+    set.pixels = decoded.concat();
+    for (label, file) in files {
+        set.labels.push(label);
+        set.names.push(
+            file.file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into(),
+        );
     }
     if set.class_names.len() < 2 {
         return Err(corrupt(

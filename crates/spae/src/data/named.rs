@@ -1,14 +1,20 @@
-//! The installed data sets by name, at their own size.
+//! The data sets a configuration names: the installed ones at their own size, and image folders
+//! (`folder:PATH`) read at a model's size.
 
-use super::{emoji, fashion_mnist, mnist_digits, DataError, ImageSet, Split};
+use std::path::{Path, PathBuf};
+
+use super::{
+    corrupt, emoji, fashion_mnist, image_folder, mnist_digits, DataError, Fit, ImageSet, Split,
+};
 use crate::assets::Assets;
 
 /// Data sets without a split of their own hold out every this many images as the test split.
 pub const HOLD_OUT_EVERY: usize = 10;
 
-/// The installed data sets a configuration can name (`dataset = "fashion-mnist"` in TOML).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// The data sets a configuration can name (`dataset = "fashion-mnist"`, `dataset =
+/// "folder:PATH"` in TOML).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum DatasetName {
     /// Fashion-MNIST (Debian's package), its own train / test split.
     #[default]
@@ -17,32 +23,88 @@ pub enum DatasetName {
     Mnist,
     /// Google's 64x64 emoji; every 10th held out as the test split.
     Emoji,
+    /// An ImageNet-style folder: one subfolder per class, PNG / JPEG / WebP files of any size
+    /// ([`image_folder`]). With `train/` and `val/` (or `test/`) subfolders those are the splits;
+    /// otherwise every 10th image (classes and files in name order) is the test split.
+    Folder(PathBuf),
 }
 
 impl DatasetName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DatasetName::FashionMnist => "fashion-mnist",
-            DatasetName::Mnist => "mnist",
-            DatasetName::Emoji => "emoji",
-        }
-    }
-
-    /// A split of this data set, at its own size.
-    pub fn load(self, assets: &Assets, split: Split) -> Result<ImageSet, DataError> {
+    /// A split of an installed data set at its own size; a folder needs a model's size
+    /// ([`DatasetName::load_at`]).
+    pub fn load(&self, assets: &Assets, split: Split) -> Result<ImageSet, DataError> {
         Ok(match self {
             DatasetName::FashionMnist => fashion_mnist(&assets.path("fashion-mnist")?, split)?,
             DatasetName::Mnist => {
                 mnist_digits(&assets.path("mnist")?)?.hold_out(split, HOLD_OUT_EVERY)
             }
             DatasetName::Emoji => emoji(&assets.path("emoji")?)?.hold_out(split, HOLD_OUT_EVERY),
+            DatasetName::Folder(dir) => {
+                return Err(corrupt(
+                    dir,
+                    "an image folder is read at a model's size (DatasetName::load_at)",
+                ))
+            }
         })
     }
+
+    /// A split of this data set for a `size` x `size` model of `channels` channels: an image
+    /// folder is decoded on every core, each image centre-cropped and resized ([`Fit::Resize`]);
+    /// an installed set is read at its own size as by [`DatasetName::load`].
+    pub fn load_at(
+        &self,
+        assets: &Assets,
+        split: Split,
+        size: usize,
+        channels: usize,
+    ) -> Result<ImageSet, DataError> {
+        match self {
+            DatasetName::Folder(dir) => {
+                let read = |d: &Path| image_folder(d, size, channels, Fit::Resize);
+                match split_dirs(dir) {
+                    Some((train, test)) => read(match split {
+                        Split::Train => &train,
+                        Split::Test => &test,
+                    }),
+                    None => Ok(read(dir)?.hold_out(split, HOLD_OUT_EVERY)),
+                }
+            }
+            named => named.load(assets, split),
+        }
+    }
+}
+
+/// `dir/train` and `dir/val` (or `dir/test`), when both are folders.
+fn split_dirs(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    let train = dir.join("train");
+    let test = ["val", "test"]
+        .iter()
+        .map(|s| dir.join(s))
+        .find(|p| p.is_dir())?;
+    train.is_dir().then_some((train, test))
 }
 
 impl std::fmt::Display for DatasetName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        match self {
+            DatasetName::FashionMnist => f.write_str("fashion-mnist"),
+            DatasetName::Mnist => f.write_str("mnist"),
+            DatasetName::Emoji => f.write_str("emoji"),
+            DatasetName::Folder(p) => write!(f, "folder:{}", p.display()),
+        }
+    }
+}
+
+impl TryFrom<String> for DatasetName {
+    type Error = DataError;
+    fn try_from(s: String) -> Result<Self, DataError> {
+        s.parse()
+    }
+}
+
+impl From<DatasetName> for String {
+    fn from(d: DatasetName) -> String {
+        d.to_string()
     }
 }
 
@@ -53,7 +115,10 @@ impl std::str::FromStr for DatasetName {
             "fashion-mnist" => Ok(DatasetName::FashionMnist),
             "mnist" => Ok(DatasetName::Mnist),
             "emoji" => Ok(DatasetName::Emoji),
-            other => Err(DataError::UnknownDataset(other.to_string())),
+            other => match other.strip_prefix("folder:") {
+                Some(path) if !path.is_empty() => Ok(DatasetName::Folder(PathBuf::from(path))),
+                _ => Err(DataError::UnknownDataset(other.to_string())),
+            },
         }
     }
 }
@@ -61,4 +126,61 @@ impl std::str::FromStr for DatasetName {
 /// A split of a named data set (fashion-mnist, mnist, emoji), at its own size.
 pub fn named_dataset(name: &str, assets: &Assets, split: Split) -> Result<ImageSet, DataError> {
     name.parse::<DatasetName>()?.load(assets, split)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_folders_parse_and_print_back() {
+        for (text, name) in [
+            ("fashion-mnist", DatasetName::FashionMnist),
+            ("mnist", DatasetName::Mnist),
+            ("emoji", DatasetName::Emoji),
+            (
+                "folder:/data/imagenet",
+                DatasetName::Folder("/data/imagenet".into()),
+            ),
+            ("folder:rel/dir", DatasetName::Folder("rel/dir".into())),
+        ] {
+            assert_eq!(text.parse::<DatasetName>().unwrap(), name);
+            assert_eq!(name.to_string(), text);
+        }
+        for bad in ["folder:", "Folder:/x", "imagenet", ""] {
+            assert!(
+                matches!(
+                    bad.parse::<DatasetName>(),
+                    Err(DataError::UnknownDataset(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_folder_in_toml_and_its_splits() {
+        #[derive(serde::Deserialize, serde::Serialize)]
+        struct T {
+            dataset: DatasetName,
+        }
+        let t: T = toml::from_str("dataset = \"folder:/x/y\"").unwrap();
+        assert_eq!(t.dataset, DatasetName::Folder("/x/y".into()));
+        assert_eq!(
+            toml::to_string(&t).unwrap().trim(),
+            "dataset = \"folder:/x/y\""
+        );
+        assert!(toml::from_str::<T>("dataset = \"folder:\"").is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(split_dirs(dir.path()), None);
+        std::fs::create_dir_all(dir.path().join("train")).unwrap();
+        assert_eq!(split_dirs(dir.path()), None);
+        std::fs::create_dir_all(dir.path().join("test")).unwrap();
+        let test = Some((dir.path().join("train"), dir.path().join("test")));
+        assert_eq!(split_dirs(dir.path()), test);
+        std::fs::create_dir_all(dir.path().join("val")).unwrap();
+        let val = Some((dir.path().join("train"), dir.path().join("val")));
+        assert_eq!(split_dirs(dir.path()), val);
+    }
 }

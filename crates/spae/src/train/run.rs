@@ -74,7 +74,8 @@ pub struct StepRecord {
 
 /// A split of a configuration's data, enlarged by `data.upscale`.
 pub fn dataset(cfg: &TrainConfig, assets: &Assets, split: Split) -> Result<ImageSet, TrainError> {
-    let set = cfg.data.dataset.load(assets, split)?;
+    let (size, channels) = (cfg.model.image_size, cfg.model.image_channels);
+    let set = cfg.data.dataset.load_at(assets, split, size, channels)?;
     let set = match cfg.data.upscale {
         0 => return Err(TrainError::Config("data.upscale must be at least 1".into())),
         1 => set,
