@@ -7,7 +7,8 @@ estimator, the appearance loss of an appearance-only configuration (Eq. 8: L2 + 
 commitment) and burn's Adam (eps 1e-5). The initial weights are spae's own, loaded by name: the
 twin asserts that its parameter names, shapes and count equal spae's before it runs.
 
-Usage: python train_twin_torch.py DIR
+Usage: python train_twin_torch.py DIR [cpu|cuda]
+On CUDA every phase ends with torch.cuda.synchronize(), so each is timed to its completion.
 DIR holds what spae wrote: twin.json, init.safetensors, codebook.f32 (K x d), images.f32
 ((warmup + steps) x B x C x S x S). Writes DIR/torch.json (per-phase times) and
 DIR/torch_tokens.u32 (the first step's words, layer after layer, image-major).
@@ -162,10 +163,10 @@ def quantize(z_rows, codes, e2, layers, depth):
     the commitment term."""
     b, p, d = z_rows.shape
     total = torch.zeros_like(z_rows)
-    count = torch.zeros(p)
+    count = torch.zeros(p, device=z_rows.device)
     words, commit = [], []
     for l, pos in enumerate(layers):
-        idx = torch.tensor(pos)
+        idx = torch.tensor(pos, device=z_rows.device)
         n = count[idx]
         scale = (n + 1.0)[None, :, None]
         target = scale * z_rows[:, idx] - total[:, idx]
@@ -182,22 +183,27 @@ def quantize(z_rows, codes, e2, layers, depth):
 
 def main():
     folder = sys.argv[1]
+    device = torch.device(sys.argv[2] if len(sys.argv) > 2 else "cpu")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("CUDA was asked for and torch sees no GPU")
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     spec = json.load(open(f"{folder}/twin.json"))
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)
     mcfg = spec["model"]
     model = Model(mcfg)
     n_tensors, n_params = load_spae_weights(model, f"{folder}/init.safetensors")
+    model = model.to(device)
     if n_params != spec["parameters"]:
         raise SystemExit(f"twin has {n_params} parameters, spae {spec['parameters']}")
     d = mcfg["latent_dim"]
-    codes = torch.from_numpy(np.fromfile(f"{folder}/codebook.f32", dtype=np.float32)).reshape(-1, d)
+    codes = torch.from_numpy(np.fromfile(f"{folder}/codebook.f32", dtype=np.float32))
+    codes = codes.reshape(-1, d).to(device)
     e2 = (codes * codes).sum(1)
     b, c, s = spec["batch_size"], mcfg["image_channels"], mcfg["image_size"]
     steps, warmup = spec["steps"], spec["warmup"]
-    images = torch.from_numpy(np.fromfile(f"{folder}/images.f32", dtype=np.float32)).reshape(
-        warmup + steps, b, c, s, s
-    )
+    images = torch.from_numpy(np.fromfile(f"{folder}/images.f32", dtype=np.float32))
+    images = images.reshape(warmup + steps, b, c, s, s).to(device)
     latent = tuple(spec["latent"])
     layers = [positions(latent, tuple(g)) for g in spec["grids"]]
     opt = torch.optim.Adam(
@@ -207,14 +213,17 @@ def main():
     losses = []
     for step in range(warmup + steps):
         x = images[step]
+        sync()
         t = [time.perf_counter()]
         z = model.encoder(x)
+        sync()
         t.append(time.perf_counter())
         bz, _, h, w = z.shape
         z_rows = z.permute(0, 2, 3, 1).reshape(bz, h * w, d)
         with torch.no_grad():
             words, zhat, commit = quantize(z_rows.detach(), codes, e2, layers, spec["depth"])
         zq = zhat.reshape(bz, h, w, d).permute(0, 3, 1, 2)
+        sync()
         t.append(time.perf_counter())
         y = model.decoder(z + (zq - z).detach())
         l2 = ((y - x) ** 2).mean()
@@ -226,11 +235,13 @@ def main():
         t.append(time.perf_counter())
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        sync()
         t.append(time.perf_counter())
         opt.step()
+        sync()
         t.append(time.perf_counter())
         if step == 0:
-            np.concatenate([k.numpy().astype(np.uint32) for k in words]).tofile(
+            np.concatenate([k.cpu().numpy().astype(np.uint32) for k in words]).tofile(
                 f"{folder}/torch_tokens.u32"
             )
         losses.append(loss_value)
@@ -240,6 +251,7 @@ def main():
     step_ms = [sum(v) for v in zip(*times.values())]
     report = {
         "torch": torch.__version__,
+        "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
         "threads": torch.get_num_threads(),
         "parameter_tensors": n_tensors,
         "parameters": n_params,

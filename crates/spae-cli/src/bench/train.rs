@@ -36,8 +36,18 @@ pub struct TrainBenchArgs {
     /// Threads of the PyTorch twin (default: every core, as burn's flex backend uses).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// The PyTorch twin's device: cpu, or cuda (its phases then end with a synchronize).
+    #[arg(long, default_value = "cpu")]
+    pub torch_device: TorchDevice,
     #[arg(long, default_value = "results/bench/train.json")]
     pub out: PathBuf,
+}
+
+/// Where the PyTorch twin runs.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum TorchDevice {
+    Cpu,
+    Cuda,
 }
 
 /// Untimed steps before the timed ones (both implementations).
@@ -140,7 +150,11 @@ pub(super) fn train_bench(args: TrainBenchArgs, assets: &Assets, device: &Device
             let threads = args
                 .threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            Some(twin::run(&args.python, &args.twin, &dir, threads)?)
+            let on = match args.torch_device {
+                TorchDevice::Cpu => "cpu",
+                TorchDevice::Cuda => "cuda",
+            };
+            Some(twin::run(&args.python, &args.twin, &dir, threads, on)?)
         }
         None => None,
     };
@@ -184,9 +198,10 @@ fn print_table(r: &TrainReport) {
     match torch {
         Some(t) => {
             println!(
-                "PyTorch {} twin ({} threads, {} parameters in {} tensors, equal to spae's); first \
-                 batch's words equal spae's: {:.2}%",
+                "PyTorch {} twin on {} ({} threads, {} parameters in {} tensors, equal to spae's); \
+                 first batch's words equal spae's: {:.2}%",
                 t.torch,
+                t.device,
                 t.threads,
                 t.parameters,
                 t.parameter_tensors,

@@ -14,6 +14,8 @@ use spae::train::{save_safetensors, Critics, QuantContext, TrainConfig};
 #[derive(Debug, Serialize, Deserialize)]
 pub struct TwinReport {
     pub torch: String,
+    /// `cpu`, or `cuda:N (GPU name)`.
+    pub device: String,
     pub threads: usize,
     pub parameter_tensors: usize,
     pub parameters: usize,
@@ -109,8 +111,15 @@ pub fn prepare(
     Ok(dir)
 }
 
-/// Runs the twin on `dir` with `threads` threads and reads its report; removes `dir`.
-pub fn run(python: &str, script: &Path, dir: &Path, threads: usize) -> Result<TwinReport> {
+/// Runs the twin on `dir` with `threads` threads on `device` (`cpu` or `cuda`) and reads its
+/// report; removes `dir`.
+pub fn run(
+    python: &str,
+    script: &Path,
+    dir: &Path,
+    threads: usize,
+    device: &str,
+) -> Result<TwinReport> {
     let spec_path = dir.join("twin.json");
     let mut spec: serde_json::Value = serde_json::from_slice(&std::fs::read(&spec_path)?)?;
     spec["threads"] = threads.into();
@@ -122,12 +131,13 @@ pub fn run(python: &str, script: &Path, dir: &Path, threads: usize) -> Result<Tw
         );
     }
     eprintln!(
-        "[bench] running the PyTorch twin ({python} {})",
+        "[bench] running the PyTorch twin on {device} ({python} {})",
         script.display()
     );
     let output = Command::new(python)
         .arg(script)
         .arg(dir)
+        .arg(device)
         .env("OMP_NUM_THREADS", threads.to_string())
         .output()
         .with_context(|| {

@@ -1,0 +1,79 @@
+"""What scripts/device-check.sh carries to the device machine besides the binary (at most 64 MiB
+in all): a Fashion-MNIST subset in the installed layout, the first ROWS rows of the SmolLM2
+codebook (a subset: the full one is 72 MB), and the training configuration pointing at them.
+
+Usage: python3 device_bundle.py ASSETS OUT IMAGES ROWS
+Standard library only. The subset codebook is a real codebook folder (`spae` loads and checks it
+like the full one); the search over fewer rows is cheaper, and the PyTorch twin searches the same
+rows, so the per-phase ratios stay like for like.
+"""
+import gzip
+import json
+import os
+import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def idx_subset(src, dst, count, row_bytes):
+    with gzip.open(src, "rb") as f:
+        raw = f.read()
+    magic, n = struct.unpack(">II", raw[:8])
+    dims = (magic & 0xFF) - 1
+    head = 8 + 4 * dims
+    count = min(count, n)
+    out = raw[:4] + struct.pack(">I", count) + raw[8:head] + raw[head : head + count * row_bytes]
+    with gzip.open(dst, "wb", compresslevel=9) as f:
+        f.write(out)
+    return count
+
+
+def codebook_subset(src, dst, rows):
+    with open(f"{src}/codebook.safetensors", "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    vocab = json.load(open(f"{src}/codebook.vocab.json"))
+    d = vocab["dim"]
+    rows = min(rows, len(vocab["words"]))
+    emb = header["embeddings"]
+    ids = header["token_ids"]
+    if emb["dtype"] != "F32" or ids["dtype"] != "U32":
+        raise SystemExit(f"{src}: unexpected dtypes {emb['dtype']}, {ids['dtype']}")
+    e0, ids0 = emb["data_offsets"][0], ids["data_offsets"][0]
+    emb_raw = data[e0 : e0 + rows * d * 4]
+    ids_raw = data[ids0 : ids0 + rows * 4]
+    new = {
+        "__metadata__": header["__metadata__"],
+        "embeddings": {"dtype": "F32", "shape": [rows, d], "data_offsets": [0, len(emb_raw)]},
+        "token_ids": {
+            "dtype": "U32",
+            "shape": [rows],
+            "data_offsets": [len(emb_raw), len(emb_raw) + len(ids_raw)],
+        },
+    }
+    head = json.dumps(new, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)
+    os.makedirs(dst, exist_ok=True)
+    with open(f"{dst}/codebook.safetensors", "wb") as f:
+        f.write(struct.pack("<Q", len(head)) + head + emb_raw + ids_raw)
+    vocab["words"] = vocab["words"][:rows]
+    json.dump(vocab, open(f"{dst}/codebook.vocab.json", "w"))
+    return rows
+
+
+def main():
+    assets, out, images, rows = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    fm_src, fm_dst = f"{assets}/data/fashion-mnist", f"{out}/assets/data/fashion-mnist"
+    os.makedirs(fm_dst, exist_ok=True)
+    for split in ("train", "t10k"):
+        got = idx_subset(f"{fm_src}/{split}-images-idx3-ubyte.gz", f"{fm_dst}/{split}-images-idx3-ubyte.gz", images, 784)
+        idx_subset(f"{fm_src}/{split}-labels-idx1-ubyte.gz", f"{fm_dst}/{split}-labels-idx1-ubyte.gz", got, 1)
+    cb = f"{out}/assets/codebooks/smollm2-subset"
+    kept = codebook_subset(f"{assets}/codebooks/smollm2", cb, rows)
+    print(json.dumps({"images": images, "codebook_rows": kept, "codebook": cb}))
+
+
+if __name__ == "__main__":
+    main()
