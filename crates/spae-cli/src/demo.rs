@@ -4,6 +4,7 @@
 //! tokenizer's words and reconstructions, and ends with a short few-shot run of the frozen LLM.
 
 use spae::device::Device;
+use spae::pyramid::PyramidLayout;
 use std::path::Path;
 use std::time::Instant;
 

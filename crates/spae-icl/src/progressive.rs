@@ -8,6 +8,7 @@
 //! Stride "all" writes a layer in one pass; [`single_pass`] writes the whole target at once (the
 //! paper shows that fails).
 
+use spae::pyramid::PyramidLayout;
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};

@@ -6,6 +6,7 @@
 
 mod tasks;
 
+use spae::pyramid::PyramidLayout;
 use std::path::PathBuf;
 
 use pyo3::create_exception;

@@ -1,6 +1,7 @@
 //! The endpoints, as a function of a request's parts: no sockets here, so every route can be
 //! tested (and fuzzed) without a server.
 
+use spae::pyramid::PyramidLayout;
 use std::path::Path;
 
 use serde_json::json;

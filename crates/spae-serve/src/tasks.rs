@@ -1,6 +1,7 @@
 //! The endpoints beyond encode / decode: nearest words in the codebook (`POST /v1/nearest`) and a
 //! few-shot question to the frozen LLM (`POST /v1/fewshot`).
 
+use spae::pyramid::PyramidLayout;
 use std::time::Instant;
 
 use base64::Engine;

@@ -6,6 +6,7 @@
 //! MODEL defaults to the released label-free `models/fashion-mnist-open` (run from the
 //! repository root, where the model names its codebook); data from `$SPAE_ASSETS` or `./assets`.
 
+use spae::pyramid::PyramidLayout;
 use std::path::PathBuf;
 
 use spae::assets::Assets;

@@ -1,7 +1,72 @@
-//! The token pyramid: which latent positions each layer quantizes (method.md, Eq. 1).
+//! The token pyramid: which latent positions each layer quantizes (method.md, Eq. 1). Images
+//! have a 2-D latent ([`Pyramid`]); videos a 3-D one ([`video::VideoPyramid`]). The quantizers
+//! see either through [`PyramidLayout`]: layers of flat latent positions.
+
+pub mod video;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+pub use video::VideoPyramid;
+
+/// A pyramid as the quantizers see it: `n_layers` layers, each a list of flat latent positions
+/// (`0..n_positions`). Provided: sizes, and which depths cover every position (decodable).
+pub trait PyramidLayout {
+    fn n_layers(&self) -> usize;
+
+    /// Number of latent positions.
+    fn n_positions(&self) -> usize;
+
+    /// The 0-based flat positions that layer `l` (0-based) quantizes, in token order.
+    fn positions(&self, l: usize) -> Vec<usize>;
+
+    /// Tokens per layer.
+    fn layer_sizes(&self) -> Vec<usize> {
+        (0..self.n_layers())
+            .map(|l| self.positions(l).len())
+            .collect()
+    }
+
+    /// Tokens in the first `depth` layers, for every depth 1..=L.
+    fn cumulative_sizes(&self) -> Vec<usize> {
+        self.layer_sizes()
+            .iter()
+            .scan(0, |acc, n| {
+                *acc += n;
+                Some(*acc)
+            })
+            .collect()
+    }
+
+    /// The smallest depth whose layers together cover every latent position (decodable).
+    fn first_decodable_depth(&self) -> usize {
+        let mut covered = vec![false; self.n_positions()];
+        for l in 0..self.n_layers() {
+            for p in self.positions(l) {
+                covered[p] = true;
+            }
+            if covered.iter().all(|&c| c) {
+                return l + 1;
+            }
+        }
+        unreachable!("a pyramid's constructor checks that the last layer covers everything")
+    }
+
+    /// Checks that the first `depth` layers can be decoded to pixels.
+    fn check_decodable(&self, depth: usize) -> Result<(), PyramidError> {
+        if depth > self.n_layers() {
+            return Err(PyramidError::TooDeep {
+                depth,
+                layers: self.n_layers(),
+            });
+        }
+        let first = self.first_decodable_depth();
+        if depth < first {
+            return Err(PyramidError::NotDecodable { depth, first });
+        }
+        Ok(())
+    }
+}
 
 #[derive(Debug, Error, PartialEq)]
 pub enum PyramidError {
@@ -18,6 +83,18 @@ pub enum PyramidError {
         layer: usize,
         grid: (usize, usize),
         prev: (usize, usize),
+    },
+    #[error("layer {layer}: grid {grid:?} (t, h, w) does not divide the {latent:?} latent on every axis")]
+    NotDivisor3 {
+        layer: usize,
+        grid: (usize, usize, usize),
+        latent: (usize, usize, usize),
+    },
+    #[error("layer {layer}: grid {grid:?} is smaller on some axis than the layer before ({prev:?}); grids must not shrink")]
+    Shrinks3 {
+        layer: usize,
+        grid: (usize, usize, usize),
+        prev: (usize, usize, usize),
     },
     #[error("a pyramid needs at least one layer, and its last layer must cover the whole latent")]
     NoFullCover,
@@ -78,18 +155,18 @@ impl Pyramid {
     pub fn square(side: usize, sizes: &[usize]) -> Result<Self, PyramidError> {
         Pyramid::new((side, side), sizes.iter().map(|&g| (g, g)).collect())
     }
+}
 
-    pub fn n_layers(&self) -> usize {
+impl PyramidLayout for Pyramid {
+    fn n_layers(&self) -> usize {
         self.grids.len()
     }
 
-    /// Number of latent positions.
-    pub fn n_positions(&self) -> usize {
+    fn n_positions(&self) -> usize {
         self.latent.0 * self.latent.1
     }
 
-    /// The 0-based flat positions (`row * w + col`) that layer `l` (0-based) quantizes, row-major.
-    pub fn positions(&self, l: usize) -> Vec<usize> {
+    fn positions(&self, l: usize) -> Vec<usize> {
         let (h, w) = self.latent;
         let (gh, gw) = self.grids[l];
         let rows = dilation_subsample(h, gh);
@@ -97,51 +174,6 @@ impl Pyramid {
         rows.iter()
             .flat_map(|&r| cols.iter().map(move |&c| (r - 1) * w + (c - 1)))
             .collect()
-    }
-
-    /// Tokens per layer.
-    pub fn layer_sizes(&self) -> Vec<usize> {
-        self.grids.iter().map(|(a, b)| a * b).collect()
-    }
-
-    /// Tokens in the first `depth` layers, for every depth 1..=L.
-    pub fn cumulative_sizes(&self) -> Vec<usize> {
-        self.layer_sizes()
-            .iter()
-            .scan(0, |acc, n| {
-                *acc += n;
-                Some(*acc)
-            })
-            .collect()
-    }
-
-    /// The smallest depth whose layers together cover every latent position (decodable).
-    pub fn first_decodable_depth(&self) -> usize {
-        let mut covered = vec![false; self.n_positions()];
-        for l in 0..self.n_layers() {
-            for p in self.positions(l) {
-                covered[p] = true;
-            }
-            if covered.iter().all(|&c| c) {
-                return l + 1;
-            }
-        }
-        unreachable!("Pyramid::new checks that the last layer covers everything")
-    }
-
-    /// Checks that the first `depth` layers can be decoded to pixels.
-    pub fn check_decodable(&self, depth: usize) -> Result<(), PyramidError> {
-        if depth > self.n_layers() {
-            return Err(PyramidError::TooDeep {
-                depth,
-                layers: self.n_layers(),
-            });
-        }
-        let first = self.first_decodable_depth();
-        if depth < first {
-            return Err(PyramidError::NotDecodable { depth, first });
-        }
-        Ok(())
     }
 }
 

@@ -4,7 +4,7 @@
 use burn::tensor::{Device, Tensor};
 use spae::assets::Assets;
 use spae::data::Split;
-use spae::pyramid::Pyramid;
+use spae::pyramid::{Pyramid, PyramidLayout};
 use spae::train::{dataset, training_set, TrainConfig};
 
 fn configs() -> Vec<std::path::PathBuf> {

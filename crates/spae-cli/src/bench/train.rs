@@ -1,6 +1,7 @@
 //! `spae bench train`: training steps timed per phase, and with `--compare-torch` the PyTorch
 //! twin of the same step (tools/train_twin_torch.py) in the same run.
 
+use spae::pyramid::PyramidLayout;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};

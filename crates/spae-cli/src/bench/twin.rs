@@ -1,6 +1,7 @@
 //! The PyTorch twin of `spae bench train --compare-torch`: the files it starts from (spae's
 //! initial weights, the search's codebook rows, the batches) and its per-phase report.
 
+use spae::pyramid::PyramidLayout;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

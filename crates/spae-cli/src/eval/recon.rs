@@ -1,5 +1,6 @@
 //! `spae eval recon`: reconstruction quality per decodable pyramid depth.
 
+use spae::pyramid::PyramidLayout;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};

@@ -1,6 +1,7 @@
 //! `spae eval semantic`: the semantic relevance of each pyramid layer's words and the top-word
 //! hit rate.
 
+use spae::pyramid::PyramidLayout;
 use std::collections::HashMap;
 use std::path::PathBuf;
 

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use spae::data::ImageSet;
+use spae::pyramid::PyramidLayout;
 use spae::tokenizer::ImageTokenizer;
 use spae_llm::backend::Backend;
 use spae_llm::spelling::Spellings;

@@ -16,7 +16,7 @@ pub use rq::Rq;
 pub use saq::Saq;
 pub use vq::Vq;
 
-use crate::pyramid::{Pyramid, PyramidError};
+use crate::pyramid::{PyramidError, PyramidLayout};
 
 /// The per-position rules of a pyramid quantizer.
 pub trait Quantizer: Send + Sync {
@@ -67,7 +67,7 @@ impl QuantizerKind {
 pub struct PyramidCodes {
     pub batch: usize,
     /// Per layer: `batch x |P_l|` codebook indices, image-major, positions in
-    /// [`Pyramid::positions`] order.
+    /// [`PyramidLayout::positions`] order.
     pub tokens: Vec<Vec<u32>>,
     /// Per layer: the targets `z_l` (`batch x |P_l| x d`) the tokens were chosen for.
     pub targets: Vec<Vec<f32>>,
@@ -106,7 +106,7 @@ impl Placed {
 /// with quantizer `q` over `pyramid`, one nearest-codeword search per layer for the whole batch.
 pub fn quantize_pyramid(
     q: &dyn Quantizer,
-    pyramid: &Pyramid,
+    pyramid: &(impl PyramidLayout + ?Sized),
     search: &NearestSearch,
     z: &[f32],
 ) -> PyramidCodes {
@@ -159,7 +159,7 @@ pub fn quantize_pyramid(
 /// an error if those layers do not cover every position.
 pub fn reconstruct(
     q: &dyn Quantizer,
-    pyramid: &Pyramid,
+    pyramid: &(impl PyramidLayout + ?Sized),
     codes: &[f32],
     dim: usize,
     tokens: &[Vec<u32>],
@@ -194,6 +194,7 @@ pub fn reconstruct(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pyramid::Pyramid;
 
     /// e0 = (0,0), e1 = (2,0), e2 = (0,2), e3 = (1,1).
     const CODES: [f32; 8] = [0.0, 0.0, 2.0, 0.0, 0.0, 2.0, 1.0, 1.0];
@@ -255,6 +256,49 @@ mod tests {
         assert_eq!(
             reconstruct(&Saq, &p, &CODES, 2, &c.tokens, 1, 1),
             Err(PyramidError::NotDecodable { depth: 1, first: 2 })
+        );
+    }
+
+    #[test]
+    fn saq_over_a_video_pyramid_by_hand() {
+        // A 4x4x4 video latent, grids 1x1x1, 1x2x2, 2x4x4, 4x4x4 (positions in pyramid/video.rs:
+        // 42; 37, 39, 45, 47; frames 2 and 4; everything). d = 1, words 0, 1, 2, 3; z = 1.4.
+        let p = crate::pyramid::VideoPyramid::new(
+            (4, 4, 4),
+            vec![(1, 1, 1), (1, 2, 2), (2, 4, 4), (4, 4, 4)],
+        )
+        .unwrap();
+        let s = NearestSearch::new(&[0.0, 1.0, 2.0, 3.0], 1);
+        let c = quantize_pyramid(&Saq, &p, &s, &[1.4; 64]);
+        // Layers 1-3 place no token where an earlier one is: every target is z, word 1.
+        assert_eq!(c.tokens[0], vec![1]);
+        assert_eq!(c.tokens[1], vec![1; 4]);
+        assert_eq!(c.tokens[2], vec![1; 32]);
+        // Layer 4: where one token is already placed (37 positions: 42, 37, 39, 45, 47 and frames
+        // 2 and 4) Eq. 2's target is 2 * 1.4 - 1 = 1.8, word 2; elsewhere 1.4, word 1.
+        let placed: Vec<usize> = [42, 37, 39, 45, 47]
+            .into_iter()
+            .chain(16..32)
+            .chain(48..64)
+            .collect();
+        for pos in 0..64 {
+            let (scale, word) = if placed.contains(&pos) {
+                (2.0, 2)
+            } else {
+                (1.0, 1)
+            };
+            assert_eq!(c.scales[3][pos], scale, "{pos}");
+            assert_eq!(c.tokens[3][pos], word, "{pos}");
+        }
+        // Eq. 3 at depth 4: the mean (1 + 2) / 2 = 1.5 where two tokens are, 1 elsewhere.
+        let r = reconstruct(&Saq, &p, &[0.0, 1.0, 2.0, 3.0], 1, &c.tokens, 1, 4).unwrap();
+        for (pos, &v) in r.iter().enumerate() {
+            let want = if placed.contains(&pos) { 1.5 } else { 1.0 };
+            assert_eq!(v, want, "{pos}");
+        }
+        assert_eq!(
+            reconstruct(&Saq, &p, &[0.0, 1.0, 2.0, 3.0], 1, &c.tokens, 1, 3),
+            Err(PyramidError::NotDecodable { depth: 3, first: 4 })
         );
     }
 }

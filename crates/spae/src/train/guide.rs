@@ -3,6 +3,7 @@
 //! with the label scorer `f_img` depends on the class only (pools per class), with the name,
 //! bridge and CLIP scorers on the image (pools per training image, computed once at the start).
 
+use crate::pyramid::PyramidLayout;
 use std::path::Path;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};

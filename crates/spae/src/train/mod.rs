@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::eval::lpips::Lpips;
 use crate::model::SpaeModel;
 use crate::pyramid::PyramidError;
+use crate::pyramid::PyramidLayout;
 use crate::quantizer::{quantize_pyramid, reconstruct, PyramidCodes};
 pub use crate::setup::QuantContext;
 pub use crate::tensor::{image_tensor, to_vec};

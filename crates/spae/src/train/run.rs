@@ -29,6 +29,7 @@ use crate::eval::lpips::Lpips;
 use crate::labels::{LabelsSeen, LabelsUsed};
 use crate::model::SpaeModel;
 use crate::pyramid::PyramidError;
+use crate::pyramid::PyramidLayout;
 use crate::scorer::ScorerError;
 use crate::setup::SetupError;
 pub use crate::setup::{check_codebook, init_model, load_codebook, quant_context};
