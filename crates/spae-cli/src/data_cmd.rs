@@ -1,11 +1,13 @@
-//! `spae data ...`: load data sets and image files and describe them.
+//! `spae data ...`: load data sets and image files and describe them; generate Moving MNIST.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Subcommand;
 use spae::assets::Assets;
+use spae::data::video::{encode_apng, MovingMnist};
 use spae::data::{self, ImageSet};
+use spae::io::write_atomic;
 
 #[derive(Subcommand)]
 pub enum DataCommand {
@@ -17,10 +19,35 @@ pub enum DataCommand {
         #[arg(long, default_value = "test")]
         split: String,
     },
+    /// Moving MNIST clips (Srivastava et al.: 2 digits bouncing in a 64x64 frame, 20 frames),
+    /// generated from the seed out of the installed digits of one split (every 10th digit is the
+    /// test split): an animated PNG per clip, a PNG sheet (frames across, clips down) and
+    /// clips.json (each clip's digits and labels).
+    MovingMnist {
+        #[arg(long, default_value = "train")]
+        split: String,
+        #[arg(long, default_value_t = 8)]
+        clips: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value_t = 20)]
+        frames: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 pub fn run(cmd: DataCommand, assets: &Assets) -> Result<()> {
-    let DataCommand::Inspect { what, split } = cmd;
+    let (what, split) = match cmd {
+        DataCommand::Inspect { what, split } => (what, split),
+        DataCommand::MovingMnist {
+            split,
+            clips,
+            seed,
+            frames,
+            out,
+        } => return moving_mnist(&split, clips, seed, frames, &out, assets),
+    };
     let split = crate::common::parse_split(&split)?;
     let path = PathBuf::from(&what);
     let set = match what.as_str() {
@@ -70,4 +97,70 @@ fn describe(name: &str, set: &ImageSet) {
     for (c, n) in set.class_names.iter().zip(counts) {
         println!("  {c:<20} {n}");
     }
+}
+
+fn moving_mnist(
+    split_name: &str,
+    n: usize,
+    seed: u64,
+    frames: usize,
+    out: &Path,
+    assets: &Assets,
+) -> Result<()> {
+    let split = crate::common::parse_split(split_name)?;
+    let digits = data::mnist_digits(&assets.path("mnist")?)?.hold_out(split, data::HOLD_OUT_EVERY);
+    let cfg = MovingMnist {
+        frames,
+        ..MovingMnist::default()
+    };
+    let clips = data::video::moving_mnist(&digits, n, seed, cfg)?;
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
+    let s = clips.height;
+    for i in 0..clips.len() {
+        let bytes: Vec<u8> = (0..clips.frames)
+            .flat_map(|f| clips.frame(i, f).to_vec())
+            .collect();
+        let apng = encode_apng(&bytes, clips.frames, 1, s, s, 100).map_err(anyhow::Error::msg)?;
+        let path = out.join(format!("clip-{i:03}.png"));
+        write_atomic(&path, &apng).with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    let rows: Vec<Vec<f32>> = (0..clips.len())
+        .map(|i| {
+            (0..clips.frames)
+                .flat_map(|f| clips.frame(i, f).iter().map(|&p| f32::from(p) / 255.0))
+                .collect()
+        })
+        .collect();
+    let sheet = data::tile_images(&rows, clips.frames, 1, s);
+    data::write_png(
+        &out.join("sheet.png"),
+        &sheet,
+        1,
+        s * clips.len(),
+        s * clips.frames,
+    )?;
+    let report = serde_json::json!({
+        "dataset": "moving-mnist",
+        "split": split_name,
+        "seed": seed,
+        "size": cfg.size,
+        "frames": cfg.frames,
+        "digits_per_clip": cfg.digits,
+        "step": cfg.step,
+        "clips": clips.sources.iter().map(|src| src.iter().map(|&k| serde_json::json!({
+            "digit_index": k,
+            "label": digits.labels[k],
+        })).collect::<Vec<_>>()).collect::<Vec<_>>(),
+    });
+    let path = out.join("clips.json");
+    write_atomic(&path, &serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    println!(
+        "{} Moving MNIST clips ({split_name} digits, seed {seed}): {} frames of {s}x{s}; \
+         clip-NNN.png (animated), sheet.png, clips.json in {}",
+        clips.len(),
+        clips.frames,
+        out.display()
+    );
+    Ok(())
 }

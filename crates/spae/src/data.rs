@@ -17,6 +17,7 @@ mod folder;
 mod image;
 mod named;
 mod select;
+pub mod video;
 pub use files::{
     center_square_rgb, decode_png, encode_png, read_png, rgba_on_white, tile_images, write_png,
     Image, MAX_IMAGE_PIXELS,
