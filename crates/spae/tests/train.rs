@@ -2,11 +2,12 @@
 //! embedding rows, the appearance loss falls and gradients reach the encoder through the
 //! straight-through estimator and the commitment term.
 
+mod common;
+
 use burn::optim::AdamConfig;
 use burn::tensor::Device;
-use spae::assets::Assets;
+use common::{assets, smollm2_rows};
 use spae::data::{fashion_mnist, Split};
-use spae::gguf::GgufFile;
 use spae::model::ModelConfig;
 use spae::pyramid::Pyramid;
 use spae::quantizer::{NearestSearch, Saq};
@@ -14,21 +15,10 @@ use spae::train::{
     image_tensor, learning_rate, train_step, Critics, QuantContext, Step, TrainConfig,
 };
 
-fn assets() -> Assets {
-    Assets::from_env_or(concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets"))
-}
-
 #[test]
 fn appearance_loss_falls_on_real_images() {
     let a = assets();
-    let gguf = GgufFile::open(a.path("smollm2").unwrap()).unwrap();
-    let (table, rows, dim) = gguf.dequantize_matrix("token_embd.weight").unwrap();
-    // 4096 real embedding rows, every 12th word of the vocabulary.
-    let codes: Vec<f32> = (0..rows)
-        .step_by(12)
-        .take(4096)
-        .flat_map(|r| table[r * dim..(r + 1) * dim].to_vec())
-        .collect();
+    let (codes, dim) = smollm2_rows();
     let ctx = QuantContext {
         quantizer: Box::new(Saq),
         pyramid: Pyramid::square(8, &[1, 2, 4, 8, 8]).unwrap(),

@@ -105,6 +105,23 @@ pub fn write_png(
 
 /// `C x H x W` floats in `[0, 1]` (C = 1 or 3) as the bytes of an 8-bit PNG (values clamped and
 /// rounded).
+/// An 8-bit PNG encoder of a gray (1 channel) or RGB (3) `h x w` image into `buf`.
+pub(crate) fn png_encoder(
+    buf: &mut Vec<u8>,
+    channels: usize,
+    h: usize,
+    w: usize,
+) -> png::Encoder<'_, &mut Vec<u8>> {
+    let mut enc = png::Encoder::new(buf, w as u32, h as u32);
+    enc.set_color(if channels == 1 {
+        png::ColorType::Grayscale
+    } else {
+        png::ColorType::Rgb
+    });
+    enc.set_depth(png::BitDepth::Eight);
+    enc
+}
+
 pub fn encode_png(chw: &[f32], channels: usize, h: usize, w: usize) -> Result<Vec<u8>, String> {
     let plane = h * w;
     if !matches!(channels, 1 | 3) || chw.len() != channels * plane {
@@ -121,14 +138,7 @@ pub fn encode_png(chw: &[f32], channels: usize, h: usize, w: usize) -> Result<Ve
     }
     let mut buf = Vec::new();
     {
-        let mut enc = png::Encoder::new(&mut buf, w as u32, h as u32);
-        enc.set_color(if channels == 1 {
-            png::ColorType::Grayscale
-        } else {
-            png::ColorType::Rgb
-        });
-        enc.set_depth(png::BitDepth::Eight);
-        let mut writer = enc
+        let mut writer = png_encoder(&mut buf, channels, h, w)
             .write_header()
             .map_err(|e| format!("cannot encode PNG: {e}"))?;
         writer

@@ -6,6 +6,7 @@ use std::path::Path;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::files::png_encoder;
 use super::{DataError, ImageSet};
 
 /// Clips of equal shape: `len` clips of `frames` frames of `height x width x channels` bytes,
@@ -173,13 +174,7 @@ pub fn encode_apng(
     let err = |e: png::EncodingError| format!("cannot encode an animated PNG: {e}");
     let mut buf = Vec::new();
     {
-        let mut enc = png::Encoder::new(&mut buf, w as u32, h as u32);
-        enc.set_color(if channels == 1 {
-            png::ColorType::Grayscale
-        } else {
-            png::ColorType::Rgb
-        });
-        enc.set_depth(png::BitDepth::Eight);
+        let mut enc = png_encoder(&mut buf, channels, h, w);
         enc.set_animated(n_frames as u32, 0).map_err(err)?;
         enc.set_frame_delay(delay_ms, 1000).map_err(err)?;
         let mut writer = enc.write_header().map_err(err)?;
