@@ -5,6 +5,7 @@
 //! Every constant is a field of [`ModelConfig`]. The GAN's discriminator is in [`discriminator`].
 
 pub mod discriminator;
+pub mod video;
 
 pub use discriminator::{Discriminator, DiscriminatorConfig};
 
@@ -12,6 +13,7 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
+
 use burn::tensor::activation::silu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
@@ -74,8 +76,26 @@ impl ModelConfig {
     }
 }
 
+/// A convolution of one dimensionality (2-D for images, 3-D for videos): what the residual
+/// blocks and stages need of it.
+pub trait Conv<const D: usize>: Module + core::fmt::Debug {
+    /// A `k`-wide convolution from `cin` to `cout` channels, "same" padding (none for `k = 1`).
+    fn build(cin: usize, cout: usize, k: usize, device: &Device) -> Self;
+    fn apply(&self, x: Tensor<D>) -> Tensor<D>;
+}
+
+impl Conv<4> for Conv2d {
+    fn build(cin: usize, cout: usize, k: usize, device: &Device) -> Self {
+        conv_with_bias(cin, cout, k, true, device)
+    }
+
+    fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward(x)
+    }
+}
+
 fn conv(cin: usize, cout: usize, k: usize, device: &Device) -> Conv2d {
-    conv_with_bias(cin, cout, k, true, device)
+    Conv2d::build(cin, cout, k, device)
 }
 
 /// A `k x k` convolution, "same" padding (none for 1x1).
@@ -91,51 +111,64 @@ fn conv_with_bias(cin: usize, cout: usize, k: usize, bias: bool, device: &Device
         .init(device)
 }
 
-fn norm(groups: usize, ch: usize, device: &Device) -> GroupNorm {
+pub(crate) fn norm(groups: usize, ch: usize, device: &Device) -> GroupNorm {
     GroupNormConfig::new(groups.min(ch), ch).init(device)
 }
 
-/// GroupNorm + SiLU + 3x3 conv, twice, with a 1x1 shortcut when the width changes.
+/// GroupNorm + SiLU + 3-wide conv, twice, with a 1-wide shortcut when the width changes; `C` is
+/// the convolution (`Conv2d` for images, `Conv3d` for videos).
 #[derive(Module, Debug)]
-pub struct ResBlock {
+pub struct ResBlock<C> {
     norm1: GroupNorm,
-    conv1: Conv2d,
+    conv1: C,
     norm2: GroupNorm,
-    conv2: Conv2d,
-    shortcut: Option<Conv2d>,
+    conv2: C,
+    shortcut: Option<C>,
 }
 
-impl ResBlock {
-    fn new(cin: usize, cout: usize, groups: usize, device: &Device) -> Self {
+impl<C> ResBlock<C> {
+    fn new<const D: usize>(cin: usize, cout: usize, groups: usize, device: &Device) -> Self
+    where
+        C: Conv<D>,
+    {
         ResBlock {
             norm1: norm(groups, cin, device),
-            conv1: conv(cin, cout, 3, device),
+            conv1: C::build(cin, cout, 3, device),
             norm2: norm(groups, cout, device),
-            conv2: conv(cout, cout, 3, device),
-            shortcut: (cin != cout).then(|| conv(cin, cout, 1, device)),
+            conv2: C::build(cout, cout, 3, device),
+            shortcut: (cin != cout).then(|| C::build(cin, cout, 1, device)),
         }
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
-        let h = self.conv2.forward(silu(self.norm2.forward(h)));
+    pub(crate) fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D>
+    where
+        C: Conv<D>,
+    {
+        let h = self.conv1.apply(silu(self.norm1.forward(x.clone())));
+        let h = self.conv2.apply(silu(self.norm2.forward(h)));
         let skip = match &self.shortcut {
-            Some(s) => s.forward(x),
+            Some(s) => s.apply(x),
             None => x,
         };
         skip + h
     }
 }
 
-/// The residual blocks of consecutive stages of widths `ch` (the first block takes `ch[0]`), and
-/// the index of the last block of every stage but the last (where the resolution changes).
-fn stages(ch: &[usize], cfg: &ModelConfig, device: &Device) -> (Vec<ResBlock>, Vec<usize>) {
+/// The residual blocks of consecutive stages of widths `ch` (the first block takes `ch[0]`),
+/// `per_stage` each, and the index of the last block of every stage but the last (where the
+/// resolution changes).
+pub(crate) fn stages<C: Conv<D>, const D: usize>(
+    ch: &[usize],
+    per_stage: usize,
+    groups: usize,
+    device: &Device,
+) -> (Vec<ResBlock<C>>, Vec<usize>) {
     let mut blocks = Vec::new();
     let mut boundaries = Vec::new();
     let mut cin = ch[0];
     for (s, &c) in ch.iter().enumerate() {
-        for _ in 0..cfg.blocks_per_stage {
-            blocks.push(ResBlock::new(cin, c, cfg.norm_groups, device));
+        for _ in 0..per_stage {
+            blocks.push(ResBlock::new(cin, c, groups, device));
             cin = c;
         }
         if s + 1 < ch.len() {
@@ -149,7 +182,7 @@ fn stages(ch: &[usize], cfg: &ModelConfig, device: &Device) -> (Vec<ResBlock>, V
 #[derive(Module, Debug)]
 pub struct Encoder {
     conv_in: Conv2d,
-    blocks: Vec<ResBlock>,
+    blocks: Vec<ResBlock<Conv2d>>,
     /// Index of the last block of each stage but the last: a downsampling follows it.
     down_after: Vec<usize>,
     pool: AvgPool2d,
@@ -160,7 +193,7 @@ pub struct Encoder {
 impl Encoder {
     fn new(cfg: &ModelConfig, device: &Device) -> Self {
         let ch = cfg.channels();
-        let (blocks, down_after) = stages(&ch, cfg, device);
+        let (blocks, down_after) = stages(&ch, cfg.blocks_per_stage, cfg.norm_groups, device);
         let cin = ch[ch.len() - 1];
         Encoder {
             conv_in: conv(cfg.image_channels, ch[0], 3, device),
@@ -188,7 +221,7 @@ impl Encoder {
 #[derive(Module, Debug)]
 pub struct Decoder {
     conv_in: Conv2d,
-    blocks: Vec<ResBlock>,
+    blocks: Vec<ResBlock<Conv2d>>,
     /// Index of the last block of each stage but the last: upsample + conv follows it.
     up_after: Vec<usize>,
     up_convs: Vec<Conv2d>,
@@ -199,7 +232,7 @@ pub struct Decoder {
 impl Decoder {
     fn new(cfg: &ModelConfig, device: &Device) -> Self {
         let ch: Vec<usize> = cfg.channels().into_iter().rev().collect();
-        let (blocks, up_after) = stages(&ch, cfg, device);
+        let (blocks, up_after) = stages(&ch, cfg.blocks_per_stage, cfg.norm_groups, device);
         let up_convs = ch[..ch.len() - 1]
             .iter()
             .map(|&c| conv(c, c, 3, device))

@@ -191,6 +191,29 @@ pub fn reconstruct(
     Ok(out)
 }
 
+/// [`quantize_pyramid`] on host latents `z` (`batch x positions x d`), then [`reconstruct`] from
+/// the first `depth` layers: the decoder input and the words, or an error if those layers do not
+/// cover every position.
+pub fn quantize_and_reconstruct(
+    q: &dyn Quantizer,
+    pyramid: &(impl PyramidLayout + ?Sized),
+    search: &NearestSearch,
+    z: &[f32],
+    depth: usize,
+) -> Result<(Vec<f32>, PyramidCodes), PyramidError> {
+    let codes = quantize_pyramid(q, pyramid, search, z);
+    let zhat = reconstruct(
+        q,
+        pyramid,
+        search.codes(),
+        search.dim(),
+        &codes.tokens,
+        codes.batch,
+        depth,
+    )?;
+    Ok((zhat, codes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -83,7 +83,7 @@ impl Guide {
         let layers = self.pools.first()?.len().min(ctx.pyramid.n_layers());
         let mut total: Option<Tensor<1>> = None;
         for l in 0..layers {
-            let z_l = layer_target(z.clone(), ctx, codes, l);
+            let z_l = layer_target(z.clone(), &ctx.pyramid.positions(l), codes, l);
             let n = z_l.dims()[1];
             let (mut rows, mut words) = (Vec::new(), Vec::new());
             for (i, &key) in keys.iter().enumerate().take(b) {

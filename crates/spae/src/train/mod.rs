@@ -8,6 +8,7 @@ pub mod guide;
 mod loss;
 mod phases;
 mod run;
+pub mod video;
 
 pub use crate::checkpoint::{
     export, latest as latest_checkpoint, load_model, load_state, save_safetensors, CheckpointError,
@@ -32,7 +33,7 @@ use crate::eval::lpips::Lpips;
 use crate::model::SpaeModel;
 use crate::pyramid::PyramidError;
 use crate::pyramid::PyramidLayout;
-use crate::quantizer::{quantize_pyramid, reconstruct, PyramidCodes};
+use crate::quantizer::{quantize_and_reconstruct, NearestSearch, PyramidCodes};
 pub use crate::setup::QuantContext;
 pub use crate::tensor::{image_tensor, to_vec};
 pub use loss::{appearance_loss, total_loss, AppearanceTerms};
@@ -106,16 +107,8 @@ pub fn quantize_latents(
     let [b, d, h, w] = z.dims();
     let device = z.device();
     let z_cpu = to_vec(z.clone().detach().permute([0, 2, 3, 1]));
-    let codes = quantize_pyramid(ctx.quantizer.as_ref(), &ctx.pyramid, &ctx.search, &z_cpu);
-    let zhat = reconstruct(
-        ctx.quantizer.as_ref(),
-        &ctx.pyramid,
-        ctx.search.codes(),
-        d,
-        &codes.tokens,
-        b,
-        depth,
-    )?;
+    let q = ctx.quantizer.as_ref();
+    let (zhat, codes) = quantize_and_reconstruct(q, &ctx.pyramid, &ctx.search, &z_cpu, depth)?;
     let zhat =
         Tensor::<4>::from_data(TensorData::new(zhat, [b, h, w, d]), &device).permute([0, 3, 1, 2]);
     Ok((straight_through(z, zhat), codes))
@@ -133,13 +126,17 @@ pub fn latent_rows(latents: Tensor<4>) -> Tensor<3> {
     latents.permute([0, 2, 3, 1]).reshape([b, h * w, d])
 }
 
-/// Layer `l`'s target `z_l` `[B, n, d]` at its positions, as the affine function `a z - b S` of
-/// the encoder output (Eq. 2 for SAQ) whose value is the quantizer's target and whose gradient
-/// reaches the encoder.
-pub fn layer_target(z: Tensor<3>, ctx: &QuantContext, codes: &PyramidCodes, l: usize) -> Tensor<3> {
+/// Layer `l`'s target `z_l` `[B, n, d]` at its `positions`, as the affine function `a z - b S`
+/// of the encoder output rows `z` `[B, P, d]` (Eq. 2 for SAQ) whose value is the quantizer's
+/// target and whose gradient reaches the encoder.
+pub fn layer_target(
+    z: Tensor<3>,
+    positions: &[usize],
+    codes: &PyramidCodes,
+    l: usize,
+) -> Tensor<3> {
     let [b, _, d] = z.dims();
     let device = z.device();
-    let positions = ctx.pyramid.positions(l);
     let n = positions.len();
     let idx: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
     let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &device);
@@ -158,16 +155,26 @@ pub fn layer_target(z: Tensor<3>, ctx: &QuantContext, codes: &PyramidCodes, l: u
 /// Eq. 8's commitment term, `sum_l mean ||z_l - sg(e(k_l))||^2`, with `z_l` the layer target as
 /// an affine function of the encoder output, so that gradients reach the encoder.
 pub fn commitment_loss(latents: Tensor<4>, ctx: &QuantContext, codes: &PyramidCodes) -> Tensor<1> {
-    let [b, d, _, _] = latents.dims();
-    let device = latents.device();
-    let z = latent_rows(latents);
+    commitment_rows(latent_rows(latents), &ctx.pyramid, &ctx.search, codes)
+}
+
+/// [`commitment_loss`] on encoder output rows `[B, P, d]` over any pyramid layout (images and
+/// videos).
+pub fn commitment_rows(
+    z: Tensor<3>,
+    layout: &dyn PyramidLayout,
+    search: &NearestSearch,
+    codes: &PyramidCodes,
+) -> Tensor<1> {
+    let [b, _, d] = z.dims();
+    let device = z.device();
     let mut total = Tensor::<1>::zeros([1], &device);
-    for l in 0..ctx.pyramid.n_layers() {
-        let z_l = layer_target(z.clone(), ctx, codes, l);
+    for l in 0..layout.n_layers() {
+        let z_l = layer_target(z.clone(), &layout.positions(l), codes, l);
         let n = z_l.dims()[1];
         let emb: Vec<f32> = codes.tokens[l]
             .iter()
-            .flat_map(|&k| ctx.search.row(k as usize).to_vec())
+            .flat_map(|&k| search.row(k as usize).to_vec())
             .collect();
         let e = Tensor::<3>::from_data(TensorData::new(emb, [b, n, d]), &device);
         total = total + (z_l - e).square().mean().reshape([1]);
@@ -390,7 +397,12 @@ mod tests {
             Tensor::<4>::from_data(TensorData::new(vec![6.0, 8.0], [1, 2, 1, 1]), &device)
                 .require_grad();
         // The target's value is the quantizer's (1, 2); its gradient in z is the scale 0.5.
-        let z_l = layer_target(latent_rows(latents.clone()), &ctx, &codes, 0);
+        let z_l = layer_target(
+            latent_rows(latents.clone()),
+            &ctx.pyramid.positions(0),
+            &codes,
+            0,
+        );
         assert_eq!(to_vec(z_l.clone()), vec![1.0, 2.0]);
         let grads = z_l.sum().backward();
         assert_eq!(to_vec(latents.grad(&grads).unwrap()), vec![0.5, 0.5]);

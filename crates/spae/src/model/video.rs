@@ -1,0 +1,265 @@
+//! The 3-D SPAE encoder and decoder for video (issue 19): the image model's MAGVIT-style residual
+//! blocks with 3-D convolutions. Every stage boundary halves height and width, and time where
+//! `temporal_down` says so (average pooling down, nearest-neighbour repetition + conv up).
+
+use burn::module::Module;
+use burn::nn::conv::{Conv3d, Conv3dConfig};
+use burn::nn::{GroupNorm, PaddingConfig3d};
+use burn::tensor::activation::silu;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::{norm, stages, Conv, ResBlock};
+
+impl Conv<5> for Conv3d {
+    fn build(cin: usize, cout: usize, k: usize, device: &Device) -> Self {
+        let pad = if k == 1 {
+            PaddingConfig3d::Valid
+        } else {
+            PaddingConfig3d::Same
+        };
+        Conv3dConfig::new([cin, cout], [k, k, k])
+            .with_padding(pad)
+            .init(device)
+    }
+
+    fn apply(&self, x: Tensor<5>) -> Tensor<5> {
+        self.forward(x)
+    }
+}
+
+/// The video architecture. Defaults: 16-frame 64x64 gray clips, latent 4 x 16 x 16.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VideoModelConfig {
+    /// Frames per clip.
+    pub frames: usize,
+    /// Frame side in pixels (square frames).
+    pub image_size: usize,
+    pub image_channels: usize,
+    pub base_channels: usize,
+    /// Channel multiplier per stage; height and width halve at every stage boundary.
+    pub channel_mult: Vec<usize>,
+    /// Per stage boundary (`channel_mult.len() - 1` entries): whether time halves there too.
+    pub temporal_down: Vec<bool>,
+    pub blocks_per_stage: usize,
+    pub norm_groups: usize,
+    /// Latent width `d`, the codebook's embedding width.
+    pub latent_dim: usize,
+}
+
+impl Default for VideoModelConfig {
+    fn default() -> Self {
+        VideoModelConfig {
+            frames: 16,
+            image_size: 64,
+            image_channels: 1,
+            base_channels: 16,
+            channel_mult: vec![1, 2, 2],
+            temporal_down: vec![true, true],
+            blocks_per_stage: 1,
+            norm_groups: 8,
+            latent_dim: 576,
+        }
+    }
+}
+
+impl VideoModelConfig {
+    /// The latent grid `(t, h, w)`; an error when the clip does not divide evenly.
+    pub fn latent_shape(&self) -> Result<(usize, usize, usize), String> {
+        let stages = self.channel_mult.len();
+        if stages == 0 || self.temporal_down.len() + 1 != stages {
+            return Err(format!(
+                "temporal_down needs one entry per stage boundary ({}), has {}",
+                stages.saturating_sub(1),
+                self.temporal_down.len()
+            ));
+        }
+        let space = 1 << (stages - 1);
+        let time = 1 << self.temporal_down.iter().filter(|&&t| t).count();
+        if !self.image_size.is_multiple_of(space)
+            || !self.frames.is_multiple_of(time)
+            || self.frames == 0
+        {
+            return Err(format!(
+                "{} frames of {}x{} do not halve evenly ({time} in time, {space} in space)",
+                self.frames, self.image_size, self.image_size
+            ));
+        }
+        let s = self.image_size / space;
+        Ok((self.frames / time, s, s))
+    }
+
+    fn channels(&self) -> Vec<usize> {
+        self.channel_mult
+            .iter()
+            .map(|m| m * self.base_channels)
+            .collect()
+    }
+
+    pub fn init(&self, device: &Device) -> VideoSpaeModel {
+        let ch = self.channels();
+        let (blocks, down_after) = stages(&ch, self.blocks_per_stage, self.norm_groups, device);
+        let last = ch[ch.len() - 1];
+        let encoder = VideoEncoder {
+            conv_in: Conv3d::build(self.image_channels, ch[0], 3, device),
+            blocks,
+            down_after,
+            temporal: self.temporal_down.clone(),
+            norm_out: norm(self.norm_groups, last, device),
+            conv_out: Conv3d::build(last, self.latent_dim, 1, device),
+        };
+        let rev: Vec<usize> = ch.iter().rev().copied().collect();
+        let (blocks, up_after) = stages(&rev, self.blocks_per_stage, self.norm_groups, device);
+        let decoder = VideoDecoder {
+            conv_in: Conv3d::build(self.latent_dim, rev[0], 3, device),
+            blocks,
+            up_after,
+            temporal: self.temporal_down.iter().rev().copied().collect(),
+            up_convs: rev[..rev.len() - 1]
+                .iter()
+                .map(|&c| Conv3d::build(c, c, 3, device))
+                .collect(),
+            norm_out: norm(self.norm_groups, rev[rev.len() - 1], device),
+            conv_out: Conv3d::build(rev[rev.len() - 1], self.image_channels, 3, device),
+        };
+        VideoSpaeModel { encoder, decoder }
+    }
+}
+
+/// Average pooling by 2 in height and width, and in time when `time`.
+pub fn downsample(x: Tensor<5>, time: bool) -> Tensor<5> {
+    let [b, c, t, h, w] = x.dims();
+    let st = if time { 2 } else { 1 };
+    x.reshape([b, c, t / st, st, h / 2, 2, w / 2, 2])
+        .mean_dim(7)
+        .mean_dim(5)
+        .mean_dim(3)
+        .reshape([b, c, t / st, h / 2, w / 2])
+}
+
+/// Nearest-neighbour enlargement by 2 in height and width, and in time when `time`.
+pub fn upsample(x: Tensor<5>, time: bool) -> Tensor<5> {
+    let [b, c, t, h, w] = x.dims();
+    let st = if time { 2 } else { 1 };
+    x.reshape([b, c, t, 1, h, 1, w, 1])
+        .expand([b, c, t, st, h, 2, w, 2])
+        .reshape([b, c, t * st, h * 2, w * 2])
+}
+
+/// Clip `[B, C, T, H, W]` to latent `[B, d, t, h, w]`.
+#[derive(Module, Debug)]
+pub struct VideoEncoder {
+    conv_in: Conv3d,
+    blocks: Vec<ResBlock<Conv3d>>,
+    down_after: Vec<usize>,
+    temporal: Vec<bool>,
+    norm_out: GroupNorm,
+    conv_out: Conv3d,
+}
+
+impl VideoEncoder {
+    pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        let mut h = self.conv_in.forward(x);
+        for (i, b) in self.blocks.iter().enumerate() {
+            h = b.forward(h);
+            if let Some(s) = self.down_after.iter().position(|&a| a == i) {
+                h = downsample(h, self.temporal[s]);
+            }
+        }
+        self.conv_out.forward(silu(self.norm_out.forward(h)))
+    }
+}
+
+/// Latent `[B, d, t, h, w]` to clip `[B, C, T, H, W]`.
+#[derive(Module, Debug)]
+pub struct VideoDecoder {
+    conv_in: Conv3d,
+    blocks: Vec<ResBlock<Conv3d>>,
+    up_after: Vec<usize>,
+    temporal: Vec<bool>,
+    up_convs: Vec<Conv3d>,
+    norm_out: GroupNorm,
+    conv_out: Conv3d,
+}
+
+impl VideoDecoder {
+    pub fn forward(&self, z: Tensor<5>) -> Tensor<5> {
+        let mut h = self.conv_in.forward(z);
+        for (i, b) in self.blocks.iter().enumerate() {
+            h = b.forward(h);
+            if let Some(u) = self.up_after.iter().position(|&a| a == i) {
+                h = self.up_convs[u].forward(upsample(h, self.temporal[u]));
+            }
+        }
+        self.conv_out.forward(silu(self.norm_out.forward(h)))
+    }
+}
+
+/// The video encoder and decoder (the quantizer between them has no parameters).
+#[derive(Module, Debug)]
+pub struct VideoSpaeModel {
+    pub encoder: VideoEncoder,
+    pub decoder: VideoDecoder,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::to_vec;
+    use burn::tensor::TensorData;
+
+    #[test]
+    fn pooling_and_repetition_by_hand() {
+        let device = Device::flex();
+        // One channel, 2 frames of 2x2: frame 0 = 0 1 / 2 3, frame 1 = 4 5 / 6 7.
+        let x = Tensor::<5>::from_data(
+            TensorData::new(
+                (0..8).map(|v| v as f32).collect::<Vec<_>>(),
+                [1, 1, 2, 2, 2],
+            ),
+            &device,
+        );
+        // Space only: each frame's mean, 1.5 and 5.5; space and time: 3.5.
+        let d = downsample(x.clone(), false);
+        assert_eq!(d.dims(), [1, 1, 2, 1, 1]);
+        assert_eq!(to_vec(d), vec![1.5, 5.5]);
+        assert_eq!(to_vec(downsample(x, true)), vec![3.5]);
+        // Repetition: a 1x1x1 value 7 becomes 2 frames of 2x2 sevens.
+        let one = Tensor::<5>::from_data(TensorData::new(vec![7.0f32], [1, 1, 1, 1, 1]), &device);
+        let u = upsample(one, true);
+        assert_eq!(u.dims(), [1, 1, 2, 2, 2]);
+        assert_eq!(to_vec(u), vec![7.0; 8]);
+    }
+
+    #[test]
+    fn shapes_of_a_small_video_model() {
+        let cfg = VideoModelConfig {
+            frames: 4,
+            image_size: 16,
+            base_channels: 8,
+            latent_dim: 12,
+            ..VideoModelConfig::default()
+        };
+        assert_eq!(cfg.latent_shape(), Ok((1, 4, 4)));
+        let device = Device::flex();
+        let m = cfg.init(&device);
+        let x = Tensor::<5>::zeros([2, 1, 4, 16, 16], &device);
+        let z = m.encoder.forward(x);
+        assert_eq!(z.dims(), [2, 12, 1, 4, 4]);
+        assert_eq!(m.decoder.forward(z).dims(), [2, 1, 4, 16, 16]);
+        let bad = VideoModelConfig {
+            frames: 6,
+            ..cfg.clone()
+        };
+        assert!(bad.latent_shape().unwrap_err().contains("halve evenly"));
+        let bad = VideoModelConfig {
+            temporal_down: vec![true],
+            ..cfg
+        };
+        assert!(bad
+            .latent_shape()
+            .unwrap_err()
+            .contains("one entry per stage"));
+    }
+}

@@ -1,0 +1,86 @@
+//! The video tokenizer trains (issue 19): real Moving MNIST clips (from the installed digits)
+//! through the 3-D model, quantized by SAQ over a 3-D pyramid onto real SmolLM2 embedding rows;
+//! the reconstruction error and the commitment term fall.
+
+mod common;
+
+use burn::optim::AdamConfig;
+use burn::tensor::{Device, Tensor, TensorData};
+use common::{assets, smollm2_rows};
+use spae::data::video::{moving_mnist, MovingMnist};
+use spae::data::{mnist_digits, Split, HOLD_OUT_EVERY};
+use spae::model::video::VideoModelConfig;
+use spae::pyramid::{PyramidLayout, VideoPyramid};
+use spae::quantizer::{NearestSearch, Saq};
+use spae::train::video::{video_forward, video_step, VideoContext};
+use spae::train::{to_vec, LossConfig};
+
+#[test]
+fn a_video_tokenizer_learns_moving_mnist() {
+    let a = assets();
+    let (codes, dim) = smollm2_rows();
+    // 4-frame 32x32 clips of one digit; latent 2 x 8 x 8 (time halved once).
+    let cfg = VideoModelConfig {
+        frames: 4,
+        image_size: 32,
+        base_channels: 8,
+        channel_mult: vec![1, 2, 2],
+        temporal_down: vec![true, false],
+        latent_dim: dim,
+        ..VideoModelConfig::default()
+    };
+    assert_eq!(cfg.latent_shape(), Ok((2, 8, 8)));
+    let pyramid =
+        VideoPyramid::new((2, 8, 8), vec![(1, 1, 1), (1, 2, 2), (1, 4, 4), (2, 8, 8)]).unwrap();
+    assert_eq!(pyramid.cumulative_sizes(), vec![1, 5, 21, 149]);
+    let ctx = VideoContext {
+        quantizer: Box::new(Saq),
+        pyramid,
+        search: NearestSearch::new(&codes, dim),
+    };
+    let digits = mnist_digits(&a.path("mnist").unwrap())
+        .unwrap()
+        .hold_out(Split::Train, HOLD_OUT_EVERY);
+    let mm = MovingMnist {
+        size: 32,
+        frames: 4,
+        digits: 1,
+        step: 0.1,
+    };
+    let clips = moving_mnist(&digits, 4, 0, mm).unwrap();
+    let pixels: Vec<f32> = clips.pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
+    let device = Device::flex().autodiff();
+    device.seed(0);
+    let x = || Tensor::<5>::from_data(TensorData::new(pixels.clone(), [4, 1, 4, 32, 32]), &device);
+    let mut model = cfg.init(&device);
+    let mut optim = AdamConfig::new().init();
+    let loss_cfg = LossConfig::default();
+    let (mut first, mut last) = (None, None);
+    for step in 0..40 {
+        let (m, stats) = video_step(model, &mut optim, &ctx, x(), 4, 2e-3, &loss_cfg).unwrap();
+        model = m;
+        assert!(stats.loss.is_finite(), "step {step}: {stats:?}");
+        first.get_or_insert(stats);
+        last = Some(stats);
+    }
+    let (first, last) = (first.unwrap(), last.unwrap());
+    eprintln!(
+        "40 steps: L2 {:.4} -> {:.4}, commitment {:.4} -> {:.4}",
+        first.l2, last.l2, first.commitment, last.commitment
+    );
+    assert!(last.l2 < 0.3 * first.l2, "L2 {} -> {}", first.l2, last.l2);
+    assert!(
+        last.commitment < 0.5 * first.commitment,
+        "commitment {} -> {}",
+        first.commitment,
+        last.commitment
+    );
+    // Every clip gets 149 words, the last layer covering the 2 x 8 x 8 latent, and decoding from
+    // fewer layers than cover it is refused.
+    let f = video_forward(&model, &ctx, x(), 4).unwrap();
+    let sizes: Vec<usize> = f.codes.tokens.iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![4, 4 * 4, 4 * 16, 4 * 128]);
+    assert_eq!(f.clips.dims(), [4, 1, 4, 32, 32]);
+    assert!(to_vec(f.clips).iter().all(|v| v.is_finite()));
+    assert!(video_forward(&model, &ctx, x(), 3).is_err());
+}
