@@ -58,7 +58,9 @@ pub fn image_folder(
         files.extend(class_files.into_iter().map(|f| (label, f)));
     }
     let plane = size * size;
-    let decoded: Vec<Vec<u8>> = files
+    // Decoded in parallel; an error names the first bad file in name order, as a sequential read
+    // would.
+    let decoded: Vec<Result<Vec<u8>, DataError>> = files
         .par_iter()
         .map(|(_, file)| {
             let chw = load_model_image(file, size, channels, fit)?;
@@ -68,7 +70,8 @@ pub fn image_folder(
             }
             Ok(hwc)
         })
-        .collect::<Result<_, DataError>>()?;
+        .collect();
+    let decoded = decoded.into_iter().collect::<Result<Vec<_>, _>>()?;
     set.pixels = decoded.concat();
     for (label, file) in files {
         set.labels.push(label);
