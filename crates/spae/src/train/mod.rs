@@ -33,7 +33,7 @@ use crate::eval::lpips::Lpips;
 use crate::model::SpaeModel;
 use crate::pyramid::PyramidError;
 use crate::pyramid::PyramidLayout;
-use crate::quantizer::{quantize_and_reconstruct, NearestSearch, PyramidCodes};
+use crate::quantizer::{quantize_and_reconstruct, NearestSearch, PyramidCodes, Quantizer};
 pub use crate::setup::QuantContext;
 pub use crate::tensor::{image_tensor, to_vec};
 pub use loss::{appearance_loss, total_loss, AppearanceTerms};
@@ -104,13 +104,36 @@ pub fn quantize_latents(
     z: Tensor<4>,
     depth: usize,
 ) -> Result<(Tensor<4>, PyramidCodes), PyramidError> {
-    let [b, d, h, w] = z.dims();
-    let device = z.device();
-    let z_cpu = to_vec(z.clone().detach().permute([0, 2, 3, 1]));
     let q = ctx.quantizer.as_ref();
-    let (zhat, codes) = quantize_and_reconstruct(q, &ctx.pyramid, &ctx.search, &z_cpu, depth)?;
+    quantize_channels(q, &ctx.pyramid, &ctx.search, z, depth)
+}
+
+/// [`quantize_latents`] for an encoder output `[B, d, ...]` of any rank (an image's `h, w`, a
+/// video's `t, h, w`) over any pyramid layout: the rows ([`latent_rows`]) quantized on the host,
+/// the reconstruction put back in `z`'s layout behind the straight-through estimator.
+pub fn quantize_channels<const D: usize>(
+    q: &dyn Quantizer,
+    layout: &(impl PyramidLayout + ?Sized),
+    search: &NearestSearch,
+    z: Tensor<D>,
+    depth: usize,
+) -> Result<(Tensor<D>, PyramidCodes), PyramidError> {
+    let dims = z.dims();
+    // `[B, positions..., d]`: the rows' layout before they were flattened.
+    let last: [usize; D] = std::array::from_fn(|i| match i {
+        0 => dims[0],
+        i if i == D - 1 => dims[1],
+        i => dims[i + 1],
+    });
+    let rows = to_vec(latent_rows(z.clone().detach()));
+    let (zhat, codes) = quantize_and_reconstruct(q, layout, search, &rows, depth)?;
+    let to_channels_first: [usize; D] = std::array::from_fn(|i| match i {
+        0 => 0,
+        1 => D - 1,
+        i => i - 1,
+    });
     let zhat =
-        Tensor::<4>::from_data(TensorData::new(zhat, [b, h, w, d]), &device).permute([0, 3, 1, 2]);
+        Tensor::<D>::from_data(TensorData::new(zhat, last), &z.device()).permute(to_channels_first);
     Ok((straight_through(z, zhat), codes))
 }
 
@@ -120,10 +143,19 @@ pub fn straight_through<const D: usize>(z: Tensor<D>, zhat: Tensor<D>) -> Tensor
     z.clone() + (zhat - z).detach()
 }
 
-/// The encoder output `[B, d, h, w]` as `[B, h*w, d]`, positions row-major.
-pub fn latent_rows(latents: Tensor<4>) -> Tensor<3> {
-    let [b, d, h, w] = latents.dims();
-    latents.permute([0, 2, 3, 1]).reshape([b, h * w, d])
+/// The encoder output `[B, d, ...]` (an image's `h, w`, a video's `t, h, w`) as rows `[B, P,
+/// d]`, positions row-major (time-major): the pyramids' flat order.
+pub fn latent_rows<const D: usize>(latents: Tensor<D>) -> Tensor<3> {
+    let dims = latents.dims();
+    let positions = dims[2..].iter().product();
+    let to_channels_last: [usize; D] = std::array::from_fn(|i| match i {
+        0 => 0,
+        i if i == D - 1 => 1,
+        i => i + 1,
+    });
+    latents
+        .permute(to_channels_last)
+        .reshape([dims[0], positions, dims[1]])
 }
 
 /// Layer `l`'s target `z_l` `[B, n, d]` at its `positions`, as the affine function `a z - b S`

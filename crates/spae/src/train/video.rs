@@ -3,14 +3,15 @@
 //! commitment).
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 
 use super::{
-    appearance_loss, commitment_rows, straight_through, AppearanceTerms, LossConfig, StepStats,
+    appearance_loss, commitment_rows, latent_rows, quantize_channels, AppearanceTerms, LossConfig,
+    StepStats,
 };
 use crate::model::video::VideoSpaeModel;
 use crate::pyramid::{PyramidError, VideoPyramid};
-use crate::quantizer::{quantize_and_reconstruct, NearestSearch, PyramidCodes, Quantizer};
+use crate::quantizer::{NearestSearch, PyramidCodes, Quantizer};
 use crate::tensor::to_vec;
 
 /// The frozen codebook and 3-D pyramid a video model quantizes through.
@@ -29,13 +30,6 @@ pub struct VideoForward {
     pub codes: PyramidCodes,
 }
 
-/// The encoder output `[B, d, t, h, w]` as rows `[B, t*h*w, d]`, positions time-major (the
-/// [`VideoPyramid`]'s flat order).
-pub fn video_latent_rows(latents: Tensor<5>) -> Tensor<3> {
-    let [b, d, t, h, w] = latents.dims();
-    latents.permute([0, 2, 3, 4, 1]).reshape([b, t * h * w, d])
-}
-
 /// Encoder, SAQ over the 3-D pyramid, straight-through `z + sg(zhat - z)`, decoder from the
 /// first `depth` layers.
 pub fn video_forward(
@@ -45,14 +39,10 @@ pub fn video_forward(
     depth: usize,
 ) -> Result<VideoForward, PyramidError> {
     let z = model.encoder.forward(clips);
-    let [b, d, t, h, w] = z.dims();
-    let z_host = to_vec(z.clone().detach().permute([0, 2, 3, 4, 1]));
     let q = ctx.quantizer.as_ref();
-    let (zhat, codes) = quantize_and_reconstruct(q, &ctx.pyramid, &ctx.search, &z_host, depth)?;
-    let zhat = Tensor::<5>::from_data(TensorData::new(zhat, [b, t, h, w, d]), &z.device())
-        .permute([0, 4, 1, 2, 3]);
+    let (decoder_input, codes) = quantize_channels(q, &ctx.pyramid, &ctx.search, z.clone(), depth)?;
     Ok(VideoForward {
-        clips: model.decoder.forward(straight_through(z.clone(), zhat)),
+        clips: model.decoder.forward(decoder_input),
         latents: z,
         codes,
     })
@@ -72,12 +62,7 @@ pub fn video_step(
 ) -> Result<(VideoSpaeModel, StepStats), PyramidError> {
     let f = video_forward(&model, ctx, clips.clone(), depth)?;
     let l2 = (f.clips - clips).square().mean().reshape([1]);
-    let commit = commitment_rows(
-        video_latent_rows(f.latents),
-        &ctx.pyramid,
-        &ctx.search,
-        &f.codes,
-    );
+    let commit = commitment_rows(latent_rows(f.latents), &ctx.pyramid, &ctx.search, &f.codes);
     let terms = AppearanceTerms {
         l2: l2.clone(),
         commitment: commit.clone(),
