@@ -6,10 +6,12 @@ mod serve;
 mod train;
 mod twin;
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use burn::tensor::Device;
 use clap::{Args, Subcommand};
 use spae::assets::Assets;
@@ -105,6 +107,40 @@ pub(super) fn time_reps<T>(reps: usize, mut f: impl FnMut() -> T) -> (Vec<f64>, 
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     (times, last.expect("at least one repetition"))
+}
+
+/// Little-endian bytes of `f32`s, as the PyTorch reference scripts read them (`np.fromfile`).
+pub(super) fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Runs a PyTorch reference script, `python script args...`, on `threads` OpenMP threads and
+/// returns its standard output. `hint` follows "cannot run PYTHON" when Python does not start;
+/// a failing script is "`what` failed: " and the last line it wrote to standard error.
+pub(super) fn run_python(
+    python: &str,
+    script: &Path,
+    args: &[OsString],
+    threads: usize,
+    what: &str,
+    hint: &str,
+) -> Result<Vec<u8>> {
+    let output = Command::new(python)
+        .arg(script)
+        .args(args)
+        .env("OMP_NUM_THREADS", threads.to_string())
+        .output()
+        .with_context(|| format!("cannot run {python}{hint}"))?;
+    if !output.status.success() {
+        bail!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+    }
+    Ok(output.stdout)
 }
 
 pub(super) fn agreement(a: &[u32], b: &[u32]) -> f64 {

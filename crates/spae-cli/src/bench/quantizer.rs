@@ -1,9 +1,8 @@
 //! `spae bench quantizer`: exact nearest-codeword search against burn and PyTorch.
 
 use std::path::PathBuf;
-use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -140,32 +139,25 @@ fn run_torch(
 ) -> Result<(Vec<f64>, Vec<u32>)> {
     let dir = std::env::temp_dir().join(format!("spae-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    std::fs::write(dir.join("z.f32"), bytes(z))?;
-    std::fs::write(dir.join("e.f32"), bytes(e))?;
+    std::fs::write(dir.join("z.f32"), f32_bytes(z))?;
+    std::fs::write(dir.join("e.f32"), f32_bytes(e))?;
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/bench_quantizer_torch.py");
-    let output = Command::new(python)
-        .arg(&script)
-        .arg(&dir)
-        .args([n, k, d, reps, threads].map(|v| v.to_string()))
-        .env("OMP_NUM_THREADS", threads.to_string())
-        .output()
-        .with_context(|| format!("cannot run {python} (pass --python none to skip PyTorch)"))?;
-    if !output.status.success() {
-        bail!(
-            "PyTorch reference failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        );
-    }
+    let mut args = vec![dir.clone().into_os_string()];
+    args.extend([n, k, d, reps, threads].map(|v| v.to_string().into()));
+    let stdout = run_python(
+        python,
+        &script,
+        &args,
+        threads,
+        "PyTorch reference",
+        " (pass --python none to skip PyTorch)",
+    )?;
     #[derive(serde::Deserialize)]
     struct TorchOut {
         all_ms: Vec<f64>,
     }
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&stdout);
     let parsed: TorchOut = serde_json::from_str(stdout.lines().last().unwrap_or(""))
         .context("PyTorch reference printed no JSON")?;
     let idx = std::fs::read(dir.join("torch_idx.i64"))?

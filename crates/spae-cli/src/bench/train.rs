@@ -94,32 +94,35 @@ pub(super) fn train_bench(args: TrainBenchArgs, assets: &Assets, device: &Device
     let mut critics = critics(&cfg, assets, &cb, &set, &device)?;
     let (b, size) = (cfg.run.batch_size, cfg.model.image_size);
     let depth = ctx.pyramid.n_layers();
-    let batches: Vec<Vec<f32>> = (0..args.steps + WARMUP)
-        .map(|step| {
-            let idx: Vec<usize> = (step * b..(step + 1) * b).map(|i| i % set.len()).collect();
-            set.batch_chw(&idx, size)
-        })
+    // Each step's images, in order through the set, and their pixels (the twin gets the same).
+    let indices: Vec<Vec<usize>> = (0..args.steps + WARMUP)
+        .map(|step| (step * b..(step + 1) * b).map(|i| i % set.len()).collect())
         .collect();
+    let batches: Vec<Vec<f32>> = indices.iter().map(|idx| set.batch_chw(idx, size)).collect();
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     // The twin starts from these weights and the words they give the first batch.
     let twin_dir = if args.compare_torch {
         twin::check_config(&cfg, &critics, &model)?;
         let x = image_tensor(batches[0].clone(), b, set.channels, size, &device);
         let words = forward(&model, &ctx, x, depth)?.codes.tokens.concat();
-        Some(twin::prepare(&cfg, &ctx, &model, &batches, &words, WARMUP)?)
+        Some(twin::prepare(
+            &cfg, &ctx, &model, &batches, &words, WARMUP, threads,
+        )?)
     } else {
         None
     };
     let pb = crate::progress::bar((args.steps + WARMUP) as u64, "bench train");
     let mut step_ms = Vec::new();
     let mut phases: Vec<StepPhases> = Vec::new();
-    for (step, pixels) in batches.iter().enumerate() {
-        let idx: Vec<usize> = (step * b..(step + 1) * b).map(|i| i % set.len()).collect();
+    for (step, (idx, pixels)) in indices.iter().zip(&batches).enumerate() {
         let todo = Step {
             images: image_tensor(pixels.clone(), b, set.channels, size, &device),
             depth,
             lr: cfg.loss.lr,
             gan: true,
-            keys: guide_keys(&critics, &set, &idx),
+            keys: guide_keys(&critics, &set, idx),
             seed: step as u64,
         };
         let t = Instant::now();
@@ -141,16 +144,9 @@ pub(super) fn train_bench(args: TrainBenchArgs, assets: &Assets, device: &Device
             (name.to_string(), median(&v))
         })
         .collect();
-    let network_ms = median_phase_ms
-        .iter()
-        .filter(|(n, _)| n != "search")
-        .map(|(_, v)| v)
-        .sum();
+    let network_ms = twin::network_ms(median_phase_ms.iter().map(|(n, v)| (n.as_str(), *v)));
     let torch = match twin_dir {
         Some(dir) => {
-            let threads = args
-                .threads
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let on = match args.torch_device {
                 TorchDevice::Cpu => "cpu",
                 TorchDevice::Cuda => "cuda",

@@ -3,13 +3,14 @@
 
 use spae::pyramid::PyramidLayout;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use spae::model::SpaeModel;
 use spae::quantizer::QuantizerKind;
 use spae::train::{save_safetensors, Critics, QuantContext, TrainConfig};
+
+use super::{f32_bytes, run_python};
 
 /// What the twin measured, and how it compares with spae beyond time.
 #[derive(Debug, Serialize, Deserialize)]
@@ -66,13 +67,9 @@ pub fn check_config(cfg: &TrainConfig, critics: &Critics, model: &SpaeModel) -> 
     Ok(())
 }
 
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// Writes the twin's inputs to a fresh temporary folder: twin.json, init.safetensors (spae's
-/// initial weights), codebook.f32 (the search's rows), images.f32, spae_tokens.u32 (spae's words
-/// for the first batch).
+/// Writes the twin's inputs to a fresh temporary folder: twin.json (with the twin's `threads`),
+/// init.safetensors (spae's initial weights), codebook.f32 (the search's rows), images.f32,
+/// spae_tokens.u32 (spae's words for the first batch).
 pub fn prepare(
     cfg: &TrainConfig,
     ctx: &QuantContext,
@@ -80,6 +77,7 @@ pub fn prepare(
     batches: &[Vec<f32>],
     words: &[u32],
     warmup: usize,
+    threads: usize,
 ) -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("spae-train-twin-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
@@ -98,7 +96,7 @@ pub fn prepare(
         "steps": batches.len() - warmup,
         "warmup": warmup,
         "parameters": parameters,
-        "threads": 0,
+        "threads": threads,
     });
     let write = |name: &str, bytes: &[u8]| {
         std::fs::write(dir.join(name), bytes)
@@ -112,8 +110,8 @@ pub fn prepare(
     Ok(dir)
 }
 
-/// Runs the twin on `dir` with `threads` threads on `device` (`cpu` or `cuda`) and reads its
-/// report; removes `dir`.
+/// Runs the twin on the folder [`prepare`] wrote, on `device` (`cpu` or `cuda`) with `threads`
+/// OpenMP threads, and reads its report; removes `dir`.
 pub fn run(
     python: &str,
     script: &Path,
@@ -121,10 +119,6 @@ pub fn run(
     threads: usize,
     device: &str,
 ) -> Result<TwinReport> {
-    let spec_path = dir.join("twin.json");
-    let mut spec: serde_json::Value = serde_json::from_slice(&std::fs::read(&spec_path)?)?;
-    spec["threads"] = threads.into();
-    std::fs::write(&spec_path, serde_json::to_vec_pretty(&spec)?)?;
     if !script.is_file() {
         bail!(
             "{}: the PyTorch twin is not there (run from the repository root or pass --twin)",
@@ -135,24 +129,14 @@ pub fn run(
         "[bench] running the PyTorch twin on {device} ({python} {})",
         script.display()
     );
-    let output = Command::new(python)
-        .arg(script)
-        .arg(dir)
-        .arg(device)
-        .env("OMP_NUM_THREADS", threads.to_string())
-        .output()
-        .with_context(|| {
-            format!("cannot run {python}: --compare-torch needs Python with torch and numpy")
-        })?;
-    if !output.status.success() {
-        bail!(
-            "the PyTorch twin failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        );
-    }
+    run_python(
+        python,
+        script,
+        &[dir.into(), device.into()],
+        threads,
+        "the PyTorch twin",
+        ": --compare-torch needs Python with torch and numpy",
+    )?;
     let mut report: TwinReport = serde_json::from_slice(&std::fs::read(dir.join("torch.json"))?)
         .context("the PyTorch twin's torch.json")?;
     let read_u32 = |name: &str| -> Result<Vec<u32>> {
@@ -170,12 +154,12 @@ pub fn run(
         );
     }
     report.word_agreement = super::agreement(&ours, &theirs);
-    report.network_ms = report
-        .median_ms
-        .iter()
-        .filter(|(k, _)| k.as_str() != "search")
-        .map(|(_, v)| v)
-        .sum();
+    report.network_ms = network_ms(report.median_ms.iter().map(|(k, v)| (k.as_str(), *v)));
     std::fs::remove_dir_all(dir).ok();
     Ok(report)
+}
+
+/// Everything but the nearest-word search: the sum of the other phases' medians.
+pub fn network_ms<'a>(phases: impl Iterator<Item = (&'a str, f64)>) -> f64 {
+    phases.filter(|(k, _)| *k != "search").map(|(_, v)| v).sum()
 }
