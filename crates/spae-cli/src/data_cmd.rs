@@ -117,17 +117,17 @@ fn moving_mnist(
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
     let s = clips.height;
     for i in 0..clips.len() {
-        let bytes: Vec<u8> = (0..clips.frames)
-            .flat_map(|f| clips.frame(i, f).to_vec())
-            .collect();
-        let apng = encode_apng(&bytes, clips.frames, 1, s, s, 100).map_err(anyhow::Error::msg)?;
+        let apng =
+            encode_apng(clips.clip(i), clips.frames, 1, s, s, 100).map_err(anyhow::Error::msg)?;
         let path = out.join(format!("clip-{i:03}.png"));
         write_atomic(&path, &apng).with_context(|| format!("{}: cannot write", path.display()))?;
     }
     let rows: Vec<Vec<f32>> = (0..clips.len())
         .map(|i| {
-            (0..clips.frames)
-                .flat_map(|f| clips.frame(i, f).iter().map(|&p| f32::from(p) / 255.0))
+            clips
+                .clip(i)
+                .iter()
+                .map(|&p| f32::from(p) / 255.0)
                 .collect()
         })
         .collect();

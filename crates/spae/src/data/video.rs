@@ -35,11 +35,16 @@ impl Clips {
         self.height * self.width * self.channels
     }
 
+    /// Clip `i`: its frames one after the other.
+    pub fn clip(&self, i: usize) -> &[u8] {
+        let n = self.frames * self.frame_bytes();
+        &self.pixels[i * n..(i + 1) * n]
+    }
+
     /// Frame `f` of clip `i`.
     pub fn frame(&self, i: usize, f: usize) -> &[u8] {
         let n = self.frame_bytes();
-        let start = (i * self.frames + f) * n;
-        &self.pixels[start..start + n]
+        &self.clip(i)[f * n..(f + 1) * n]
     }
 }
 
