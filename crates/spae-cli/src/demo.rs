@@ -4,7 +4,6 @@
 //! tokenizer's words and reconstructions, and ends with a short few-shot run of the frozen LLM.
 
 use spae::device::Device;
-use spae::pyramid::PyramidLayout;
 use std::path::Path;
 use std::time::Instant;
 
@@ -13,6 +12,7 @@ use rand::{Rng, SeedableRng};
 use spae::assets::Assets;
 use spae::data::{self, tile_images, write_png, Split};
 use spae::eval::psnr;
+use spae::pyramid::PyramidLayout;
 use spae::quantizer::NearestSearch;
 
 use spae_icl::fewshot::{ClassChoice, FewshotConfig, Queries, Setting};

@@ -8,11 +8,10 @@
 //! Stride "all" writes a layer in one pass; [`single_pass`] writes the whole target at once (the
 //! paper shows that fails).
 
-use spae::pyramid::PyramidLayout;
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
-use spae::pyramid::Pyramid;
+use spae::pyramid::{Pyramid, PyramidLayout};
 
 pub use crate::error::PlanError;
 use crate::error::TaskError;

@@ -6,7 +6,6 @@
 
 mod tasks;
 
-use spae::pyramid::PyramidLayout;
 use std::path::PathBuf;
 
 use pyo3::create_exception;
@@ -17,6 +16,7 @@ use spae::assets::Assets;
 use spae::codebook::{Codebook, CodebookConfig};
 use spae::data::{model_image, Fit, Image};
 use spae::device::DeviceSpec;
+use spae::pyramid::PyramidLayout;
 use spae::tokenizer::{ImageTokenizer, LayerTokens, PyramidEncoding};
 
 create_exception!(

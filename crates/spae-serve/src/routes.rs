@@ -1,11 +1,11 @@
 //! The endpoints, as a function of a request's parts: no sockets here, so every route can be
 //! tested (and fuzzed) without a server.
 
-use spae::pyramid::PyramidLayout;
 use std::path::Path;
 
 use serde_json::json;
 use spae::data::{decode_image_within, encode_png, model_image, Fit, Image};
+use spae::pyramid::PyramidLayout;
 use spae::tokenizer::{PyramidEncoding, TokenizerError};
 
 use crate::request::{image_bytes, parse_layers, Query};

@@ -1,13 +1,13 @@
 //! The endpoints beyond encode / decode: nearest words in the codebook (`POST /v1/nearest`) and a
 //! few-shot question to the frozen LLM (`POST /v1/fewshot`).
 
-use spae::pyramid::PyramidLayout;
 use std::time::Instant;
 
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
 use spae::data::Fit;
+use spae::pyramid::PyramidLayout;
 
 use crate::request::Query;
 use crate::routes::{upload_pixels, ApiResponse};

@@ -6,12 +6,12 @@
 //! MODEL defaults to the released label-free `models/fashion-mnist-open` (run from the
 //! repository root, where the model names its codebook); data from `$SPAE_ASSETS` or `./assets`.
 
-use spae::pyramid::PyramidLayout;
 use std::path::PathBuf;
 
 use spae::assets::Assets;
 use spae::data::{tile_images, write_png, Split};
 use spae::device::DeviceSpec;
+use spae::pyramid::PyramidLayout;
 use spae::tokenizer::ImageTokenizer;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,7 +1,6 @@
 //! `spae bench train`: training steps timed per phase, and with `--compare-torch` the PyTorch
 //! twin of the same step (tools/train_twin_torch.py) in the same run.
 
-use spae::pyramid::PyramidLayout;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -9,6 +8,7 @@ use burn::tensor::Device;
 use clap::Args;
 use serde::Serialize;
 use spae::assets::Assets;
+use spae::pyramid::PyramidLayout;
 use spae::train::{
     critics, forward, guide_keys, image_tensor, init_model, load_codebook, quant_context,
     train_step, training_set, Step, StepPhases, TrainConfig,

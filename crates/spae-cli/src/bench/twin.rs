@@ -1,12 +1,12 @@
 //! The PyTorch twin of `spae bench train --compare-torch`: the files it starts from (spae's
 //! initial weights, the search's codebook rows, the batches) and its per-phase report.
 
-use spae::pyramid::PyramidLayout;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use spae::model::SpaeModel;
+use spae::pyramid::PyramidLayout;
 use spae::quantizer::QuantizerKind;
 use spae::train::{save_safetensors, Critics, QuantContext, TrainConfig};
 

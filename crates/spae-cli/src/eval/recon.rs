@@ -1,6 +1,5 @@
 //! `spae eval recon`: reconstruction quality per decodable pyramid depth.
 
-use spae::pyramid::PyramidLayout;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
@@ -13,6 +12,7 @@ use spae::eval::inception::{FidInception, FEATURES};
 use spae::eval::lpips::Lpips;
 use spae::eval::pairs::image_metrics;
 use spae::journal::Rows;
+use spae::pyramid::PyramidLayout;
 use spae::train::dataset;
 
 use crate::progress;

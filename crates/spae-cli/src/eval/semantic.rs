@@ -1,7 +1,6 @@
 //! `spae eval semantic`: the semantic relevance of each pyramid layer's words and the top-word
 //! hit rate.
 
-use spae::pyramid::PyramidLayout;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -9,6 +8,7 @@ use anyhow::Result;
 use burn::tensor::Device;
 use serde::Serialize;
 use spae::assets::Assets;
+use spae::pyramid::PyramidLayout;
 use spae::semantic::features::{best_words, HIT_WORDS};
 use spae::semantic::templates::TemplateSet;
 use spae::semantic::{ScorerKind, SemanticConfig};

@@ -17,8 +17,7 @@ use crate::checkpoint::{load_model, load_state, read_latest, CheckpointError};
 use crate::codebook::Codebook;
 use crate::config::TrainConfig;
 use crate::model::SpaeModel;
-use crate::pyramid::PyramidLayout;
-use crate::pyramid::{Pyramid, PyramidError};
+use crate::pyramid::{Pyramid, PyramidError, PyramidLayout};
 use crate::quantizer::{quantize_pyramid, reconstruct, PyramidCodes};
 use crate::setup::{
     check_codebook, init_model, load_codebook, quant_context, QuantContext, SetupError,

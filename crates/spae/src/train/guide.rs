@@ -3,7 +3,6 @@
 //! with the label scorer `f_img` depends on the class only (pools per class), with the name,
 //! bridge and CLIP scorers on the image (pools per training image, computed once at the start).
 
-use crate::pyramid::PyramidLayout;
 use std::path::Path;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -13,6 +12,7 @@ use super::{latent_rows, layer_target, QuantContext, TrainConfig, TrainError};
 use crate::assets::Assets;
 use crate::codebook::Codebook;
 use crate::data::ImageSet;
+use crate::pyramid::PyramidLayout;
 use crate::quantizer::PyramidCodes;
 use crate::scorer::{BridgeScorer, Clip, EfficientNetLite0, LabelScorer, MiniLm, TextEncoder};
 use crate::semantic::features::{cached_text_features, CacheKey, TextFeatures};

@@ -31,8 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::eval::lpips::Lpips;
 use crate::model::SpaeModel;
-use crate::pyramid::PyramidError;
-use crate::pyramid::PyramidLayout;
+use crate::pyramid::{PyramidError, PyramidLayout};
 use crate::quantizer::{quantize_and_reconstruct, NearestSearch, PyramidCodes, Quantizer};
 pub use crate::setup::QuantContext;
 pub use crate::tensor::{image_tensor, to_vec};
