@@ -13,7 +13,7 @@ import os
 import struct
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_file
 
 
 def idx_subset(src, dst, count, row_bytes):
@@ -30,10 +30,7 @@ def idx_subset(src, dst, count, row_bytes):
 
 
 def codebook_subset(src, dst, rows):
-    with open(f"{src}/codebook.safetensors", "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
+    header, data = safetensors_file.read(f"{src}/codebook.safetensors")
     vocab = json.load(open(f"{src}/codebook.vocab.json"))
     d = vocab["dim"]
     rows = min(rows, len(vocab["words"]))

@@ -13,19 +13,17 @@ Writes lpips_pairs.bin (uint8 images: rgb a, rgb b [3,3,64,64] each, gray a, gra
 each; pixel x -> x / 127.5 - 1) and lpips_reference.json (the distances).
 """
 import json
-import struct
 import sys
 
 import lpips
 import torch
 import torch.nn.functional as F
 
+import safetensors_file
+
 
 def load_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
+    header, data = safetensors_file.read(path)
     out = {}
     for name, meta in header.items():
         a, b = meta["data_offsets"]

@@ -1,4 +1,5 @@
-"""Writes float32 tensors as a safetensors file, with the standard library only."""
+"""Reads a safetensors file's header and data, and writes float32 tensors as one, with the
+standard library only."""
 import json
 import struct
 
@@ -22,3 +23,12 @@ def write_f32(path, tensors):
         for _, _, raw in tensors:
             f.write(raw)
     return offset // 4
+
+
+def read(path):
+    """The header (names to dtype, shape, data_offsets; `__metadata__` if present) and the data
+    bytes the offsets index."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        return header, f.read()

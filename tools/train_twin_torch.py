@@ -16,7 +16,6 @@ DIR/torch_tokens.u32 (the first step's words, layer after layer, image-major).
 import json
 import math
 import statistics
-import struct
 import sys
 import time
 
@@ -25,14 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import safetensors_file
+
 PHASES = ["encoder", "search", "decoder_losses", "backward", "optimizer"]
 
 
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
+    header, data = safetensors_file.read(path)
     out = {}
     for name, meta in header.items():
         if name == "__metadata__":
