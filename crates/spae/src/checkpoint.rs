@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::store::{ApplyResult, BurnpackStore, ModuleSnapshot, SafetensorsStore};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::config::TrainConfig;
+use crate::config::{TrainConfig, VideoTrainConfig};
 use crate::io::write_atomic;
-use crate::model::SpaeModel;
 use crate::weights::incomplete;
 
 #[derive(Debug, Error)]
@@ -44,12 +44,31 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError 
     }
 }
 
-/// `state.json` of a checkpoint.
+/// The configuration a checkpoint's `state.json` records: an image run's [`TrainConfig`] or a
+/// video run's [`VideoTrainConfig`].
+pub trait RunConfig: Serialize + DeserializeOwned + Clone + PartialEq {
+    /// Checks the configuration, so that no model is built from an inconsistent one.
+    fn check(&self) -> Result<(), String>;
+}
+
+impl RunConfig for TrainConfig {
+    fn check(&self) -> Result<(), String> {
+        self.validate().map_err(|e| e.to_string())
+    }
+}
+
+impl RunConfig for VideoTrainConfig {
+    fn check(&self) -> Result<(), String> {
+        self.validate().map_err(|e| e.to_string())
+    }
+}
+
+/// `state.json` of a checkpoint (an image tokenizer's unless `C` says otherwise).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct State {
+pub struct State<C = TrainConfig> {
     /// Steps completed.
     pub step: usize,
-    pub config: TrainConfig,
+    pub config: C,
     /// LeCAM's anchors (runs with the GAN on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lecam: Option<LecamEma>,
@@ -70,7 +89,7 @@ pub(crate) fn save_module<M: Module>(module: &M, path: &Path) -> Result<(), Chec
 }
 
 /// The model's weights as safetensors under their module names (`encoder.conv_in.weight`, ...).
-pub fn save_safetensors(model: &SpaeModel, path: &Path) -> Result<(), CheckpointError> {
+pub fn save_safetensors<M: Module>(model: &M, path: &Path) -> Result<(), CheckpointError> {
     model
         .save_into(&mut SafetensorsStore::from_file(path).overwrite(true))
         .map_err(|e| bad(path, e))
@@ -78,13 +97,13 @@ pub fn save_safetensors(model: &SpaeModel, path: &Path) -> Result<(), Checkpoint
 
 /// A released model: `model.safetensors` and `state.json` of a checkpoint (or a run's latest)
 /// in `out`, without optimizer state.
-pub fn export(
+pub fn export<M: Module, C: RunConfig>(
     checkpoint: &Path,
-    model: &mut SpaeModel,
+    model: &mut M,
     out: &Path,
-) -> Result<State, CheckpointError> {
+) -> Result<State<C>, CheckpointError> {
     let state = read_latest(checkpoint, |dir| {
-        let state = load_state(dir)?;
+        let state = load_state_of::<C>(dir)?;
         load_model(dir, model)?;
         Ok::<_, CheckpointError>(state)
     })?;
@@ -138,26 +157,72 @@ pub fn read_latest<T, E: From<CheckpointError>>(
     }
 }
 
-/// Reads a checkpoint's state.
+/// What a checkpoint holds: an image or a video tokenizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    Image,
+    Video,
+}
+
+/// Whether the checkpoint `path` names (a checkpoint folder, a run folder's latest, or a
+/// released model) holds a video tokenizer (its configuration's `model` has `frames`) or an
+/// image one.
+pub fn run_kind(path: &Path) -> Result<RunKind, CheckpointError> {
+    let dir = latest(path)?.unwrap_or_else(|| path.to_path_buf());
+    let file = dir.join("state.json");
+    let text = fs::read(&file).map_err(io(&file))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| bad(&file, format!("corrupt state: {e}")))?;
+    Ok(match v["config"]["model"].get("frames") {
+        Some(_) => RunKind::Video,
+        None => RunKind::Image,
+    })
+}
+
+/// Reads an image tokenizer checkpoint's state.
 pub fn load_state(dir: &Path) -> Result<State, CheckpointError> {
+    load_state_of(dir)
+}
+
+/// Reads a checkpoint's state with configuration type `C`.
+pub fn load_state_of<C: RunConfig>(dir: &Path) -> Result<State<C>, CheckpointError> {
     let path = dir.join("state.json");
     let text = fs::read(&path).map_err(io(&path))?;
-    parse_state(&text, &path)
+    parse_state_of(&text, &path)
+}
+
+/// Parses an image tokenizer's `state.json` bytes ([`parse_state_of`]).
+pub fn parse_state(bytes: &[u8], path: &Path) -> Result<State, CheckpointError> {
+    parse_state_of(bytes, path)
 }
 
 /// Parses `state.json` bytes (`path` names them in errors) and validates the configuration in
-/// them ([`TrainConfig::validate`]), so no model is built from an inconsistent one.
-pub fn parse_state(bytes: &[u8], path: &Path) -> Result<State, CheckpointError> {
-    let state: State =
-        serde_json::from_slice(bytes).map_err(|e| bad(path, format!("corrupt state: {e}")))?;
-    state.config.validate().map_err(|e| bad(path, e))?;
+/// them ([`RunConfig::check`]), so no model is built from an inconsistent one. A video
+/// checkpoint read as an image one (or the reverse) is named as such.
+pub fn parse_state_of<C: RunConfig>(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<State<C>, CheckpointError> {
+    let state: State<C> = serde_json::from_slice(bytes).map_err(|e| {
+        let video = serde_json::from_slice::<State<VideoTrainConfig>>(bytes).is_ok();
+        let image = serde_json::from_slice::<State<TrainConfig>>(bytes).is_ok();
+        match (video, image) {
+            (true, false) => bad(
+                path,
+                "is a video tokenizer (for `spae encode`, `decode` and `eval video`), not an image one",
+            ),
+            (false, true) => bad(path, "is an image tokenizer, not a video one"),
+            _ => bad(path, format!("corrupt state: {e}")),
+        }
+    })?;
+    state.config.check().map_err(|e| bad(path, e))?;
     Ok(state)
 }
 
 /// Loads a checkpoint's weights into `model`, which must be built from the checkpoint's
 /// configuration: `model.bpk` (with parameter ids) if present, else `model.safetensors` (a
 /// released model).
-pub fn load_model(dir: &Path, model: &mut SpaeModel) -> Result<(), CheckpointError> {
+pub fn load_model<M: Module>(dir: &Path, model: &mut M) -> Result<(), CheckpointError> {
     let bpk = dir.join("model.bpk");
     if bpk.exists() {
         return load_module(&bpk, model);

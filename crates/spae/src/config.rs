@@ -2,8 +2,10 @@
 //! tokenizer (which reads a model's architecture, codebook and pyramid from it) and training.
 
 mod check;
+mod video;
 
 pub use check::ConfigError;
+pub use video::{VideoDataConfig, VideoDataset, VideoTrainConfig, MAX_FRAMES};
 
 use serde::{Deserialize, Serialize};
 

@@ -26,10 +26,11 @@ pub enum SetupError {
     Config(String),
 }
 
-/// The frozen codebook and pyramid the model quantizes through.
-pub struct QuantContext {
+/// The frozen codebook and pyramid the model quantizes through (an image [`Pyramid`], or a
+/// video's [`crate::pyramid::VideoPyramid`]).
+pub struct QuantContext<P = Pyramid> {
     pub quantizer: Box<dyn Quantizer>,
-    pub pyramid: Pyramid,
+    pub pyramid: P,
     /// The codebook rows, prepared for search.
     pub search: NearestSearch,
 }
@@ -49,7 +50,12 @@ impl QuantContext {
 
 /// The frozen codebook of a configuration, checked against the model's latent width.
 pub fn load_codebook(cfg: &TrainConfig) -> Result<Codebook, SetupError> {
-    let dir = Path::new(&cfg.codebook);
+    load_codebook_at(&cfg.codebook, cfg.model.latent_dim)
+}
+
+/// The frozen codebook folder `dir`, checked against the model's latent width `latent_dim`.
+pub fn load_codebook_at(dir: &str, latent_dim: usize) -> Result<Codebook, SetupError> {
+    let dir = Path::new(dir);
     if !dir.exists() {
         return Err(SetupError::Config(format!(
             "no codebook at {}: build it with `spae codebook build`",
@@ -57,17 +63,21 @@ pub fn load_codebook(cfg: &TrainConfig) -> Result<Codebook, SetupError> {
         )));
     }
     let cb = Codebook::load(dir)?;
-    if cb.dim != cfg.model.latent_dim {
+    if cb.dim != latent_dim {
         return Err(SetupError::Config(format!(
             "model.latent_dim {} differs from the codebook's width {}",
-            cfg.model.latent_dim, cb.dim
+            latent_dim, cb.dim
         )));
     }
     Ok(cb)
 }
 
 /// A checkpoint that recorded its codebook must be used with that codebook.
-pub fn check_codebook(state: &State, fingerprint: &str, dir: &Path) -> Result<(), SetupError> {
+pub fn check_codebook<C>(
+    state: &State<C>,
+    fingerprint: &str,
+    dir: &Path,
+) -> Result<(), SetupError> {
     match &state.codebook {
         Some(f) if f != fingerprint => Err(SetupError::Config(format!(
             "{}: checkpoint was trained with another codebook (fingerprint {}, this one {}); rebuild the codebook it was trained with",

@@ -5,7 +5,7 @@
 
 use thiserror::Error;
 
-use super::TrainConfig;
+use super::{LoopConfig, LossConfig, TrainConfig};
 use crate::pyramid::Pyramid;
 
 /// What is wrong with a configuration.
@@ -26,12 +26,12 @@ pub const MAX_LATENT_DIM: usize = 65536;
 /// Largest batch.
 pub const MAX_BATCH: usize = 65536;
 
-fn fail<T>(what: String) -> Result<T, ConfigError> {
+pub(super) fn fail<T>(what: String) -> Result<T, ConfigError> {
     Err(ConfigError(what))
 }
 
 /// `value` is finite and within `lo..=hi`.
-fn in_range(name: &str, value: f64, lo: f64, hi: f64) -> Result<(), ConfigError> {
+pub(super) fn in_range(name: &str, value: f64, lo: f64, hi: f64) -> Result<(), ConfigError> {
     if !value.is_finite() || value < lo || value > hi {
         return fail(format!("{name} = {value} is not within [{lo}, {hi}]"));
     }
@@ -39,7 +39,7 @@ fn in_range(name: &str, value: f64, lo: f64, hi: f64) -> Result<(), ConfigError>
 }
 
 /// `value` is within `lo..=hi`.
-fn count(name: &str, value: usize, lo: usize, hi: usize) -> Result<(), ConfigError> {
+pub(super) fn count(name: &str, value: usize, lo: usize, hi: usize) -> Result<(), ConfigError> {
     if value < lo || value > hi {
         return fail(format!("{name} = {value} is not within {lo}..={hi}"));
     }
@@ -47,7 +47,7 @@ fn count(name: &str, value: usize, lo: usize, hi: usize) -> Result<(), ConfigErr
 }
 
 /// Stage widths `mult * base`, each checked.
-fn widths(name: &str, base: usize, mult: &[usize]) -> Result<Vec<usize>, ConfigError> {
+pub(super) fn widths(name: &str, base: usize, mult: &[usize]) -> Result<Vec<usize>, ConfigError> {
     count(&format!("{name}.base_channels"), base, 1, MAX_CHANNELS)?;
     count(
         &format!("{name}.channel_mult's length"),
@@ -102,27 +102,13 @@ impl TrainConfig {
             let d = &self.discriminator;
             widths("discriminator", d.base_channels, &d.channel_mult)?;
         }
-        let l = &self.loss;
-        in_range("loss.commitment", l.commitment.into(), 0.0, 1e6)?;
-        in_range("loss.lr", l.lr, 0.0, 10.0)?;
-        in_range("loss.adam_beta1", l.adam_beta1.into(), 0.0, 1.0)?;
-        in_range("loss.adam_beta2", l.adam_beta2.into(), 0.0, 1.0)?;
-        in_range("loss.gan", l.gan.into(), 0.0, 1e6)?;
-        in_range("loss.lecam", l.lecam.into(), 0.0, 1e6)?;
-        in_range("loss.lecam_decay", l.lecam_decay.into(), 0.0, 1.0)?;
-        in_range("loss.perceptual", l.perceptual.into(), 0.0, 1e6)?;
+        self.loss.validate()?;
         let s = &self.semantic;
         in_range("semantic.weight", s.weight.into(), 0.0, 1e6)?;
         for t in &s.thresholds {
             in_range("semantic.thresholds", (*t).into(), -1.0, 1.0)?;
         }
-        count("loop.batch_size", self.run.batch_size, 1, MAX_BATCH)?;
-        count(
-            "loop.checkpoint_every",
-            self.run.checkpoint_every,
-            1,
-            usize::MAX,
-        )?;
+        self.run.validate()?;
         count("data.upscale", self.data.upscale, 1, 64)?;
         if m.image_size.checked_mul(self.data.upscale).is_none() {
             return fail("data.upscale overflows the image size".into());
@@ -131,6 +117,33 @@ impl TrainConfig {
             return fail("data.max_images = 0 leaves nothing to train on".into());
         }
         Ok(())
+    }
+}
+
+impl LossConfig {
+    /// Checks the loss weights and Adam's settings.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        in_range("loss.commitment", self.commitment.into(), 0.0, 1e6)?;
+        in_range("loss.lr", self.lr, 0.0, 10.0)?;
+        in_range("loss.adam_beta1", self.adam_beta1.into(), 0.0, 1.0)?;
+        in_range("loss.adam_beta2", self.adam_beta2.into(), 0.0, 1.0)?;
+        in_range("loss.gan", self.gan.into(), 0.0, 1e6)?;
+        in_range("loss.lecam", self.lecam.into(), 0.0, 1e6)?;
+        in_range("loss.lecam_decay", self.lecam_decay.into(), 0.0, 1.0)?;
+        in_range("loss.perceptual", self.perceptual.into(), 0.0, 1e6)
+    }
+}
+
+impl LoopConfig {
+    /// Checks the batch size and checkpoint interval.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        count("loop.batch_size", self.batch_size, 1, MAX_BATCH)?;
+        count(
+            "loop.checkpoint_every",
+            self.checkpoint_every,
+            1,
+            usize::MAX,
+        )
     }
 }
 

@@ -67,8 +67,20 @@ pub(crate) fn decode_png_within(
         .next_frame(&mut buf)
         .map_err(|e| corrupt(path, format!("corrupt PNG data: {e}")))?;
     buf.truncate(info.buffer_size());
-    let (w, h) = (info.width as usize, info.height as usize);
-    let (channels, pixels) = match info.color_type {
+    png_frame_image(buf, info.color_type, info.width, info.height, path)
+}
+
+/// One decoded PNG frame (8-bit after `normalize_to_color8`) as an [`Image`]: gray, RGB or RGBA
+/// (gray + alpha becomes RGBA).
+pub(crate) fn png_frame_image(
+    buf: Vec<u8>,
+    color_type: png::ColorType,
+    w: u32,
+    h: u32,
+    path: &Path,
+) -> Result<Image, DataError> {
+    let (w, h) = (w as usize, h as usize);
+    let (channels, pixels) = match color_type {
         png::ColorType::Grayscale => (1, buf),
         png::ColorType::Rgb => (3, buf),
         png::ColorType::Rgba => (4, buf),

@@ -3,6 +3,7 @@
 
 mod encoding;
 mod tokens_file;
+pub mod video;
 pub use encoding::PyramidEncoding;
 pub use tokens_file::{parse_tokens, EncodedImage};
 
@@ -260,55 +261,15 @@ impl ImageTokenizer {
         depth: usize,
     ) -> Result<Vec<Vec<u32>>, TokenizerError> {
         self.ctx.pyramid.check_decodable(depth)?;
-        if layers.len() < depth {
-            return Err(TokenizerError::Tokens(format!(
-                "{depth} layers asked for but the pyramid has {}",
-                layers.len()
-            )));
-        }
-        let sizes = self.ctx.pyramid.layer_sizes();
-        layers[..depth]
+        let words = layers
             .iter()
-            .enumerate()
-            .map(|(l, lt)| {
-                if lt.words.len() != sizes[l] {
-                    return Err(TokenizerError::Tokens(format!(
-                        "layer {} has {} words, expected {}",
-                        l + 1,
-                        lt.words.len(),
-                        sizes[l]
-                    )));
-                }
-                if !lt.ids.is_empty() && lt.ids.len() != lt.words.len() {
-                    return Err(TokenizerError::Tokens(format!(
-                        "layer {} has {} ids for {} words",
-                        l + 1,
-                        lt.ids.len(),
-                        lt.words.len()
-                    )));
-                }
-                lt.words
-                    .iter()
-                    .enumerate()
-                    .map(|(j, w)| {
-                        let k = self.codebook.index_of(w).map_err(|_| {
-                            TokenizerError::Tokens(format!("layer {}: unknown word '{w}'", l + 1))
-                        })?;
-                        // Ids, when given, must be the LLM ids of the words.
-                        match lt.ids.get(j) {
-                            Some(&id) if id != self.codebook.words[k].id => {
-                                Err(TokenizerError::Tokens(format!(
-                                    "layer {}: id {id} is not the id of '{w}' ({})",
-                                    l + 1,
-                                    self.codebook.words[k].id
-                                )))
-                            }
-                            _ => Ok(k as u32),
-                        }
-                    })
-                    .collect()
-            })
-            .collect()
+            .map(|l| (l.words.as_slice(), l.ids.as_slice()));
+        word_indices(
+            &self.codebook,
+            &self.ctx.pyramid.layer_sizes(),
+            words,
+            depth,
+        )
     }
 
     /// Pixels (`B x C x S x S`, clamped to `[0, 1]`) of a batch of flat token sequences: the LLM
@@ -362,4 +323,63 @@ impl ImageTokenizer {
         }
         self.decode_codes(&tokens, encoding.len(), depth)
     }
+}
+
+/// Codebook indices of the first `depth` layers of one pyramid given as `(words, ids)` per layer
+/// (`ids` may be empty), checking each layer's size against `sizes` and every word (and id,
+/// where given) against the codebook.
+pub(crate) fn word_indices<'a>(
+    codebook: &Codebook,
+    sizes: &[usize],
+    layers: impl ExactSizeIterator<Item = (&'a [String], &'a [u32])>,
+    depth: usize,
+) -> Result<Vec<Vec<u32>>, TokenizerError> {
+    if layers.len() < depth {
+        return Err(TokenizerError::Tokens(format!(
+            "{depth} layers asked for but the pyramid has {}",
+            layers.len()
+        )));
+    }
+    layers
+        .take(depth)
+        .enumerate()
+        .map(|(l, (words, ids))| {
+            if words.len() != sizes[l] {
+                return Err(TokenizerError::Tokens(format!(
+                    "layer {} has {} words, expected {}",
+                    l + 1,
+                    words.len(),
+                    sizes[l]
+                )));
+            }
+            if !ids.is_empty() && ids.len() != words.len() {
+                return Err(TokenizerError::Tokens(format!(
+                    "layer {} has {} ids for {} words",
+                    l + 1,
+                    ids.len(),
+                    words.len()
+                )));
+            }
+            words
+                .iter()
+                .enumerate()
+                .map(|(j, w)| {
+                    let k = codebook.index_of(w).map_err(|_| {
+                        TokenizerError::Tokens(format!("layer {}: unknown word '{w}'", l + 1))
+                    })?;
+                    // Ids, when given, must be the LLM ids of the words.
+                    match ids.get(j) {
+                        Some(&id) if id != codebook.words[k].id => {
+                            Err(TokenizerError::Tokens(format!(
+                                "layer {}: id {id} is not the id of '{w}' ({})",
+                                l + 1,
+                                codebook.words[k].id
+                            )))
+                        }
+                        _ => Ok(k as u32),
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }

@@ -8,13 +8,14 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use burn::module::Module;
 use burn::optim::{ModuleOptimizer, OptimizerRecord};
+use serde::Serialize;
 
 use super::gan::Adversary;
 use crate::checkpoint::{bad, io, load_module, save_module, save_safetensors};
 pub use crate::checkpoint::{latest, load_model, load_state, CheckpointError, State};
 use crate::io::write_atomic;
-use crate::model::SpaeModel;
 
 fn save_optimizer(optim: &ModuleOptimizer, path: &Path) -> Result<(), CheckpointError> {
     optim
@@ -23,13 +24,14 @@ fn save_optimizer(optim: &ModuleOptimizer, path: &Path) -> Result<(), Checkpoint
         .map_err(|e| bad(path, format!("{e:?}")))
 }
 
-/// Writes the checkpoint of `step` under `run_dir` and points `LATEST` at it.
-pub fn save(
+/// Writes the checkpoint of `step` under `run_dir` and points `LATEST` at it (for an image or a
+/// video model).
+pub fn save<M: Module, C: Serialize>(
     run_dir: &Path,
-    model: &SpaeModel,
+    model: &M,
     optim: &ModuleOptimizer,
     adversary: Option<&Adversary>,
-    state: &State,
+    state: &State<C>,
 ) -> Result<PathBuf, CheckpointError> {
     let dir = run_dir.join(format!("step-{:08}", state.step));
     let tmp = run_dir.join(format!(".step-{:08}.partial", state.step));
@@ -71,9 +73,9 @@ fn load_optimizer(path: &Path, optim: ModuleOptimizer) -> Result<ModuleOptimizer
 
 /// Loads a checkpoint's weights into `model` and its optimizer state into `optim`, and the
 /// discriminator's, with its optimizer and anchors, into `adversary`.
-pub fn load_into(
+pub fn load_into<M: Module>(
     dir: &Path,
-    model: &mut SpaeModel,
+    model: &mut M,
     optim: ModuleOptimizer,
     adversary: Option<Adversary>,
 ) -> Result<(ModuleOptimizer, Option<Adversary>), CheckpointError> {

@@ -8,13 +8,15 @@ pub mod guide;
 mod loss;
 mod phases;
 mod run;
+mod run_folder;
 pub mod video;
+mod video_run;
 
 pub use crate::checkpoint::{
     export, latest as latest_checkpoint, load_model, load_state, save_safetensors, CheckpointError,
     State,
 };
-pub use crate::config::{DataConfig, LoopConfig, LossConfig, TrainConfig};
+pub use crate::config::{DataConfig, LoopConfig, LossConfig, TrainConfig, VideoTrainConfig};
 pub use gan::{Adversary, LecamEma};
 pub use guide::{
     build_guide, codebook_text_features, score_images, score_set, similarities, Guide, ImageScores,
@@ -24,6 +26,8 @@ pub use run::{
     check_codebook, critics, dataset, guide_keys, init_model, labels_seen, load_codebook,
     named_dataset, quant_context, train, training_set, StepRecord, TrainError, HOLD_OUT_EVERY,
 };
+pub use run_folder::step_rng;
+pub use video_run::{train_video, video_clips, video_context};
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Int, Tensor, TensorData};

@@ -2,20 +2,19 @@
 //! grids, checkpoints and exact resume.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
 use burn::tensor::Device;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use serde::Serialize;
 use thiserror::Error;
 
 use super::checkpoint::{self, CheckpointError, State};
 use super::gan::Adversary;
 use super::guide::{build_guide, scorer_key};
+use super::run_folder::{resume_point, step_rng, Metrics};
 use super::{
     forward, image_tensor, learning_rate, to_vec, train_step, Critics, QuantContext, Step,
     StepStats,
@@ -209,37 +208,15 @@ pub fn train(
     let mut model = init_model(cfg, &cb, &device);
     let mut optim = cfg.loss.optimizer();
     let mut critics = critics(cfg, assets, &cb, &set, &device)?;
-    fs::create_dir_all(run_dir).map_err(|source| TrainError::Io {
-        path: run_dir.to_path_buf(),
-        source,
-    })?;
     let mut start = 0;
     let mut resumed_labels = None;
-    match (checkpoint::latest(run_dir)?, resume) {
-        (Some(dir), true) => {
-            let state = checkpoint::load_state(&dir)?;
-            check_codebook(&state, &cb_fingerprint, &dir)?;
-            if state.config != *cfg {
-                return Err(TrainError::Config(format!(
-                    "{}: checkpoint was written with another configuration",
-                    dir.display()
-                )));
-            }
-            let (o, adversary) =
-                checkpoint::load_into(&dir, &mut model, optim, critics.adversary.take())?;
-            optim = o;
-            critics.adversary = adversary;
-            start = state.step;
-            resumed_labels = state.labels;
-        }
-        (Some(dir), false) => {
-            return Err(TrainError::Config(format!(
-                "{} already holds checkpoint {}: pass --resume to continue it, or another output folder",
-                run_dir.display(),
-                dir.display()
-            )))
-        }
-        (None, _) => {}
+    if let Some((dir, state)) = resume_point(run_dir, resume, cfg, &cb_fingerprint)? {
+        let (o, adversary) =
+            checkpoint::load_into(&dir, &mut model, optim, critics.adversary.take())?;
+        optim = o;
+        critics.adversary = adversary;
+        start = state.step;
+        resumed_labels = state.labels;
     }
     if let (0, Some(from)) = (start, &cfg.run.init) {
         warm_start(cfg, Path::new(from), &cb_fingerprint, &mut model)?;
@@ -252,27 +229,12 @@ pub fn train(
         ),
         (None, None) => LabelsSeen::chain(None, LabelsUsed::of_run(cfg, &set)),
     };
-    let metrics_path = run_dir.join("metrics.jsonl");
-    keep_metrics_before(&metrics_path, start)?;
-    let mut metrics = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&metrics_path)
-        .map_err(|source| TrainError::Io {
-            path: metrics_path.clone(),
-            source,
-        })?;
+    let mut metrics = Metrics::open(run_dir, start)?;
     let (first_depth, layers) = (ctx.pyramid.first_decodable_depth(), ctx.pyramid.n_layers());
     let b = cfg.run.batch_size;
     for step in start..cfg.run.steps {
         let t = Instant::now();
-        // Batches and depths depend on (seed, step) only, so a resumed run sees the same ones.
-        let mut rng = StdRng::seed_from_u64(
-            cfg.run
-                .seed
-                .wrapping_mul(0x9E37_79B9)
-                .wrapping_add(step as u64),
-        );
+        let mut rng = step_rng(cfg.run.seed, step);
         let idx: Vec<usize> = (0..b).map(|_| rng.random_range(0..set.len())).collect();
         let depth = rng.random_range(first_depth..=layers);
         let x = image_tensor(set.batch_chw(&idx, size), b, set.channels, size, &device);
@@ -300,15 +262,7 @@ pub fn train(
             stats,
             seconds: t.elapsed().as_secs_f64(),
         };
-        writeln!(
-            metrics,
-            "{}",
-            serde_json::to_string(&rec).expect("record serializes")
-        )
-        .map_err(|source| TrainError::Io {
-            path: metrics_path.clone(),
-            source,
-        })?;
+        metrics.write(&rec)?;
         let go_on = on_step(&rec);
         let last = step + 1 == cfg.run.steps;
         let every = |n: usize| n > 0 && (step + 1) % n == 0;
@@ -380,25 +334,4 @@ fn write_samples(
     }
     write_png(path, &grid, set.channels, size * rows.len(), size * n)?;
     Ok(())
-}
-
-/// Drops metric lines of steps after `start` (written after the checkpoint a run resumes from).
-fn keep_metrics_before(path: &Path, start: usize) -> Result<(), TrainError> {
-    let Ok(text) = fs::read_to_string(path) else {
-        return Ok(());
-    };
-    let kept: String = text
-        .lines()
-        .filter(|l| {
-            serde_json::from_str::<serde_json::Value>(l)
-                .ok()
-                .and_then(|v| v["step"].as_u64())
-                .is_some_and(|s| s as usize <= start)
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    crate::io::write_atomic(path, kept.as_bytes()).map_err(|source| TrainError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
 }

@@ -11,15 +11,12 @@ use super::{
 };
 use crate::model::video::VideoSpaeModel;
 use crate::pyramid::{PyramidError, VideoPyramid};
-use crate::quantizer::{NearestSearch, PyramidCodes, Quantizer};
+use crate::quantizer::PyramidCodes;
+use crate::setup::QuantContext;
 use crate::tensor::to_vec;
 
 /// The frozen codebook and 3-D pyramid a video model quantizes through.
-pub struct VideoContext {
-    pub quantizer: Box<dyn Quantizer>,
-    pub pyramid: VideoPyramid,
-    pub search: NearestSearch,
-}
+pub type VideoContext = QuantContext<VideoPyramid>;
 
 /// What one quantized forward pass of a clip batch produced.
 pub struct VideoForward {

@@ -1,0 +1,209 @@
+//! The typed configuration of a video tokenizer and its training (issue 19;
+//! `configs/moving-mnist.toml`).
+
+use serde::{Deserialize, Serialize};
+
+use super::check::{count, fail, in_range, widths, ConfigError, MAX_IMAGE_SIZE, MAX_LATENT_DIM};
+use super::{LoopConfig, LossConfig};
+use crate::data::video::MovingMnist;
+use crate::model::video::VideoModelConfig;
+use crate::pyramid::VideoPyramid;
+
+/// Most frames per clip.
+pub const MAX_FRAMES: usize = 1024;
+
+/// Which clips a video run trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VideoDataset {
+    /// Moving MNIST (Srivastava et al., 2015) generated from the installed MNIST digits: train
+    /// clips from the train split's digits only, test clips from the held-out digits.
+    MovingMnist,
+}
+
+/// The clips of a video run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VideoDataConfig {
+    pub dataset: VideoDataset,
+    /// Training clips, generated once from `loop.seed`.
+    pub clips: usize,
+    /// Digits per clip (the standard set: 2).
+    pub digits: usize,
+    /// Side of the square canvas the 28x28 digits bounce in (the standard set: 64); frames are
+    /// this canvas shrunk to `model.image_size` by averaging `canvas / image_size` squared
+    /// pixels.
+    pub canvas: usize,
+    /// Distance a digit moves per frame, in units of the canvas's free room (the standard: 0.1).
+    pub step: f64,
+}
+
+impl Default for VideoDataConfig {
+    fn default() -> Self {
+        VideoDataConfig {
+            dataset: VideoDataset::MovingMnist,
+            clips: 2000,
+            digits: 2,
+            canvas: 64,
+            step: 0.1,
+        }
+    }
+}
+
+/// A whole video training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VideoTrainConfig {
+    pub data: VideoDataConfig,
+    /// Codebook folder (`spae codebook build` output).
+    pub codebook: String,
+    /// Tokens per axis `[time, height, width]` of each pyramid layer over the latent grid (Eq. 1
+    /// on each axis); the last covers the latent.
+    pub pyramid: Vec<[usize; 3]>,
+    pub model: VideoModelConfig,
+    /// Loss weights and schedule; video uses Eq. 8's L2 and commitment terms (`gan` and
+    /// `perceptual` must be 0 for now).
+    pub loss: LossConfig,
+    #[serde(rename = "loop")]
+    pub run: LoopConfig,
+}
+
+impl Default for VideoTrainConfig {
+    fn default() -> Self {
+        VideoTrainConfig {
+            data: VideoDataConfig::default(),
+            codebook: "assets/codebooks/smollm2".into(),
+            pyramid: vec![[1, 1, 1], [1, 2, 2], [2, 4, 4], [4, 16, 16]],
+            model: VideoModelConfig::default(),
+            loss: LossConfig::default(),
+            run: LoopConfig::default(),
+        }
+    }
+}
+
+impl VideoTrainConfig {
+    /// The Moving MNIST settings of this run's clips (at the canvas size, before resizing to
+    /// `model.image_size`).
+    pub fn moving_mnist(&self) -> MovingMnist {
+        MovingMnist {
+            size: self.data.canvas,
+            frames: self.model.frames,
+            digits: self.data.digits,
+            step: self.data.step,
+        }
+    }
+
+    /// The 3-D pyramid over the model's latent grid.
+    pub fn video_pyramid(&self) -> Result<VideoPyramid, ConfigError> {
+        let latent = self.model.latent_shape().map_err(ConfigError)?;
+        VideoPyramid::new(
+            latent,
+            self.pyramid.iter().map(|g| (g[0], g[1], g[2])).collect(),
+        )
+        .map_err(|e| ConfigError(format!("pyramid {:?}: {e}", self.pyramid)))
+    }
+
+    /// Checks every field a model, pyramid, optimizer, data set or loop is built from.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let m = &self.model;
+        count("model.frames", m.frames, 1, MAX_FRAMES)?;
+        count("model.image_size", m.image_size, 1, MAX_IMAGE_SIZE)?;
+        if m.image_channels != 1 {
+            return fail(format!(
+                "model.image_channels = {} (video is gray for now)",
+                m.image_channels
+            ));
+        }
+        let ch = widths("model", m.base_channels, &m.channel_mult)?;
+        count(
+            "model.norm_groups",
+            m.norm_groups,
+            1,
+            ch.iter().copied().min().unwrap_or(1),
+        )?;
+        if let Some(c) = ch.iter().find(|&&c| c % m.norm_groups != 0) {
+            return fail(format!(
+                "model.norm_groups = {} does not divide the stage width {c}",
+                m.norm_groups
+            ));
+        }
+        count("model.blocks_per_stage", m.blocks_per_stage, 1, 32)?;
+        count("model.latent_dim", m.latent_dim, 1, MAX_LATENT_DIM)?;
+        self.video_pyramid()?;
+        self.loss.validate()?;
+        if self.loss.gan > 0.0 || self.loss.perceptual > 0.0 {
+            return fail(
+                "loss.gan and loss.perceptual must be 0 for video: only L2 + commitment are built"
+                    .into(),
+            );
+        }
+        self.run.validate()?;
+        if self.run.init.is_some() {
+            return fail("loop.init: warm starts are not built for video".into());
+        }
+        let d = &self.data;
+        count("data.clips", d.clips, 1, 10_000_000)?;
+        count("data.digits", d.digits, 1, 16)?;
+        count("data.canvas", d.canvas, 28, MAX_IMAGE_SIZE)?;
+        in_range("data.step", d.step, 0.0, 1.0)?;
+        if !d.canvas.is_multiple_of(m.image_size) {
+            return fail(format!(
+                "data.canvas = {} is not a multiple of model.image_size = {}",
+                d.canvas, m.image_size
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_is_valid_and_mistakes_are_named() {
+        let c = VideoTrainConfig::default();
+        c.validate().unwrap();
+        assert_eq!(c.video_pyramid().unwrap().latent, (4, 16, 16));
+        let cases: Vec<(&str, Box<dyn Fn(&mut VideoTrainConfig)>)> = vec![
+            (
+                "model.frames",
+                Box::new(|c: &mut VideoTrainConfig| c.model.frames = 0),
+            ),
+            (
+                "halve evenly",
+                Box::new(|c: &mut VideoTrainConfig| c.model.frames = 6),
+            ),
+            (
+                "pyramid",
+                Box::new(|c: &mut VideoTrainConfig| c.pyramid = vec![[1, 1, 1], [3, 3, 3]]),
+            ),
+            (
+                "loss.gan",
+                Box::new(|c: &mut VideoTrainConfig| c.loss.gan = 0.1),
+            ),
+            (
+                "data.canvas",
+                Box::new(|c: &mut VideoTrainConfig| c.data.canvas = 48),
+            ),
+            (
+                "norm_groups",
+                Box::new(|c: &mut VideoTrainConfig| c.model.norm_groups = 7),
+            ),
+            (
+                "loop.init",
+                Box::new(|c: &mut VideoTrainConfig| c.run.init = Some("x".into())),
+            ),
+        ];
+        for (what, change) in cases {
+            let mut c = VideoTrainConfig::default();
+            change(&mut c);
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(what), "{what}: {e}");
+        }
+        let toml = "codebook = \"cb\"\npyramid = [[1, 1, 1], [1, 2, 2]]\n[model]\nframes = 2\nimage_size = 8\nchannel_mult = [1, 2]\ntemporal_down = [false]\n";
+        let c: VideoTrainConfig = toml::from_str(toml).unwrap();
+        assert_eq!(c.pyramid, vec![[1, 1, 1], [1, 2, 2]]);
+        assert!(toml::from_str::<VideoTrainConfig>("[model]\nframe = 2\n").is_err());
+    }
+}

@@ -1,0 +1,201 @@
+//! The video training loop (issue 19): Moving MNIST clips of the train split's digits, a random
+//! decodable pyramid depth per step, the learning-rate schedule, `metrics.jsonl`, PNG sample
+//! sheets, and checkpoints with exact resume, as for images.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::Rng;
+
+use super::checkpoint::{self, State};
+use super::run_folder::{resume_point, step_rng, Metrics};
+use super::video::{video_forward, video_step, VideoContext};
+use super::{learning_rate, StepRecord, TrainError};
+use crate::assets::Assets;
+use crate::config::VideoTrainConfig;
+use crate::data::video::moving_mnist_model_clips;
+use crate::data::{tile_images, write_png, Split};
+use crate::model::video::VideoSpaeModel;
+use crate::pyramid::PyramidLayout;
+use crate::quantizer::{NearestSearch, QuantizerKind};
+use crate::setup::{load_codebook_at, QuantContext, SetupError};
+use crate::tensor::to_vec;
+
+/// Clips of a split as model input (`n x T x S x S` floats in `[0, 1]`): Moving MNIST from that
+/// split's digits with this configuration's settings, seeded by `seed`.
+pub fn video_clips(
+    cfg: &VideoTrainConfig,
+    assets: &Assets,
+    split: Split,
+    n: usize,
+    seed: u64,
+) -> Result<Vec<f32>, TrainError> {
+    let (pixels, _, _) = moving_mnist_model_clips(
+        assets,
+        split,
+        n,
+        seed,
+        cfg.moving_mnist(),
+        cfg.model.image_size,
+    )?;
+    Ok(pixels)
+}
+
+/// The codebook, 3-D pyramid and nearest-word search of a configuration, with the codebook's
+/// fingerprint.
+pub fn video_context(cfg: &VideoTrainConfig) -> Result<(VideoContext, String), TrainError> {
+    let cb = load_codebook_at(&cfg.codebook, cfg.model.latent_dim)?;
+    let pyramid = cfg
+        .video_pyramid()
+        .map_err(|e| SetupError::Config(e.to_string()))?;
+    let ctx = QuantContext {
+        quantizer: QuantizerKind::Saq.build(),
+        pyramid,
+        search: NearestSearch::new(&cb.embeddings, cb.dim),
+    };
+    Ok((ctx, cb.fingerprint()))
+}
+
+/// `[B, 1, T, S, S]` clips `idx` of `pixels` (clip after clip).
+fn clip_batch(
+    pixels: &[f32],
+    idx: &[usize],
+    frames: usize,
+    size: usize,
+    device: &Device,
+) -> Tensor<5> {
+    let n = frames * size * size;
+    let data: Vec<f32> = idx
+        .iter()
+        .flat_map(|&i| pixels[i * n..(i + 1) * n].iter().copied())
+        .collect();
+    Tensor::from_data(
+        TensorData::new(data, [idx.len(), 1, frames, size, size]),
+        device,
+    )
+}
+
+/// Trains (or, with `resume`, continues) the video run in `run_dir`, calling `on_step` after
+/// every step; `on_step` returning `false` stops the run after a checkpoint. Returns the number
+/// of steps completed.
+pub fn train_video(
+    cfg: &VideoTrainConfig,
+    assets: &Assets,
+    run_dir: &Path,
+    resume: bool,
+    device: &Device,
+    on_step: &mut dyn FnMut(&StepRecord) -> bool,
+) -> Result<usize, TrainError> {
+    cfg.validate()
+        .map_err(|e| TrainError::Config(e.to_string()))?;
+    let (ctx, fingerprint) = video_context(cfg)?;
+    let (frames, size) = (cfg.model.frames, cfg.model.image_size);
+    let clips = video_clips(cfg, assets, Split::Train, cfg.data.clips, cfg.run.seed)?;
+    let base = device.clone();
+    let device = base.clone().autodiff();
+    device.seed(cfg.run.seed);
+    let mut model = cfg.model.init(&device);
+    let mut optim = cfg.loss.optimizer();
+    let mut start = 0;
+    if let Some((dir, state)) = resume_point(run_dir, resume, cfg, &fingerprint)? {
+        optim = checkpoint::load_into(&dir, &mut model, optim, None)?.0;
+        start = state.step;
+    }
+    let mut metrics = Metrics::open(run_dir, start)?;
+    let (first_depth, layers) = (ctx.pyramid.first_decodable_depth(), ctx.pyramid.n_layers());
+    let n_clips = cfg.data.clips;
+    for step in start..cfg.run.steps {
+        let t = Instant::now();
+        let mut rng = step_rng(cfg.run.seed, step);
+        let idx: Vec<usize> = (0..cfg.run.batch_size)
+            .map(|_| rng.random_range(0..n_clips))
+            .collect();
+        let depth = rng.random_range(first_depth..=layers);
+        let l = &cfg.loss;
+        let lr = learning_rate(step, cfg.run.steps, l.lr, l.warmup_steps, l.cooldown_steps);
+        let x = clip_batch(&clips, &idx, frames, size, &device);
+        let (m, stats) = video_step(model, &mut optim, &ctx, x, depth, lr, l)?;
+        model = m;
+        let rec = StepRecord {
+            step: step + 1,
+            depth,
+            lr,
+            stats,
+            seconds: t.elapsed().as_secs_f64(),
+        };
+        metrics.write(&rec)?;
+        let go_on = on_step(&rec);
+        let last = step + 1 == cfg.run.steps;
+        let every = |n: usize| n > 0 && (step + 1) % n == 0;
+        if every(cfg.run.sample_every) || (last && cfg.run.sample_every > 0) {
+            let path = run_dir
+                .join("samples")
+                .join(format!("step-{:08}.png", step + 1));
+            write_video_samples(&model, &ctx, &clips, cfg, &path, &base)?;
+        }
+        if !go_on || every(cfg.run.checkpoint_every.max(1)) || last {
+            let state = State {
+                step: step + 1,
+                config: cfg.clone(),
+                lecam: None,
+                codebook: Some(fingerprint.clone()),
+                labels: None,
+            };
+            checkpoint::save(run_dir, &model, &optim, None, &state)?;
+        }
+        if !go_on {
+            return Ok(step + 1);
+        }
+    }
+    Ok(cfg.run.steps)
+}
+
+/// Clips shown in the sample sheets: the first of the training set.
+const SAMPLE_CLIPS: usize = 4;
+
+/// A PNG sheet: for each of the first [`SAMPLE_CLIPS`] training clips, a row of its frames, then
+/// one row of reconstructed frames per decodable pyramid depth.
+fn write_video_samples(
+    model: &VideoSpaeModel,
+    ctx: &VideoContext,
+    clips: &[f32],
+    cfg: &VideoTrainConfig,
+    path: &Path,
+    device: &Device,
+) -> Result<(), TrainError> {
+    let (frames, size) = (cfg.model.frames, cfg.model.image_size);
+    let per = frames * size * size;
+    let n = SAMPLE_CLIPS.min(clips.len() / per);
+    let idx: Vec<usize> = (0..n).collect();
+    let model = model.valid();
+    let depths: Vec<usize> =
+        (ctx.pyramid.first_decodable_depth()..=ctx.pyramid.n_layers()).collect();
+    let mut recons = Vec::new();
+    for &depth in &depths {
+        let x = clip_batch(clips, &idx, frames, size, device);
+        recons.push(to_vec(video_forward(&model, ctx, x, depth)?.clips));
+    }
+    let mut rows = Vec::new();
+    for i in 0..n {
+        rows.push(clips[i * per..(i + 1) * per].to_vec());
+        for r in &recons {
+            rows.push(
+                r[i * per..(i + 1) * per]
+                    .iter()
+                    .map(|v| v.clamp(0.0, 1.0))
+                    .collect(),
+            );
+        }
+    }
+    let grid = tile_images(&rows, frames, 1, size);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| TrainError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    write_png(path, &grid, 1, size * rows.len(), size * frames)?;
+    Ok(())
+}
