@@ -108,12 +108,11 @@ fn moving_mnist(
     assets: &Assets,
 ) -> Result<()> {
     let split = crate::common::parse_split(split_name)?;
-    let digits = data::mnist_digits(&assets.path("mnist")?)?.hold_out(split, data::HOLD_OUT_EVERY);
     let cfg = MovingMnist {
         frames,
         ..MovingMnist::default()
     };
-    let clips = data::video::moving_mnist(&digits, n, seed, cfg)?;
+    let (clips, digits) = data::video::moving_mnist_split(assets, split, n, seed, cfg)?;
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
     let s = clips.height;
     for i in 0..clips.len() {

@@ -24,6 +24,9 @@ use crate::fewshot_run::{evaluate, FewshotRun};
 /// every class the demo shows is one it never saw labelled.
 const MODEL: &str = "models/fashion-mnist-open";
 
+/// The committed video tokenizer (issue 19): Moving MNIST, appearance loss only.
+const VIDEO_MODEL: &str = "models/moving-mnist";
+
 const WORDS: [&str; 6] = ["cat", "red", "shoe", "king", "water", "seven"];
 
 pub fn run(assets: &Assets, device: &Device) -> Result<()> {
@@ -100,6 +103,7 @@ pub fn run(assets: &Assets, device: &Device) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    show_video(assets, device)?;
     if show_model(assets, device)? {
         fewshot(assets, None, device)?;
         fewshot(assets, Some("mnist"), device)?;
@@ -232,6 +236,46 @@ fn show_model(assets: &Assets, device: &Device) -> Result<bool> {
         out.display()
     );
     Ok(true)
+}
+
+/// The committed video tokenizer, if present: the words of a held-out Moving MNIST clip and its
+/// reconstruction as an animated PNG.
+fn show_video(assets: &Assets, device: &Device) -> Result<()> {
+    let dir = Path::new(VIDEO_MODEL);
+    if !dir.join("state.json").exists() {
+        println!("(no video model at {VIDEO_MODEL}: train one with configs/moving-mnist.toml)");
+        return Ok(());
+    }
+    let tok = crate::video_cmd::video_tokenizer(dir, assets, device)?;
+    let cfg = tok.config().clone();
+    let (frames, size) = tok.clip_shape();
+    let (x, clips, digits) =
+        data::video::moving_mnist_model_clips(assets, Split::Test, 1, 1, cfg.moving_mnist(), size)?;
+    let labels: Vec<String> = clips.sources[0]
+        .iter()
+        .map(|&k| digits.class_names[digits.labels[k] as usize].clone())
+        .collect();
+    println!(
+        "\n== SPAE words of a video ({VIDEO_MODEL}: a held-out Moving MNIST clip of digits {}, {frames} frames of {size}x{size}) ==",
+        labels.join(" and ")
+    );
+    let layers = tok.encode(&x)?.remove(0);
+    for l in layers.iter().take(2) {
+        let [t, h, w] = l.grid;
+        println!("layer {} ({t}x{h}x{w}):{}", l.layer, l.words.concat());
+    }
+    let depth = layers.len();
+    let y = tok.decode(std::slice::from_ref(&layers), depth)?;
+    let words: usize = layers.iter().map(|l| l.words.len()).sum();
+    println!("{words} words; reconstruction PSNR {:.2} dB", psnr(&x, &y));
+    let out = Path::new("results/demo/video-recon.png");
+    crate::video_cmd::write_clip(Path::new("results/demo/video-clip.png"), &x, (frames, size))?;
+    crate::video_cmd::write_clip(out, &y, (frames, size))?;
+    println!(
+        "wrote results/demo/video-clip.png and {} (animated PNGs) with their frame strips",
+        out.display()
+    );
+    Ok(())
 }
 
 fn rms(v: &[f32]) -> f32 {

@@ -18,6 +18,7 @@ mod semantic_cmd;
 mod serve_cmd;
 mod tokens_cmd;
 mod train_cmd;
+mod video_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,13 +56,15 @@ enum Command {
     /// Benchmarks that print a table and write JSON.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
-    /// Train the tokenizer from a configuration (checkpoints, --resume).
+    /// Train the tokenizer from a configuration (checkpoints, --resume); a configuration whose
+    /// [model] has `frames` trains a video tokenizer.
     Train(train_cmd::TrainArgs),
     /// Write a released model (model.safetensors + state.json) from a checkpoint.
     Export(train_cmd::ExportArgs),
-    /// Print the token pyramid of images as words (`--json`: ids, words, positions).
+    /// Print the token pyramid of images (or, with a video model, clips) as words (`--json`:
+    /// ids, words, positions).
     Encode(tokens_cmd::EncodeArgs),
-    /// Decode a token pyramid (JSON or plain words) to a PNG.
+    /// Decode a token pyramid (JSON or plain words) to a PNG (a video model: an animated PNG).
     Decode(tokens_cmd::DecodeArgs),
     /// Evaluation reports.
     #[command(subcommand)]

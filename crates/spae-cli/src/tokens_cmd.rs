@@ -9,11 +9,14 @@ use spae::assets::Assets;
 use spae::data::{load_model_image, write_png};
 
 use crate::common::FitArgs;
+use crate::video_cmd;
+use spae::checkpoint::{run_kind, RunKind};
 use spae::tokenizer::{parse_tokens, EncodedImage, LayerTokens, PyramidEncoding};
 
 #[derive(Args)]
 pub struct EncodeArgs {
-    /// Images: PNG, JPEG or WebP of any size (see --no-resize).
+    /// Images: PNG, JPEG or WebP of any size (see --no-resize); with a video model, clips: an
+    /// animated PNG or a folder of frames (the first frames the model takes).
     #[arg(required = true)]
     images: Vec<PathBuf>,
     #[command(flatten)]
@@ -28,7 +31,8 @@ pub struct EncodeArgs {
 
 #[derive(Args)]
 pub struct DecodeArgs {
-    /// Output of `spae encode --json`, or its plain-text form (`layer N (HxW): words ...`).
+    /// Output of `spae encode --json`, or its plain-text form (`layer N (HxW): words ...`; video
+    /// models: JSON only).
     tokens: PathBuf,
     #[arg(long)]
     checkpoint: PathBuf,
@@ -38,11 +42,23 @@ pub struct DecodeArgs {
     /// Which image of a multi-image JSON file.
     #[arg(long, default_value_t = 0)]
     index: usize,
+    /// Output PNG (a video model writes an animated PNG and OUT-frames.png).
     #[arg(long, default_value = "decoded.png")]
     out: PathBuf,
 }
 
 pub fn encode(args: EncodeArgs, assets: &Assets, device: &Device) -> Result<()> {
+    if run_kind(&args.checkpoint)? == RunKind::Video {
+        let fit = args.fit.fit();
+        return video_cmd::encode(
+            &args.images,
+            &args.checkpoint,
+            fit,
+            args.json,
+            assets,
+            device,
+        );
+    }
     let tok = crate::common::tokenizer(&args.checkpoint, assets, device)?;
     let (size, ch) = tok.image_shape();
     let mut out = Vec::new();
@@ -81,6 +97,18 @@ fn read_layers(path: &Path, index: usize) -> Result<Vec<LayerTokens>> {
 }
 
 pub fn decode(args: DecodeArgs, assets: &Assets, device: &Device) -> Result<()> {
+    if run_kind(&args.checkpoint)? == RunKind::Video {
+        let (tokens, checkpoint) = (&args.tokens, &args.checkpoint);
+        return video_cmd::decode(
+            tokens,
+            checkpoint,
+            args.layers,
+            args.index,
+            &args.out,
+            assets,
+            device,
+        );
+    }
     let tok = crate::common::tokenizer(&args.checkpoint, assets, device)?;
     let layers = read_layers(&args.tokens, args.index)?;
     let depth = args.layers.unwrap_or(layers.len());

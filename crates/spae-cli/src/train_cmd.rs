@@ -7,7 +7,11 @@ use anyhow::Result;
 use burn::tensor::Device;
 use clap::Args;
 use spae::assets::Assets;
-use spae::train::{init_model, latest_checkpoint, load_codebook, load_state, train, TrainConfig};
+use spae::checkpoint::{run_kind, RunKind};
+use spae::train::{
+    init_model, latest_checkpoint, load_codebook, load_state, train, train_video, StepRecord,
+    TrainConfig, TrainError, VideoTrainConfig,
+};
 
 use crate::progress;
 
@@ -31,12 +35,14 @@ pub struct TrainArgs {
     max_steps: Option<usize>,
 }
 
+/// Whether a TOML configuration is a video one: its `[model]` has `frames`.
+fn is_video_config(path: &Path) -> Result<bool> {
+    let v: toml::Value = crate::common::read_toml(path)?;
+    Ok(v.get("model").and_then(|m| m.get("frames")).is_some())
+}
+
 pub fn run(args: TrainArgs, assets: &Assets, device: &Device) -> Result<()> {
-    let mut cfg: TrainConfig = crate::common::read_toml(&args.config)?;
-    if let Some(cb) = args.codebook {
-        cfg.codebook = cb;
-    }
-    let out = args.out.unwrap_or_else(|| {
+    let out = args.out.clone().unwrap_or_else(|| {
         let stem = args
             .config
             .file_stem()
@@ -45,19 +51,49 @@ pub fn run(args: TrainArgs, assets: &Assets, device: &Device) -> Result<()> {
             .into_owned();
         PathBuf::from("runs").join(stem)
     });
-    crate::common::ensure(Path::new(&cfg.codebook), assets)?;
-    let pb = progress::bar(cfg.run.steps as u64, "train");
-    let batch = cfg.run.batch_size as f64;
-    let mut done_here = 0usize;
     let stop_after = args.max_steps.unwrap_or(usize::MAX);
-    let result = train(&cfg, assets, &out, args.resume, device, &mut |rec| {
+    if is_video_config(&args.config)? {
+        let mut cfg: VideoTrainConfig = crate::common::read_toml(&args.config)?;
+        if let Some(cb) = args.codebook {
+            cfg.codebook = cb;
+        }
+        crate::common::ensure(Path::new(&cfg.codebook), assets)?;
+        let (steps, batch) = (cfg.run.steps, cfg.run.batch_size);
+        return with_progress(steps, batch, "clips", stop_after, &out, |on_step| {
+            train_video(&cfg, assets, &out, args.resume, device, on_step)
+        });
+    }
+    let mut cfg: TrainConfig = crate::common::read_toml(&args.config)?;
+    if let Some(cb) = args.codebook {
+        cfg.codebook = cb;
+    }
+    crate::common::ensure(Path::new(&cfg.codebook), assets)?;
+    let (steps, batch) = (cfg.run.steps, cfg.run.batch_size);
+    with_progress(steps, batch, "img", stop_after, &out, |on_step| {
+        train(&cfg, assets, &out, args.resume, device, on_step)
+    })
+}
+
+/// Runs a training loop with a progress bar (loss, L2, `unit`s per second), stopping after
+/// `stop_after` steps in this invocation.
+fn with_progress(
+    steps: usize,
+    batch: usize,
+    unit: &str,
+    stop_after: usize,
+    out: &Path,
+    train: impl FnOnce(&mut dyn FnMut(&StepRecord) -> bool) -> Result<usize, TrainError>,
+) -> Result<()> {
+    let pb = progress::bar(steps as u64, "train");
+    let mut done_here = 0usize;
+    let result = train(&mut |rec| {
         done_here += 1;
         pb.set_position(rec.step as u64);
         pb.set_message(format!(
-            "loss {:.4} l2 {:.4} {:.1} img/s",
+            "loss {:.4} l2 {:.4} {:.1} {unit}/s",
             rec.stats.loss,
             rec.stats.l2,
-            batch / rec.seconds.max(1e-9)
+            batch as f64 / rec.seconds.max(1e-9)
         ));
         done_here < stop_after
     });
@@ -84,14 +120,22 @@ pub struct ExportArgs {
 /// `spae export`: a released model (safetensors + configuration + step) from a checkpoint.
 pub fn export(args: ExportArgs, assets: &Assets, device: &Device) -> Result<()> {
     let dir = latest_checkpoint(&args.checkpoint)?.unwrap_or_else(|| args.checkpoint.clone());
-    let cfg = load_state(&dir)?.config;
-    crate::common::ensure(Path::new(&cfg.codebook), assets)?;
-    let cb = load_codebook(&cfg)?;
-    let mut model = init_model(&cfg, &cb, device);
-    let state = spae::train::export(&dir, &mut model, &args.out)?;
+    let step = match run_kind(&dir)? {
+        RunKind::Video => {
+            let cfg = spae::checkpoint::load_state_of::<VideoTrainConfig>(&dir)?.config;
+            let mut model = cfg.model.init(device);
+            spae::train::export::<_, VideoTrainConfig>(&dir, &mut model, &args.out)?.step
+        }
+        RunKind::Image => {
+            let cfg = load_state(&dir)?.config;
+            crate::common::ensure(Path::new(&cfg.codebook), assets)?;
+            let cb = load_codebook(&cfg)?;
+            let mut model = init_model(&cfg, &cb, device);
+            spae::train::export::<_, TrainConfig>(&dir, &mut model, &args.out)?.step
+        }
+    };
     println!(
-        "exported step {} of {} to {} (model.safetensors, state.json)",
-        state.step,
+        "exported step {step} of {} to {} (model.safetensors, state.json)",
         dir.display(),
         args.out.display()
     );

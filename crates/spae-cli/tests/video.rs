@@ -1,9 +1,10 @@
 //! Video from the command line (issue 19): Moving MNIST clips generated from the installed
-//! digits of one split, as animated PNGs, a sheet and their digits' record.
+//! digits of one split, as animated PNGs, a sheet and their digits' record; a video tokenizer
+//! trained, killed and resumed, a clip encoded to words and decoded back, and its evaluation.
 
 mod common;
 
-use common::{fails, ok};
+use common::{assert_same_metrics, codebook, fails, metric_steps, ok};
 
 #[test]
 fn moving_mnist_clips_from_one_split_seeded() {
@@ -55,4 +56,177 @@ fn moving_mnist_clips_from_one_split_seeded() {
     }
     let err = fails(&["data", "moving-mnist", "--split", "val", "--out", &out("e")]);
     assert!(err.contains("unknown split 'val'"), "{err}");
+}
+
+/// A tiny video configuration: 4-frame 16x16 clips (digits on a 32x32 canvas), latent 2 x 4 x 4.
+fn tiny_video_config(dir: &std::path::Path, cb: &str, extra: &str) -> String {
+    let text = format!(
+        r#"codebook = "{cb}"
+pyramid = [[1, 1, 1], [1, 2, 2], [2, 4, 4]]
+[data]
+clips = 16
+canvas = 32
+[model]
+frames = 4
+image_size = 16
+base_channels = 8
+channel_mult = [1, 2, 2]
+temporal_down = [true, false]
+latent_dim = 576
+[loss]
+lr = 0.002
+warmup_steps = 2
+cooldown_steps = 2
+{extra}
+[loop]
+batch_size = 2
+steps = 12
+checkpoint_every = 4
+sample_every = 12
+"#
+    );
+    let path = dir.join("video.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn a_video_tokenizer_trains_resumes_and_round_trips_a_clip() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let cb = codebook(dir.path());
+    let cfg = tiny_video_config(dir.path(), &cb, "");
+
+    // An uninterrupted run, and one stopped after 5 steps then resumed: the same losses.
+    ok(&["train", "--config", &cfg, "--out", &p("full")]);
+    let full = metric_steps(&dir.path().join("full"), "l2");
+    assert_eq!(full.len(), 12);
+    ok(&[
+        "train",
+        "--config",
+        &cfg,
+        "--out",
+        &p("run"),
+        "--max-steps",
+        "5",
+    ]);
+    assert_eq!(metric_steps(&dir.path().join("run"), "l2").len(), 5);
+    let err = fails(&["train", "--config", &cfg, "--out", &p("run")]);
+    assert!(err.contains("--resume"), "{err}");
+    ok(&["train", "--config", &cfg, "--out", &p("run"), "--resume"]);
+    assert_same_metrics(&full, &metric_steps(&dir.path().join("run"), "l2"));
+    // The sample sheet: 4 frames across; 4 clips, each originals + one decodable depth.
+    let sheet = spae::data::read_png(&dir.path().join("run/samples/step-00000012.png")).unwrap();
+    assert_eq!((sheet.width, sheet.height), (4 * 16, 4 * 2 * 16));
+
+    // A held-out clip (6 frames of 64x64) to words: the first 4 frames, resized to 16x16.
+    ok(&[
+        "data",
+        "moving-mnist",
+        "--split",
+        "test",
+        "--clips",
+        "1",
+        "--frames",
+        "6",
+        "--out",
+        &p("clips"),
+    ]);
+    let clip = p("clips/clip-000.png");
+    let text = ok(&["encode", "--checkpoint", &p("run"), &clip]);
+    assert!(text.contains("layer 3 (2x4x4):"), "{text}");
+    let json = ok(&["encode", "--checkpoint", &p("run"), &clip, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let sizes: Vec<usize> = v[0]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["words"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, vec![1, 4, 32]);
+    std::fs::write(p("words.json"), &json).unwrap();
+    // ... and back: an animated PNG of 4 frames of 16x16, and its frame strip.
+    ok(&[
+        "decode",
+        &p("words.json"),
+        "--checkpoint",
+        &p("run"),
+        "--out",
+        &p("recon.png"),
+    ]);
+    let frames =
+        spae::data::video::decode_apng(&std::fs::read(p("recon.png")).unwrap(), "r".as_ref())
+            .unwrap();
+    assert_eq!(frames.len(), 4);
+    assert_eq!((frames[0].width, frames[0].height), (16, 16));
+    let strip = spae::data::read_png(&dir.path().join("recon-frames.png")).unwrap();
+    assert_eq!((strip.width, strip.height), (4 * 16, 16));
+    // A released model encodes the clip to the same words.
+    ok(&["export", "--checkpoint", &p("run"), "--out", &p("released")]);
+    assert_eq!(
+        ok(&["encode", "--checkpoint", &p("released"), &clip, "--json"]),
+        json
+    );
+
+    // Evaluation on held-out clips: a report per depth, a sheet and animated PNGs.
+    let out = ok(&[
+        "eval",
+        "video",
+        "--checkpoint",
+        &p("run"),
+        "--clips",
+        "3",
+        "--out",
+        &p("ev/video.json"),
+    ]);
+    assert!(out.contains("PSNR"), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p("ev/video.json")).unwrap()).unwrap();
+    let row = &report["depths"][0];
+    assert_eq!(row["tokens"], 37);
+    assert!(row["psnr"].as_f64().unwrap() > 5.0, "{report}");
+    assert_eq!(row["psnr_per_frame"].as_array().unwrap().len(), 4);
+    assert!(
+        dir.path().join("ev/video.png").exists() && dir.path().join("ev/video-recon.png").exists()
+    );
+
+    // Mistakes: too few frames, a word pyramid of the wrong kind, a GAN term, an image command.
+    ok(&[
+        "data",
+        "moving-mnist",
+        "--split",
+        "test",
+        "--clips",
+        "1",
+        "--frames",
+        "2",
+        "--out",
+        &p("short"),
+    ]);
+    let err = fails(&[
+        "encode",
+        "--checkpoint",
+        &p("run"),
+        &p("short/clip-000.png"),
+    ]);
+    assert!(
+        err.contains("2 frames, the model takes clips of 4"),
+        "{err}"
+    );
+    std::fs::write(p("bad.json"), "[{\"image\": \"x\", \"layers\": []}]").unwrap();
+    let err = fails(&["decode", &p("bad.json"), "--checkpoint", &p("run")]);
+    assert!(err.contains("with a video model"), "{err}");
+    let gan = tiny_video_config(dir.path(), &cb, "gan = 0.1");
+    let err = fails(&["train", "--config", &gan, "--out", &p("gan")]);
+    assert!(err.contains("loss.gan"), "{err}");
+    let err = fails(&[
+        "eval",
+        "recon",
+        "--checkpoint",
+        &p("run"),
+        "--n",
+        "2",
+        "--no-fid",
+    ]);
+    assert!(err.contains("video tokenizer"), "{err}");
 }

@@ -41,6 +41,21 @@ pub enum EvalCommand {
         #[arg(long)]
         resume: bool,
     },
+    /// A video tokenizer's reconstructions of held-out Moving MNIST clips (test digits): PSNR,
+    /// SSIM and LPIPS frame by frame at each decodable depth; a sheet and animated PNGs.
+    Video {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Number of clips.
+        #[arg(long, default_value_t = 100)]
+        clips: usize,
+        /// Seed of the clips (digits, starts and directions).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// JSON output; the sheet (OUT with .png) and the first clip's animated PNGs go beside it.
+        #[arg(long, default_value = "results/eval/video.json")]
+        out: PathBuf,
+    },
     /// FID between two image sets: each a folder of PNG files or DATASET:SPLIT[:START..END]
     /// (fashion-mnist, mnist, emoji), e.g. fashion-mnist:test:0..1000.
     Fid {
@@ -72,6 +87,12 @@ pub enum EvalCommand {
 
 pub fn run(cmd: EvalCommand, assets: &Assets, device: &Device) -> Result<()> {
     match cmd {
+        EvalCommand::Video {
+            checkpoint,
+            clips,
+            seed,
+            out,
+        } => crate::video_cmd::eval(&checkpoint, clips, seed, &out, assets, device),
         EvalCommand::Recon {
             checkpoint,
             split,
