@@ -13,6 +13,7 @@ mod fewshot_cmd;
 mod fewshot_run;
 mod generate;
 mod llm_source;
+mod predict_cmd;
 mod progress;
 mod semantic_cmd;
 mod serve_cmd;
@@ -80,6 +81,9 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// In-context denoising by a frozen LLM (inpaint, outpaint, deblur, shift, rotate).
     Denoise(denoise_cmd::DenoiseArgs),
+    /// In-context frame prediction by a frozen LLM with a video tokenizer (held-out Moving MNIST
+    /// clips; against copying the last given frame).
+    PredictFrames(predict_cmd::PredictArgs),
     /// Train the MNIST digit classifier that judges generated digits.
     Classifier(classifier_cmd::ClassifierArgs),
     /// Data sets and image files.
@@ -106,6 +110,7 @@ fn run(command: Command, assets: &Assets, device: &Device) -> anyhow::Result<()>
         Command::Caption(a) => caption_cmd::run(a, assets, device),
         Command::Generate(a) => generate::run(a, assets, device),
         Command::Denoise(a) => denoise_cmd::run(a, assets, device),
+        Command::PredictFrames(a) => predict_cmd::run(a, assets, device),
         Command::Classifier(a) => classifier_cmd::run(a, assets, device),
         Command::Serve(a) => serve_cmd::run(a, assets, device),
     }

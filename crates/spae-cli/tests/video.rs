@@ -190,6 +190,53 @@ fn a_video_tokenizer_trains_resumes_and_round_trips_a_clip() {
         dir.path().join("ev/video.png").exists() && dir.path().join("ev/video-recon.png").exists()
     );
 
+    // In-context frame prediction by the frozen SmolLM2: 2 frames given, 2 predicted; one
+    // example in context, a whole layer per pass (3 passes).
+    let out = ok(&[
+        "predict-frames",
+        "--checkpoint",
+        &p("run"),
+        "--clips",
+        "2",
+        "--given",
+        "2",
+        "--examples",
+        "1",
+        "--stride",
+        "0",
+        "--out",
+        &p("pf"),
+    ]);
+    assert!(out.contains("copy the last frame"), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p("pf/predict.json")).unwrap()).unwrap();
+    let r = &report["result"];
+    assert_eq!(
+        (
+            r["clips"].as_u64(),
+            r["passes"].as_u64(),
+            r["words_per_clip"].as_u64()
+        ),
+        (Some(2), Some(3), Some(37))
+    );
+    for key in ["output", "copy_last", "best_example", "target"] {
+        let psnr = r[key]["psnr"].as_f64().unwrap();
+        assert!(psnr.is_finite() && psnr > 3.0, "{key}: {r}");
+    }
+    // The sheet: 4 frames across; per clip the truth, copying, the output, the clean words.
+    let sheet = spae::data::read_png(&dir.path().join("pf/sheet.png")).unwrap();
+    assert_eq!((sheet.width, sheet.height), (4 * 16, 2 * 4 * 16));
+    let err = fails(&[
+        "predict-frames",
+        "--checkpoint",
+        &p("run"),
+        "--given",
+        "4",
+        "--out",
+        &p("pf2"),
+    ]);
+    assert!(err.contains("leave one to predict"), "{err}");
+
     // Mistakes: too few frames, a word pyramid of the wrong kind, a GAN term, an image command.
     ok(&[
         "data",

@@ -5,7 +5,7 @@
 //! [`fewshot`] (Table 1's N-way K-shot classification, with the [`baselines`] readers and
 //! controls), [`caption`] (captions and VQA), [`progressive`] (progressive in-context decoding,
 //! Eqs. 10-11), [`text2image`] (the generation prompts) and [`denoise`] (the degradations and
-//! their in-context restoration).
+//! their in-context restoration), and [`video`] (frame prediction with a video tokenizer).
 
 pub mod baselines;
 pub mod caption;
@@ -15,5 +15,6 @@ pub mod fewshot;
 pub mod progressive;
 pub mod resume;
 pub mod text2image;
+pub mod video;
 
 pub use error::TaskError;

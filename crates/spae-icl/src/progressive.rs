@@ -11,7 +11,7 @@
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
-use spae::pyramid::{Pyramid, PyramidLayout};
+use spae::pyramid::PyramidLayout;
 
 pub use crate::error::PlanError;
 use crate::error::TaskError;
@@ -105,7 +105,10 @@ impl Default for Plan {
 
 impl Plan {
     /// The token count of each written layer of `pyramid` and the passes that write them.
-    pub fn passes(&self, pyramid: &Pyramid) -> Result<(Vec<usize>, Vec<Pass>), TaskError> {
+    pub fn passes(
+        &self,
+        pyramid: &(impl PyramidLayout + ?Sized),
+    ) -> Result<(Vec<usize>, Vec<Pass>), TaskError> {
         let depth = self
             .depth
             .unwrap_or_else(|| pyramid.first_decodable_depth());

@@ -7,7 +7,6 @@
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use spae::codebook::VocabTokenizer;
 use spae::degrade::Degradation;
 use spae::eval::pairs::{Judge, Scores};
 use spae::tokenizer::ImageTokenizer;
@@ -15,8 +14,9 @@ use spae_llm::backend::Backend;
 use spae_llm::spelling::Spellings;
 use spae_llm::Llm;
 
+use super::Framing;
 use crate::error::TaskError;
-use crate::progressive::{self, Example, Pass, Plan, PlanKind, WriteKey, Written};
+use crate::progressive::{self, Pass, Plan, PlanKind, WriteKey, Written};
 use crate::resume::RunLog;
 
 /// What a denoising run does; `Default` is `spae denoise`'s defaults (the paper's 10 examples,
@@ -86,10 +86,8 @@ pub struct Denoiser<'a> {
     /// Each original's words (the clean targets), and their decoded scores.
     targets: Vec<Vec<u32>>,
     target: Scores,
-    /// The prompt's fixed text in `llm`'s tokens: "input:", " output:" and the separator "\n".
-    before: Vec<u32>,
-    after: Vec<u32>,
-    separator: Vec<u32>,
+    /// The prompt's fixed text in `llm`'s tokens.
+    framing: Framing,
 }
 
 impl<'a> Denoiser<'a> {
@@ -116,9 +114,7 @@ impl<'a> Denoiser<'a> {
             passes,
             targets,
             target,
-            before: llm.tokenize("input:"),
-            after: llm.tokenize(" output:"),
-            separator: llm.tokenize("\n"),
+            framing: Framing::new(llm),
         })
     }
 
@@ -126,33 +122,11 @@ impl<'a> Denoiser<'a> {
         self.sizes.iter().sum()
     }
 
-    /// "input:{words} output:" for a condition's words.
-    fn query(&self, words: &[u32]) -> Result<Vec<u32>, TaskError> {
-        Ok([&self.before[..], &self.words.spell(words)?, &self.after].concat())
-    }
-
     /// The context length the prompts need (the same for every original).
     pub fn n_ctx(&self) -> Result<u32, TaskError> {
-        let longest = vec![self.words.longest(); self.total()];
-        let query = self.query(&longest)?;
-        let examples = vec![
-            Example {
-                condition: query.clone(),
-                target: longest,
-            };
-            self.cfg.examples
-        ];
-        let ctx = progressive::Context {
-            examples: &examples,
-            total: self.total(),
-            words: self.words,
-            separator: &self.separator,
-        };
-        let query = progressive::Query {
-            item: String::new(),
-            ids: query,
-        };
-        Ok(progressive::n_ctx(ctx, &[query], &self.passes)?)
+        let (words, total) = (self.words, self.total());
+        self.framing
+            .n_ctx(words, total, self.cfg.examples, &self.passes)
     }
 
     /// Restores every original degraded by `task`; `progress(done, total)` after every pass.
@@ -180,7 +154,7 @@ impl<'a> Denoiser<'a> {
         // Every example's target, image by image.
         let mut context: Vec<Vec<u32>> = Vec::with_capacity(n * cfg.examples);
         for (i, cond) in cond_words.iter().enumerate() {
-            let query = self.query(cond)?;
+            let query = self.framing.query(self.words, cond)?;
             let examples = super::examples(
                 &query,
                 &self.targets[i],
@@ -193,7 +167,7 @@ impl<'a> Denoiser<'a> {
                 examples: &examples,
                 total,
                 words: self.words,
-                separator: &self.separator,
+                separator: &self.framing.separator,
             };
             let query = progressive::Query {
                 item: format!("{}/{i}", task.name()),

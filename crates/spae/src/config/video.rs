@@ -160,12 +160,15 @@ impl VideoTrainConfig {
 mod tests {
     use super::*;
 
+    /// One mistake: what the error must name, and the change that makes it.
+    type Case = (&'static str, Box<dyn Fn(&mut VideoTrainConfig)>);
+
     #[test]
     fn the_default_is_valid_and_mistakes_are_named() {
         let c = VideoTrainConfig::default();
         c.validate().unwrap();
         assert_eq!(c.video_pyramid().unwrap().latent, (4, 16, 16));
-        let cases: Vec<(&str, Box<dyn Fn(&mut VideoTrainConfig)>)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "model.frames",
                 Box::new(|c: &mut VideoTrainConfig| c.model.frames = 0),

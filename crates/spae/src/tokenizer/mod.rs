@@ -165,12 +165,7 @@ impl ImageTokenizer {
     /// prompt gives them to the LLM; `pixels` holds any number of images (`B x C x S x S`,
     /// floats in `[0, 1]`), encoded [`ENCODE_CHUNK`] at a time.
     pub fn word_ids(&self, pixels: &[f32], layers: usize) -> Result<Vec<Vec<u32>>, TokenizerError> {
-        let n_layers = self.ctx.pyramid.n_layers();
-        if layers == 0 || layers > n_layers {
-            return Err(TokenizerError::Tokens(format!(
-                "{layers} layers: the pyramid has layers 1 to {n_layers}"
-            )));
-        }
+        check_layers(&self.ctx.pyramid, layers)?;
         if self.config.learned_codebook {
             return Err(learned_codebook());
         }
@@ -180,14 +175,12 @@ impl ImageTokenizer {
         for chunk in pixels.chunks(ENCODE_CHUNK * per_image) {
             let batch = chunk.len() / per_image;
             let codes = self.encode_codes(chunk.to_vec(), batch);
-            for b in 0..batch {
-                let ids = (0..layers).flat_map(|l| {
-                    codes.tokens[l][b * sizes[l]..(b + 1) * sizes[l]]
-                        .iter()
-                        .map(|&k| self.codebook.words[k as usize].id)
-                });
-                out.push(ids.collect());
-            }
+            out.extend(ids_of_codes(
+                &self.codebook,
+                &codes,
+                &sizes[..layers],
+                batch,
+            ));
         }
         Ok(out)
     }
@@ -278,33 +271,7 @@ impl ImageTokenizer {
     pub fn decode_ids(&self, seqs: &[Vec<u32>], depth: usize) -> Result<Vec<f32>, TokenizerError> {
         self.ctx.pyramid.check_decodable(depth)?;
         let sizes = &self.ctx.pyramid.layer_sizes()[..depth];
-        let total: usize = sizes.iter().sum();
-        let index: HashMap<u32, u32> = (self.codebook.words.iter().enumerate())
-            .map(|(k, w)| (w.id, k as u32))
-            .collect();
-        let mut tokens = vec![Vec::new(); depth];
-        for (i, seq) in seqs.iter().enumerate() {
-            if seq.len() != total {
-                return Err(TokenizerError::Tokens(format!(
-                    "sequence {i} has {} tokens, {depth} layers need {total}",
-                    seq.len()
-                )));
-            }
-            let mut rest = seq.as_slice();
-            for (l, &n) in sizes.iter().enumerate() {
-                let (layer, tail) = rest.split_at(n);
-                for id in layer {
-                    let k = index.get(id).ok_or_else(|| {
-                        TokenizerError::Tokens(format!(
-                            "sequence {i}, layer {}: id {id} is not a codebook word",
-                            l + 1
-                        ))
-                    })?;
-                    tokens[l].push(*k);
-                }
-                rest = tail;
-            }
-        }
+        let tokens = codes_of_ids(&self.codebook, seqs, sizes)?;
         self.decode_codes(&tokens, seqs.len(), depth)
     }
 
@@ -382,4 +349,80 @@ pub(crate) fn word_indices<'a>(
                 .collect()
         })
         .collect()
+}
+
+/// `layers` is a layer count of `pyramid` (1 to its depth).
+pub(crate) fn check_layers(
+    pyramid: &(impl PyramidLayout + ?Sized),
+    layers: usize,
+) -> Result<(), TokenizerError> {
+    let n_layers = pyramid.n_layers();
+    if layers == 0 || layers > n_layers {
+        return Err(TokenizerError::Tokens(format!(
+            "{layers} layers: the pyramid has layers 1 to {n_layers}"
+        )));
+    }
+    Ok(())
+}
+
+/// Each of `batch` items' LLM ids of the layers `sizes` covers (layer after layer), from their
+/// codebook indices `codes`.
+pub(crate) fn ids_of_codes(
+    codebook: &Codebook,
+    codes: &PyramidCodes,
+    sizes: &[usize],
+    batch: usize,
+) -> Vec<Vec<u32>> {
+    (0..batch)
+        .map(|b| {
+            sizes
+                .iter()
+                .enumerate()
+                .flat_map(|(l, &n)| {
+                    codes.tokens[l][b * n..(b + 1) * n]
+                        .iter()
+                        .map(|&k| codebook.words[k as usize].id)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Codebook indices per layer (items after items) of flat LLM id sequences, each the layers
+/// `sizes` gives in order, as an LLM writes them. A wrong length or an id that is not a codebook
+/// word is an error naming the sequence and layer.
+pub(crate) fn codes_of_ids(
+    codebook: &Codebook,
+    seqs: &[Vec<u32>],
+    sizes: &[usize],
+) -> Result<Vec<Vec<u32>>, TokenizerError> {
+    let depth = sizes.len();
+    let total: usize = sizes.iter().sum();
+    let index: HashMap<u32, u32> = (codebook.words.iter().enumerate())
+        .map(|(k, w)| (w.id, k as u32))
+        .collect();
+    let mut tokens = vec![Vec::new(); depth];
+    for (i, seq) in seqs.iter().enumerate() {
+        if seq.len() != total {
+            return Err(TokenizerError::Tokens(format!(
+                "sequence {i} has {} tokens, {depth} layers need {total}",
+                seq.len()
+            )));
+        }
+        let mut rest = seq.as_slice();
+        for (l, &n) in sizes.iter().enumerate() {
+            let (layer, tail) = rest.split_at(n);
+            for id in layer {
+                let k = index.get(id).ok_or_else(|| {
+                    TokenizerError::Tokens(format!(
+                        "sequence {i}, layer {}: id {id} is not a codebook word",
+                        l + 1
+                    ))
+                })?;
+                tokens[l].push(*k);
+            }
+            rest = tail;
+        }
+    }
+    Ok(tokens)
 }

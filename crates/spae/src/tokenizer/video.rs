@@ -6,7 +6,7 @@ use std::path::Path;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::{word_indices, TokenizerError};
+use super::{check_layers, codes_of_ids, ids_of_codes, word_indices, TokenizerError};
 use crate::checkpoint::{load_model, load_state_of, read_latest};
 use crate::codebook::Codebook;
 use crate::config::VideoTrainConfig;
@@ -152,6 +152,34 @@ impl VideoTokenizer {
         let z = Tensor::<5>::from_data(TensorData::new(zhat, [batch, t, h, w, d]), &self.device)
             .permute([0, 4, 1, 2, 3]);
         Ok(to_vec(self.model.decoder.forward(z).clamp(0.0, 1.0)))
+    }
+
+    /// Each clip's LLM word ids of layers 1..=`layers`, layer after layer, as a prompt gives them
+    /// (`B x T x S x S` floats in `[0, 1]`, [`CLIP_CHUNK`] clips a pass).
+    pub fn word_ids(&self, pixels: &[f32], layers: usize) -> Result<Vec<Vec<u32>>, TokenizerError> {
+        check_layers(&self.ctx.pyramid, layers)?;
+        let n = self.per_clip(pixels)?;
+        let sizes = self.ctx.pyramid.layer_sizes();
+        let mut out = Vec::new();
+        for chunk in pixels.chunks(CLIP_CHUNK * n) {
+            let codes = self.encode_codes(chunk)?;
+            out.extend(ids_of_codes(
+                &self.codebook,
+                &codes,
+                &sizes[..layers],
+                chunk.len() / n,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Frames (`B x T x S x S`, clamped to `[0, 1]`) of flat LLM id sequences of layers
+    /// 1..=`depth`, as an LLM writes them.
+    pub fn decode_ids(&self, seqs: &[Vec<u32>], depth: usize) -> Result<Vec<f32>, TokenizerError> {
+        self.ctx.pyramid.check_decodable(depth)?;
+        let sizes = &self.ctx.pyramid.layer_sizes()[..depth];
+        let tokens = codes_of_ids(&self.codebook, seqs, sizes)?;
+        self.decode_codes(&tokens, seqs.len(), depth)
     }
 
     /// Each clip's word pyramid (`B x T x S x S` floats in `[0, 1]`, [`CLIP_CHUNK`] clips a pass).
