@@ -5,7 +5,7 @@ use burn::tensor::{Device, Tensor};
 use spae::assets::Assets;
 use spae::data::Split;
 use spae::pyramid::{Pyramid, PyramidLayout};
-use spae::train::{dataset, training_set, TrainConfig};
+use spae::train::{dataset, training_set, TrainConfig, VideoTrainConfig};
 
 fn configs() -> Vec<std::path::PathBuf> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs");
@@ -27,6 +27,24 @@ fn configs() -> Vec<std::path::PathBuf> {
     out
 }
 
+/// A shipped video configuration: valid, and its model maps a clip to the pyramid's latent grid
+/// and back.
+fn video_config_builds(path: &std::path::Path, text: &str, device: &Device) {
+    let cfg: VideoTrainConfig =
+        toml::from_str(text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    cfg.validate()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let pyramid = cfg.video_pyramid().unwrap();
+    let m = &cfg.model;
+    let model = m.init(device);
+    let x = Tensor::<5>::zeros([1, 1, m.frames, m.image_size, m.image_size], device);
+    let z = model.encoder.forward(x);
+    let (t, h, w) = pyramid.latent;
+    assert_eq!(z.dims(), [1, m.latent_dim, t, h, w], "{}", path.display());
+    let y = model.decoder.forward(z);
+    assert_eq!(y.dims(), [1, 1, m.frames, m.image_size, m.image_size]);
+}
+
 #[test]
 fn shipped_configs_build() {
     let assets = Assets::from_env_or(concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets"));
@@ -34,7 +52,13 @@ fn shipped_configs_build() {
     let paths = configs();
     assert!(paths.len() >= 8, "{paths:?}");
     for path in paths {
-        let cfg: TrainConfig = toml::from_str(&std::fs::read_to_string(&path).unwrap())
+        let text = std::fs::read_to_string(&path).unwrap();
+        let value: toml::Value = toml::from_str(&text).unwrap();
+        if value.get("model").and_then(|m| m.get("frames")).is_some() {
+            video_config_builds(&path, &text, &device);
+            continue;
+        }
+        let cfg: TrainConfig = toml::from_str(&text)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let side = cfg.model.latent_size();
         let pyramid = Pyramid::square(side, &cfg.pyramid).unwrap();
