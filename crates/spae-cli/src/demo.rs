@@ -239,7 +239,7 @@ fn show_model(assets: &Assets, device: &Device) -> Result<bool> {
 }
 
 /// The committed video tokenizer, if present: the words of a held-out Moving MNIST clip and its
-/// reconstruction as an animated PNG.
+/// reconstruction as an animated GIF.
 fn show_video(assets: &Assets, device: &Device) -> Result<()> {
     let dir = Path::new(VIDEO_MODEL);
     if !dir.join("state.json").exists() {
@@ -247,17 +247,13 @@ fn show_video(assets: &Assets, device: &Device) -> Result<()> {
         return Ok(());
     }
     let tok = crate::video_cmd::video_tokenizer(dir, assets, device)?;
-    let cfg = tok.config().clone();
-    let (frames, size) = tok.clip_shape();
-    let (x, clips, digits) =
-        data::video::moving_mnist_model_clips(assets, Split::Test, 1, 1, cfg.moving_mnist(), size)?;
-    let labels: Vec<String> = clips.sources[0]
-        .iter()
-        .map(|&k| digits.class_names[digits.labels[k] as usize].clone())
-        .collect();
+    let shape = tok.clip_shape();
+    let (frames, size) = (shape.frames, shape.size);
+    let split = data::video::video_split(tok.config(), assets, Split::Test, 1, 1)?;
+    let x = split.pixels;
     println!(
-        "\n== SPAE words of a video ({VIDEO_MODEL}: a held-out Moving MNIST clip of digits {}, {frames} frames of {size}x{size}) ==",
-        labels.join(" and ")
+        "\n== SPAE words of a video ({VIDEO_MODEL}: a held-out Moving MNIST clip of {}, {frames} frames of {size}x{size}) ==",
+        split.names[0]
     );
     let layers = tok.encode(&x)?.remove(0);
     for l in layers.iter().take(2) {
@@ -268,11 +264,11 @@ fn show_video(assets: &Assets, device: &Device) -> Result<()> {
     let y = tok.decode(std::slice::from_ref(&layers), depth)?;
     let words: usize = layers.iter().map(|l| l.words.len()).sum();
     println!("{words} words; reconstruction PSNR {:.2} dB", psnr(&x, &y));
-    let out = Path::new("results/demo/video-recon.png");
-    crate::video_cmd::write_clip(Path::new("results/demo/video-clip.png"), &x, (frames, size))?;
-    crate::video_cmd::write_clip(out, &y, (frames, size))?;
+    let out = Path::new("results/demo/video-recon.gif");
+    crate::video_cmd::write_clip(Path::new("results/demo/video-clip.gif"), &x, shape)?;
+    crate::video_cmd::write_clip(out, &y, shape)?;
     println!(
-        "wrote results/demo/video-clip.png and {} (animated PNGs) with their frame strips",
+        "wrote results/demo/video-clip.gif and {} (animated GIFs) with their frame strips",
         out.display()
     );
     Ok(())

@@ -12,6 +12,7 @@ use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 use spae::assets::Assets;
+use spae::checkpoint::{run_kind, RunKind};
 use spae::data::{load_model_image, tile_images, write_png, Split};
 use spae::degrade::Degradation;
 use spae::device::Device;
@@ -22,12 +23,13 @@ use spae::tokenizer::ImageTokenizer;
 use spae::train::dataset;
 use spae_icl::denoise::{DenoiseConfig, DenoiseResult, Denoiser};
 
-use crate::common::{FitArgs, LlmArgs, LlmRecord, PlanArgs};
+use crate::common::{FitArgs, LlmArgs, LlmRecord, ProtocolArgs};
 use crate::progress;
 
 #[derive(Args)]
 pub struct DenoiseArgs {
-    /// Images (PNG, JPEG or WebP of any size, see --no-resize); none: the first --n test images.
+    /// Images (PNG, JPEG or WebP of any size, see --no-resize), or with a video model clips
+    /// (animated PNGs or frame folders); none: the first --n test images or held-out clips.
     pub images: Vec<PathBuf>,
     #[command(flatten)]
     pub fit: FitArgs,
@@ -40,22 +42,11 @@ pub struct DenoiseArgs {
     /// More tokenizers run on the same images and tasks (e.g. an LQAE-style baseline).
     #[arg(long)]
     pub compare: Vec<PathBuf>,
-    /// Test images used when no image is given.
+    /// Test images (with a video model: held-out Moving MNIST clips) used when none is given.
     #[arg(long, default_value_t = 8)]
     pub n: usize,
-    /// Examples in context.
-    #[arg(long, default_value_t = 10)]
-    pub examples: usize,
-    /// Corruption rate of the first example.
-    #[arg(long, default_value_t = 0.5)]
-    pub rate_from: f64,
-    /// Corruption rate of the last example.
-    #[arg(long, default_value_t = 0.2)]
-    pub rate_to: f64,
     #[command(flatten)]
-    pub plan: PlanArgs,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    pub protocol: ProtocolArgs,
     #[command(flatten)]
     pub llm: LlmArgs,
     /// Output folder: denoise.json, a grid per tokenizer and task, and a journal per tokenizer
@@ -88,13 +79,10 @@ pub fn run(args: DenoiseArgs, assets: &Assets, device: &Device) -> Result<()> {
             .map(|t| t.trim().parse().map_err(anyhow::Error::msg))
             .collect::<Result<_>>()?
     };
-    let cfg = DenoiseConfig {
-        examples: args.examples,
-        rate_from: args.rate_from,
-        rate_to: args.rate_to,
-        plan: args.plan.plan(),
-        seed: args.seed,
-    };
+    if run_kind(&args.checkpoint)? == RunKind::Video {
+        return crate::predict_cmd::denoise_clips(&args, &tasks, assets, device);
+    }
+    let cfg = args.protocol.config(DenoiseConfig::default().examples);
     let lpips = Lpips::load(&assets.path("lpips")?, device)?;
     let inception = FidInception::load(&assets.path("fid")?, device)?;
     let mut rows = Vec::new();
@@ -130,7 +118,7 @@ pub fn run(args: DenoiseArgs, assets: &Assets, device: &Device) -> Result<()> {
             })?;
             bars.finish();
             // Grid: per image, the condition, each example decoded, the output, the original.
-            let cols = args.examples + 3;
+            let cols = cfg.examples + 3;
             let grid = args.out.join(format!("{name}-{}.png", task.name()));
             let n = result.rows.len();
             let pixels = tile_images(&result.rows, cols, ch, size);

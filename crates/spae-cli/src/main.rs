@@ -136,8 +136,17 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line: the error and its causes (multi-line messages, e.g. TOML's, folded).
-            let text = format!("{e:#}");
+            // One line: the error and its causes (multi-line messages, e.g. TOML's, folded); a
+            // cause whose text the message already holds is not repeated.
+            let mut text = String::new();
+            for cause in e.chain().map(|c| c.to_string()) {
+                if !text.contains(&cause) {
+                    if !text.is_empty() {
+                        text.push_str(": ");
+                    }
+                    text.push_str(&cause);
+                }
+            }
             let lines: Vec<&str> = text
                 .lines()
                 .map(str::trim)

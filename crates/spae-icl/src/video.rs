@@ -1,58 +1,102 @@
-//! In-context frame prediction (issue 19): a frozen LLM continues a clip in the paper's
-//! denoising subspace ([`crate::denoise`]). A clip's first `given` frames are known; the
-//! condition is the words of the clip whose later frames all repeat the last given frame (what
-//! copying the last frame predicts); the context holds examples pairing that condition with the
-//! clip's own words corrupted by random word replacement at falling rates; the LLM writes the
-//! clip's words progressively (Eqs. 10-11). The written words decode to frames, judged on the
-//! predicted frames against the truth next to three references: copying the last given frame,
-//! the least corrupted example (copying the context) and the clean words (the tokenizer's
-//! ceiling).
+//! In-context video tasks (issue 19) in the paper's denoising subspace ([`crate::denoise`]):
+//! frame prediction and conditional video denoising. The condition is the words of a clip the
+//! LLM must restore: for prediction, the clip whose frames after the first `given` all repeat the
+//! last given frame (what copying the last frame predicts); for denoising, every frame degraded by
+//! one of the image tasks (inpaint, outpaint, deblur, shift, rotate). The context holds examples
+//! pairing that condition with the clip's own words corrupted by random word replacement at
+//! falling rates; the LLM writes the clip's words progressively (Eqs. 10-11). The written words
+//! decode to frames, judged against the truth (prediction: on the predicted frames only) next to
+//! three references: the condition clip itself, the least corrupted example (copying the
+//! context) and the clean words (the tokenizer's ceiling).
 
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+use spae::data::video::ClipShape;
+use spae::degrade::Degradation;
 use spae::eval::{psnr, ssim};
 use spae::tokenizer::video::VideoTokenizer;
 use spae_llm::backend::Backend;
 use spae_llm::spelling::Spellings;
 use spae_llm::Llm;
 
-use crate::denoise::{examples, Framing};
+use crate::denoise::{word_accuracy, DenoiseConfig, Protocol};
 use crate::error::TaskError;
-use crate::progressive::{self, Pass, Plan, WriteKey, Written};
+use crate::progressive::{WriteKey, Written};
 use crate::resume::RunLog;
 
-/// What a frame-prediction run does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PredictConfig {
-    /// Frames given; the rest are predicted.
-    pub given: usize,
-    /// Examples in context.
-    pub examples: usize,
-    /// Corruption rate of the first example.
-    pub rate_from: f64,
-    /// Corruption rate of the last example.
-    pub rate_to: f64,
-    pub plan: Plan,
-    /// Seeds the corruption (clip `i` uses `seed + i`).
-    pub seed: u64,
+/// What the LLM is asked to do with a clip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoTask {
+    /// Frame prediction: the first `given` frames are known, the rest are written.
+    Predict { given: usize },
+    /// Conditional video denoising: every frame is degraded by the same image task.
+    Denoise(Degradation),
 }
 
-impl Default for PredictConfig {
-    fn default() -> Self {
-        PredictConfig {
-            given: 4,
-            examples: 4,
-            rate_from: 0.5,
-            rate_to: 0.2,
-            plan: Plan::default(),
-            seed: 0,
+impl VideoTask {
+    /// The task's name in journals and reports ("predict" or the degradation's).
+    pub fn name(self) -> &'static str {
+        match self {
+            VideoTask::Predict { .. } => "predict",
+            VideoTask::Denoise(d) => d.name(),
+        }
+    }
+
+    /// The first frame judged (the given frames of a prediction are not).
+    pub fn scored_from(self) -> usize {
+        match self {
+            VideoTask::Predict { given } => given,
+            VideoTask::Denoise(_) => 0,
+        }
+    }
+
+    /// The condition clip of a clip of `shape` (`T x C x S x S` floats).
+    pub fn condition(self, clip: &[f32], shape: ClipShape) -> Vec<f32> {
+        match self {
+            VideoTask::Predict { given } => copy_last(clip, shape.frames, given),
+            VideoTask::Denoise(d) => clip
+                .chunks(shape.per_frame())
+                .flat_map(|f| d.apply(f, shape.channels, shape.size))
+                .collect(),
+        }
+    }
+
+    fn check(self, frames: usize) -> Result<(), TaskError> {
+        match self {
+            VideoTask::Predict { given } if given == 0 || given >= frames => {
+                Err(TaskError::Data(format!(
+                    "--given {given} of {frames} frames: give at least one and leave one to predict"
+                )))
+            }
+            _ => Ok(()),
         }
     }
 }
 
-/// PSNR and SSIM over the predicted frames (frames `given..`) of every clip, averaged.
+/// What a video run does: the task and the denoising protocol (examples, rates, plan, seed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoConfig {
+    pub task: VideoTask,
+    pub protocol: DenoiseConfig,
+}
+
+impl Default for VideoConfig {
+    /// Predicting 4 frames from 4 with 4 examples (a clip's prompt is long).
+    fn default() -> Self {
+        VideoConfig {
+            task: VideoTask::Predict { given: 4 },
+            protocol: DenoiseConfig {
+                examples: 4,
+                ..DenoiseConfig::default()
+            },
+        }
+    }
+}
+
+/// PSNR and SSIM over the judged frames of every clip, averaged.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct FrameScores {
     pub psnr: f64,
@@ -61,17 +105,19 @@ pub struct FrameScores {
 
 /// One run's outcome.
 #[derive(Debug, Clone, Serialize)]
-pub struct PredictResult {
+pub struct VideoResult {
+    pub task: VideoTask,
     pub clips: usize,
     pub frames: usize,
-    pub given: usize,
+    /// The first frame judged.
+    pub scored_from: usize,
     pub depth: usize,
     pub words_per_clip: usize,
     pub passes: usize,
-    /// The LLM's continuation.
+    /// The LLM's clip.
     pub output: FrameScores,
-    /// Copying the last given frame (the condition's own pixels).
-    pub copy_last: FrameScores,
+    /// The condition clip as the output: copying the last given frame, or the degraded clip.
+    pub condition: FrameScores,
     /// The least corrupted example, decoded.
     pub best_example: FrameScores,
     /// The clean words of the true clip, decoded (what a perfect LLM would reach).
@@ -79,8 +125,8 @@ pub struct PredictResult {
     /// Share of the clean words the LLM wrote right.
     pub word_accuracy: f64,
     pub seconds: f64,
-    /// Per clip: the truth, copying the last frame, the output and the clean words decoded,
-    /// `T x S x S` each, for a sheet.
+    /// Per clip: the truth, the condition, the output and the clean words decoded,
+    /// `T x C x S x S` each, for a sheet.
     #[serde(skip)]
     pub rows: Vec<Vec<f32>>,
 }
@@ -96,28 +142,26 @@ pub fn copy_last(clip: &[f32], frames: usize, given: usize) -> Vec<f32> {
     out
 }
 
-/// [`FrameScores`] of `outputs` against `truth` (clips of `frames` frames of `size x size`) over
-/// frames `given..`.
-pub fn frame_scores(
-    outputs: &[f32],
-    truth: &[f32],
-    frames: usize,
-    size: usize,
-    given: usize,
-) -> FrameScores {
-    let plane = size * size;
+/// [`FrameScores`] of `outputs` against `truth` (clips of `shape`) over frames `from..`.
+pub fn frame_scores(outputs: &[f32], truth: &[f32], shape: ClipShape, from: usize) -> FrameScores {
+    let ClipShape {
+        frames,
+        channels,
+        size,
+    } = shape;
+    let plane = shape.per_frame();
     let (mut p, mut s, mut n) = (0.0, 0.0, 0usize);
     for (a, b) in outputs
         .chunks(frames * plane)
         .zip(truth.chunks(frames * plane))
     {
-        for f in given..frames {
+        for f in from..frames {
             let (x, y) = (
                 &a[f * plane..(f + 1) * plane],
                 &b[f * plane..(f + 1) * plane],
             );
             p += psnr(x, y);
-            s += ssim(x, y, size, size, 1);
+            s += ssim(x, y, size, size, channels);
             n += 1;
         }
     }
@@ -128,125 +172,74 @@ pub fn frame_scores(
     }
 }
 
-/// A video tokenizer and an LLM predicting frames.
-pub struct FramePredictor<'a> {
-    cfg: &'a PredictConfig,
+/// A video tokenizer and an LLM doing one video task.
+pub struct VideoJob<'a> {
+    task: VideoTask,
     tok: &'a VideoTokenizer,
-    words: &'a Spellings,
-    sizes: Vec<usize>,
-    passes: Vec<Pass>,
-    framing: Framing,
+    protocol: Protocol<'a>,
 }
 
-impl<'a> FramePredictor<'a> {
-    /// Plans the passes; `given` must leave at least one frame to predict.
+impl<'a> VideoJob<'a> {
+    /// Plans the passes; a prediction must be given at least one frame and leave one.
     pub fn new(
-        cfg: &'a PredictConfig,
+        cfg: &'a VideoConfig,
         tok: &'a VideoTokenizer,
         llm: &Llm,
         words: &'a Spellings,
     ) -> Result<Self, TaskError> {
-        let (frames, _) = tok.clip_shape();
-        if cfg.given == 0 || cfg.given >= frames {
-            return Err(TaskError::Data(format!(
-                "--given {} of {frames} frames: give at least one and leave one to predict",
-                cfg.given
-            )));
-        }
-        if cfg.examples == 0 {
-            return Err(TaskError::Data(
-                "frame prediction needs at least 1 example".into(),
-            ));
-        }
-        let (sizes, passes) = cfg.plan.passes(tok.pyramid())?;
-        Ok(FramePredictor {
-            cfg,
+        cfg.task.check(tok.clip_shape().frames)?;
+        Ok(VideoJob {
+            task: cfg.task,
             tok,
-            words,
-            sizes,
-            passes,
-            framing: Framing::new(llm),
+            protocol: Protocol::new(&cfg.protocol, tok.pyramid(), llm, words)?,
         })
-    }
-
-    fn total(&self) -> usize {
-        self.sizes.iter().sum()
     }
 
     /// The context length the prompts need (the same for every clip).
     pub fn n_ctx(&self) -> Result<u32, TaskError> {
-        self.framing
-            .n_ctx(self.words, self.total(), self.cfg.examples, &self.passes)
+        self.protocol.n_ctx()
     }
 
-    /// Predicts the frames after the first `given` of every clip of `clips` (`B x T x S x S`
-    /// floats in `[0, 1]`); `progress(done, total)` after every pass.
+    /// Restores every clip of `clips` (`B x T x C x S x S` floats in `[0, 1]`) from its condition;
+    /// `progress(done, total)` after every pass.
     pub fn run(
         &self,
         backend: &mut dyn Backend,
         clips: &[f32],
         log: &mut dyn RunLog<WriteKey, Written>,
         progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<PredictResult, TaskError> {
-        let (tok, cfg) = (self.tok, self.cfg);
-        let (frames, size) = tok.clip_shape();
-        let per = frames * size * size;
+    ) -> Result<VideoResult, TaskError> {
+        let (tok, p, task) = (self.tok, &self.protocol, self.task);
+        let shape = tok.clip_shape();
+        let (frames, per) = (shape.frames, shape.per_clip());
         let n = clips.len() / per;
-        let (depth, total) = (self.sizes.len(), self.total());
+        let depth = p.depth();
         let conditions: Vec<f32> = clips
             .chunks(per)
-            .flat_map(|c| copy_last(c, frames, cfg.given))
+            .flat_map(|c| task.condition(c, shape))
             .collect();
         let cond_words = tok.word_ids(&conditions, depth)?;
         let targets = tok.word_ids(clips, depth)?;
         let t0 = Instant::now();
-        let (mut done, all) = (0, n * self.passes.len());
+        let (mut done, all) = (0, n * p.passes.len());
         let mut written = Vec::with_capacity(n);
         let mut best = Vec::with_capacity(n);
         for (i, cond) in cond_words.iter().enumerate() {
-            let query = self.framing.query(self.words, cond)?;
-            let examples = examples(
-                &query,
-                &targets[i],
-                cfg.examples,
-                (cfg.rate_from, cfg.rate_to),
-                self.words.ids(),
-                cfg.seed.wrapping_add(i as u64),
-            )?;
-            let ctx = progressive::Context {
-                examples: &examples,
-                total,
-                words: self.words,
-                separator: &self.framing.separator,
-            };
-            let query = progressive::Query {
-                item: format!("clip/{i}"),
-                ids: query,
-            };
-            let out = progressive::decode(backend, ctx, &[query], &self.passes, log, || {
+            let item = format!("{}/clip/{i}", task.name());
+            let mut out = p.write(backend, item, i, cond, &targets[i], log, &mut || {
                 done += 1;
                 progress(done, all)
             })?;
-            written.extend(out);
+            written.push(out.words);
             // The least corrupted example is the last.
-            best.push(
-                examples
-                    .last()
-                    .expect("at least one example")
-                    .target
-                    .clone(),
-            );
+            best.push(out.examples.pop().expect("at least one example").target);
         }
         let seconds = t0.elapsed().as_secs_f64();
         let output = tok.decode_ids(&written, depth)?;
         let best = tok.decode_ids(&best, depth)?;
         let target = tok.decode_ids(&targets, depth)?;
-        let right: usize = written
-            .iter()
-            .zip(&targets)
-            .map(|(w, t)| w.iter().zip(t).filter(|(a, b)| a == b).count())
-            .sum();
-        let score = |v: &[f32]| frame_scores(v, clips, frames, size, cfg.given);
+        let from = task.scored_from();
+        let score = |v: &[f32]| frame_scores(v, clips, shape, from);
         let clip = |v: &[f32], i: usize| v[i * per..(i + 1) * per].to_vec();
         let rows = (0..n)
             .flat_map(|i| {
@@ -258,18 +251,19 @@ impl<'a> FramePredictor<'a> {
                 ]
             })
             .collect();
-        Ok(PredictResult {
+        Ok(VideoResult {
+            task,
             clips: n,
             frames,
-            given: cfg.given,
+            scored_from: from,
             depth,
-            words_per_clip: total,
-            passes: self.passes.len(),
+            words_per_clip: p.total(),
+            passes: p.passes.len(),
             output: score(&output),
-            copy_last: score(&conditions),
+            condition: score(&conditions),
             best_example: score(&best),
             target: score(&target),
-            word_accuracy: right as f64 / (n * total).max(1) as f64,
+            word_accuracy: word_accuracy(&written, &targets),
             seconds,
             rows,
         })
@@ -301,7 +295,31 @@ mod tests {
         // frame 1 alone (MSE 0.01).
         let truth = [0.0, 0.5];
         let out = [1.0, 0.6];
-        let s = frame_scores(&out, &truth, 2, 1, 1);
+        let shape = ClipShape {
+            frames: 2,
+            channels: 1,
+            size: 1,
+        };
+        let s = frame_scores(&out, &truth, shape, 1);
         assert!((s.psnr - 20.0).abs() < 1e-3, "{s:?}");
+    }
+
+    #[test]
+    fn a_denoising_condition_degrades_every_frame() {
+        // Two 2x2 frames, outpainting masks the bottom half of each with MASK_VALUE.
+        let clip = [1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0];
+        let m = spae::degrade::MASK_VALUE;
+        let shape = ClipShape {
+            frames: 2,
+            channels: 1,
+            size: 2,
+        };
+        let c = VideoTask::Denoise(Degradation::Outpaint).condition(&clip, shape);
+        assert_eq!(c, vec![1.0, 1.0, m, m, 0.0, 0.0, m, m]);
+        assert_eq!(VideoTask::Denoise(Degradation::Outpaint).scored_from(), 0);
+        assert_eq!(VideoTask::Predict { given: 3 }.scored_from(), 3);
+        assert!(VideoTask::Predict { given: 0 }.check(4).is_err());
+        assert!(VideoTask::Predict { given: 4 }.check(4).is_err());
+        assert!(VideoTask::Predict { given: 3 }.check(4).is_ok());
     }
 }

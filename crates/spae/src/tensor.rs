@@ -30,6 +30,18 @@ pub fn normalize(v: &mut [f32]) {
     }
 }
 
+/// Clips stored frame after frame (`B x T x C x S x S` floats, the layout of clip files and
+/// sheets) as a video model's `[B, C, T, S, S]` tensor.
+pub fn clips_to_tensor(pixels: Vec<f32>, [b, t, c, s]: [usize; 4], device: &Device) -> Tensor<5> {
+    Tensor::<5>::from_data(TensorData::new(pixels, [b, t, c, s, s]), device).swap_dims(1, 2)
+}
+
+/// A video model's `[B, C, T, S, S]` tensor as clips stored frame after frame
+/// (`B x T x C x S x S`).
+pub fn tensor_to_clips(x: Tensor<5>) -> Vec<f32> {
+    to_vec(x.swap_dims(1, 2))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +55,16 @@ mod tests {
         let v = to_vec(t.clone().slice([1..2, 2..3, 1..2, 0..1]));
         assert_eq!(v, vec![22.0]);
         assert_eq!(to_vec(t), px);
+    }
+
+    #[test]
+    fn clips_and_tensors_by_hand() {
+        // One clip of 2 frames of 2 channels of 1 pixel: frame 0 is (1, 2), frame 1 is (3, 4);
+        // channel-major the tensor reads 1, 3 (channel 0 over time), then 2, 4.
+        let dev = Device::flex();
+        let x = clips_to_tensor(vec![1.0, 2.0, 3.0, 4.0], [1, 2, 2, 1], &dev);
+        assert_eq!(x.dims(), [1, 2, 2, 1, 1]);
+        assert_eq!(to_vec(x.clone()), vec![1.0, 3.0, 2.0, 4.0]);
+        assert_eq!(tensor_to_clips(x), vec![1.0, 2.0, 3.0, 4.0]);
     }
 }

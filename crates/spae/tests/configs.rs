@@ -37,12 +37,13 @@ fn video_config_builds(path: &std::path::Path, text: &str, device: &Device) {
     let pyramid = cfg.video_pyramid().unwrap();
     let m = &cfg.model;
     let model = m.init(device);
-    let x = Tensor::<5>::zeros([1, 1, m.frames, m.image_size, m.image_size], device);
+    let c = m.image_channels;
+    let x = Tensor::<5>::zeros([1, c, m.frames, m.image_size, m.image_size], device);
     let z = model.encoder.forward(x);
     let (t, h, w) = pyramid.latent;
     assert_eq!(z.dims(), [1, m.latent_dim, t, h, w], "{}", path.display());
     let y = model.decoder.forward(z);
-    assert_eq!(y.dims(), [1, 1, m.frames, m.image_size, m.image_size]);
+    assert_eq!(y.dims(), [1, c, m.frames, m.image_size, m.image_size]);
 }
 
 #[test]
@@ -58,8 +59,8 @@ fn shipped_configs_build() {
             video_config_builds(&path, &text, &device);
             continue;
         }
-        let cfg: TrainConfig = toml::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let cfg: TrainConfig =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let side = cfg.model.latent_size();
         let pyramid = Pyramid::square(side, &cfg.pyramid).unwrap();
         // The first decodable depth is the first whose layers cover every latent position.

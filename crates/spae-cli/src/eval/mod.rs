@@ -4,6 +4,7 @@ mod fid;
 mod recon;
 mod scorer;
 mod semantic;
+mod video;
 mod words;
 
 pub use semantic::SemanticArgs;
@@ -41,17 +42,21 @@ pub enum EvalCommand {
         #[arg(long)]
         resume: bool,
     },
-    /// A video tokenizer's reconstructions of held-out Moving MNIST clips (test digits): PSNR,
-    /// SSIM and LPIPS frame by frame at each decodable depth; a sheet and animated PNGs.
+    /// A video tokenizer's reconstructions of held-out clips (Moving MNIST of the test digits,
+    /// or a folder data set's test files): PSNR, SSIM and LPIPS frame by frame and the FID of the
+    /// frames at each decodable depth; a sheet and animated PNGs.
     Video {
         #[arg(long)]
         checkpoint: PathBuf,
-        /// Number of clips.
+        /// Number of clips (a folder data set gives at most its test files' clips).
         #[arg(long, default_value_t = 100)]
         clips: usize,
         /// Seed of the clips (digits, starts and directions).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Skip the FID of the frames (the Inception network is the slow part).
+        #[arg(long)]
+        no_fid: bool,
         /// JSON output; the sheet (OUT with .png) and the first clip's animated PNGs go beside it.
         #[arg(long, default_value = "results/eval/video.json")]
         out: PathBuf,
@@ -91,8 +96,18 @@ pub fn run(cmd: EvalCommand, assets: &Assets, device: &Device) -> Result<()> {
             checkpoint,
             clips,
             seed,
+            no_fid,
             out,
-        } => crate::video_cmd::eval(&checkpoint, clips, seed, &out, assets, device),
+        } => {
+            let e = video::VideoEval {
+                checkpoint: &checkpoint,
+                clips,
+                seed,
+                fid: !no_fid,
+                out: &out,
+            };
+            video::eval(e, assets, device)
+        }
         EvalCommand::Recon {
             checkpoint,
             split,

@@ -3,72 +3,17 @@
 //! random word replacement, at rates falling from 50% to 20% over the examples, and the frozen
 //! LLM writes the clean target progressively.
 
+mod protocol;
 mod task;
+pub use protocol::{word_accuracy, Framing, Protocol, Wrote};
 pub use task::{DenoiseConfig, DenoiseResult, Denoiser};
 
 use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 
-use crate::error::TaskError;
-use crate::progressive::{self, Example, Pass};
-use spae::codebook::VocabTokenizer;
-use spae_llm::spelling::Spellings;
-use spae_llm::{Llm, LlmError};
-
-/// The fixed text of a denoising prompt in an LLM's tokens: each example and the query read
-/// "input:{condition words} output:{target words}", examples separated by a newline.
-pub struct Framing {
-    before: Vec<u32>,
-    after: Vec<u32>,
-    pub separator: Vec<u32>,
-}
-
-impl Framing {
-    pub fn new(llm: &Llm) -> Self {
-        Framing {
-            before: llm.tokenize("input:"),
-            after: llm.tokenize(" output:"),
-            separator: llm.tokenize("\n"),
-        }
-    }
-
-    /// "input:{words} output:" for a condition's words.
-    pub fn query(&self, words: &Spellings, ids: &[u32]) -> Result<Vec<u32>, TaskError> {
-        Ok([&self.before[..], &words.spell(ids)?, &self.after].concat())
-    }
-
-    /// The context length that `examples` examples and one query need when conditions and
-    /// targets have `total` words each and `passes` write the target.
-    pub fn n_ctx(
-        &self,
-        words: &Spellings,
-        total: usize,
-        examples: usize,
-        passes: &[Pass],
-    ) -> Result<u32, TaskError> {
-        let longest = vec![words.longest(); total];
-        let query = self.query(words, &longest)?;
-        let examples = vec![
-            Example {
-                condition: query.clone(),
-                target: longest,
-            };
-            examples
-        ];
-        let ctx = progressive::Context {
-            examples: &examples,
-            total,
-            words,
-            separator: &self.separator,
-        };
-        let query = progressive::Query {
-            item: String::new(),
-            ids: query,
-        };
-        Ok(progressive::n_ctx(ctx, &[query], passes)?)
-    }
-}
+use crate::progressive::Example;
+use spae_llm::LlmError;
 
 /// `n` corruption rates falling linearly from `from` to `to` (the paper: 10 examples, 50% to 20%).
 pub fn rates(n: usize, from: f64, to: f64) -> Vec<f64> {

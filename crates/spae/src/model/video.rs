@@ -10,6 +10,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{norm, stages, Conv, ResBlock};
+use crate::data::video::ClipShape;
 
 impl Conv<5> for Conv3d {
     fn build(cin: usize, cout: usize, k: usize, device: &Device) -> Self {
@@ -65,6 +66,15 @@ impl Default for VideoModelConfig {
 }
 
 impl VideoModelConfig {
+    /// The shape of the clips the model takes.
+    pub fn clip_shape(&self) -> ClipShape {
+        ClipShape {
+            frames: self.frames,
+            channels: self.image_channels,
+            size: self.image_size,
+        }
+    }
+
     /// The latent grid `(t, h, w)`; an error when the clip does not divide evenly.
     pub fn latent_shape(&self) -> Result<(usize, usize, usize), String> {
         let stages = self.channel_mult.len();

@@ -10,11 +10,12 @@ use super::{check_layers, codes_of_ids, ids_of_codes, word_indices, TokenizerErr
 use crate::checkpoint::{load_model, load_state_of, read_latest};
 use crate::codebook::Codebook;
 use crate::config::VideoTrainConfig;
+use crate::data::video::ClipShape;
 use crate::model::video::VideoSpaeModel;
 use crate::pyramid::{PyramidLayout, VideoPyramid};
 use crate::quantizer::{quantize_pyramid, reconstruct, NearestSearch, PyramidCodes};
 use crate::setup::{check_codebook, load_codebook_at, QuantContext, SetupError};
-use crate::tensor::to_vec;
+use crate::tensor::{clips_to_tensor, tensor_to_clips, to_vec};
 
 /// One layer of a clip's pyramid, as `spae video encode --json` writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,32 +96,36 @@ impl VideoTokenizer {
         &self.ctx.pyramid
     }
 
-    /// Frames per clip and frame side.
-    pub fn clip_shape(&self) -> (usize, usize) {
-        (self.config.model.frames, self.config.model.image_size)
+    /// Frames per clip, channels and frame side.
+    pub fn clip_shape(&self) -> ClipShape {
+        self.config.model.clip_shape()
     }
 
     fn per_clip(&self, pixels: &[f32]) -> Result<usize, TokenizerError> {
-        let (t, s) = self.clip_shape();
-        let n = t * s * s;
+        let shape = self.clip_shape();
+        let n = shape.per_clip();
         match pixels.len().is_multiple_of(n) && !pixels.is_empty() {
             true => Ok(n),
             false => Err(TokenizerError::Tokens(format!(
-                "{} floats are not whole clips of {t} frames of {s} x {s}",
-                pixels.len()
+                "{} floats are not whole clips of {} frames of {} x {s} x {s}",
+                pixels.len(),
+                shape.frames,
+                shape.channels,
+                s = shape.size
             ))),
         }
     }
 
-    /// Codebook indices of a batch of clips (`B x T x S x S`, floats in `[0, 1]`).
+    /// Codebook indices of a batch of clips (`B x T x C x S x S`, floats in `[0, 1]`).
     pub fn encode_codes(&self, pixels: &[f32]) -> Result<PyramidCodes, TokenizerError> {
         let n = self.per_clip(pixels)?;
-        let (t, s) = self.clip_shape();
+        let ClipShape {
+            frames,
+            channels,
+            size,
+        } = self.clip_shape();
         let b = pixels.len() / n;
-        let x = Tensor::<5>::from_data(
-            TensorData::new(pixels.to_vec(), [b, 1, t, s, s]),
-            &self.device,
-        );
+        let x = clips_to_tensor(pixels.to_vec(), [b, frames, channels, size], &self.device);
         let z = self.model.encoder.forward(x).permute([0, 2, 3, 4, 1]);
         Ok(quantize_pyramid(
             self.ctx.quantizer.as_ref(),
@@ -130,7 +135,7 @@ impl VideoTokenizer {
         ))
     }
 
-    /// Frames (`B x T x S x S`, clamped to `[0, 1]`) from codebook indices of the first `depth`
+    /// Frames (`B x T x C x S x S`, clamped to `[0, 1]`) from codebook indices of the first `depth`
     /// layers of a batch of clips.
     pub fn decode_codes(
         &self,
@@ -151,11 +156,13 @@ impl VideoTokenizer {
         let (t, h, w) = self.ctx.pyramid.latent;
         let z = Tensor::<5>::from_data(TensorData::new(zhat, [batch, t, h, w, d]), &self.device)
             .permute([0, 4, 1, 2, 3]);
-        Ok(to_vec(self.model.decoder.forward(z).clamp(0.0, 1.0)))
+        Ok(tensor_to_clips(
+            self.model.decoder.forward(z).clamp(0.0, 1.0),
+        ))
     }
 
     /// Each clip's LLM word ids of layers 1..=`layers`, layer after layer, as a prompt gives them
-    /// (`B x T x S x S` floats in `[0, 1]`, [`CLIP_CHUNK`] clips a pass).
+    /// (`B x T x C x S x S` floats in `[0, 1]`, [`CLIP_CHUNK`] clips a pass).
     pub fn word_ids(&self, pixels: &[f32], layers: usize) -> Result<Vec<Vec<u32>>, TokenizerError> {
         check_layers(&self.ctx.pyramid, layers)?;
         let n = self.per_clip(pixels)?;
@@ -173,7 +180,7 @@ impl VideoTokenizer {
         Ok(out)
     }
 
-    /// Frames (`B x T x S x S`, clamped to `[0, 1]`) of flat LLM id sequences of layers
+    /// Frames (`B x T x C x S x S`, clamped to `[0, 1]`) of flat LLM id sequences of layers
     /// 1..=`depth`, as an LLM writes them.
     pub fn decode_ids(&self, seqs: &[Vec<u32>], depth: usize) -> Result<Vec<f32>, TokenizerError> {
         self.ctx.pyramid.check_decodable(depth)?;
@@ -182,7 +189,7 @@ impl VideoTokenizer {
         self.decode_codes(&tokens, seqs.len(), depth)
     }
 
-    /// Each clip's word pyramid (`B x T x S x S` floats in `[0, 1]`, [`CLIP_CHUNK`] clips a pass).
+    /// Each clip's word pyramid (`B x T x C x S x S` floats in `[0, 1]`, [`CLIP_CHUNK`] clips a pass).
     pub fn encode(&self, pixels: &[f32]) -> Result<Vec<Vec<VideoLayerTokens>>, TokenizerError> {
         let n = self.per_clip(pixels)?;
         let mut out = Vec::new();
@@ -217,7 +224,7 @@ impl VideoTokenizer {
             .collect()
     }
 
-    /// Frames (`B x T x S x S`, clamped to `[0, 1]`) of clips' pyramids from their first
+    /// Frames (`B x T x C x S x S`, clamped to `[0, 1]`) of clips' pyramids from their first
     /// `depth` layers; each layer's size and every word (and id, where given) is checked.
     pub fn decode(
         &self,

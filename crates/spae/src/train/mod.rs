@@ -27,7 +27,7 @@ pub use run::{
     named_dataset, quant_context, train, training_set, StepRecord, TrainError, HOLD_OUT_EVERY,
 };
 pub use run_folder::step_rng;
-pub use video_run::{train_video, video_clips, video_context};
+pub use video_run::{train_video, video_context};
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Int, Tensor, TensorData};

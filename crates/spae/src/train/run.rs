@@ -14,7 +14,7 @@ use thiserror::Error;
 use super::checkpoint::{self, CheckpointError, State};
 use super::gan::Adversary;
 use super::guide::{build_guide, scorer_key};
-use super::run_folder::{resume_point, step_rng, Metrics};
+use super::run_folder::{resume_point, step_rng, step_tail, Metrics};
 use super::{
     forward, image_tensor, learning_rate, to_vec, train_step, Critics, QuantContext, Step,
     StepStats,
@@ -264,15 +264,11 @@ pub fn train(
         };
         metrics.write(&rec)?;
         let go_on = on_step(&rec);
-        let last = step + 1 == cfg.run.steps;
-        let every = |n: usize| n > 0 && (step + 1) % n == 0;
-        if every(cfg.run.sample_every) || (last && cfg.run.sample_every > 0) {
-            let path = run_dir
-                .join("samples")
-                .join(format!("step-{:08}.png", step + 1));
-            write_samples(&model, &ctx, &set, size, &path, &base)?;
+        let tail = step_tail(run_dir, &cfg.run, step, go_on);
+        if let Some(path) = &tail.sample {
+            write_samples(&model, &ctx, &set, size, path, &base)?;
         }
-        if !go_on || every(cfg.run.checkpoint_every.max(1)) || last {
+        if tail.checkpoint {
             let state = State {
                 step: step + 1,
                 config: cfg.clone(),

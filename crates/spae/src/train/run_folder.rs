@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::checkpoint::{self, State};
 use super::TrainError;
 use crate::checkpoint::{load_state_of, RunConfig};
+use crate::config::LoopConfig;
 use crate::setup::check_codebook;
 
 /// The random numbers of step `step` (its batch, depth and any noise): they depend on
@@ -48,6 +49,31 @@ pub fn resume_point<C: RunConfig>(
             dir.display()
         ))),
         (None, _) => Ok(None),
+    }
+}
+
+/// What the end of a training step writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepTail {
+    /// The sample sheet to write, if one is due.
+    pub sample: Option<PathBuf>,
+    /// Whether a checkpoint is due.
+    pub checkpoint: bool,
+}
+
+/// After step `step` (0-based) of a run looping as `run`: a sample sheet
+/// (`samples/step-N.png`) every `sample_every` steps and at the end (never when it is 0), and a
+/// checkpoint every `checkpoint_every` steps, at the end, or when the run is stopped (`go_on`
+/// false).
+pub fn step_tail(run_dir: &Path, run: &LoopConfig, step: usize, go_on: bool) -> StepTail {
+    let done = step + 1;
+    let last = done == run.steps;
+    let every = |n: usize| n > 0 && done.is_multiple_of(n);
+    let sample = (every(run.sample_every) || (last && run.sample_every > 0))
+        .then(|| run_dir.join("samples").join(format!("step-{done:08}.png")));
+    StepTail {
+        sample,
+        checkpoint: !go_on || every(run.checkpoint_every.max(1)) || last,
     }
 }
 
@@ -107,4 +133,47 @@ fn keep_metrics_before(path: &Path, start: usize) -> Result<(), TrainError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_step_tail_by_hand() {
+        let run = LoopConfig {
+            steps: 10,
+            sample_every: 4,
+            checkpoint_every: 3,
+            ..LoopConfig::default()
+        };
+        let dir = Path::new("r");
+        let tail = |step, go_on| step_tail(dir, &run, step, go_on);
+        // Step 4 (index 3): a sheet, no checkpoint.
+        assert_eq!(
+            tail(3, true),
+            StepTail {
+                sample: Some(dir.join("samples/step-00000004.png")),
+                checkpoint: false
+            }
+        );
+        // Step 3: a checkpoint only; step 5: nothing, unless stopped there.
+        assert_eq!(
+            (tail(2, true).sample, tail(2, true).checkpoint),
+            (None, true)
+        );
+        assert_eq!(
+            (tail(4, true).sample, tail(4, true).checkpoint),
+            (None, false)
+        );
+        assert!(tail(4, false).checkpoint);
+        // The last step: both.
+        assert!(tail(9, true).sample.is_some() && tail(9, true).checkpoint);
+        // sample_every 0: never a sheet, even at the end.
+        let quiet = LoopConfig {
+            sample_every: 0,
+            ..run.clone()
+        };
+        assert_eq!(step_tail(dir, &quiet, 9, true).sample, None);
+    }
 }

@@ -1,47 +1,28 @@
-//! The video training loop (issue 19): Moving MNIST clips of the train split's digits, a random
-//! decodable pyramid depth per step, the learning-rate schedule, `metrics.jsonl`, PNG sample
-//! sheets, and checkpoints with exact resume, as for images.
+//! The video training loop (issue 19): the train split's clips (Moving MNIST of the train
+//! digits, or the train files of a folder), a random decodable pyramid depth per step, the
+//! learning-rate schedule, `metrics.jsonl`, PNG sample sheets, and checkpoints with exact
+//! resume, as for images.
 
 use std::path::Path;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use rand::Rng;
 
 use super::checkpoint::{self, State};
-use super::run_folder::{resume_point, step_rng, Metrics};
+use super::run_folder::{resume_point, step_rng, step_tail, Metrics};
 use super::video::{video_forward, video_step, VideoContext};
 use super::{learning_rate, StepRecord, TrainError};
 use crate::assets::Assets;
 use crate::config::VideoTrainConfig;
-use crate::data::video::moving_mnist_model_clips;
+use crate::data::video::{video_split, ClipShape};
 use crate::data::{tile_images, write_png, Split};
 use crate::model::video::VideoSpaeModel;
 use crate::pyramid::PyramidLayout;
 use crate::quantizer::{NearestSearch, QuantizerKind};
 use crate::setup::{load_codebook_at, QuantContext, SetupError};
-use crate::tensor::to_vec;
-
-/// Clips of a split as model input (`n x T x S x S` floats in `[0, 1]`): Moving MNIST from that
-/// split's digits with this configuration's settings, seeded by `seed`.
-pub fn video_clips(
-    cfg: &VideoTrainConfig,
-    assets: &Assets,
-    split: Split,
-    n: usize,
-    seed: u64,
-) -> Result<Vec<f32>, TrainError> {
-    let (pixels, _, _) = moving_mnist_model_clips(
-        assets,
-        split,
-        n,
-        seed,
-        cfg.moving_mnist(),
-        cfg.model.image_size,
-    )?;
-    Ok(pixels)
-}
+use crate::tensor::{clips_to_tensor, tensor_to_clips};
 
 /// The codebook, 3-D pyramid and nearest-word search of a configuration, with the codebook's
 /// fingerprint.
@@ -58,21 +39,16 @@ pub fn video_context(cfg: &VideoTrainConfig) -> Result<(VideoContext, String), T
     Ok((ctx, cb.fingerprint()))
 }
 
-/// `[B, 1, T, S, S]` clips `idx` of `pixels` (clip after clip).
-fn clip_batch(
-    pixels: &[f32],
-    idx: &[usize],
-    frames: usize,
-    size: usize,
-    device: &Device,
-) -> Tensor<5> {
-    let n = frames * size * size;
+/// `[B, C, T, S, S]` clips `idx` of `pixels` (clip after clip, frame after frame).
+fn clip_batch(pixels: &[f32], idx: &[usize], shape: ClipShape, device: &Device) -> Tensor<5> {
+    let n = shape.per_clip();
     let data: Vec<f32> = idx
         .iter()
         .flat_map(|&i| pixels[i * n..(i + 1) * n].iter().copied())
         .collect();
-    Tensor::from_data(
-        TensorData::new(data, [idx.len(), 1, frames, size, size]),
+    clips_to_tensor(
+        data,
+        [idx.len(), shape.frames, shape.channels, shape.size],
         device,
     )
 }
@@ -91,8 +67,8 @@ pub fn train_video(
     cfg.validate()
         .map_err(|e| TrainError::Config(e.to_string()))?;
     let (ctx, fingerprint) = video_context(cfg)?;
-    let (frames, size) = (cfg.model.frames, cfg.model.image_size);
-    let clips = video_clips(cfg, assets, Split::Train, cfg.data.clips, cfg.run.seed)?;
+    let shape = cfg.model.clip_shape();
+    let clips = video_split(cfg, assets, Split::Train, cfg.data.clips, cfg.run.seed)?.pixels;
     let base = device.clone();
     let device = base.clone().autodiff();
     device.seed(cfg.run.seed);
@@ -105,7 +81,7 @@ pub fn train_video(
     }
     let mut metrics = Metrics::open(run_dir, start)?;
     let (first_depth, layers) = (ctx.pyramid.first_decodable_depth(), ctx.pyramid.n_layers());
-    let n_clips = cfg.data.clips;
+    let n_clips = clips.len() / shape.per_clip();
     for step in start..cfg.run.steps {
         let t = Instant::now();
         let mut rng = step_rng(cfg.run.seed, step);
@@ -115,7 +91,7 @@ pub fn train_video(
         let depth = rng.random_range(first_depth..=layers);
         let l = &cfg.loss;
         let lr = learning_rate(step, cfg.run.steps, l.lr, l.warmup_steps, l.cooldown_steps);
-        let x = clip_batch(&clips, &idx, frames, size, &device);
+        let x = clip_batch(&clips, &idx, shape, &device);
         let (m, stats) = video_step(model, &mut optim, &ctx, x, depth, lr, l)?;
         model = m;
         let rec = StepRecord {
@@ -127,15 +103,11 @@ pub fn train_video(
         };
         metrics.write(&rec)?;
         let go_on = on_step(&rec);
-        let last = step + 1 == cfg.run.steps;
-        let every = |n: usize| n > 0 && (step + 1) % n == 0;
-        if every(cfg.run.sample_every) || (last && cfg.run.sample_every > 0) {
-            let path = run_dir
-                .join("samples")
-                .join(format!("step-{:08}.png", step + 1));
-            write_video_samples(&model, &ctx, &clips, cfg, &path, &base)?;
+        let tail = step_tail(run_dir, &cfg.run, step, go_on);
+        if let Some(path) = &tail.sample {
+            write_video_samples(&model, &ctx, &clips, cfg, path, &base)?;
         }
-        if !go_on || every(cfg.run.checkpoint_every.max(1)) || last {
+        if tail.checkpoint {
             let state = State {
                 step: step + 1,
                 config: cfg.clone(),
@@ -165,8 +137,13 @@ fn write_video_samples(
     path: &Path,
     device: &Device,
 ) -> Result<(), TrainError> {
-    let (frames, size) = (cfg.model.frames, cfg.model.image_size);
-    let per = frames * size * size;
+    let shape = cfg.model.clip_shape();
+    let ClipShape {
+        frames,
+        channels,
+        size,
+    } = shape;
+    let per = shape.per_clip();
     let n = SAMPLE_CLIPS.min(clips.len() / per);
     let idx: Vec<usize> = (0..n).collect();
     let model = model.valid();
@@ -174,8 +151,8 @@ fn write_video_samples(
         (ctx.pyramid.first_decodable_depth()..=ctx.pyramid.n_layers()).collect();
     let mut recons = Vec::new();
     for &depth in &depths {
-        let x = clip_batch(clips, &idx, frames, size, device);
-        recons.push(to_vec(video_forward(&model, ctx, x, depth)?.clips));
+        let x = clip_batch(clips, &idx, shape, device);
+        recons.push(tensor_to_clips(video_forward(&model, ctx, x, depth)?.clips));
     }
     let mut rows = Vec::new();
     for i in 0..n {
@@ -189,13 +166,13 @@ fn write_video_samples(
             );
         }
     }
-    let grid = tile_images(&rows, frames, 1, size);
+    let grid = tile_images(&rows, frames, channels, size);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|source| TrainError::Io {
             path: dir.to_path_buf(),
             source,
         })?;
     }
-    write_png(path, &grid, 1, size * rows.len(), size * frames)?;
+    write_png(path, &grid, channels, size * rows.len(), size * frames)?;
     Ok(())
 }

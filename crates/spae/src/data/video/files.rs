@@ -5,8 +5,10 @@
 use std::fs;
 use std::path::Path;
 
-use super::Clips;
-use crate::data::files::{png_frame_image, Image, MAX_IMAGE_PIXELS};
+use super::ffmpeg::{decode_video, is_video_file};
+use super::gif_file::decode_gif;
+use super::{ClipShape, Clips};
+use crate::data::files::{png_frame_image, png_reader, Image, MAX_IMAGE_PIXELS};
 use crate::data::image::{is_image_file, model_image, read_image, Fit};
 use crate::data::{corrupt, read_file, DataError};
 
@@ -16,14 +18,7 @@ pub const MAX_CLIP_FRAMES: usize = 4096;
 /// The frames of an animated PNG (a still PNG is one frame). Every frame must cover the whole
 /// canvas: APNG frames that update a sub-rectangle are refused, not composited.
 pub fn decode_apng(bytes: &[u8], path: &Path) -> Result<Vec<Image>, DataError> {
-    if bytes.is_empty() {
-        return Err(corrupt(path, "empty file"));
-    }
-    let mut decoder = png::Decoder::new(bytes);
-    decoder.set_transformations(png::Transformations::normalize_to_color8());
-    let mut reader = decoder
-        .read_info()
-        .map_err(|e| corrupt(path, format!("not a readable PNG: {e}")))?;
+    let mut reader = png_reader(bytes, path)?;
     let (w, h) = (reader.info().width, reader.info().height);
     let n = reader
         .info()
@@ -71,12 +66,31 @@ pub fn decode_apng(bytes: &[u8], path: &Path) -> Result<Vec<Image>, DataError> {
     Ok(frames)
 }
 
-/// The frames of a clip: an animated PNG file, or a folder of PNG / JPEG / WebP frames taken in
-/// file-name order.
-pub fn read_clip_frames(path: &Path) -> Result<Vec<Image>, DataError> {
-    if !path.is_dir() {
-        return decode_apng(&read_file(path)?, path);
-    }
+/// The first `max` frames of a clip (all of them when it has fewer): an animated PNG or GIF, a
+/// compressed video file read through FFmpeg ([`decode_video`]), or a folder of PNG / JPEG /
+/// WebP frames taken in file-name order.
+pub fn read_clip_frames(path: &Path, max: usize) -> Result<Vec<Image>, DataError> {
+    let mut frames = if is_video_file(path) {
+        return decode_video(path, 0, max);
+    } else if path.is_dir() {
+        read_frame_folder(path)?
+    } else if has_extension(path, "gif") {
+        decode_gif(&read_file(path)?, path)?
+    } else {
+        decode_apng(&read_file(path)?, path)?
+    };
+    frames.truncate(max);
+    Ok(frames)
+}
+
+fn has_extension(path: &Path, ext: &str) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
+}
+
+/// The frames of a folder, in file-name order.
+fn read_frame_folder(path: &Path) -> Result<Vec<Image>, DataError> {
     let mut files: Vec<_> = fs::read_dir(path)
         .map_err(|source| DataError::Io {
             path: path.to_path_buf(),
@@ -96,31 +110,37 @@ pub fn read_clip_frames(path: &Path) -> Result<Vec<Image>, DataError> {
     files.iter().map(|f| read_image(f)).collect()
 }
 
-/// The first `frames` frames as a one-channel model clip, `T x S x S` floats in `[0, 1]` (each
+/// The first `shape.frames` frames as a model clip, `T x C x S x S` floats in `[0, 1]` (each
 /// frame by [`model_image`] with `fit`); a clip with fewer frames is refused.
 pub fn model_clip(
     images: &[Image],
-    frames: usize,
-    size: usize,
+    shape: ClipShape,
     fit: Fit,
     path: &Path,
 ) -> Result<Vec<f32>, DataError> {
+    let frames = shape.frames;
     if images.len() < frames {
         return Err(corrupt(
             path,
             format!("{} frames, the model takes clips of {frames}", images.len()),
         ));
     }
-    let mut out = Vec::with_capacity(frames * size * size);
+    let mut out = Vec::with_capacity(shape.per_clip());
     for img in &images[..frames] {
-        out.extend(model_image(img, size, 1, fit, path)?);
+        out.extend(model_image(img, shape.size, shape.channels, fit, path)?);
     }
     Ok(out)
 }
 
-/// Every clip of `clips` as model input at `size` ([`model_clip`], resizing), clip after clip.
+/// Every clip of `clips` as gray model input at `size` ([`model_clip`], resizing), clip after
+/// clip.
 pub fn clips_for_model(clips: &Clips, size: usize) -> Result<Vec<f32>, DataError> {
-    let mut out = Vec::with_capacity(clips.len() * clips.frames * size * size);
+    let shape = ClipShape {
+        frames: clips.frames,
+        channels: 1,
+        size,
+    };
+    let mut out = Vec::with_capacity(clips.len() * shape.per_clip());
     let path = Path::new("clips");
     for i in 0..clips.len() {
         let images: Vec<Image> = (0..clips.frames)
@@ -131,7 +151,7 @@ pub fn clips_for_model(clips: &Clips, size: usize) -> Result<Vec<f32>, DataError
                 pixels: clips.frame(i, f).to_vec(),
             })
             .collect();
-        out.extend(model_clip(&images, clips.frames, size, Fit::Resize, path)?);
+        out.extend(model_clip(&images, shape, Fit::Resize, path)?);
     }
     Ok(out)
 }
@@ -139,13 +159,21 @@ pub fn clips_for_model(clips: &Clips, size: usize) -> Result<Vec<f32>, DataError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::video::encode_apng;
+    use crate::data::video::{encode_apng, gray};
+
+    fn gray_clip(frames: usize, size: usize) -> ClipShape {
+        ClipShape {
+            frames,
+            channels: 1,
+            size,
+        }
+    }
 
     #[test]
     fn an_apng_reads_back_as_frames_and_as_a_model_clip() {
         // Three 4x4 frames: 0, 128 and 255 everywhere.
         let frames: Vec<u8> = [0u8, 128, 255].iter().flat_map(|&v| [v; 16]).collect();
-        let bytes = encode_apng(&frames, 3, 1, 4, 4, 100).unwrap();
+        let bytes = encode_apng(gray(&frames, 3, 4, 4), 100).unwrap();
         let p = Path::new("clip.png");
         let images = decode_apng(&bytes, p).unwrap();
         assert_eq!(images.len(), 3);
@@ -154,11 +182,11 @@ mod tests {
             .all(|i| (i.width, i.height, i.channels) == (4, 4, 1)));
         assert_eq!(images[1].pixels, vec![128; 16]);
         // Two frames at 2x2: averaging a constant frame keeps it.
-        let clip = model_clip(&images, 2, 2, Fit::Resize, p).unwrap();
+        let clip = model_clip(&images, gray_clip(2, 2), Fit::Resize, p).unwrap();
         assert_eq!(clip.len(), 8);
         assert!(clip[..4].iter().all(|&v| v == 0.0));
         assert!(clip[4..].iter().all(|&v| (v - 128.0 / 255.0).abs() < 1e-6));
-        let e = model_clip(&images, 4, 2, Fit::Resize, p).unwrap_err();
+        let e = model_clip(&images, gray_clip(4, 2), Fit::Resize, p).unwrap_err();
         assert!(e
             .to_string()
             .contains("3 frames, the model takes clips of 4"));
