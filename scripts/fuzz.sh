@@ -13,7 +13,7 @@ seconds="${1:-600}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(gguf dequantize png image idx mnist_json emoji_json state_json config_toml tokens openai_reply serve_request)
+  targets=(gguf dequantize png image idx mnist_json emoji_json state_json config_toml tokens clip openai_reply serve_request)
 fi
 command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz" >&2; exit 1; }
 out=results/fuzz

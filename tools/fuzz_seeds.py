@@ -7,7 +7,10 @@ Deterministic (seeded); stdlib only. The openai_reply seeds (two status bytes, t
 replies captured from the llama-cpp-python server of scripts/install-llama-server.sh serving
 SmolLM2 (a chat answer, a text completion, its 500 and 404 errors), plus the documented shape of
 `usage.prompt_tokens_details.cached_tokens` and a 503; they are committed, not written here. The
-image seeds come from tools/image_fixtures.py; the serve_request seeds are built from them.
+image seeds come from tools/image_fixtures.py; the serve_request seeds are built from them. The
+clip seeds are spae's own output, committed: `spae data moving-mnist --split test --clips 1
+--frames 4 --seed 3` (an animated PNG) and that clip at 8 frames encoded and decoded by
+models/moving-mnist to a GIF.
     python3 tools/fuzz_seeds.py [ASSETS=assets]
 """
 import gzip

@@ -7,11 +7,12 @@
 
 use std::path::Path;
 
-use crate::checkpoint::parse_state;
-use crate::config::TrainConfig;
+use crate::checkpoint::{parse_state, parse_state_of};
+use crate::config::{TrainConfig, VideoTrainConfig};
+use crate::data::video::{decode_apng, decode_gif};
 use crate::data::{
     center_square_rgb, decode_image, decode_png, model_image, parse_digits, parse_emoji_index,
-    parse_idx, Fit,
+    parse_idx, Fit, Image,
 };
 use crate::device::DeviceSpec;
 use crate::gguf::{dequantize as dequantize_blocks, GgufFile, SUPPORTED};
@@ -21,7 +22,7 @@ use crate::tokenizer::parse_tokens;
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target, in the order `scripts/fuzz.sh` runs them.
-pub const TARGETS: [Target; 10] = [
+pub const TARGETS: [Target; 11] = [
     ("gguf", gguf),
     ("dequantize", dequantize),
     ("png", png),
@@ -32,6 +33,7 @@ pub const TARGETS: [Target; 10] = [
     ("state_json", state_json),
     ("config_toml", config_toml),
     ("tokens", tokens),
+    ("clip", clip),
 ];
 
 /// Largest tensor a fuzzed GGUF file is dequantized for (elements).
@@ -115,23 +117,48 @@ pub fn emoji_json(data: &[u8]) {
     }
 }
 
-/// A checkpoint's `state.json`; a small valid configuration in it is built into a model.
+/// A checkpoint's `state.json` (an image or a video one); a small valid configuration in it is
+/// built into a model.
 pub fn state_json(data: &[u8]) {
-    if let Ok(state) = parse_state(data, Path::new("state.json")) {
+    let path = Path::new("state.json");
+    if let Ok(state) = parse_state(data, path) {
         build_small(&state.config);
+    } else if let Ok(state) = parse_state_of::<VideoTrainConfig>(data, path) {
+        build_small_video(&state.config);
     }
 }
 
-/// A TOML training configuration; a valid small one is built into a model.
+/// A TOML training configuration (an image or a video one); a valid small one is built into a
+/// model.
 pub fn config_toml(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok(cfg) = toml::from_str::<TrainConfig>(text) else {
-        return;
+    if let Ok(cfg) = toml::from_str::<TrainConfig>(text) {
+        if cfg.validate().is_ok() {
+            build_small(&cfg);
+        }
+    } else if let Ok(cfg) = toml::from_str::<VideoTrainConfig>(text) {
+        if cfg.validate().is_ok() {
+            build_small_video(&cfg);
+        }
+    }
+}
+
+/// A clip file: an animated PNG and a GIF reader each take the bytes; every frame they return
+/// holds exactly its pixels.
+pub fn clip(data: &[u8]) {
+    let whole = |frames: Vec<Image>| {
+        assert!(!frames.is_empty());
+        for f in frames {
+            assert_eq!(f.pixels.len(), f.width * f.height * f.channels);
+        }
     };
-    if cfg.validate().is_ok() {
-        build_small(&cfg);
+    if let Ok(frames) = decode_apng(data, Path::new("clip.png")) {
+        whole(frames);
+    }
+    if let Ok(frames) = decode_gif(data, Path::new("clip.gif")) {
+        whole(frames);
     }
 }
 
@@ -165,4 +192,32 @@ fn build_small(cfg: &TrainConfig) {
     assert_eq!(z.dims(), [1, m.latent_dim, side, side]);
     let y = model.decoder.forward(z);
     assert_eq!(y.dims(), [1, m.image_channels, m.image_size, m.image_size]);
+}
+
+/// The video model of a validated configuration, when small enough: a clip encodes to the
+/// pyramid's latent grid and decodes back to the clip's shape.
+fn build_small_video(cfg: &VideoTrainConfig) {
+    use burn::tensor::Tensor;
+    let m = &cfg.model;
+    let widest = m.channel_mult.iter().max().copied().unwrap_or(0) * m.base_channels;
+    if m.image_size > 32
+        || m.frames > 8
+        || widest > 32
+        || m.blocks_per_stage > 1
+        || m.latent_dim > 64
+    {
+        return;
+    }
+    let Ok(pyramid) = cfg.video_pyramid() else {
+        panic!("a validated configuration's pyramid builds");
+    };
+    let device = DeviceSpec::Cpu
+        .device()
+        .expect("the CPU backend is always built");
+    let model = m.init(&device);
+    let shape = [1, m.image_channels, m.frames, m.image_size, m.image_size];
+    let z = model.encoder.forward(Tensor::<5>::zeros(shape, &device));
+    let (t, h, w) = pyramid.latent;
+    assert_eq!(z.dims(), [1, m.latent_dim, t, h, w]);
+    assert_eq!(model.decoder.forward(z).dims(), shape);
 }

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use spae::config::VideoTrainConfig;
+
 fn inputs(dir: &Path) -> Vec<std::path::PathBuf> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
@@ -57,14 +59,39 @@ fn seeds_parse() {
     for p in inputs(&root.join("idx")) {
         parse_idx(&std::fs::read(&p).unwrap(), &p).unwrap();
     }
+    let mut video = 0;
     for p in inputs(&root.join("state_json")) {
-        spae::checkpoint::parse_state(&std::fs::read(&p).unwrap(), &p).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        if spae::checkpoint::parse_state(&bytes, &p).is_err() {
+            spae::checkpoint::parse_state_of::<VideoTrainConfig>(&bytes, &p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            video += 1;
+        }
     }
     for p in inputs(&root.join("config_toml")) {
-        let cfg: spae::config::TrainConfig =
-            toml::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-        cfg.validate()
-            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let text = std::fs::read_to_string(&p).unwrap();
+        let checked = match toml::from_str::<spae::config::TrainConfig>(&text) {
+            Ok(cfg) => cfg.validate(),
+            Err(_) => {
+                video += 1;
+                toml::from_str::<VideoTrainConfig>(&text)
+                    .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+                    .validate()
+            }
+        };
+        checked.unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    }
+    assert!(
+        video >= 3,
+        "the video configurations and state are seeds too"
+    );
+    for p in inputs(&root.join("clip")) {
+        let bytes = std::fs::read(&p).unwrap();
+        let frames = match p.extension().and_then(|e| e.to_str()) {
+            Some("gif") => spae::data::video::decode_gif(&bytes, &p),
+            _ => spae::data::video::decode_apng(&bytes, &p),
+        };
+        assert!(frames.unwrap().len() >= 4, "{}", p.display());
     }
     for p in inputs(&root.join("gguf")) {
         let f = spae::gguf::GgufFile::from_bytes(std::fs::read(&p).unwrap(), &p).unwrap();
