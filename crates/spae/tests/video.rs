@@ -57,7 +57,8 @@ fn a_video_tokenizer_learns_moving_mnist() {
     let loss_cfg = LossConfig::default();
     let (mut first, mut last) = (None, None);
     for step in 0..40 {
-        let (m, stats) = video_step(model, &mut optim, &ctx, x(), 4, 2e-3, &loss_cfg).unwrap();
+        let (m, stats) =
+            video_step(model, &mut optim, &ctx, x(), 4, 2e-3, &loss_cfg, None).unwrap();
         model = m;
         assert!(stats.loss.is_finite(), "step {step}: {stats:?}");
         first.get_or_insert(stats);

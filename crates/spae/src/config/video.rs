@@ -81,8 +81,8 @@ pub struct VideoTrainConfig {
     /// on each axis); the last covers the latent.
     pub pyramid: Vec<[usize; 3]>,
     pub model: VideoModelConfig,
-    /// Loss weights and schedule; video uses Eq. 8's L2 and commitment terms (`gan` and
-    /// `perceptual` must be 0 for now).
+    /// Loss weights and schedule; video uses Eq. 8's L2, commitment and perceptual terms (LPIPS
+    /// frame by frame, `perceptual > 0`, frames of at least 16x16); `gan` must be 0 for now.
     pub loss: LossConfig,
     #[serde(rename = "loop")]
     pub run: LoopConfig,
@@ -151,11 +151,17 @@ impl VideoTrainConfig {
         count("model.latent_dim", m.latent_dim, 1, MAX_LATENT_DIM)?;
         self.video_pyramid()?;
         self.loss.validate()?;
-        if self.loss.gan > 0.0 || self.loss.perceptual > 0.0 {
+        if self.loss.gan > 0.0 {
             return fail(
-                "loss.gan and loss.perceptual must be 0 for video: only L2 + commitment are built"
+                "loss.gan must be 0 for video: L2, commitment and LPIPS are built, no discriminator"
                     .into(),
             );
+        }
+        if self.loss.perceptual > 0.0 && m.image_size < 16 {
+            return fail(format!(
+                "loss.perceptual: LPIPS needs frames of at least 16x16, model.image_size is {}",
+                m.image_size
+            ));
         }
         self.run.validate()?;
         if self.run.init.is_some() {

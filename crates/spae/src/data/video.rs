@@ -16,11 +16,14 @@ use super::files::png_encoder;
 use super::{mnist_digits, DataError, ImageSet, Split, HOLD_OUT_EVERY};
 use crate::assets::Assets;
 pub use ffmpeg::{decode_video, each_video_frame, is_video_file, VIDEO_EXTENSIONS};
-pub use files::{clips_for_model, decode_apng, model_clip, read_clip_frames, MAX_CLIP_FRAMES};
+pub use files::{clips_for_model, decode_apng, model_clip, read_clip_frames};
 pub use gif_file::{decode_gif, encode_gif};
 pub use sets::{clip_folder, video_split, VideoSplit};
 #[cfg(test)]
 pub(crate) use test_frames::gray;
+
+/// Most frames read from one clip file or folder.
+pub const MAX_CLIP_FRAMES: usize = 4096;
 
 /// The shape of a model's clips: `frames` frames of `channels x size x size` floats each, frame
 /// after frame (a clip is `T x C x S x S`; a model's tensors are `[B, C, T, S, S]`).

@@ -18,6 +18,7 @@ use crate::assets::Assets;
 use crate::config::VideoTrainConfig;
 use crate::data::video::{video_split, ClipShape};
 use crate::data::{tile_images, write_png, Split};
+use crate::eval::lpips::Lpips;
 use crate::model::video::VideoSpaeModel;
 use crate::pyramid::PyramidLayout;
 use crate::quantizer::{NearestSearch, QuantizerKind};
@@ -79,6 +80,10 @@ pub fn train_video(
         optim = checkpoint::load_into(&dir, &mut model, optim, None)?.0;
         start = state.step;
     }
+    let lpips = match cfg.loss.perceptual > 0.0 {
+        true => Some(Lpips::load(&assets.path("lpips")?, &device)?),
+        false => None,
+    };
     let mut metrics = Metrics::open(run_dir, start)?;
     let (first_depth, layers) = (ctx.pyramid.first_decodable_depth(), ctx.pyramid.n_layers());
     let n_clips = clips.len() / shape.per_clip();
@@ -92,7 +97,7 @@ pub fn train_video(
         let l = &cfg.loss;
         let lr = learning_rate(step, cfg.run.steps, l.lr, l.warmup_steps, l.cooldown_steps);
         let x = clip_batch(&clips, &idx, shape, &device);
-        let (m, stats) = video_step(model, &mut optim, &ctx, x, depth, lr, l)?;
+        let (m, stats) = video_step(model, &mut optim, &ctx, x, depth, lr, l, lpips.as_ref())?;
         model = m;
         let rec = StepRecord {
             step: step + 1,

@@ -7,13 +7,10 @@ use std::path::Path;
 
 use super::ffmpeg::{decode_video, is_video_file};
 use super::gif_file::decode_gif;
-use super::{ClipShape, Clips};
+use super::{ClipShape, Clips, MAX_CLIP_FRAMES};
 use crate::data::files::{png_frame_image, png_reader, Image, MAX_IMAGE_PIXELS};
 use crate::data::image::{is_image_file, model_image, read_image, Fit};
 use crate::data::{corrupt, read_file, DataError};
-
-/// Most frames read from one clip file or folder.
-pub const MAX_CLIP_FRAMES: usize = 4096;
 
 /// The frames of an animated PNG (a still PNG is one frame). Every frame must cover the whole
 /// canvas: APNG frames that update a sub-rectangle are refused, not composited.

@@ -8,8 +8,7 @@ use std::path::Path;
 
 use gif::{ColorOutput, DecodeOptions, DisposalMethod, Encoder, Frame, Repeat};
 
-use super::files::MAX_CLIP_FRAMES;
-use super::Frames;
+use super::{Frames, MAX_CLIP_FRAMES};
 use crate::data::files::{Image, MAX_IMAGE_PIXELS};
 use crate::data::{corrupt, DataError};
 

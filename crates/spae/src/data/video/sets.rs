@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use super::ffmpeg::{each_video_frame, is_video_file};
-use super::files::{read_clip_frames, MAX_CLIP_FRAMES};
+use super::files::read_clip_frames;
+use super::MAX_CLIP_FRAMES;
 use super::{moving_mnist_model_clips, ClipShape};
 use crate::assets::Assets;
 use crate::config::{VideoDataConfig, VideoDataset, VideoTrainConfig};
