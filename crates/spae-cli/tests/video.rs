@@ -163,6 +163,19 @@ fn a_video_tokenizer_trains_resumes_and_round_trips_a_clip() {
     assert_eq!((strip.width, strip.height), (4 * 16, 16));
     // A released model encodes the clip to the same words.
     ok(&["export", "--checkpoint", &p("run"), "--out", &p("released")]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(p("released/model.safetensors"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o644,
+            "a released model is readable by everyone"
+        );
+    }
     assert_eq!(
         ok(&["encode", "--checkpoint", &p("released"), &clip, "--json"]),
         json

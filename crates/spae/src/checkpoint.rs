@@ -85,14 +85,27 @@ pub struct State<C = TrainConfig> {
 pub(crate) fn save_module<M: Module>(module: &M, path: &Path) -> Result<(), CheckpointError> {
     module
         .save_into(&mut BurnpackStore::from_file(path).overwrite(true))
-        .map_err(|e| bad(path, e))
+        .map_err(|e| bad(path, e))?;
+    readable(path)
 }
 
 /// The model's weights as safetensors under their module names (`encoder.conv_in.weight`, ...).
 pub fn save_safetensors<M: Module>(model: &M, path: &Path) -> Result<(), CheckpointError> {
     model
         .save_into(&mut SafetensorsStore::from_file(path).overwrite(true))
-        .map_err(|e| bad(path, e))
+        .map_err(|e| bad(path, e))?;
+    readable(path)
+}
+
+/// Weights files readable by everyone, writable by their owner (burn's stores write them through
+/// a private temporary file, mode 0600), like every other file a run or an export writes.
+fn readable(path: &Path) -> Result<(), CheckpointError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o644)).map_err(io(path))?;
+    }
+    Ok(())
 }
 
 /// A released model: `model.safetensors` and `state.json` of a checkpoint (or a run's latest)
