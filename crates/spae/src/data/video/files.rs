@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use super::ffmpeg::{decode_video, is_video_file};
-use super::gif_file::decode_gif;
+use super::gif_file::{decode_gif, is_gif_file};
 use super::{ClipShape, Clips, MAX_CLIP_FRAMES};
 use crate::data::files::{png_frame_image, png_reader, Image, MAX_IMAGE_PIXELS};
 use crate::data::image::{is_image_file, model_image, read_image, Fit};
@@ -71,19 +71,13 @@ pub fn read_clip_frames(path: &Path, max: usize) -> Result<Vec<Image>, DataError
         return decode_video(path, 0, max);
     } else if path.is_dir() {
         read_frame_folder(path)?
-    } else if has_extension(path, "gif") {
+    } else if is_gif_file(path) {
         decode_gif(&read_file(path)?, path)?
     } else {
         decode_apng(&read_file(path)?, path)?
     };
     frames.truncate(max);
     Ok(frames)
-}
-
-fn has_extension(path: &Path, ext: &str) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
 }
 
 /// The frames of a folder, in file-name order.

@@ -12,6 +12,13 @@ use super::{Frames, MAX_CLIP_FRAMES};
 use crate::data::files::{Image, MAX_IMAGE_PIXELS};
 use crate::data::{corrupt, DataError};
 
+/// Whether `path` names a GIF (by its extension).
+pub fn is_gif_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("gif"))
+}
+
 /// The frames of an animated GIF (a still GIF is one frame), as shown: gray when every pixel is
 /// an opaque gray, RGB when opaque, else RGBA.
 pub fn decode_gif(bytes: &[u8], path: &Path) -> Result<Vec<Image>, DataError> {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::ffmpeg::{each_video_frame, is_video_file};
 use super::files::read_clip_frames;
+use super::gif_file::is_gif_file;
 use super::MAX_CLIP_FRAMES;
 use super::{moving_mnist_model_clips, ClipShape};
 use crate::assets::Assets;
@@ -96,12 +97,7 @@ fn split_files(data: &VideoDataConfig, dir: &Path, split: Split) -> Result<Vec<S
 }
 
 fn is_clip_entry(p: &Path) -> bool {
-    p.is_dir()
-        || is_video_file(p)
-        || p.extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("gif"))
-        || (p.is_file() && is_image_file(p))
+    p.is_dir() || is_video_file(p) || is_gif_file(p) || (p.is_file() && is_image_file(p))
 }
 
 /// At most `n` clips of `shape.frames` frames, starting every `data.stride` frames of each
