@@ -36,10 +36,16 @@ pub fn clips_to_tensor(pixels: Vec<f32>, [b, t, c, s]: [usize; 4], device: &Devi
     Tensor::<5>::from_data(TensorData::new(pixels, [b, t, c, s, s]), device).swap_dims(1, 2)
 }
 
+/// The frames of clips `[B, C, T, H, W]` as images `[B * T, C, H, W]`, clip after clip.
+pub fn clip_frames(clips: Tensor<5>) -> Tensor<4> {
+    let [b, c, t, h, w] = clips.dims();
+    clips.swap_dims(1, 2).reshape([b * t, c, h, w])
+}
+
 /// A video model's `[B, C, T, S, S]` tensor as clips stored frame after frame
-/// (`B x T x C x S x S`).
+/// (`B x T x C x S x S`): its [`clip_frames`], read back.
 pub fn tensor_to_clips(x: Tensor<5>) -> Vec<f32> {
-    to_vec(x.swap_dims(1, 2))
+    to_vec(clip_frames(x))
 }
 
 #[cfg(test)]
@@ -65,6 +71,10 @@ mod tests {
         let x = clips_to_tensor(vec![1.0, 2.0, 3.0, 4.0], [1, 2, 2, 1], &dev);
         assert_eq!(x.dims(), [1, 2, 2, 1, 1]);
         assert_eq!(to_vec(x.clone()), vec![1.0, 3.0, 2.0, 4.0]);
-        assert_eq!(tensor_to_clips(x), vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(tensor_to_clips(x.clone()), vec![1.0, 2.0, 3.0, 4.0]);
+        // As images: frame 0 is (1, 2), frame 1 (3, 4).
+        let f = clip_frames(x);
+        assert_eq!(f.dims(), [2, 2, 1, 1]);
+        assert_eq!(to_vec(f), vec![1.0, 2.0, 3.0, 4.0]);
     }
 }

@@ -14,7 +14,7 @@ use crate::model::video::VideoSpaeModel;
 use crate::pyramid::{PyramidError, VideoPyramid};
 use crate::quantizer::PyramidCodes;
 use crate::setup::QuantContext;
-use crate::tensor::to_vec;
+use crate::tensor::{clip_frames, to_vec};
 
 /// The frozen codebook and 3-D pyramid a video model quantizes through.
 pub type VideoContext = QuantContext<VideoPyramid>;
@@ -46,12 +46,6 @@ pub fn video_forward(
     })
 }
 
-/// The frames of clips `[B, C, T, H, W]` as images `[B * T, C, H, W]`.
-pub fn frames_of(clips: Tensor<5>) -> Tensor<4> {
-    let [b, c, t, h, w] = clips.dims();
-    clips.swap_dims(1, 2).reshape([b * t, c, h, w])
-}
-
 /// One step on an autodiff device: Eq. 8's appearance loss ([`appearance_loss`]; its L2 and
 /// commitment terms, the latter over the 3-D pyramid, and with `lpips` the perceptual term as
 /// the mean LPIPS over every frame), decoded from the first `depth` layers, then Adam with
@@ -74,7 +68,7 @@ pub fn video_step(
         .reshape([1]);
     let commit = commitment_rows(latent_rows(f.latents), &ctx.pyramid, &ctx.search, &f.codes);
     let perceptual = lpips.map(|n| {
-        n.distance_unit(frames_of(f.clips), frames_of(clips))
+        n.distance_unit(clip_frames(f.clips), clip_frames(clips))
             .mean()
             .reshape([1])
     });
@@ -98,23 +92,4 @@ pub fn video_step(
     stats.loss = scalar(&loss);
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     Ok((optim.step(lr, model, grads), stats))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_of_clips_by_hand() {
-        // One clip, 2 channels, 2 frames of 1 pixel: channel 0 is (1, 2) over time, channel 1
-        // is (3, 4); frame 0 is then the image (1, 3), frame 1 (2, 4).
-        let dev = burn::tensor::Device::flex();
-        let x = Tensor::<5>::from_data(
-            burn::tensor::TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [1, 2, 2, 1, 1]),
-            &dev,
-        );
-        let f = frames_of(x);
-        assert_eq!(f.dims(), [2, 2, 1, 1]);
-        assert_eq!(to_vec(f), vec![1.0, 3.0, 2.0, 4.0]);
-    }
 }
