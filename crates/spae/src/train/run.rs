@@ -16,8 +16,8 @@ use super::gan::Adversary;
 use super::guide::{build_guide, scorer_key};
 use super::run_folder::{resume_point, step_rng, step_tail, Metrics};
 use super::{
-    forward, image_tensor, learning_rate, to_vec, train_step, Critics, QuantContext, Step,
-    StepStats,
+    forward, image_tensor, learning_rate, to_vec, train_step, Critics, LossConfig, QuantContext,
+    Step, StepStats,
 };
 use crate::assets::{Assets, MissingAsset};
 use crate::codebook::{Codebook, CodebookError};
@@ -176,12 +176,21 @@ pub fn critics(
     Ok(Critics {
         guide: build_guide(cfg, assets, cb, set, device)?,
         adversary: (cfg.loss.gan > 0.0).then(|| Adversary::new(cfg, device)),
-        lpips: if cfg.loss.perceptual > 0.0 {
-            Some(Lpips::load(&assets.path("lpips")?, device)?)
-        } else {
-            None
-        },
+        lpips: perceptual_net(&cfg.loss, assets, device)?,
     })
+}
+
+/// LPIPS when the loss has a perceptual term (`loss.perceptual > 0`), for the image and the
+/// video loops.
+pub(crate) fn perceptual_net(
+    loss: &LossConfig,
+    assets: &Assets,
+    device: &Device,
+) -> Result<Option<Lpips>, TrainError> {
+    match loss.perceptual > 0.0 {
+        true => Ok(Some(Lpips::load(&assets.path("lpips")?, device)?)),
+        false => Ok(None),
+    }
 }
 
 /// Trains (or, with `resume`, continues) the run in `run_dir`, calling `on_step` after every

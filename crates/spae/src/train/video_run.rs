@@ -11,6 +11,7 @@ use burn::tensor::{Device, Tensor};
 use rand::Rng;
 
 use super::checkpoint::{self, State};
+use super::run::perceptual_net;
 use super::run_folder::{resume_point, step_rng, step_tail, Metrics};
 use super::video::{video_forward, video_step, VideoContext};
 use super::{learning_rate, StepRecord, TrainError};
@@ -18,7 +19,6 @@ use crate::assets::Assets;
 use crate::config::VideoTrainConfig;
 use crate::data::video::{video_split, ClipShape};
 use crate::data::{tile_images, write_png, Split};
-use crate::eval::lpips::Lpips;
 use crate::model::video::VideoSpaeModel;
 use crate::pyramid::PyramidLayout;
 use crate::quantizer::{NearestSearch, QuantizerKind};
@@ -80,10 +80,7 @@ pub fn train_video(
         optim = checkpoint::load_into(&dir, &mut model, optim, None)?.0;
         start = state.step;
     }
-    let lpips = match cfg.loss.perceptual > 0.0 {
-        true => Some(Lpips::load(&assets.path("lpips")?, &device)?),
-        false => None,
-    };
+    let lpips = perceptual_net(&cfg.loss, assets, &device)?;
     let mut metrics = Metrics::open(run_dir, start)?;
     let (first_depth, layers) = (ctx.pyramid.first_decodable_depth(), ctx.pyramid.n_layers());
     let n_clips = clips.len() / shape.per_clip();
