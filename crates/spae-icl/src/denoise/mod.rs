@@ -5,7 +5,7 @@
 
 mod protocol;
 mod task;
-pub use protocol::{word_accuracy, Framing, Protocol, Wrote};
+pub use protocol::{word_accuracy, Protocol, Wrote};
 pub use task::{DenoiseConfig, DenoiseResult, Denoiser};
 
 use rand::rngs::StdRng;

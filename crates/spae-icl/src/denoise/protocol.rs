@@ -14,14 +14,14 @@ use crate::resume::RunLog;
 
 /// The fixed text of a denoising prompt in an LLM's tokens: each example and the query read
 /// "input:{condition words} output:{target words}", examples separated by a newline.
-pub struct Framing {
+struct Framing {
     before: Vec<u32>,
     after: Vec<u32>,
-    pub separator: Vec<u32>,
+    separator: Vec<u32>,
 }
 
 impl Framing {
-    pub fn new(llm: &Llm) -> Self {
+    fn new(llm: &Llm) -> Self {
         Framing {
             before: llm.tokenize("input:"),
             after: llm.tokenize(" output:"),
@@ -30,13 +30,13 @@ impl Framing {
     }
 
     /// "input:{words} output:" for a condition's words.
-    pub fn query(&self, words: &Spellings, ids: &[u32]) -> Result<Vec<u32>, TaskError> {
+    fn query(&self, words: &Spellings, ids: &[u32]) -> Result<Vec<u32>, TaskError> {
         Ok([&self.before[..], &words.spell(ids)?, &self.after].concat())
     }
 
     /// The context length that `examples` examples and one query need when conditions and
     /// targets have `total` words each and `passes` write the target.
-    pub fn n_ctx(
+    fn n_ctx(
         &self,
         words: &Spellings,
         total: usize,
@@ -70,9 +70,9 @@ impl Framing {
 /// examples of each query, its passes, and its prompt's fixed text.
 pub struct Protocol<'a> {
     pub cfg: &'a DenoiseConfig,
-    pub words: &'a Spellings,
+    words: &'a Spellings,
     /// Token count of each written layer.
-    pub sizes: Vec<usize>,
+    sizes: Vec<usize>,
     /// The passes that write them.
     pub passes: Vec<Pass>,
     framing: Framing,
