@@ -6,8 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{codebook, spae, tiny_config};
-use spae::codebook::Codebook;
+use common::{small_codebook, spae, tiny_config};
 
 fn metrics(run: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
@@ -20,17 +19,8 @@ fn metrics(run: &Path) -> Vec<serde_json::Value> {
 #[test]
 fn semantic_guidance_trains_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let full = Codebook::load(Path::new(&codebook(dir.path()))).unwrap();
-    let k = 400;
-    let small = Codebook {
-        words: full.words[..k].to_vec(),
-        embeddings: full.embeddings[..k * full.dim].to_vec(),
-        ..full
-    };
-    let cb_dir = dir.path().join("cb-small");
-    small.save(&cb_dir).unwrap();
-    let base =
-        std::fs::read_to_string(tiny_config(dir.path(), cb_dir.to_str().unwrap(), 24)).unwrap();
+    let cb_dir = small_codebook(dir.path(), 400);
+    let base = std::fs::read_to_string(tiny_config(dir.path(), &cb_dir, 24)).unwrap();
     let cfg = dir.path().join("semantic.toml");
     std::fs::write(
         &cfg,
@@ -71,7 +61,7 @@ fn semantic_guidance_trains_and_resumes() {
         "-n",
         "5",
         "--codebook",
-        cb_dir.to_str().unwrap(),
+        &cb_dir,
         "--templates",
         "imagenet-7",
     ]);

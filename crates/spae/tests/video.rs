@@ -12,8 +12,9 @@ use spae::data::{mnist_digits, Split, HOLD_OUT_EVERY};
 use spae::model::video::VideoModelConfig;
 use spae::pyramid::{PyramidLayout, VideoPyramid};
 use spae::quantizer::{NearestSearch, Saq};
-use spae::train::video::{video_forward, video_step, VideoContext};
-use spae::train::{to_vec, LossConfig};
+use spae::semantic::SemanticConfig;
+use spae::train::video::{video_forward, video_step, VideoContext, VideoStep};
+use spae::train::{to_vec, Critics, LossConfig};
 
 #[test]
 fn a_video_tokenizer_learns_moving_mnist() {
@@ -57,8 +58,24 @@ fn a_video_tokenizer_learns_moving_mnist() {
     let loss_cfg = LossConfig::default();
     let (mut first, mut last) = (None, None);
     for step in 0..40 {
-        let (m, stats) =
-            video_step(model, &mut optim, &ctx, x(), 4, 2e-3, &loss_cfg, None).unwrap();
+        let step_in = VideoStep {
+            images: x(),
+            depth: 4,
+            lr: 2e-3,
+            gan: false,
+            keys: Vec::new(),
+            seed: 0,
+        };
+        let (m, stats) = video_step(
+            model,
+            &mut optim,
+            &ctx,
+            &loss_cfg,
+            &SemanticConfig::default(),
+            &mut Critics::default(),
+            step_in,
+        )
+        .unwrap();
         model = m;
         assert!(stats.loss.is_finite(), "step {step}: {stats:?}");
         first.get_or_insert(stats);

@@ -147,6 +147,20 @@ pub fn codebook(dir: &Path) -> String {
     cb
 }
 
+/// The first `k` words of the SmolLM2 codebook ([`codebook`]) saved in `dir/cb-small`: guided
+/// runs compute every word's text features, which is slow for all 31,534.
+pub fn small_codebook(dir: &Path, k: usize) -> String {
+    let full = spae::codebook::Codebook::load(Path::new(&codebook(dir))).unwrap();
+    let small = spae::codebook::Codebook {
+        words: full.words[..k].to_vec(),
+        embeddings: full.embeddings[..k * full.dim].to_vec(),
+        ..full
+    };
+    let cb_dir = dir.join("cb-small");
+    small.save(&cb_dir).unwrap();
+    cb_dir.to_string_lossy().into_owned()
+}
+
 /// Test image `i` of Fashion-MNIST (28x28 gray bytes), read from the installed IDX file.
 pub fn fashion_mnist_test_image(i: usize) -> Vec<u8> {
     let gz =

@@ -7,6 +7,7 @@ use thiserror::Error;
 
 use super::{LoopConfig, LossConfig, TrainConfig};
 use crate::pyramid::Pyramid;
+use crate::semantic::SemanticConfig;
 
 /// What is wrong with a configuration.
 #[derive(Debug, Error, PartialEq)]
@@ -103,11 +104,7 @@ impl TrainConfig {
             widths("discriminator", d.base_channels, &d.channel_mult)?;
         }
         self.loss.validate()?;
-        let s = &self.semantic;
-        in_range("semantic.weight", s.weight.into(), 0.0, 1e6)?;
-        for t in &s.thresholds {
-            in_range("semantic.thresholds", (*t).into(), -1.0, 1.0)?;
-        }
+        self.semantic.validate()?;
         self.run.validate()?;
         count("data.upscale", self.data.upscale, 1, 64)?;
         if m.image_size.checked_mul(self.data.upscale).is_none() {
@@ -115,6 +112,17 @@ impl TrainConfig {
         }
         if self.data.max_images == Some(0) {
             return fail("data.max_images = 0 leaves nothing to train on".into());
+        }
+        Ok(())
+    }
+}
+
+impl SemanticConfig {
+    /// Checks the weight and the pool thresholds.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        in_range("semantic.weight", self.weight.into(), 0.0, 1e6)?;
+        for t in &self.thresholds {
+            in_range("semantic.thresholds", (*t).into(), -1.0, 1.0)?;
         }
         Ok(())
     }

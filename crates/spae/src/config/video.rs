@@ -7,7 +7,9 @@ use super::check::{count, fail, in_range, widths, ConfigError, MAX_IMAGE_SIZE, M
 use super::{LoopConfig, LossConfig};
 use crate::data::video::MovingMnist;
 use crate::model::video::VideoModelConfig;
+use crate::model::DiscriminatorConfig;
 use crate::pyramid::VideoPyramid;
+use crate::semantic::{ScorerKind, SemanticConfig};
 
 /// Most frames per clip.
 pub const MAX_FRAMES: usize = 1024;
@@ -81,9 +83,20 @@ pub struct VideoTrainConfig {
     /// on each axis); the last covers the latent.
     pub pyramid: Vec<[usize; 3]>,
     pub model: VideoModelConfig,
-    /// Loss weights and schedule; video uses Eq. 8's L2, commitment and perceptual terms (LPIPS
-    /// frame by frame, `perceptual > 0`, frames of at least 16x16); `gan` must be 0 for now.
+    /// Loss weights and schedule: Eq. 8's L2, commitment, perceptual (LPIPS frame by frame,
+    /// `perceptual > 0`, frames of at least 16x16) and GAN terms (`gan > 0`: a per-frame
+    /// discriminator with LeCAM).
     pub loss: LossConfig,
+    /// The per-frame discriminator (built only when `loss.gan > 0`): a 2-D discriminator that
+    /// judges every frame of a clip on its own.
+    pub discriminator: DiscriminatorConfig,
+    /// Semantic guidance of the top layers (Eqs. 4-7, 9; off unless `semantic.weight > 0`) with a
+    /// per-clip score: the mean of the scores of the clip's frames, through a scorer that reads
+    /// pixels (`bridge`, `clip:DIR`).
+    pub semantic: SemanticConfig,
+    /// Frames of each training clip the semantic scorer reads, evenly spaced from the first
+    /// (0: every frame); a clip's score is the mean over them.
+    pub scored_frames: usize,
     #[serde(rename = "loop")]
     pub run: LoopConfig,
 }
@@ -96,12 +109,28 @@ impl Default for VideoTrainConfig {
             pyramid: vec![[1, 1, 1], [1, 2, 2], [2, 4, 4], [4, 16, 16]],
             model: VideoModelConfig::default(),
             loss: LossConfig::default(),
+            discriminator: DiscriminatorConfig::default(),
+            semantic: SemanticConfig::default(),
+            scored_frames: 0,
             run: LoopConfig::default(),
         }
     }
 }
 
 impl VideoTrainConfig {
+    /// The frames of a clip the semantic scorer reads ([`VideoTrainConfig::scored_frames`]):
+    /// `k` evenly spaced indices from 0, or all of them.
+    pub fn scored_frame_indices(&self) -> Vec<usize> {
+        let t = self.model.frames;
+        match self.scored_frames {
+            0 => (0..t).collect(),
+            k => {
+                let k = k.min(t);
+                (0..k).map(|i| i * t / k).collect()
+            }
+        }
+    }
+
     /// The Moving MNIST settings of this run's clips (at the canvas size, before resizing to
     /// `model.image_size`).
     pub fn moving_mnist(&self) -> MovingMnist {
@@ -152,11 +181,22 @@ impl VideoTrainConfig {
         self.video_pyramid()?;
         self.loss.validate()?;
         if self.loss.gan > 0.0 {
-            return fail(
-                "loss.gan must be 0 for video: L2, commitment and LPIPS are built, no discriminator"
-                    .into(),
-            );
+            let d = &self.discriminator;
+            widths("discriminator", d.base_channels, &d.channel_mult)?;
         }
+        self.semantic.validate()?;
+        if self.semantic.weight > 0.0
+            && !matches!(
+                self.semantic.scorer,
+                ScorerKind::Bridge | ScorerKind::Clip(_)
+            )
+        {
+            return fail(format!(
+                "semantic.scorer = {}: a clip has no class name or caption; video is guided by scorers that read frames (bridge, clip:DIR)",
+                self.semantic.scorer
+            ));
+        }
+        count("scored_frames", self.scored_frames, 0, MAX_FRAMES)?;
         if self.loss.perceptual > 0.0 && m.image_size < 16 {
             return fail(format!(
                 "loss.perceptual: LPIPS needs frames of at least 16x16, model.image_size is {}",
@@ -206,6 +246,19 @@ mod tests {
     type Case = (&'static str, Box<dyn Fn(&mut VideoTrainConfig)>);
 
     #[test]
+    fn scored_frames_are_evenly_spaced_from_the_first() {
+        let mut c = VideoTrainConfig::default();
+        c.model.frames = 8;
+        assert_eq!(c.scored_frame_indices(), (0..8).collect::<Vec<_>>());
+        // 3 of 8: i * 8 / 3 for i = 0, 1, 2 -> 0, 2 (2.67), 5 (5.33).
+        c.scored_frames = 3;
+        assert_eq!(c.scored_frame_indices(), vec![0, 2, 5]);
+        // More than the clip has: every frame once.
+        c.scored_frames = 20;
+        assert_eq!(c.scored_frame_indices(), (0..8).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn the_default_is_valid_and_mistakes_are_named() {
         let c = VideoTrainConfig::default();
         c.validate().unwrap();
@@ -224,8 +277,22 @@ mod tests {
                 Box::new(|c: &mut VideoTrainConfig| c.pyramid = vec![[1, 1, 1], [3, 3, 3]]),
             ),
             (
-                "loss.gan",
-                Box::new(|c: &mut VideoTrainConfig| c.loss.gan = 0.1),
+                "discriminator",
+                Box::new(|c: &mut VideoTrainConfig| {
+                    c.loss.gan = 0.1;
+                    c.discriminator.channel_mult = Vec::new();
+                }),
+            ),
+            (
+                "semantic.scorer = label",
+                Box::new(|c: &mut VideoTrainConfig| {
+                    c.semantic.weight = 1.0;
+                    c.semantic.scorer = ScorerKind::Label;
+                }),
+            ),
+            (
+                "semantic.thresholds",
+                Box::new(|c: &mut VideoTrainConfig| c.semantic.thresholds = vec![2.0]),
             ),
             (
                 "data.canvas",

@@ -12,7 +12,7 @@ use burn::module::Module;
 use burn::optim::{ModuleOptimizer, OptimizerRecord};
 use serde::Serialize;
 
-use super::gan::Adversary;
+use super::gan::{Adversary, LecamEma};
 use crate::checkpoint::{bad, io, load_module, save_module, save_safetensors};
 pub use crate::checkpoint::{latest, load_model, load_state, CheckpointError, State};
 use crate::io::write_atomic;
@@ -71,30 +71,28 @@ fn load_optimizer(path: &Path, optim: ModuleOptimizer) -> Result<ModuleOptimizer
     Ok(optim.load_record(record))
 }
 
-/// Loads a checkpoint's weights into `model` and its optimizer state into `optim`, and the
-/// discriminator's, with its optimizer and anchors, into `adversary`.
+/// Loads a checkpoint's weights into `model` and its optimizer state into `optim`, and, when
+/// `adversary` holds one, the discriminator's weights and optimizer with the anchors `lecam`
+/// (from the checkpoint's [`State`], image or video).
 pub fn load_into<M: Module>(
     dir: &Path,
     model: &mut M,
     optim: ModuleOptimizer,
-    adversary: Option<Adversary>,
-) -> Result<(ModuleOptimizer, Option<Adversary>), CheckpointError> {
+    adversary: &mut Option<Adversary>,
+    lecam: Option<LecamEma>,
+) -> Result<ModuleOptimizer, CheckpointError> {
     load_model(dir, model)?;
     let optim = load_optimizer(&dir.join("optimizer.bpk"), optim)?;
-    let adversary = match adversary {
-        Some(mut adv) => {
-            load_module(&dir.join("discriminator.bpk"), &mut adv.disc)?;
-            let optim = load_optimizer(&dir.join("discriminator_optimizer.bpk"), adv.optim)?;
-            let ema = load_state(dir)?
-                .lecam
-                .ok_or_else(|| bad(&dir.join("state.json"), "no LeCAM anchors for the GAN"))?;
-            Some(Adversary {
-                disc: adv.disc,
-                optim,
-                ema,
-            })
-        }
-        None => None,
-    };
-    Ok((optim, adversary))
+    if let Some(mut adv) = adversary.take() {
+        load_module(&dir.join("discriminator.bpk"), &mut adv.disc)?;
+        let d_optim = load_optimizer(&dir.join("discriminator_optimizer.bpk"), adv.optim)?;
+        let ema =
+            lecam.ok_or_else(|| bad(&dir.join("state.json"), "no LeCAM anchors for the GAN"))?;
+        *adversary = Some(Adversary {
+            disc: adv.disc,
+            optim: d_optim,
+            ema,
+        });
+    }
+    Ok(optim)
 }

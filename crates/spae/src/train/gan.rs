@@ -5,8 +5,8 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::{relu, softplus};
 use burn::tensor::{Device, Tensor};
 
-use super::{to_vec, LossConfig, TrainConfig};
-use crate::model::Discriminator;
+use super::{to_vec, LossConfig};
+use crate::model::{Discriminator, DiscriminatorConfig};
 
 /// Non-saturating generator loss: `mean softplus(-D(I_hat))` (= `-log sigmoid(D(I_hat))`).
 pub fn generator_loss(fake_logits: Tensor<1>) -> Tensor<1> {
@@ -52,14 +52,20 @@ pub struct DiscStats {
 }
 
 impl Adversary {
-    pub fn new(cfg: &TrainConfig, device: &Device) -> Self {
-        Adversary {
-            disc: cfg
-                .discriminator
-                .init(cfg.model.image_size, cfg.model.image_channels, device),
-            optim: cfg.loss.optimizer(),
+    /// With the GAN on (`loss.gan > 0`), a fresh discriminator of `disc` for square images (or
+    /// frames) of `size` pixels and `channels` channels, with the optimizer of `loss`.
+    pub fn of(
+        loss: &LossConfig,
+        disc: &DiscriminatorConfig,
+        size: usize,
+        channels: usize,
+        device: &Device,
+    ) -> Option<Self> {
+        (loss.gan > 0.0).then(|| Adversary {
+            disc: disc.init(size, channels, device),
+            optim: loss.optimizer(),
             ema: LecamEma::default(),
-        }
+        })
     }
 
     /// One discriminator step on real images and (detached) reconstructions: update the

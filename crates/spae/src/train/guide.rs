@@ -8,7 +8,9 @@ use std::path::Path;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 
-use super::{latent_rows, layer_target, QuantContext, TrainConfig, TrainError};
+#[cfg(doc)]
+use super::latent_rows;
+use super::{layer_target, TrainConfig, TrainError};
 use crate::assets::Assets;
 use crate::codebook::Codebook;
 use crate::data::ImageSet;
@@ -69,21 +71,22 @@ impl Guide {
     /// Eq. 7 averaged over the guided layers present in the pyramid: for every position a
     /// target drawn uniformly from its image's pool (`keys`: one per image). `None` if no
     /// position had a target.
+    /// `z` holds the encoder's latent rows `[B, positions, d]` ([`latent_rows`]) laid out by
+    /// `layout` (the 2-D pyramid of an image model, the 3-D one of a video model).
     pub fn loss(
         &self,
-        latents: Tensor<4>,
-        ctx: &QuantContext,
+        z: Tensor<3>,
+        layout: &dyn PyramidLayout,
         codes: &PyramidCodes,
         keys: &[u32],
         rng: &mut StdRng,
     ) -> Option<Tensor<1>> {
-        let device = latents.device();
-        let z = latent_rows(latents);
+        let device = z.device();
         let [b, _, d] = z.dims();
-        let layers = self.pools.first()?.len().min(ctx.pyramid.n_layers());
+        let layers = self.pools.first()?.len().min(layout.n_layers());
         let mut total: Option<Tensor<1>> = None;
         for l in 0..layers {
-            let z_l = layer_target(z.clone(), &ctx.pyramid.positions(l), codes, l);
+            let z_l = layer_target(z.clone(), &layout.positions(l), codes, l);
             let n = z_l.dims()[1];
             let (mut rows, mut words) = (Vec::new(), Vec::new());
             for (i, &key) in keys.iter().enumerate().take(b) {
@@ -170,8 +173,6 @@ pub fn score_images(
     image_size: usize,
     device: &Device,
 ) -> Result<ImageScores, TrainError> {
-    let templates = sem.templates.templates();
-    let cache = assets.cache_dir();
     let (text, image_features, per_image) = match &sem.scorer {
         // The label and name scorers: `f_img` is the MiniLM embedding of a text, the class
         // name (per class) or the image's own name (per image).
@@ -197,25 +198,14 @@ pub fn score_images(
                 per_image,
             )
         }
-        ScorerKind::Bridge => {
-            let classifier = EfficientNetLite0::load(&assets.path("efficientnet")?, device)?;
-            let minilm = MiniLm::load(&assets.path("minilm")?, device)?;
-            let names = read_lines(&assets.path("imagenet-classes")?)?;
-            let mut scorer = BridgeScorer::new(classifier, minilm, &names, templates, &cache)?;
-            scorer.options = sem.bridge;
-            let mut rows =
-                per_image_features(set, image_size, |px, n, s| scorer.image_features(px, n, s));
-            crate::scorer::bridge::relate(&mut rows, &sem.bridge, 0);
-            (TextEncoder::MiniLm(Box::new(scorer.text)), rows, true)
-        }
-        ScorerKind::Clip(dir) => {
-            let clip = Clip::load(dir, device)?;
-            let rows = per_image_features(set, image_size, |px, n, s| {
-                let mut f = clip.image_features(px, n, s);
-                f.iter_mut().for_each(|v| normalize(v));
-                f
-            });
-            (TextEncoder::Clip(Box::new(clip)), rows, true)
+        ScorerKind::Bridge | ScorerKind::Clip(_) => {
+            let batch = |idx: &[usize]| rgb_batch(set, idx, image_size);
+            let (text, mut rows) =
+                score_pixels(sem, assets, set.len(), &batch, image_size, device)?;
+            if sem.scorer == ScorerKind::Bridge {
+                crate::scorer::bridge::relate(&mut rows, &sem.bridge, 0);
+            }
+            (text, rows, true)
         }
     };
     Ok(ImageScores {
@@ -223,6 +213,51 @@ pub fn score_images(
         image_features,
         per_image,
     })
+}
+
+/// RGB pixels `[B, 3, S, S]` in `[0, 1]` of the items `idx` of whatever a per-image scorer
+/// reads (training images, the frames of training clips).
+pub type PixelBatch<'a> = dyn Fn(&[usize]) -> Vec<f32> + Sync + 'a;
+
+/// `f_img` of `n` items (read through `batch`, `size` pixels a side) under a scorer that looks
+/// at pixels (`bridge`, `clip:DIR`), before the bridge's set-level post-processing
+/// ([`crate::scorer::bridge::relate`]), with the scorer's text encoder.
+pub fn score_pixels(
+    sem: &SemanticConfig,
+    assets: &Assets,
+    n: usize,
+    batch: &PixelBatch,
+    size: usize,
+    device: &Device,
+) -> Result<(TextEncoder, Vec<Vec<f32>>), TrainError> {
+    match &sem.scorer {
+        ScorerKind::Bridge => {
+            let classifier = EfficientNetLite0::load(&assets.path("efficientnet")?, device)?;
+            let minilm = MiniLm::load(&assets.path("minilm")?, device)?;
+            let names = read_lines(&assets.path("imagenet-classes")?)?;
+            let templates = sem.templates.templates();
+            let mut scorer =
+                BridgeScorer::new(classifier, minilm, &names, templates, &assets.cache_dir())?;
+            scorer.options = sem.bridge;
+            let rows = per_image_features(n, batch, size, |px, n, s| {
+                scorer.image_features(px, n, s)
+            });
+            Ok((TextEncoder::MiniLm(Box::new(scorer.text)), rows))
+        }
+        ScorerKind::Clip(dir) => {
+            let clip = Clip::load(dir, device)?;
+            let rows = per_image_features(n, batch, size, |px, n, s| {
+                let mut f = clip.image_features(px, n, s);
+                f.iter_mut().for_each(|v| normalize(v));
+                f
+            });
+            Ok((TextEncoder::Clip(Box::new(clip)), rows))
+        }
+        ScorerKind::Label | ScorerKind::Name => Err(TrainError::Config(format!(
+            "semantic.scorer {} reads texts (class names, captions), not pixels; use bridge or clip:DIR",
+            sem.scorer
+        ))),
+    }
 }
 
 /// The scorer of `sem` over `set` and the codebook ([`score_images`] and the codebook's token
@@ -235,11 +270,23 @@ pub fn score_set(
     image_size: usize,
     device: &Device,
 ) -> Result<ScoredSet, TrainError> {
+    let scores = score_images(sem, assets, set, image_size, device)?;
+    with_token_features(sem, assets, cb, scores)
+}
+
+/// `scores` with the codebook's token text features under their text encoder (Eq. 5, cached in
+/// [`Assets::cache_dir`]).
+pub fn with_token_features(
+    sem: &SemanticConfig,
+    assets: &Assets,
+    cb: &Codebook,
+    scores: ImageScores,
+) -> Result<ScoredSet, TrainError> {
     let ImageScores {
         text,
         image_features,
         per_image,
-    } = score_images(sem, assets, set, image_size, device)?;
+    } = scores;
     let templates = sem.templates.templates();
     let cache = assets.cache_dir();
     let mut last = 0;
@@ -268,53 +315,70 @@ pub fn build_guide(
     if cfg.semantic.weight <= 0.0 {
         return Ok(None);
     }
-    if let Some(rho) = cfg
-        .semantic
-        .thresholds
-        .iter()
-        .find(|r| !(0.0..=1.0).contains(*r))
-    {
-        return Err(TrainError::Config(format!(
-            "semantic.thresholds: {rho} is outside [0, 1] (Eq. 6 scores lie in [0, 1]; above 1 every pool is empty)"
-        )));
-    }
+    check_thresholds(&cfg.semantic)?;
     let scored = score_set(&cfg.semantic, assets, cb, set, cfg.model.image_size, device)?;
+    Ok(Some(guide_of(&cfg.semantic, cb, &scored, device)))
+}
+
+/// Eq. 4's thresholds must lie in `[0, 1]`, where Eq. 6's scores lie.
+pub fn check_thresholds(sem: &SemanticConfig) -> Result<(), TrainError> {
+    match sem.thresholds.iter().find(|r| !(0.0..=1.0).contains(*r)) {
+        Some(rho) => Err(TrainError::Config(format!(
+            "semantic.thresholds: {rho} is outside [0, 1] (Eq. 6 scores lie in [0, 1]; above 1 every pool is empty)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The guide of a scored set: its pools under `sem.thresholds` and the codebook as a tensor.
+pub fn guide_of(sem: &SemanticConfig, cb: &Codebook, scored: &ScoredSet, device: &Device) -> Guide {
     let codebook = Tensor::<2>::from_data(
         TensorData::new(cb.embeddings.clone(), [cb.len(), cb.dim]),
         device,
     );
-    Ok(Some(Guide::new(
+    Guide::new(
         &scored.image_features,
         &scored.token_features,
-        &cfg.semantic.thresholds,
+        &sem.thresholds,
         codebook,
         scored.per_image,
-    )))
+    )
 }
 
-/// `f_img` of every training image through `score(pixels [B, 3, S, S], B, S)`, gray images
-/// repeated to RGB; batches run in parallel on the rayon pool (the network's own kernels run
-/// on one thread), in image order.
+/// The RGB pixels of images `idx` of `set` at `size` ([`ImageSet::batch_chw`]), gray images
+/// repeated to three channels.
+fn rgb_batch(set: &ImageSet, idx: &[usize], size: usize) -> Vec<f32> {
+    let px = set.batch_chw(idx, size);
+    if set.channels == 3 {
+        px
+    } else {
+        gray_to_rgb(&px, size)
+    }
+}
+
+/// Gray planes `S x S` repeated to RGB `3 x S x S`, plane after plane.
+pub fn gray_to_rgb(px: &[f32], size: usize) -> Vec<f32> {
+    px.chunks(size * size).flat_map(|p| p.repeat(3)).collect()
+}
+
+/// `f_img` of `n` items through `score(pixels [B, 3, S, S], B, S)` on the RGB batches of
+/// `batch`; batches run in parallel on the rayon pool (the network's own kernels run on one
+/// thread), in item order.
 fn per_image_features(
-    set: &ImageSet,
+    n: usize,
+    batch: &PixelBatch,
     size: usize,
     score: impl Fn(Vec<f32>, usize, usize) -> Vec<Vec<f32>> + Sync,
 ) -> Vec<Vec<f32>> {
     use rayon::prelude::*;
-    let idx: Vec<usize> = (0..set.len()).collect();
+    let idx: Vec<usize> = (0..n).collect();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let parts: Vec<Vec<Vec<f32>>> = idx
         .par_chunks(IMAGE_BATCH)
         .map(|chunk| {
-            let px = set.batch_chw(chunk, size);
-            let rgb = if set.channels == 3 {
-                px
-            } else {
-                px.chunks(size * size).flat_map(|p| p.repeat(3)).collect()
-            };
-            let f = score(rgb, chunk.len(), size);
-            let n = done.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed);
-            tracing::info!("image features: {} / {}", n + chunk.len(), set.len());
+            let f = score(batch(chunk), chunk.len(), size);
+            let k = done.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed);
+            tracing::info!("image features: {} / {n}", k + chunk.len());
             f
         })
         .collect();

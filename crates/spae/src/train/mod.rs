@@ -272,17 +272,18 @@ pub struct Critics {
     pub guide: Option<Guide>,
 }
 
-/// What one step trains on.
-pub struct Step {
-    /// Images `[B, C, S, S]` in `[0, 1]`.
-    pub images: Tensor<4>,
+/// What one step trains on: a batch of images (`D = 4`) or of clips (`D = 5`,
+/// [`video::VideoStep`]).
+pub struct Step<const D: usize = 4> {
+    /// Images `[B, C, S, S]` or clips `[B, C, T, S, S]`, in `[0, 1]`.
+    pub images: Tensor<D>,
     /// Pyramid depth the decoder reconstructs from.
     pub depth: usize,
     pub lr: f64,
     /// Whether the GAN term and the discriminator step are on (after `gan_start`).
     pub gan: bool,
     /// The guide's key of each image: its class label (label scorer) or its training-set index
-    /// (per-image scorers); empty without guidance.
+    /// (per-image scorers, and every clip); empty without guidance.
     pub keys: Vec<u32>,
     /// Seed of this step's semantic targets (Eq. 7 draws them at random).
     pub seed: u64,
@@ -336,24 +337,19 @@ pub fn train_step(
         stats.codebook = scalar(&q);
         terms.codebook = Some(q);
     }
-    if let Some(lpips) = &critics.lpips {
-        let p = lpips
-            .distance_unit(f.images.clone(), images.clone())
-            .mean()
-            .reshape([1]);
-        stats.perceptual = scalar(&p);
-        terms.perceptual = Some(p);
-    }
-    let adversary = critics.adversary.as_mut().filter(|_| step.gan);
-    if let Some(adv) = &adversary {
-        let g = gan::generator_loss(adv.disc.forward(f.images.clone()));
-        stats.gan = scalar(&g);
-        terms.gan = Some(g);
-    }
+    critic_terms(
+        critics, step.gan, &f.images, &images, &mut terms, &mut stats,
+    );
     let mut loss = appearance_loss(terms, cfg);
     if let Some(guide) = &critics.guide {
         let mut rng = StdRng::seed_from_u64(step.seed);
-        if let Some(l_sem) = guide.loss(f.latents, ctx, &f.codes, &step.keys, &mut rng) {
+        if let Some(l_sem) = guide.loss(
+            latent_rows(f.latents),
+            &ctx.pyramid,
+            &f.codes,
+            &step.keys,
+            &mut rng,
+        ) {
             stats.semantic = scalar(&l_sem);
             loss = total_loss(loss, l_sem, sem_cfg.weight, sem_cfg.dynamic_weight);
         }
@@ -364,7 +360,7 @@ pub fn train_step(
     phases.backward = lap(&mut t);
     let model = optim.step(step.lr, model, grads);
     phases.optimizer = lap(&mut t);
-    if let Some(adv) = adversary {
+    if let Some(adv) = critics.adversary.as_mut().filter(|_| step.gan) {
         let d = adv.step(images, f.images, cfg, step.lr);
         stats.disc = d.loss;
         stats.lecam = d.lecam;
@@ -372,6 +368,33 @@ pub fn train_step(
     }
     stats.phases = phases;
     Ok((model, stats))
+}
+
+/// Eq. 8's critic terms of reconstructions `fake` against `real` (images `[B, C, S, S]`, or
+/// every frame of a clip batch), into `terms` and `stats`: LPIPS with `critics.lpips`, the
+/// generator's non-saturating GAN loss with `critics.adversary` when `gan` is on.
+pub(crate) fn critic_terms(
+    critics: &Critics,
+    gan: bool,
+    fake: &Tensor<4>,
+    real: &Tensor<4>,
+    terms: &mut AppearanceTerms,
+    stats: &mut StepStats,
+) {
+    let scalar = |t: &Tensor<1>| to_vec(t.clone().detach())[0];
+    if let Some(lpips) = &critics.lpips {
+        let p = lpips
+            .distance_unit(fake.clone(), real.clone())
+            .mean()
+            .reshape([1]);
+        stats.perceptual = scalar(&p);
+        terms.perceptual = Some(p);
+    }
+    if let Some(adv) = critics.adversary.as_ref().filter(|_| gan) {
+        let g = gan::generator_loss(adv.disc.forward(fake.clone()));
+        stats.gan = scalar(&g);
+        terms.gan = Some(g);
+    }
 }
 
 #[cfg(test)]
@@ -488,7 +511,9 @@ mod tests {
         let latents =
             Tensor::<4>::from_data(TensorData::new(vec![6.0, 8.0], [1, 2, 1, 1]), &device);
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-        let loss = guide.loss(latents, &ctx, &codes, &[0], &mut rng).unwrap();
+        let loss = guide
+            .loss(latent_rows(latents), &ctx.pyramid, &codes, &[0], &mut rng)
+            .unwrap();
         let expected = 4.0 + (1.0 + (-4.0f32).exp()).ln();
         assert!((to_vec(loss)[0] - expected).abs() < 1e-5);
     }

@@ -26,7 +26,7 @@ pub use crate::data::{named_dataset, HOLD_OUT_EVERY};
 use crate::data::{tile_images, write_png, DataError, ImageSet, Split};
 use crate::eval::lpips::Lpips;
 use crate::labels::{LabelsSeen, LabelsUsed};
-use crate::model::SpaeModel;
+use crate::model::{DiscriminatorConfig, SpaeModel};
 use crate::pyramid::{PyramidError, PyramidLayout};
 use crate::scorer::ScorerError;
 use crate::setup::SetupError;
@@ -173,24 +173,39 @@ pub fn critics(
     set: &ImageSet,
     device: &Device,
 ) -> Result<Critics, TrainError> {
+    let m = &cfg.model;
     Ok(Critics {
         guide: build_guide(cfg, assets, cb, set, device)?,
-        adversary: (cfg.loss.gan > 0.0).then(|| Adversary::new(cfg, device)),
-        lpips: perceptual_net(&cfg.loss, assets, device)?,
+        ..appearance_critics(
+            &cfg.loss,
+            &cfg.discriminator,
+            m.image_size,
+            m.image_channels,
+            assets,
+            device,
+        )?
     })
 }
 
-/// LPIPS when the loss has a perceptual term (`loss.perceptual > 0`), for the image and the
-/// video loops.
-pub(crate) fn perceptual_net(
+/// The critics of Eq. 8 for the image and the video loops, freshly initialised, without a
+/// guide: the discriminator of images (or frames) of `size` pixels and `channels` channels when
+/// `loss.gan > 0`, LPIPS when `loss.perceptual > 0`.
+pub(crate) fn appearance_critics(
     loss: &LossConfig,
+    disc: &DiscriminatorConfig,
+    size: usize,
+    channels: usize,
     assets: &Assets,
     device: &Device,
-) -> Result<Option<Lpips>, TrainError> {
-    match loss.perceptual > 0.0 {
-        true => Ok(Some(Lpips::load(&assets.path("lpips")?, device)?)),
-        false => Ok(None),
-    }
+) -> Result<Critics, TrainError> {
+    Ok(Critics {
+        guide: None,
+        adversary: Adversary::of(loss, disc, size, channels, device),
+        lpips: match loss.perceptual > 0.0 {
+            true => Some(Lpips::load(&assets.path("lpips")?, device)?),
+            false => None,
+        },
+    })
 }
 
 /// Trains (or, with `resume`, continues) the run in `run_dir`, calling `on_step` after every
@@ -220,10 +235,8 @@ pub fn train(
     let mut start = 0;
     let mut resumed_labels = None;
     if let Some((dir, state)) = resume_point(run_dir, resume, cfg, &cb_fingerprint)? {
-        let (o, adversary) =
-            checkpoint::load_into(&dir, &mut model, optim, critics.adversary.take())?;
-        optim = o;
-        critics.adversary = adversary;
+        optim =
+            checkpoint::load_into(&dir, &mut model, optim, &mut critics.adversary, state.lecam)?;
         start = state.step;
         resumed_labels = state.labels;
     }

@@ -1,18 +1,25 @@
 //! Training the video tokenizer (issue 19): the 3-D model's quantized forward pass over a
-//! [`VideoPyramid`] (SAQ, Eqs. 2-3, on 3-D positions) and its appearance step (Eq. 8: L2 +
-//! commitment + LPIPS frame by frame).
+//! [`VideoPyramid`] (SAQ, Eqs. 2-3, on 3-D positions), its step (Eq. 8: L2 + commitment +
+//! LPIPS and a GAN frame by frame; Eq. 9 with the semantic loss of the top layers), and the
+//! semantic guide of a set of clips (Eqs. 4-6 with a per-clip score).
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 
+use super::guide::{check_thresholds, gray_to_rgb, guide_of, score_pixels, with_token_features};
 use super::{
-    appearance_loss, commitment_rows, latent_rows, quantize_channels, AppearanceTerms, LossConfig,
-    StepStats,
+    appearance_loss, commitment_rows, critic_terms, latent_rows, quantize_channels, total_loss,
+    AppearanceTerms, Critics, Guide, ImageScores, LossConfig, Step, StepStats, TrainError,
 };
-use crate::eval::lpips::Lpips;
+use crate::assets::Assets;
+use crate::codebook::Codebook;
+use crate::config::VideoTrainConfig;
 use crate::model::video::VideoSpaeModel;
 use crate::pyramid::{PyramidError, VideoPyramid};
 use crate::quantizer::PyramidCodes;
+use crate::semantic::{ScorerKind, SemanticConfig};
 use crate::setup::QuantContext;
 use crate::tensor::{clip_frames, to_vec};
 
@@ -46,50 +53,151 @@ pub fn video_forward(
     })
 }
 
-/// One step on an autodiff device: Eq. 8's appearance loss ([`appearance_loss`]; its L2 and
-/// commitment terms, the latter over the 3-D pyramid, and with `lpips` the perceptual term as
-/// the mean LPIPS over every frame), decoded from the first `depth` layers, then Adam with
-/// learning rate `lr`.
-#[allow(clippy::too_many_arguments)]
+/// What one video step trains on: its `images` are clips `[B, C, T, S, S]`, and its keys the
+/// clips' indices in the training set.
+pub type VideoStep = Step<5>;
+
+/// One step on an autodiff device: Eq. 8's appearance loss ([`appearance_loss`]: L2, the
+/// commitment over the 3-D pyramid, with `critics.lpips` the mean LPIPS over every frame, with
+/// `critics.adversary` and `step.gan` the generator's GAN loss of every frame), with
+/// `critics.guide` Eq. 9's `alpha * w * L_sem` on the top layers ([`total_loss`]), then Adam;
+/// with the GAN on, one discriminator step with LeCAM on the frames.
 pub fn video_step(
     model: VideoSpaeModel,
     optim: &mut ModuleOptimizer,
     ctx: &VideoContext,
-    clips: Tensor<5>,
-    depth: usize,
-    lr: f64,
-    cfg: &LossConfig,
-    lpips: Option<&Lpips>,
+    loss_cfg: &LossConfig,
+    sem: &SemanticConfig,
+    critics: &mut Critics,
+    step: VideoStep,
 ) -> Result<(VideoSpaeModel, StepStats), PyramidError> {
-    let f = video_forward(&model, ctx, clips.clone(), depth)?;
+    let clips = step.images;
+    let f = video_forward(&model, ctx, clips.clone(), step.depth)?;
     let l2 = (f.clips.clone() - clips.clone())
         .square()
         .mean()
         .reshape([1]);
-    let commit = commitment_rows(latent_rows(f.latents), &ctx.pyramid, &ctx.search, &f.codes);
-    let perceptual = lpips.map(|n| {
-        n.distance_unit(clip_frames(f.clips), clip_frames(clips))
-            .mean()
-            .reshape([1])
-    });
+    let z = latent_rows(f.latents);
+    let commit = commitment_rows(z.clone(), &ctx.pyramid, &ctx.search, &f.codes);
+    let (fake, real) = (clip_frames(f.clips), clip_frames(clips));
     let scalar = |t: &Tensor<1>| to_vec(t.clone().detach())[0];
     let mut stats = StepStats {
         l2: scalar(&l2),
         commitment: scalar(&commit),
         ..StepStats::default()
     };
-    if let Some(p) = &perceptual {
-        stats.perceptual = scalar(p);
-    }
-    let terms = AppearanceTerms {
+    let mut terms = AppearanceTerms {
         l2,
         commitment: commit,
         codebook: None,
-        perceptual,
+        perceptual: None,
         gan: None,
     };
-    let loss = appearance_loss(terms, cfg);
+    critic_terms(critics, step.gan, &fake, &real, &mut terms, &mut stats);
+    let mut loss = appearance_loss(terms, loss_cfg);
+    if let Some(guide) = &critics.guide {
+        let mut rng = StdRng::seed_from_u64(step.seed);
+        if let Some(l_sem) = guide.loss(z, &ctx.pyramid, &f.codes, &step.keys, &mut rng) {
+            stats.semantic = scalar(&l_sem);
+            loss = total_loss(loss, l_sem, sem.weight, sem.dynamic_weight);
+        }
+    }
     stats.loss = scalar(&loss);
     let grads = GradientsParams::from_grads(loss.backward(), &model);
-    Ok((optim.step(lr, model, grads), stats))
+    let model = optim.step(step.lr, model, grads);
+    if let Some(adv) = critics.adversary.as_mut().filter(|_| step.gan) {
+        let d = adv.step(real, fake, loss_cfg, step.lr);
+        stats.disc = d.loss;
+        stats.lecam = d.lecam;
+    }
+    Ok((model, stats))
+}
+
+/// A clip's `f_img`: the mean of the features of its `k` scored frames (consecutive rows of
+/// `frames`). Eq. 5's score `f_img . t(k)` is linear in `f_img`, so the clip's score of every
+/// word is the mean of its frames' scores, the per-clip score of issue 19.
+pub fn per_clip_features(frames: &[Vec<f32>], k: usize) -> Vec<Vec<f32>> {
+    frames
+        .chunks(k.max(1))
+        .map(|rows| {
+            let mut mean = vec![0f32; rows[0].len()];
+            for r in rows {
+                for (m, v) in mean.iter_mut().zip(r) {
+                    *m += v / rows.len() as f32;
+                }
+            }
+            mean
+        })
+        .collect()
+}
+
+/// The semantic guide of a video run (`semantic.weight > 0`; `None` otherwise): the scorer
+/// reads the [`VideoTrainConfig::scored_frames`] of every training clip of `clips` (clip after
+/// clip, frame after frame), a clip's `f_img` is their mean ([`per_clip_features`]), and its
+/// candidate pools follow (Eqs. 4, 6). Keys are clip indices.
+pub fn build_video_guide(
+    cfg: &VideoTrainConfig,
+    assets: &Assets,
+    cb: &Codebook,
+    clips: &[f32],
+    device: &Device,
+) -> Result<Option<Guide>, TrainError> {
+    let sem = &cfg.semantic;
+    if sem.weight <= 0.0 {
+        return Ok(None);
+    }
+    check_thresholds(sem)?;
+    let shape = cfg.model.clip_shape();
+    let (per_clip, size, channels) = (shape.per_clip(), shape.size, shape.channels);
+    let per_frame = channels * size * size;
+    let picked = cfg.scored_frame_indices();
+    let k = picked.len();
+    let n = clips.len() / per_clip * k;
+    let batch = |idx: &[usize]| -> Vec<f32> {
+        idx.iter()
+            .flat_map(|&i| {
+                let start = i / k * per_clip + picked[i % k] * per_frame;
+                let px = &clips[start..start + per_frame];
+                match channels {
+                    3 => px.to_vec(),
+                    _ => gray_to_rgb(px, size),
+                }
+            })
+            .collect::<Vec<f32>>()
+    };
+    tracing::info!("scoring {k} frames of each of {} clips", n / k.max(1));
+    let (text, frames) = score_pixels(sem, assets, n, &batch, size, device)?;
+    let mut rows = per_clip_features(&frames, k);
+    if sem.scorer == ScorerKind::Bridge {
+        crate::scorer::bridge::relate(&mut rows, &sem.bridge, 0);
+    }
+    let scores = ImageScores {
+        text,
+        image_features: rows,
+        per_image: true,
+    };
+    let scored = with_token_features(sem, assets, cb, scores)?;
+    Ok(Some(guide_of(sem, cb, &scored, device)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clip_scores_the_mean_of_its_frames() {
+        // Two clips of two frames: (1, 0), (0, 1) -> (0.5, 0.5); (2, 2), (4, 0) -> (3, 1).
+        let frames = vec![
+            vec![1.0, 0.0],
+            vec![0.0, 1.0],
+            vec![2.0, 2.0],
+            vec![4.0, 0.0],
+        ];
+        let clips = per_clip_features(&frames, 2);
+        assert_eq!(clips, vec![vec![0.5, 0.5], vec![3.0, 1.0]]);
+        // Against the word t = (1, 2): frame scores 1 and 2, the clip's 1.5 = 0.5 + 2 * 0.5.
+        let t = [1.0f32, 2.0];
+        let s = |f: &[f32]| f.iter().zip(&t).map(|(a, b)| a * b).sum::<f32>();
+        assert_eq!(s(&clips[0]), (s(&frames[0]) + s(&frames[1])) / 2.0);
+    }
 }

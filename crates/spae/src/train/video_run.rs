@@ -11,11 +11,12 @@ use burn::tensor::{Device, Tensor};
 use rand::Rng;
 
 use super::checkpoint::{self, State};
-use super::run::perceptual_net;
+use super::run::appearance_critics;
 use super::run_folder::{resume_point, step_rng, step_tail, Metrics};
-use super::video::{video_forward, video_step, VideoContext};
-use super::{learning_rate, StepRecord, TrainError};
+use super::video::{build_video_guide, video_forward, video_step, VideoContext, VideoStep};
+use super::{learning_rate, Critics, StepRecord, TrainError};
 use crate::assets::Assets;
+use crate::codebook::Codebook;
 use crate::config::VideoTrainConfig;
 use crate::data::video::{video_split, ClipShape};
 use crate::data::{tile_images, write_png, Split};
@@ -25,9 +26,8 @@ use crate::quantizer::{NearestSearch, QuantizerKind};
 use crate::setup::{load_codebook_at, QuantContext, SetupError};
 use crate::tensor::{clips_to_tensor, tensor_to_clips};
 
-/// The codebook, 3-D pyramid and nearest-word search of a configuration, with the codebook's
-/// fingerprint.
-pub fn video_context(cfg: &VideoTrainConfig) -> Result<(VideoContext, String), TrainError> {
+/// The codebook, 3-D pyramid and nearest-word search of a configuration, with the codebook.
+pub fn video_context(cfg: &VideoTrainConfig) -> Result<(VideoContext, Codebook), TrainError> {
     let cb = load_codebook_at(&cfg.codebook, cfg.model.latent_dim)?;
     let pyramid = cfg
         .video_pyramid()
@@ -37,7 +37,7 @@ pub fn video_context(cfg: &VideoTrainConfig) -> Result<(VideoContext, String), T
         pyramid,
         search: NearestSearch::new(&cb.embeddings, cb.dim),
     };
-    Ok((ctx, cb.fingerprint()))
+    Ok((ctx, cb))
 }
 
 /// `[B, C, T, S, S]` clips `idx` of `pixels` (clip after clip, frame after frame).
@@ -67,7 +67,8 @@ pub fn train_video(
 ) -> Result<usize, TrainError> {
     cfg.validate()
         .map_err(|e| TrainError::Config(e.to_string()))?;
-    let (ctx, fingerprint) = video_context(cfg)?;
+    let (ctx, cb) = video_context(cfg)?;
+    let fingerprint = cb.fingerprint();
     let shape = cfg.model.clip_shape();
     let clips = video_split(cfg, assets, Split::Train, cfg.data.clips, cfg.run.seed)?.pixels;
     let base = device.clone();
@@ -75,12 +76,13 @@ pub fn train_video(
     device.seed(cfg.run.seed);
     let mut model = cfg.model.init(&device);
     let mut optim = cfg.loss.optimizer();
+    let mut critics = video_critics(cfg, assets, &cb, &clips, &device)?;
     let mut start = 0;
     if let Some((dir, state)) = resume_point(run_dir, resume, cfg, &fingerprint)? {
-        optim = checkpoint::load_into(&dir, &mut model, optim, None)?.0;
+        optim =
+            checkpoint::load_into(&dir, &mut model, optim, &mut critics.adversary, state.lecam)?;
         start = state.step;
     }
-    let lpips = perceptual_net(&cfg.loss, assets, &device)?;
     let mut metrics = Metrics::open(run_dir, start)?;
     let (first_depth, layers) = (ctx.pyramid.first_decodable_depth(), ctx.pyramid.n_layers());
     let n_clips = clips.len() / shape.per_clip();
@@ -93,8 +95,26 @@ pub fn train_video(
         let depth = rng.random_range(first_depth..=layers);
         let l = &cfg.loss;
         let lr = learning_rate(step, cfg.run.steps, l.lr, l.warmup_steps, l.cooldown_steps);
-        let x = clip_batch(&clips, &idx, shape, &device);
-        let (m, stats) = video_step(model, &mut optim, &ctx, x, depth, lr, l, lpips.as_ref())?;
+        let step_in = VideoStep {
+            images: clip_batch(&clips, &idx, shape, &device),
+            depth,
+            lr,
+            gan: step >= l.gan_start,
+            keys: match critics.guide {
+                Some(_) => idx.iter().map(|&i| i as u32).collect(),
+                None => Vec::new(),
+            },
+            seed: rng.random(),
+        };
+        let (m, stats) = video_step(
+            model,
+            &mut optim,
+            &ctx,
+            l,
+            &cfg.semantic,
+            &mut critics,
+            step_in,
+        )?;
         model = m;
         let rec = StepRecord {
             step: step + 1,
@@ -113,17 +133,41 @@ pub fn train_video(
             let state = State {
                 step: step + 1,
                 config: cfg.clone(),
-                lecam: None,
+                lecam: critics.adversary.as_ref().map(|a| a.ema),
                 codebook: Some(fingerprint.clone()),
                 labels: None,
             };
-            checkpoint::save(run_dir, &model, &optim, None, &state)?;
+            checkpoint::save(run_dir, &model, &optim, critics.adversary.as_ref(), &state)?;
         }
         if !go_on {
             return Ok(step + 1);
         }
     }
     Ok(cfg.run.steps)
+}
+
+/// The per-frame discriminator (when `loss.gan > 0`), LPIPS (when `loss.perceptual > 0`) and
+/// the per-clip semantic guide (when `semantic.weight > 0`) of a video configuration, freshly
+/// initialised.
+fn video_critics(
+    cfg: &VideoTrainConfig,
+    assets: &Assets,
+    cb: &Codebook,
+    clips: &[f32],
+    device: &Device,
+) -> Result<Critics, TrainError> {
+    let m = &cfg.model;
+    Ok(Critics {
+        guide: build_video_guide(cfg, assets, cb, clips, device)?,
+        ..appearance_critics(
+            &cfg.loss,
+            &cfg.discriminator,
+            m.image_size,
+            m.image_channels,
+            assets,
+            device,
+        )?
+    })
 }
 
 /// Clips shown in the sample sheets: the first of the training set.
