@@ -202,6 +202,26 @@ fn a_video_tokenizer_trains_resumes_and_round_trips_a_clip() {
     assert!(
         dir.path().join("ev/video.png").exists() && dir.path().join("ev/video-recon.png").exists()
     );
+    // The words each layer uses over the 3 clips: 1, 4 and 32 positions a clip, at least one
+    // distinct word and at most one per position; the top words' counts add up to at most all.
+    let usage = report["word_usage"].as_array().unwrap();
+    assert_eq!(usage.len(), 3);
+    for (u, per_clip) in usage.iter().zip([1, 4, 32]) {
+        let (positions, distinct) = (
+            u["positions"].as_u64().unwrap(),
+            u["distinct"].as_u64().unwrap(),
+        );
+        assert_eq!(positions, 3 * per_clip, "{u}");
+        assert!((1..=positions).contains(&distinct), "{u}");
+        let top: u64 = u["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["count"].as_u64().unwrap())
+            .sum();
+        assert!(top <= positions && top > 0, "{u}");
+    }
+    assert!(out.contains("layer 3:"), "{out}");
 
     // In-context frame prediction by the frozen SmolLM2: 2 frames given, 2 predicted; one
     // example in context, a whole layer per pass (3 passes).

@@ -11,6 +11,7 @@ use spae::assets::Assets;
 use spae::data::video::video_split;
 use spae::data::{tile_images, write_png, Split};
 use spae::device::Device;
+use spae::eval::concepts::word_usage;
 use spae::eval::fid::{frechet_distance, FeatureStats};
 use spae::eval::inception::{FidInception, FEATURES};
 use spae::eval::lpips::Lpips;
@@ -66,10 +67,14 @@ pub fn eval(e: VideoEval, assets: &Assets, device: &Device) -> Result<()> {
     let mut first = vec![Vec::new(); depths.len()];
     let mut features = vec![Vec::new(); depths.len()];
     let mut sums = vec![(0.0, 0.0, 0.0, vec![0.0; frames]); depths.len()];
+    let mut layer_words = vec![Vec::new(); pyramid.n_layers()];
     for c in (0..n).step_by(chunk) {
         let b = chunk.min(n - c);
         let clips = &x[c * per..(c + b) * per];
         let codes = tok.encode_codes(clips)?;
+        for (all, l) in layer_words.iter_mut().zip(&codes.tokens) {
+            all.extend_from_slice(l);
+        }
         for (k, &depth) in depths.iter().enumerate() {
             let y = tok.decode_codes(&codes.tokens[..depth], b, depth)?;
             let m = image_metrics(&lpips, clips, &y, [b * frames, ch, size], device);
@@ -125,6 +130,32 @@ pub fn eval(e: VideoEval, assets: &Assets, device: &Device) -> Result<()> {
             r.depth, r.tokens, r.psnr, r.ssim, r.lpips
         );
     }
+    // How many of the codebook's words each layer uses over the held-out clips.
+    let cb = tok.codebook();
+    let text = |w: u32| format!("{:?}", cb.words[w as usize].text);
+    let mut usage = Vec::new();
+    println!("words per layer: distinct / positions (most frequent)");
+    for (l, words) in layer_words.iter().enumerate() {
+        let u = word_usage(words, 3);
+        let top: Vec<String> = u
+            .top
+            .iter()
+            .map(|&(w, c)| format!("{} {c}", text(w)))
+            .collect();
+        println!(
+            "  layer {}: {} / {} ({})",
+            l + 1,
+            u.distinct,
+            u.positions,
+            top.join(", ")
+        );
+        usage.push(serde_json::json!({
+            "layer": l + 1,
+            "positions": u.positions,
+            "distinct": u.distinct,
+            "top": u.top.iter().map(|&(w, c)| serde_json::json!({"word": cb.words[w as usize].text, "count": c})).collect::<Vec<_>>(),
+        }));
+    }
     let shown = n.min(chunk);
     let mut sheet = Vec::new();
     for i in 0..shown {
@@ -161,6 +192,7 @@ pub fn eval(e: VideoEval, assets: &Assets, device: &Device) -> Result<()> {
         "channels": ch,
         "size": size,
         "depths": rows,
+        "word_usage": usage,
     });
     write_atomic(out, &serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("{}: cannot write", out.display()))?;

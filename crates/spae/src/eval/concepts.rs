@@ -46,6 +46,32 @@ pub fn nearest_neighbour_accuracy(features: &[Vec<f32>], labels: &[u32]) -> f64 
     correct as f64 / n as f64
 }
 
+/// How much of the vocabulary a layer's words use: the number of distinct words among `words`
+/// (every position of every clip or image) and the most frequent ones with their counts (most
+/// first, ties by smaller id). A tokenizer whose words collapse onto a few hubs uses a handful.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct WordUsage {
+    pub positions: usize,
+    pub distinct: usize,
+    /// `(word, count)` of the `top` most frequent words.
+    pub top: Vec<(u32, usize)>,
+}
+
+/// [`WordUsage`] of `words`, with its `top` most frequent words.
+pub fn word_usage(words: &[u32], top: usize) -> WordUsage {
+    let mut counts = std::collections::HashMap::<u32, usize>::new();
+    for &w in words {
+        *counts.entry(w).or_default() += 1;
+    }
+    let mut ranked: Vec<(u32, usize)> = counts.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    WordUsage {
+        positions: words.len(),
+        distinct: ranked.len(),
+        top: ranked.into_iter().take(top).collect(),
+    }
+}
+
 /// Agreement of one word per image (e.g. the top word) over labelled images: the probability
 /// that two distinct images share their word, among pairs of the same class (`within`) and of
 /// different classes (`across`). Words that carry the concept have `within` well above
@@ -162,5 +188,21 @@ mod tests {
         let mi = mutual_information(&[1, 1, 2, 2], &[0, 0, 0, 1]);
         let h_y = -(0.75f64 * 0.75f64.log2() + 0.25 * 0.25f64.log2());
         assert!((mi - (h_y - 0.5)).abs() < 1e-12, "{mi}");
+    }
+
+    #[test]
+    fn word_usage_by_hand() {
+        // 7 positions over words 5 5 2 9 2 5 1: 4 distinct; 5 three times, 2 twice, then the
+        // ties 1 and 9 (once each) by id.
+        let u = word_usage(&[5, 5, 2, 9, 2, 5, 1], 3);
+        assert_eq!(
+            u,
+            WordUsage {
+                positions: 7,
+                distinct: 4,
+                top: vec![(5, 3), (2, 2), (1, 1)],
+            }
+        );
+        assert_eq!(word_usage(&[], 3).distinct, 0);
     }
 }
