@@ -177,12 +177,62 @@ pub fn build_video_guide(
         per_image: true,
     };
     let scored = with_token_features(sem, assets, cb, scores)?;
-    Ok(Some(guide_of(sem, cb, &scored, device)))
+    let guide = guide_of(sem, cb, &scored, device);
+    for l in 0..sem.thresholds.len() {
+        let (distinct, common) = pool_summary(&guide, n / k.max(1), l, 5);
+        let common: Vec<String> = common
+            .iter()
+            .map(|&(w, c)| format!("{:?} {c}", cb.words[w as usize].text))
+            .collect();
+        tracing::info!(
+            "guided layer {}: {distinct} distinct candidate pools over the clips; words in most pools: {}",
+            l + 1,
+            common.join(", ")
+        );
+    }
+    Ok(Some(guide))
+}
+
+/// How different the clips' candidate pools of guided layer `layer` are: the number of distinct
+/// pools among the first `clips` keys, and the `top` words in most pools with how many pools
+/// hold them.
+pub fn pool_summary(
+    guide: &Guide,
+    clips: usize,
+    layer: usize,
+    top: usize,
+) -> (usize, Vec<(u32, usize)>) {
+    let pools: std::collections::HashSet<&[u32]> =
+        (0..clips).map(|c| guide.pool(c, layer)).collect();
+    let all: Vec<u32> = (0..clips)
+        .flat_map(|c| guide.pool(c, layer).iter().copied())
+        .collect();
+    let usage = crate::eval::concepts::word_usage(&all, top);
+    (pools.len(), usage.top)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pools_summarised_by_hand() {
+        use crate::semantic::features::TextFeatures;
+        // Three clips over three words t = e1, e2, e3; features e1, e1 + 0.5 e2, e3. Eq. 6
+        // scores (min-max per clip) at threshold 0.9: pools {w0}, {w0}, {w2}.
+        let text = TextFeatures {
+            dim: 3,
+            rows: vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+        };
+        let f = vec![
+            vec![1.0, 0.0, 0.0],
+            vec![1.0, 0.5, 0.0],
+            vec![0.0, 0.0, 1.0],
+        ];
+        let cb = Tensor::<2>::zeros([3, 3], &Device::flex());
+        let guide = Guide::new(&f, &text, &[0.9], cb, true);
+        assert_eq!(pool_summary(&guide, 3, 0, 2), (2, vec![(0, 2), (2, 1)]));
+    }
 
     #[test]
     fn a_clip_scores_the_mean_of_its_frames() {
