@@ -2,9 +2,12 @@
 # The GPU check of issue 17, in two halves.
 #
 #   scripts/device-check.sh prepare   here (Rust, assets): builds the bundle the device machine
-#                                     needs into target/device-check/ (stripped release binary,
-#                                     a Fashion-MNIST subset, a subset of the SmolLM2 codebook,
-#                                     the configuration); prints its size (at most 64 MiB travel).
+#                                     needs into target/device-check/: the stripped release binary
+#                                     and, with scripts/cuda-build.sh, the `--features cuda` one
+#                                     (both xz-compressed), a Fashion-MNIST subset, 64 test images
+#                                     as PNG, a subset of the SmolLM2 codebook, the configurations;
+#                                     prints its size (at most 64 MiB travel). CUDA=0 skips the
+#                                     CUDA build.
 #   scripts/device-check.sh run       on the device machine (no Rust, no network; Python with
 #                                     torch): writes its figures under $OUT (default
 #                                     results/device-check).
@@ -12,13 +15,19 @@
 # With the device tool:  run(command="scripts/device-check.sh run", carry=["target/device-check"])
 #
 # What `run` measures, each with its JSON and table in $OUT:
-#  1. train-cpu.json   spae's step on the machine's CPU cores against the PyTorch twin on the
-#                      same cores, per phase (`spae bench train --compare-torch`).
-#  2. train-twin-cuda.json  the same, the twin on the GPU: the twin's images/s on CUDA (spae's
-#                      column is still its CPU).
-#  3. spae on the GPU, only where target/device-check/spae-cuda exists: a build with
-#     `--features cuda`, which needs burn's LLVM bundle downloaded at build time (docs/build.md);
-#     then GPU-vs-CPU word parity and `bench train --device cuda --compare-torch --torch-device cuda`.
+#  1. train-cpu.json       spae's step on the machine's CPU cores against the PyTorch twin on the
+#                          same cores, per phase (`spae bench train --compare-torch`), batch 32.
+#  With the CUDA binary (spae-cuda):
+#  2. train-spae-cuda.json     spae on the GPU against the twin on the GPU, batch 32, and
+#     train-spae-cuda-b256.json  the same at batch 256 (the paper's batch).
+#  3. gpu-run/             `spae train` on the GPU for TRAIN_S seconds (default 150) at batch 256,
+#                          then killed: its metrics and latest checkpoint come back (evaluated
+#                          on the build machine).
+#  4. parity.json          that checkpoint's words for 64 test images, encoded by the CPU binary
+#                          and on the GPU: the share of equal words per layer.
+#  5. resumed/             that run resumed for 3 steps on the CPU, then 3 on the GPU (one
+#                          checkpoint format on both devices; resumed-*.log).
+#  Without it: train-twin-cuda.json, the twin on the GPU against spae on the CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bundle=target/device-check
@@ -28,47 +37,107 @@ case "$what" in
 prepare)
   . scripts/cpu-env.sh
   cargo build --release --locked --quiet --bin spae
+  rm -rf "$bundle"
   mkdir -p "$bundle"
   strip -o "$bundle/spae" "${CARGO_TARGET_DIR:-target}/release/spae"
-  rm -rf "$bundle/assets"
-  python3 tools/device_bundle.py "${SPAE_ASSETS:-assets}" "$bundle" "${IMAGES:-2048}" "${ROWS:-12288}"
+  if [ "${CUDA:-1}" = 1 ]; then
+    scripts/cuda-build.sh "$bundle/spae-cuda"
+  fi
+  for b in spae spae-cuda; do
+    if [ -f "$bundle/$b" ]; then xz -T2 -9 "$bundle/$b"; fi
+  done
+  python3 tools/device_bundle.py "${SPAE_ASSETS:-assets}" "$bundle" "${IMAGES:-2048}" "${ROWS:-4096}"
   sed "s#^codebook = .*#codebook = \"$bundle/assets/codebooks/smollm2-subset\"#" \
     configs/fashion-mnist.toml > "$bundle/fashion-mnist.toml"
-  du -sh "$bundle"
+  # Batch 256 (the paper's), for the GPU bench and the GPU training run.
+  sed -e 's/^batch_size = .*/batch_size = 256/' -e 's/^steps = .*/steps = 100000/' \
+    -e 's/^checkpoint_every = .*/checkpoint_every = 50/' \
+    "$bundle/fashion-mnist.toml" > "$bundle/fashion-mnist-b256.toml"
+  # What travels: the working tree (tracked and untracked, not ignored) and the bundle.
+  tree=$( (git ls-files; git ls-files --others --exclude-standard) | xargs -d '\n' du -cb 2>/dev/null | tail -1 | cut -f1)
   size=$(du -sb "$bundle" | cut -f1)
-  if [ "$size" -gt $((64 * 1024 * 1024)) ]; then
-    echo "the bundle is $size bytes: over the 64 MiB that travel" >&2
+  echo "bundle $size bytes + working tree $tree bytes"
+  if [ $((size + tree)) -gt $((64 * 1024 * 1024)) ]; then
+    echo "bundle and tree are $((size + tree)) bytes: over the 64 MiB that travel (lower ROWS)" >&2
     exit 1
   fi
   ;;
 run)
   out="${OUT:-results/device-check}"
   mkdir -p "$out"
-  [ -x "$bundle/spae" ] || { echo "no $bundle/spae: run 'scripts/device-check.sh prepare' first" >&2; exit 1; }
-  export SPAE_ASSETS="$bundle/assets"
   py="${PYTHON:-python3}"
   steps="${STEPS:-10}"
+  bin="$(mktemp -d)"
+  for b in spae spae-cuda; do
+    if [ -f "$bundle/$b.xz" ]; then
+      "$py" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+        "$bundle/$b.xz" "$bin/$b"
+      chmod +x "$bin/$b"
+    elif [ -x "$bundle/$b" ]; then
+      cp "$bundle/$b" "$bin/$b"
+    fi
+  done
+  [ -x "$bin/spae" ] || { echo "no $bundle/spae: run 'scripts/device-check.sh prepare' first" >&2; exit 1; }
+  export SPAE_ASSETS="$bundle/assets"
+  # The CUDA headers NVRTC includes and the NVRTC library: the toolkit's, else PyTorch's wheels'.
+  eval "$("$py" tools/device_cuda_env.py)"
   {
     echo "# device check $(date -u +%FT%TZ)"
     nproc | sed 's/^/cpu cores: /'
     command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "no nvidia-smi"
-    "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
+    "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())' \
+      || echo "no torch in $py"
+    echo "CUDA_PATH=${CUDA_PATH:-unset}"
+    echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-unset}"
   } | tee "$out/machine.txt"
-  bench() { "$bundle/spae" bench train --config "$bundle/fashion-mnist.toml" --steps "$steps" \
-    --compare-torch --python "$py" "$@"; }
-  bench --out "$out/train-cpu.json" | tee "$out/train-cpu.md"
-  if "$py" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
-    bench --torch-device cuda --out "$out/train-twin-cuda.json" | tee "$out/train-twin-cuda.md"
+  bench() {
+    local exe="$1"
+    shift
+    "$exe" bench train --steps "$steps" --compare-torch --python "$py" "$@"
+  }
+  bench "$bin/spae" --config "$bundle/fashion-mnist.toml" --out "$out/train-cpu.json" \
+    | tee "$out/train-cpu.md"
+  gpu=0
+  "$py" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' && gpu=1
+  if [ -x "$bin/spae-cuda" ] && [ "$gpu" = 1 ]; then
+    # Each GPU step is bounded, so one failure still leaves the others' figures.
+    for cfg in fashion-mnist fashion-mnist-b256; do
+      name=train-spae-cuda${cfg#fashion-mnist}
+      timeout 240 "$bin/spae-cuda" --device cuda bench train --config "$bundle/$cfg.toml" \
+        --steps "$steps" --compare-torch --torch-device cuda --python "$py" --out "$out/$name.json" \
+        > "$out/$name.md" 2> "$out/$name.err" || echo "exit $? (see $name.err)" >> "$out/$name.md"
+      cat "$out/$name.md"
+      tail -5 "$out/$name.err"
+    done
+    run="$out/gpu-run"
+    timeout -s INT "${TRAIN_S:-150}" "$bin/spae-cuda" --device cuda train \
+      --config "$bundle/fashion-mnist-b256.toml" --out "$run" > "$out/gpu-run.log" 2>&1 \
+      || echo "train exit $? (timeout is 124)" | tee -a "$out/gpu-run.log"
+    tail -3 "$out/gpu-run.log"
+    if [ -f "$run/LATEST" ]; then
+      "$bin/spae" encode --json --checkpoint "$run" "$bundle"/images/*.png > "$out/words-cpu.json" \
+        2> "$out/words-cpu.err" || true
+      timeout 120 "$bin/spae-cuda" --device cuda encode --json --checkpoint "$run" \
+        "$bundle"/images/*.png > "$out/words-cuda.json" 2> "$out/words-cuda.err" || true
+      "$py" tools/device_parity.py "$out/words-cpu.json" "$out/words-cuda.json" "$out/parity.json" \
+        || echo "parity: not computed (see words-*.err)"
+      # One checkpoint format on both devices: the GPU run resumed on the CPU, then on the GPU.
+      cp -r "$run" "$out/resumed"
+      timeout 180 "$bin/spae" train --config "$bundle/fashion-mnist-b256.toml" --out "$out/resumed" \
+        --resume --max-steps 3 > "$out/resumed-cpu.log" 2>&1 || echo "exit $?" >> "$out/resumed-cpu.log"
+      timeout 120 "$bin/spae-cuda" --device cuda train --config "$bundle/fashion-mnist-b256.toml" \
+        --out "$out/resumed" --resume --max-steps 3 > "$out/resumed-cuda.log" 2>&1 \
+        || echo "exit $?" >> "$out/resumed-cuda.log"
+      tail -2 "$out/resumed-cpu.log" "$out/resumed-cuda.log"
+    fi
   else
-    echo "torch sees no GPU: the CUDA twin was not run" | tee "$out/train-twin-cuda.md"
-  fi
-  if [ -x "$bundle/spae-cuda" ]; then
-    "$bundle/spae-cuda" --device cuda bench train --config "$bundle/fashion-mnist.toml" \
-      --steps "$steps" --compare-torch --torch-device cuda --python "$py" \
-      --out "$out/train-spae-cuda.json" \
-      | tee "$out/train-spae-cuda.md"
-  else
-    echo "no $bundle/spae-cuda (a --features cuda build; see docs/build.md): spae itself did not run on the GPU" \
+    if [ "$gpu" = 1 ]; then
+      bench "$bin/spae" --config "$bundle/fashion-mnist.toml" --torch-device cuda \
+        --out "$out/train-twin-cuda.json" | tee "$out/train-twin-cuda.md"
+    else
+      echo "torch sees no GPU: nothing ran on a GPU" | tee "$out/train-twin-cuda.md"
+    fi
+    echo "no spae-cuda in $bundle (scripts/cuda-build.sh): spae itself did not run on the GPU" \
       | tee "$out/train-spae-cuda.md"
   fi
   ;;

@@ -1,6 +1,7 @@
 """What scripts/device-check.sh carries to the device machine besides the binary (at most 64 MiB
 in all): a Fashion-MNIST subset in the installed layout, the first ROWS rows of the SmolLM2
-codebook (a subset: the full one is 72 MB), and the training configuration pointing at them.
+codebook (a subset: the full one is 72 MB), the first 64 test images as PNG files (the CPU-vs-GPU
+word parity check encodes them on both), and the training configuration pointing at them.
 
 Usage: python3 device_bundle.py ASSETS OUT IMAGES ROWS
 Standard library only. The subset codebook is a real codebook folder (`spae` loads and checks it
@@ -12,6 +13,7 @@ import json
 import os
 import struct
 import sys
+import zlib
 
 import safetensors_file
 
@@ -60,6 +62,31 @@ def codebook_subset(src, dst, rows):
     return rows
 
 
+def png_gray(path, pixels, w, h):
+    """An 8-bit grayscale PNG of `pixels` (row-major bytes)."""
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    rows = b"".join(b"\x00" + pixels[y * w : (y + 1) * w] for y in range(h))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n")
+        f.write(chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)))
+        f.write(chunk(b"IDAT", zlib.compress(rows, 9)))
+        f.write(chunk(b"IEND", b""))
+
+
+def test_pngs(images_gz, out, count):
+    """The first `count` test images as PNG files, for the CPU-vs-GPU word parity check."""
+    with gzip.open(images_gz, "rb") as f:
+        raw = f.read()
+    n = min(count, struct.unpack(">I", raw[4:8])[0])
+    os.makedirs(out, exist_ok=True)
+    for i in range(n):
+        png_gray(f"{out}/{i:03}.png", raw[16 + i * 784 : 16 + (i + 1) * 784], 28, 28)
+    return n
+
+
 def main():
     assets, out, images, rows = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     fm_src, fm_dst = f"{assets}/data/fashion-mnist", f"{out}/assets/data/fashion-mnist"
@@ -67,9 +94,10 @@ def main():
     for split in ("train", "t10k"):
         got = idx_subset(f"{fm_src}/{split}-images-idx3-ubyte.gz", f"{fm_dst}/{split}-images-idx3-ubyte.gz", images, 784)
         idx_subset(f"{fm_src}/{split}-labels-idx1-ubyte.gz", f"{fm_dst}/{split}-labels-idx1-ubyte.gz", got, 1)
+    pngs = test_pngs(f"{fm_src}/t10k-images-idx3-ubyte.gz", f"{out}/images", 64)
     cb = f"{out}/assets/codebooks/smollm2-subset"
     kept = codebook_subset(f"{assets}/codebooks/smollm2", cb, rows)
-    print(json.dumps({"images": images, "codebook_rows": kept, "codebook": cb}))
+    print(json.dumps({"images": images, "test_pngs": pngs, "codebook_rows": kept, "codebook": cb}))
 
 
 if __name__ == "__main__":

@@ -120,7 +120,9 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SPAE_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                // cubecl logs a GPU backend that cannot start as a warning carrying the whole
+                // panic; spae's own error says it in one line (spae::device::probe).
+                .unwrap_or_else(|_| "warn,cubecl_common=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();

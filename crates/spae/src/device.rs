@@ -2,7 +2,9 @@
 //! as a value: the libraries never pick one themselves.
 
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 pub use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -17,6 +19,8 @@ pub enum DeviceError {
     Unknown(String),
     #[error("device '{0}' needs spae built with `--features {1}`")]
     NotBuilt(String, &'static str),
+    #[error("device '{0}' cannot start: {1}")]
+    Unavailable(String, String),
 }
 
 /// A device by name: `cpu` (burn's pure-Rust flex backend, the default), `cuda[:N]` (burn's
@@ -97,12 +101,13 @@ impl DeviceSpec {
         }
     }
 
-    /// The burn device; an error when this build lacks the backend's feature.
+    /// The burn device; an error when this build lacks the backend's feature, or when a GPU
+    /// backend cannot start (no driver, no such GPU: see [`probe`]).
     pub fn device(self) -> Result<Device, DeviceError> {
         match self {
             Self::Cpu => Ok(Device::flex()),
             #[cfg(feature = "cuda")]
-            Self::Cuda(n) => Ok(Device::cuda(n)),
+            Self::Cuda(n) => probe(self, Device::cuda(n)),
             #[cfg(not(feature = "cuda"))]
             Self::Cuda(_) => Err(DeviceError::NotBuilt(self.to_string(), "cuda")),
             #[cfg(feature = "tch")]
@@ -110,9 +115,52 @@ impl DeviceSpec {
             Self::TchCpu => Ok(Device::libtorch()),
             #[cfg(feature = "tch")]
             #[allow(deprecated)]
-            Self::TchCuda(n) => Ok(Device::libtorch_cuda(n)),
+            Self::TchCuda(n) => probe(self, Device::libtorch_cuda(n)),
             #[cfg(not(feature = "tch"))]
             Self::TchCpu | Self::TchCuda(_) => Err(DeviceError::NotBuilt(self.to_string(), "tch")),
+        }
+    }
+}
+
+/// Runs one small operation on `device` and reads it back, so that a backend which cannot start
+/// (burn's CUDA backend panics in a worker thread when the driver library is missing) is a
+/// [`DeviceError::Unavailable`] naming the cause, not a panic in the middle of a command.
+pub fn probe(spec: DeviceSpec, device: Device) -> Result<Device, DeviceError> {
+    let d = device.clone();
+    probe_with(spec, move || {
+        burn::tensor::Tensor::<1>::zeros([1], &d).into_data();
+    })?;
+    Ok(device)
+}
+
+/// [`probe`]'s mechanism: `op` runs with panics caught, from any thread, quietly; the first
+/// panic's message (its first sentence) becomes the error.
+fn probe_with(spec: DeviceSpec, op: impl FnOnce()) -> Result<(), DeviceError> {
+    let first: Arc<Mutex<Option<String>>> = Arc::default();
+    let seen = first.clone();
+    let previous = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let text = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "the backend panicked".to_string());
+        let mut slot = seen.lock().unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert(text);
+    }));
+    let outcome = panic::catch_unwind(AssertUnwindSafe(op));
+    panic::set_hook(previous);
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(_) => {
+            let text = first
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .unwrap_or_default();
+            let short = text.split(" - ").next().unwrap_or(&text).trim().to_string();
+            Err(DeviceError::Unavailable(spec.to_string(), short))
         }
     }
 }
@@ -139,6 +187,27 @@ mod tests {
                 Err(DeviceError::Unknown(bad.into()))
             );
         }
+    }
+
+    #[test]
+    fn a_device_that_cannot_start_is_an_error_with_the_first_panics_message() {
+        let err = probe_with(DeviceSpec::Cuda(1), || {
+            let worker = std::thread::spawn(|| {
+                panic!("Unable to load \"cuda\" - searched for: libcuda.so");
+            });
+            assert!(worker.join().is_err());
+            panic!("RecvError");
+        })
+        .unwrap_err();
+        assert_eq!(
+            err,
+            DeviceError::Unavailable("cuda:1".into(), "Unable to load \"cuda\"".into())
+        );
+        assert_eq!(
+            err.to_string(),
+            "device 'cuda:1' cannot start: Unable to load \"cuda\""
+        );
+        assert!(probe(DeviceSpec::Cpu, Device::flex()).is_ok());
     }
 
     #[test]
