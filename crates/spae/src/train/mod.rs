@@ -304,11 +304,12 @@ pub fn train_step(
     let ctx = learned.as_ref().unwrap_or(ctx);
     let (sem_cfg, cfg) = (&cfg.semantic, &cfg.loss);
     let mut phases = StepPhases::default();
+    let device = images.device();
     let mut t = std::time::Instant::now();
     let latents = model.encoder.forward(images.clone());
-    phases.encoder = lap(&mut t);
+    phases.encoder = lap(&mut t, &device);
     let (decoder_input, codes) = quantize_latents(ctx, latents.clone(), step.depth)?;
-    phases.search = lap(&mut t);
+    phases.search = lap(&mut t, &device);
     let f = Forward {
         images: model.decoder.forward(decoder_input),
         latents,
@@ -355,16 +356,16 @@ pub fn train_step(
         }
     }
     stats.loss = scalar(&loss);
-    phases.decoder_losses = lap(&mut t);
+    phases.decoder_losses = lap(&mut t, &device);
     let grads = GradientsParams::from_grads(loss.backward(), &model);
-    phases.backward = lap(&mut t);
+    phases.backward = lap(&mut t, &device);
     let model = optim.step(step.lr, model, grads);
-    phases.optimizer = lap(&mut t);
+    phases.optimizer = lap(&mut t, &device);
     if let Some(adv) = critics.adversary.as_mut().filter(|_| step.gan) {
         let d = adv.step(images, f.images, cfg, step.lr);
         stats.disc = d.loss;
         stats.lecam = d.lecam;
-        phases.discriminator = lap(&mut t);
+        phases.discriminator = lap(&mut t, &device);
     }
     stats.phases = phases;
     Ok((model, stats))

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Wall time of a step's phases in milliseconds, each measured when its values are read or
-/// handed on: exact on the CPU backend; on an asynchronous device queued work is counted in the
-/// phase that waits for it (the search reads the encoder's output).
+/// Wall time of a step's phases in milliseconds, each ended by waiting for the device to finish
+/// its queued work ([`lap`]), so that on an asynchronous device (a GPU) every phase counts its
+/// own work.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepPhases {
     pub encoder: f64,
@@ -36,10 +36,31 @@ impl StepPhases {
     }
 }
 
-/// Milliseconds since `*t`, and `*t` moved to now.
-pub(super) fn lap(t: &mut std::time::Instant) -> f64 {
+/// Milliseconds since `*t` once `device` has finished the work queued on it, and `*t` moved to
+/// now. On the CPU backend the wait is a no-op; on a GPU it ends each phase where the PyTorch
+/// twin's `torch.cuda.synchronize()` ends its, so the phases compare like for like. A failed wait
+/// (a kernel that failed) is logged; the step's next read of a value reports it.
+pub(super) fn lap(t: &mut std::time::Instant, device: &burn::tensor::Device) -> f64 {
+    if let Err(e) = device.sync() {
+        tracing::error!("waiting for the device to finish a training phase: {e:?}");
+    }
     let now = std::time::Instant::now();
     let ms = (now - *t).as_secs_f64() * 1e3;
     *t = now;
     ms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lap_waits_for_the_device_and_restarts_the_clock() {
+        let device = burn::tensor::Device::flex();
+        let mut t = std::time::Instant::now();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let before = t;
+        assert!(lap(&mut t, &device) >= 5.0);
+        assert!(t > before);
+    }
 }
