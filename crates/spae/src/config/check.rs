@@ -118,11 +118,11 @@ impl TrainConfig {
 }
 
 impl SemanticConfig {
-    /// Checks the weight and the pool thresholds.
+    /// Checks the weight and the pool thresholds (Eq. 6's normalised scores lie in [0, 1]).
     pub fn validate(&self) -> Result<(), ConfigError> {
         in_range("semantic.weight", self.weight.into(), 0.0, 1e6)?;
         for t in &self.thresholds {
-            in_range("semantic.thresholds", (*t).into(), -1.0, 1.0)?;
+            in_range("semantic.thresholds", (*t).into(), 0.0, 1.0)?;
         }
         Ok(())
     }
@@ -175,7 +175,7 @@ mod tests {
 
     #[test]
     fn each_inconsistency_is_named() {
-        let cases: [Case; 10] = [
+        let cases: [Case; 11] = [
             ("norm_groups", Box::new(|c| c.model.norm_groups = 3)),
             ("norm_groups", Box::new(|c| c.model.norm_groups = 0)),
             ("channel_mult", Box::new(|c| c.model.channel_mult.clear())),
@@ -192,6 +192,10 @@ mod tests {
             ("pyramid", Box::new(|c| c.pyramid = vec![3, 8])),
             ("loss.lr", Box::new(|c| c.loss.lr = f64::NAN)),
             ("batch_size", Box::new(|c| c.run.batch_size = 0)),
+            (
+                "semantic.thresholds",
+                Box::new(|c| c.semantic.thresholds = vec![0.9, -0.5]),
+            ),
         ];
         for (want, f) in cases {
             let e = with(f).unwrap_err();
