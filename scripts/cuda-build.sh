@@ -29,3 +29,6 @@ cargo build --release --bin spae --features spae-cli/cuda \
 mkdir -p "$(dirname "$out")"
 strip -o "$out" "${CARGO_TARGET_DIR:-target}/release/spae"
 ls -la "$out"
+# target/release/spae is the CPU binary again (its build is cached: a copy, not a compile).
+cp "$lock_backup" Cargo.lock
+cargo build --release --locked --quiet --bin spae
