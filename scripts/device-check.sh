@@ -20,6 +20,8 @@
 #  With the CUDA binary (spae-cuda):
 #  2. train-spae-cuda.json     spae on the GPU against the twin on the GPU, batch 32, and
 #     train-spae-cuda-b256.json  the same at batch 256 (the paper's batch).
+#     quantizer-cuda.json       the nearest-word search as GPU tensor ops against spae's host
+#                               kernel: time and agreement (is the GPU's argmin exact?).
 #  3. gpu-run/             `spae train` on the GPU for TRAIN_S seconds (default 150) at batch 256,
 #                          then killed: its metrics and latest checkpoint come back (evaluated
 #                          on the build machine).
@@ -109,6 +111,14 @@ run)
       cat "$out/$name.md"
       tail -5 "$out/$name.err"
     done
+    # The nearest-word search as GPU tensor ops (matmul + argmax) against spae's host kernel, on
+    # a batch 256 step's 38,144 vectors and the full codebook's 31,534 rows (random data): its
+    # speed, and its agreement (whether the GPU's f32 matmul keeps the arg-min exact).
+    timeout 180 "$bin/spae-cuda" --device cuda bench quantizer --n 38144 --k 31534 \
+      --threads "$(nproc)" --python none --out "$out/quantizer-cuda.json" \
+      > "$out/quantizer-cuda.md" 2> "$out/quantizer-cuda.err" \
+      || echo "exit $? (see quantizer-cuda.err)" >> "$out/quantizer-cuda.md"
+    cat "$out/quantizer-cuda.md"
     run="$out/gpu-run"
     timeout -s INT "${TRAIN_S:-150}" "$bin/spae-cuda" --device cuda train \
       --config "$bundle/fashion-mnist-b256.toml" --out "$run" > "$out/gpu-run.log" 2>&1 \
