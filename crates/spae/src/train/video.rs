@@ -152,7 +152,8 @@ pub fn build_video_guide(
     let per_frame = channels * size * size;
     let picked = cfg.scored_frame_indices();
     let k = picked.len();
-    let n = clips.len() / per_clip * k;
+    let n_clips = clips.len() / per_clip;
+    let n = n_clips * k;
     let batch = |idx: &[usize]| -> Vec<f32> {
         idx.iter()
             .flat_map(|&i| {
@@ -165,7 +166,7 @@ pub fn build_video_guide(
             })
             .collect::<Vec<f32>>()
     };
-    tracing::info!("scoring {k} frames of each of {} clips", n / k.max(1));
+    tracing::info!("scoring {k} frames of each of {n_clips} clips");
     let (text, frames) = score_pixels(sem, assets, n, &batch, size, device)?;
     let mut rows = per_clip_features(&frames, k);
     if sem.scorer == ScorerKind::Bridge {
@@ -179,7 +180,7 @@ pub fn build_video_guide(
     let scored = with_token_features(sem, assets, cb, scores)?;
     let guide = guide_of(sem, cb, &scored, device);
     for l in 0..sem.thresholds.len() {
-        let (distinct, common) = pool_summary(&guide, n / k.max(1), l, 5);
+        let (distinct, common) = pool_summary(&guide, n_clips, l, 5);
         let common: Vec<String> = common
             .iter()
             .map(|&(w, c)| format!("{:?} {c}", cb.words[w as usize].text))
