@@ -75,8 +75,6 @@ run)
       "$py" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
         "$bundle/$b.xz" "$bin/$b"
       chmod +x "$bin/$b"
-    elif [ -x "$bundle/$b" ]; then
-      cp "$bundle/$b" "$bin/$b"
     fi
   done
   [ -x "$bin/spae" ] || { echo "no $bundle/spae: run 'scripts/device-check.sh prepare' first" >&2; exit 1; }
@@ -92,10 +90,11 @@ run)
     echo "CUDA_PATH=${CUDA_PATH:-unset}"
     echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-unset}"
   } | tee "$out/machine.txt"
+  # Every bench is bounded, so one that fails or hangs still leaves the others' figures.
   bench() {
     local exe="$1"
     shift
-    "$exe" bench train --steps "$steps" --compare-torch --python "$py" "$@"
+    timeout 240 "$exe" bench train --steps "$steps" --compare-torch --python "$py" "$@"
   }
   bench "$bin/spae" --config "$bundle/fashion-mnist.toml" --out "$out/train-cpu.json" \
     | tee "$out/train-cpu.md"
@@ -105,9 +104,9 @@ run)
     # Each GPU step is bounded, so one failure still leaves the others' figures.
     for cfg in fashion-mnist fashion-mnist-b256; do
       name=train-spae-cuda${cfg#fashion-mnist}
-      timeout 240 "$bin/spae-cuda" --device cuda bench train --config "$bundle/$cfg.toml" \
-        --steps "$steps" --compare-torch --torch-device cuda --python "$py" --out "$out/$name.json" \
-        > "$out/$name.md" 2> "$out/$name.err" || echo "exit $? (see $name.err)" >> "$out/$name.md"
+      bench "$bin/spae-cuda" --device cuda --config "$bundle/$cfg.toml" --torch-device cuda \
+        --out "$out/$name.json" > "$out/$name.md" 2> "$out/$name.err" \
+        || echo "exit $? (see $name.err)" >> "$out/$name.md"
       cat "$out/$name.md"
       tail -5 "$out/$name.err"
     done

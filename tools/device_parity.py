@@ -8,12 +8,9 @@ import sys
 
 
 def layers(doc):
-    """[(image, [[ids of layer 1], [ids of layer 2], ...]), ...] from `spae encode --json`."""
-    items = doc if isinstance(doc, list) else doc.get("images", [doc])
-    out = []
-    for it in items:
-        out.append((it.get("image", it.get("path", "")), [layer["ids"] for layer in it["layers"]]))
-    return out
+    """[(image, [[ids of layer 1], [ids of layer 2], ...]), ...] from `spae encode --json` (a list
+    with one entry per image)."""
+    return [(it["image"], [layer["ids"] for layer in it["layers"]]) for it in doc]
 
 
 def main():
