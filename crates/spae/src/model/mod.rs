@@ -5,15 +5,16 @@
 //! Every constant is a field of [`ModelConfig`]. The GAN's discriminator is in [`discriminator`].
 
 pub mod discriminator;
+mod norm_silu;
 pub mod video;
 
 pub use discriminator::{Discriminator, DiscriminatorConfig};
+pub(crate) use norm_silu::norm_silu;
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
-use burn::tensor::activation::silu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
@@ -143,8 +144,8 @@ impl<C> ResBlock<C> {
     where
         C: Conv<D>,
     {
-        let h = self.conv1.apply(silu(self.norm1.forward(x.clone())));
-        let h = self.conv2.apply(silu(self.norm2.forward(h)));
+        let h = self.conv1.apply(norm_silu(&self.norm1, x.clone()));
+        let h = self.conv2.apply(norm_silu(&self.norm2, h));
         let skip = match &self.shortcut {
             Some(s) => s.apply(x),
             None => x,
@@ -212,7 +213,7 @@ impl Encoder {
                 h = self.pool.forward(h);
             }
         }
-        self.conv_out.forward(silu(self.norm_out.forward(h)))
+        self.conv_out.forward(norm_silu(&self.norm_out, h))
     }
 }
 
@@ -261,7 +262,7 @@ impl Decoder {
                 h = self.up_convs[u].forward(up);
             }
         }
-        self.conv_out.forward(silu(self.norm_out.forward(h)))
+        self.conv_out.forward(norm_silu(&self.norm_out, h))
     }
 }
 

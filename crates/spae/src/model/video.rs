@@ -5,11 +5,10 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::nn::{GroupNorm, PaddingConfig3d};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{norm, stages, Conv, ResBlock};
+use super::{norm, norm_silu, stages, Conv, ResBlock};
 use crate::data::video::ClipShape;
 
 impl Conv<5> for Conv3d {
@@ -177,7 +176,7 @@ impl VideoEncoder {
                 h = downsample(h, self.temporal[s]);
             }
         }
-        self.conv_out.forward(silu(self.norm_out.forward(h)))
+        self.conv_out.forward(norm_silu(&self.norm_out, h))
     }
 }
 
@@ -202,7 +201,7 @@ impl VideoDecoder {
                 h = self.up_convs[u].forward(upsample(h, self.temporal[u]));
             }
         }
-        self.conv_out.forward(silu(self.norm_out.forward(h)))
+        self.conv_out.forward(norm_silu(&self.norm_out, h))
     }
 }
 
