@@ -63,8 +63,17 @@ fn the_backend_trait_stands_alone() {
     }
 }
 
-/// The text of a source file before its `#[cfg(test)]` module (tests may pick the CPU).
+/// The text of a source file before its `#[cfg(test)]` module (tests may pick the CPU); none for
+/// a `tests.rs` that its parent module declares as `#[cfg(test)] mod tests;`.
 fn non_test_text(path: &Path) -> String {
+    let parent = path.parent().map(|dir| dir.with_extension("rs"));
+    if path.ends_with("tests.rs")
+        && parent.is_some_and(|p| {
+            std::fs::read_to_string(p).is_ok_and(|t| t.contains("#[cfg(test)]\nmod tests;"))
+        })
+    {
+        return String::new();
+    }
     let text = std::fs::read_to_string(path).unwrap();
     match text.find("#[cfg(test)]") {
         Some(i) => text[..i].to_string(),

@@ -12,6 +12,7 @@ use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::conv2d;
 use super::conv_with_bias as conv;
 
 /// Negative slope of the leaky ReLUs (StyleGAN's 0.2).
@@ -82,11 +83,11 @@ impl DownBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = leaky_relu(self.conv1.forward(x.clone()), LRELU_SLOPE);
+        let h = leaky_relu(conv2d(&self.conv1, x.clone()), LRELU_SLOPE);
         let h = self
             .pool
-            .forward(leaky_relu(self.conv2.forward(h), LRELU_SLOPE));
-        let skip = self.skip.forward(self.pool.forward(x));
+            .forward(leaky_relu(conv2d(&self.conv2, h), LRELU_SLOPE));
+        let skip = conv2d(&self.skip, self.pool.forward(x));
         (h + skip).mul_scalar(std::f64::consts::FRAC_1_SQRT_2)
     }
 }
@@ -103,11 +104,11 @@ pub struct Discriminator {
 
 impl Discriminator {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<1> {
-        let mut h = leaky_relu(self.from_rgb.forward(x), LRELU_SLOPE);
+        let mut h = leaky_relu(conv2d(&self.from_rgb, x), LRELU_SLOPE);
         for b in &self.blocks {
             h = b.forward(h);
         }
-        let h = leaky_relu(self.conv_out.forward(h), LRELU_SLOPE);
+        let h = leaky_relu(conv2d(&self.conv_out, h), LRELU_SLOPE);
         let [b, c, hh, ww] = h.dims();
         let h = leaky_relu(self.dense.forward(h.reshape([b, c * hh * ww])), LRELU_SLOPE);
         let [b, _] = h.dims();

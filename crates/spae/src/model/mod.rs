@@ -5,11 +5,11 @@
 //! Every constant is a field of [`ModelConfig`]. The GAN's discriminator is in [`discriminator`].
 
 pub mod discriminator;
-mod norm_silu;
+mod flex;
 pub mod video;
 
 pub use discriminator::{Discriminator, DiscriminatorConfig};
-pub(crate) use norm_silu::norm_silu;
+pub(crate) use flex::{conv2d, norm_silu, try_conv2d};
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -90,7 +90,7 @@ impl Conv<4> for Conv2d {
     }
 
     fn apply(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward(x)
+        conv2d(self, x)
     }
 }
 
@@ -206,14 +206,14 @@ impl Encoder {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut h = self.conv_in.forward(x);
+        let mut h = conv2d(&self.conv_in, x);
         for (i, b) in self.blocks.iter().enumerate() {
             h = b.forward(h);
             if self.down_after.contains(&i) {
                 h = self.pool.forward(h);
             }
         }
-        self.conv_out.forward(norm_silu(&self.norm_out, h))
+        conv2d(&self.conv_out, norm_silu(&self.norm_out, h))
     }
 }
 
@@ -249,7 +249,7 @@ impl Decoder {
     }
 
     pub fn forward(&self, z: Tensor<4>) -> Tensor<4> {
-        let mut h = self.conv_in.forward(z);
+        let mut h = conv2d(&self.conv_in, z);
         for (i, b) in self.blocks.iter().enumerate() {
             h = b.forward(h);
             if let Some(u) = self.up_after.iter().position(|&a| a == i) {
@@ -259,10 +259,10 @@ impl Decoder {
                     InterpolateOptions::new(InterpolateMode::Nearest)
                         .with_output_size([2 * hh, 2 * ww]),
                 );
-                h = self.up_convs[u].forward(up);
+                h = conv2d(&self.up_convs[u], up);
             }
         }
-        self.conv_out.forward(norm_silu(&self.norm_out, h))
+        conv2d(&self.conv_out, norm_silu(&self.norm_out, h))
     }
 }
 

@@ -16,7 +16,7 @@
 
 use burn::nn::GroupNorm;
 use burn::tensor::activation::silu;
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Tensor};
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
@@ -24,7 +24,8 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_autodiff::Autodiff;
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
-use std::borrow::Cow;
+
+use super::{contiguous, f32s, flex, AdTensor};
 use std::sync::Arc;
 
 /// `silu(norm.forward(x))` for `x` of shape `[N, C, ...]`: fused on flex, burn's composition
@@ -251,8 +252,6 @@ impl Backward<Flex, 3> for NormSiluBackward {
     }
 }
 
-type AdTensor = burn_backend::tensor::FloatTensor<Autodiff<Flex>>;
-
 fn tracked(x: AdTensor, gamma: AdTensor, beta: AdTensor, sh: GroupShape, eps: f64) -> AdTensor {
     let dims = x.primitive().layout().shape().to_vec();
     let (xs, gs, bs) = (
@@ -279,26 +278,6 @@ fn tracked(x: AdTensor, gamma: AdTensor, beta: AdTensor, sh: GroupShape, eps: f6
         ),
         OpsKind::UnTracked(prep) => prep.finish(out),
     }
-}
-
-fn contiguous(t: FlexTensor) -> FlexTensor {
-    if t.as_slice::<f32>().is_some() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-/// A flex tensor's f32 values in row-major order (borrowed where the tensor is contiguous).
-fn f32s(t: &FlexTensor) -> Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(s) => Cow::Borrowed(s),
-        None => Cow::Owned(t.to_contiguous().as_slice::<f32>().unwrap_or(&[]).to_vec()),
-    }
-}
-
-fn flex(values: Vec<f32>, dims: &[usize]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, dims.to_vec()))
 }
 
 #[cfg(test)]

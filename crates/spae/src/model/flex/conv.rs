@@ -1,0 +1,407 @@
+//! A stride-1 2-D convolution (every convolution of the encoder and decoder: 3x3 "same" and
+//! 1x1) as one operation on flex: im2col + one GEMM per sample forward; backward, the weight
+//! gradient `dout_b . cols_b^T` accumulated per thread and the input gradient `W^T . dout_b`
+//! scattered back by col2im, all with the `gemm` kernels the nearest-word search uses. Samples
+//! run in parallel; the columns are rebuilt in the backward pass rather than kept (at the paper's
+//! 128x128 preset they would be gigabytes).
+//!
+//! Strided, dilated or grouped convolutions, asymmetric padding, no bias, other backends and
+//! other dtypes take burn's `Conv2d::forward`, the reference the tests compare against.
+
+use burn::nn::conv::Conv2d;
+use burn::nn::PaddingConfig2d;
+use burn::tensor::{DType, Tensor};
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::checkpoint::strategy::NoCheckpointing;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::Autodiff;
+use burn_flex::{Flex, FlexTensor};
+use rayon::prelude::*;
+use std::sync::Arc;
+
+use super::{contiguous, f32s, flex, AdTensor};
+
+/// `conv.forward(x)`: fused on flex where the geometry allows, burn's layer elsewhere.
+pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let fused = match (&conv.bias, stride1_padding(conv)) {
+        (Some(bias), Some(pad)) => try_conv2d(&x, conv.weight.val(), bias.val(), pad),
+        _ => None,
+    };
+    fused.unwrap_or_else(|| conv.forward(x))
+}
+
+/// The symmetric padding `[rows, columns]` of a stride-1, dilation-1, single-group layer.
+fn stride1_padding(conv: &Conv2d) -> Option<[usize; 2]> {
+    if conv.stride != [1, 1] || conv.dilation != [1, 1] || conv.groups != 1 {
+        return None;
+    }
+    let [kh, kw] = conv.kernel_size;
+    // Stride 1: "same" pads k - 1 in all, evenly only for odd kernels.
+    match conv.padding {
+        PaddingConfig2d::Valid => Some([0, 0]),
+        PaddingConfig2d::Same if kh % 2 == 1 && kw % 2 == 1 => Some([kh / 2, kw / 2]),
+        PaddingConfig2d::Explicit(t, l, b, r) if t == b && l == r => Some([t, l]),
+        _ => None,
+    }
+}
+
+/// The stride-1 convolution of `x` `[b, cin, h, w]` with `weight` `[cout, cin, kh, kw]`, `bias`
+/// and `pad` rows and columns of zeros on each side, fused on flex; `None` on other backends
+/// and dtypes (the caller then runs burn's convolution).
+pub(crate) fn try_conv2d(
+    x: &Tensor<4>,
+    weight: Tensor<4>,
+    bias: Tensor<1>,
+    pad: [usize; 2],
+) -> Option<Tensor<4>> {
+    if x.dtype() != DType::F32 || weight.dtype() != DType::F32 || bias.dtype() != DType::F32 {
+        return None;
+    }
+    let [b, cin, h, w] = x.dims();
+    let [cout, wcin, kh, kw] = weight.dims();
+    if wcin != cin || bias.dims() != [cout] {
+        return None;
+    }
+    let g = Geometry::of([b, cin, h, w], [cout, kh, kw], pad)?;
+    if let (Ok(x), Ok(w), Ok(b)) = (
+        x.clone().try_into_primitive::<Autodiff<Flex>>(),
+        weight.clone().try_into_primitive::<Autodiff<Flex>>(),
+        bias.clone().try_into_primitive::<Autodiff<Flex>>(),
+    ) {
+        return Some(Tensor::from_primitive::<Autodiff<Flex>>(tracked(
+            x, w, b, g,
+        )));
+    }
+    if let (Ok(x), Ok(w), Ok(b)) = (
+        x.clone().try_into_primitive::<Flex>(),
+        weight.try_into_primitive::<Flex>(),
+        bias.try_into_primitive::<Flex>(),
+    ) {
+        let out = forward(&f32s(&x), &f32s(&w), &f32s(&b), g);
+        return Some(Tensor::from_primitive::<Flex>(flex(out, &g.out_dims())));
+    }
+    None
+}
+
+/// A stride-1, dilation-1, single-group convolution with symmetric padding: input
+/// `[b, cin, h, w]`, kernel `[cout, cin, kh, kw]`, padding `ph` rows and `pw` columns on each
+/// side, output `[b, cout, oh, ow]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Geometry {
+    b: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    kh: usize,
+    kw: usize,
+    ph: usize,
+    pw: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Geometry {
+    /// `None` where the output would be empty.
+    fn of(
+        [b, cin, h, w]: [usize; 4],
+        [cout, kh, kw]: [usize; 3],
+        [ph, pw]: [usize; 2],
+    ) -> Option<Self> {
+        let oh = (h + 2 * ph + 1).checked_sub(kh)?;
+        let ow = (w + 2 * pw + 1).checked_sub(kw)?;
+        (b > 0 && cin > 0 && cout > 0 && oh > 0 && ow > 0).then_some(Geometry {
+            b,
+            cin,
+            h,
+            w,
+            cout,
+            kh,
+            kw,
+            ph,
+            pw,
+            oh,
+            ow,
+        })
+    }
+
+    /// Rows of the column matrix: `cin * kh * kw`.
+    fn k(&self) -> usize {
+        self.cin * self.kh * self.kw
+    }
+
+    /// Output positions per sample: `oh * ow`.
+    fn p(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    fn in_len(&self) -> usize {
+        self.cin * self.h * self.w
+    }
+
+    fn out_dims(&self) -> [usize; 4] {
+        [self.b, self.cout, self.oh, self.ow]
+    }
+
+    /// A 1x1 convolution without padding reads its input as the column matrix itself.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.ph == 0 && self.pw == 0
+    }
+}
+
+/// For each column-matrix row `(ci, ky, kx)` and output row `oy`: the input row it reads (if
+/// any) and the output columns `x0..x1` that read inside the input, at input column `ox + kx -
+/// pw`; `visit(row_segment, input_row_offset, x0, x1)`.
+fn for_each_segment(g: Geometry, mut visit: impl FnMut(usize, Option<usize>, usize, usize)) {
+    for ci in 0..g.cin {
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let r = (ci * g.kh + ky) * g.kw + kx;
+                let x0 = g.pw.saturating_sub(kx).min(g.ow);
+                let x1 = (g.w + g.pw).saturating_sub(kx).min(g.ow).max(x0);
+                for oy in 0..g.oh {
+                    let seg = r * g.p() + oy * g.ow;
+                    let iy = (oy + ky).checked_sub(g.ph).filter(|&iy| iy < g.h);
+                    let src = iy.map(|iy| ci * g.h * g.w + iy * g.w + x0 + kx - g.pw);
+                    visit(seg, src, x0, x1);
+                }
+            }
+        }
+    }
+}
+
+/// The column matrix `[k, p]` of one sample's input `[cin, h, w]` (zeros where the kernel reads
+/// the padding).
+pub(crate) fn im2col(x: &[f32], g: Geometry, cols: &mut [f32]) {
+    for_each_segment(g, |seg, src, x0, x1| {
+        let row = &mut cols[seg..seg + g.ow];
+        match src {
+            Some(s) if x1 > x0 => {
+                row[..x0].fill(0.0);
+                row[x0..x1].copy_from_slice(&x[s..s + (x1 - x0)]);
+                row[x1..].fill(0.0);
+            }
+            _ => row.fill(0.0),
+        }
+    });
+}
+
+/// The adjoint of [`im2col`]: adds each column-matrix entry back to the input position it was
+/// read from.
+pub(crate) fn col2im(cols: &[f32], g: Geometry, dx: &mut [f32]) {
+    for_each_segment(g, |seg, src, x0, x1| {
+        if let Some(s) = src.filter(|_| x1 > x0) {
+            for (d, &c) in dx[s..s + (x1 - x0)]
+                .iter_mut()
+                .zip(&cols[seg + x0..seg + x1])
+            {
+                *d += c;
+            }
+        }
+    });
+}
+
+/// A factor of a product: its values and its (row, column) strides.
+type Factor<'a> = (&'a [f32], isize, isize);
+
+/// `dst (m x n, row-major) = [dst +] lhs (m x k) . rhs (k x n)`.
+fn matmul(dst: &mut [f32], [m, n, k]: [usize; 3], lhs: Factor, rhs: Factor, accumulate: bool) {
+    let reach = |(v, rs, cs): Factor, rows: usize, cols: usize| {
+        rows == 0
+            || cols == 0
+            || (rows as isize - 1) * rs + (cols as isize - 1) * cs < v.len() as isize
+    };
+    assert!(
+        dst.len() >= m * n && reach(lhs, m, k) && reach(rhs, k, n),
+        "conv matmul: a factor is shorter than its shape"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: `dst` holds m x n row-major values and the assertion above checked that every
+    // element the factors' strides address lies inside their slices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.0.as_ptr(),
+            lhs.2,
+            lhs.1,
+            rhs.0.as_ptr(),
+            rhs.2,
+            rhs.1,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// The convolution `[b, cout, oh, ow]` of `x` with `weight` `[cout, k]` plus `bias`.
+pub(crate) fn forward(x: &[f32], weight: &[f32], bias: &[f32], g: Geometry) -> Vec<f32> {
+    let (k, p) = (g.k(), g.p());
+    let mut out = vec![0f32; g.b * g.cout * p];
+    let buf = if g.pointwise() { 0 } else { k * p };
+    out.par_chunks_mut(g.cout * p)
+        .zip(x.par_chunks(g.in_len()))
+        .for_each_init(
+            || vec![0f32; buf],
+            |cols, (o, xb)| {
+                for (row, &bc) in o.chunks_mut(p).zip(bias) {
+                    row.fill(bc);
+                }
+                let src: &[f32] = if g.pointwise() {
+                    xb
+                } else {
+                    im2col(xb, g, cols);
+                    cols
+                };
+                let (ki, pi) = (k as isize, p as isize);
+                matmul(o, [g.cout, p, k], (weight, ki, 1), (src, pi, 1), true);
+            },
+        );
+    out
+}
+
+/// Which gradients a backward pass computes (a frozen layer, LPIPS's, needs only `dx`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wanted {
+    pub dx: bool,
+    pub dweight: bool,
+}
+
+/// Gradients `(dx, dweight, dbias)` for the output gradient `dout`; `dx` and `dweight` are empty
+/// unless wanted.
+pub(crate) fn backward(
+    x: &[f32],
+    weight: &[f32],
+    dout: &[f32],
+    g: Geometry,
+    want: Wanted,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let want_dx = want.dx;
+    let dw_len = if want.dweight { g.cout * g.k() } else { 0 };
+    let (k, p) = (g.k(), g.p());
+    let (ki, pi) = (k as isize, p as isize);
+    let in_len = if want_dx { g.in_len() } else { 1 };
+    let mut dx = vec![0f32; g.b * in_len];
+    let buf = if g.pointwise() { 0 } else { k * p };
+    let zero = || (vec![0f32; dw_len], vec![0f32; g.cout]);
+    let (dw, db) = dx
+        .par_chunks_mut(in_len)
+        .zip(x.par_chunks(g.in_len()))
+        .zip(dout.par_chunks(g.cout * p))
+        .fold(
+            || (zero(), vec![0f32; buf]),
+            |((mut dw, mut db), mut cols), ((dxb, xb), ob)| {
+                for (d, row) in db.iter_mut().zip(ob.chunks(p)) {
+                    *d += row.iter().sum::<f32>();
+                }
+                if g.pointwise() {
+                    // dW += dout_b . x_b^T; dx_b = W^T . dout_b.
+                    if want.dweight {
+                        matmul(&mut dw, [g.cout, k, p], (ob, pi, 1), (xb, 1, pi), true);
+                    }
+                    if want_dx {
+                        matmul(dxb, [k, p, g.cout], (weight, 1, ki), (ob, pi, 1), false);
+                    }
+                } else {
+                    if want.dweight {
+                        im2col(xb, g, &mut cols);
+                        matmul(&mut dw, [g.cout, k, p], (ob, pi, 1), (&cols, 1, pi), true);
+                    }
+                    if want_dx {
+                        matmul(
+                            &mut cols,
+                            [k, p, g.cout],
+                            (weight, 1, ki),
+                            (ob, pi, 1),
+                            false,
+                        );
+                        col2im(&cols, g, dxb);
+                    }
+                }
+                ((dw, db), cols)
+            },
+        )
+        .map(|(sums, _)| sums)
+        .reduce(zero, |(mut dw, mut db), (dw2, db2)| {
+            dw.iter_mut().zip(dw2).for_each(|(a, b)| *a += b);
+            db.iter_mut().zip(db2).for_each(|(a, b)| *a += b);
+            (dw, db)
+        });
+    if !want_dx {
+        dx.clear();
+    }
+    (dx, dw, db)
+}
+
+/// The autodiff node: parents `x`, `weight`, `bias`.
+#[derive(Debug)]
+struct Conv2dBackward;
+
+#[derive(Debug, Clone)]
+struct State {
+    x: FlexTensor,
+    weight: Arc<Vec<f32>>,
+    geometry: Geometry,
+}
+
+impl Backward<Flex, 3> for Conv2dBackward {
+    type State = State;
+
+    fn backward(self, ops: Ops<State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let dout = grads.consume::<Flex>(&ops.node);
+        let st = ops.state;
+        let g = st.geometry;
+        let want = Wanted {
+            dx: node_x.is_some(),
+            dweight: node_w.is_some(),
+        };
+        let (dx, dw, db) = backward(&f32s(&st.x), &st.weight, &f32s(&dout), g, want);
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, flex(dx, &[g.b, g.cin, g.h, g.w]));
+        }
+        if let Some(node) = node_w {
+            grads.register::<Flex>(node.id, flex(dw, &[g.cout, g.cin, g.kh, g.kw]));
+        }
+        if let Some(node) = node_b {
+            grads.register::<Flex>(node.id, flex(db, &[g.cout]));
+        }
+    }
+}
+
+fn tracked(x: AdTensor, weight: AdTensor, bias: AdTensor, g: Geometry) -> AdTensor {
+    let xs = contiguous(x.primitive().clone());
+    let ws = f32s(weight.primitive()).into_owned();
+    let out = forward(&f32s(&xs), &ws, &f32s(bias.primitive()), g);
+    let out = flex(out, &g.out_dims());
+    match Conv2dBackward
+        .prepare::<NoCheckpointing>([x.node(), weight.node(), bias.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(
+            State {
+                x: xs,
+                weight: Arc::new(ws),
+                geometry: g,
+            },
+            out,
+        ),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,188 @@
+use super::*;
+use burn::module::Module;
+use burn::nn::conv::Conv2dConfig;
+use burn::nn::PaddingConfig2d;
+use burn::tensor::{Device, Distribution};
+
+use crate::tensor::to_vec as values;
+
+fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= tol * (1.0 + y.abs()),
+            "{what}[{i}]: fused {x} vs burn {y}"
+        );
+    }
+}
+
+/// Whether `conv2d` takes the fused path for this layer and input.
+fn fused(conv: &Conv2d, x: &Tensor<4>) -> bool {
+    let bias = conv.bias.as_ref().map(|b| b.val());
+    match (bias, stride1_padding(conv)) {
+        (Some(b), Some(pad)) => try_conv2d(x, conv.weight.val(), b, pad).is_some(),
+        _ => false,
+    }
+}
+
+#[test]
+fn columns_and_a_convolution_by_hand() {
+    // One 2x2 channel [[1, 2], [3, 4]], a 3x3 kernel, padding 1: output position (oy, ox) reads
+    // input (oy + ky - 1, ox + kx - 1). The centre row is the input itself; the top-left one
+    // reads up and left (only position (1, 1) sees input (0, 0)); the bottom-right one reads
+    // down and right (only position (0, 0) sees input (1, 1)).
+    let g = Geometry::of([1, 1, 2, 2], [1, 3, 3], [1, 1]).unwrap();
+    let mut cols = vec![f32::NAN; 9 * 4];
+    im2col(&[1.0, 2.0, 3.0, 4.0], g, &mut cols);
+    assert_eq!(&cols[4 * 4..5 * 4], &[1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(&cols[0..4], &[0.0, 0.0, 0.0, 1.0]);
+    assert_eq!(&cols[8 * 4..9 * 4], &[4.0, 0.0, 0.0, 0.0]);
+    // A kernel of ones covers the whole 2x2 input from every position: 1 + 2 + 3 + 4 plus the
+    // bias 0.5.
+    let out = forward(&[1.0, 2.0, 3.0, 4.0], &[1.0; 9], &[0.5], g);
+    assert_eq!(out, vec![10.5; 4]);
+    // Backward with dout = 1 everywhere: dbias = 4 positions; dx = 4 (each input is read by all
+    // four positions); dweight = the sum of each column row (the centre: 1 + 2 + 3 + 4 = 10).
+    let (dx, dw, db) = backward(
+        &[1.0, 2.0, 3.0, 4.0],
+        &[1.0; 9],
+        &[1.0; 4],
+        g,
+        Wanted {
+            dx: true,
+            dweight: true,
+        },
+    );
+    assert_eq!((dx, db), (vec![4.0; 4], vec![4.0]));
+    assert_eq!((dw[4], dw[0], dw[8]), (10.0, 1.0, 4.0));
+}
+
+#[test]
+fn col2im_is_the_adjoint_of_im2col() {
+    // <im2col(x), c> = <x, col2im(c)> for every geometry the fused path takes.
+    for (dims, kernel, pad) in [
+        ([1, 2, 4, 5], [1, 3, 3], [1, 1]),
+        ([1, 2, 4, 5], [1, 3, 3], [0, 0]),
+        ([1, 3, 3, 2], [1, 1, 3], [0, 1]),
+        ([1, 2, 2, 2], [1, 5, 5], [2, 2]),
+    ] {
+        let g = Geometry::of(dims, kernel, pad).unwrap();
+        let x: Vec<f32> = (0..g.in_len()).map(|i| (i as f32 * 0.37).sin()).collect();
+        let c: Vec<f32> = (0..g.k() * g.p())
+            .map(|i| (i as f32 * 0.91).cos())
+            .collect();
+        let mut cols = vec![0f32; c.len()];
+        im2col(&x, g, &mut cols);
+        let mut dx = vec![0f32; x.len()];
+        col2im(&c, g, &mut dx);
+        let lhs: f32 = cols.iter().zip(&c).map(|(a, b)| a * b).sum();
+        let rhs: f32 = x.iter().zip(&dx).map(|(a, b)| a * b).sum();
+        assert!(
+            (lhs - rhs).abs() < 1e-4 * (1.0 + lhs.abs()),
+            "{dims:?} {kernel:?}: {lhs} vs {rhs}"
+        );
+    }
+}
+
+/// Values and gradients against burn's `Conv2d::forward` for a random weighting of the output.
+fn matches_burn(cin: usize, cout: usize, k: usize, padding: PaddingConfig2d, x_grad: bool) {
+    let device = Device::flex().autodiff();
+    let conv = Conv2dConfig::new([cin, cout], [k, k])
+        .with_padding(padding)
+        .init(&device);
+    let x = Tensor::<4>::random([3, cin, 5, 6], Distribution::Normal(0.2, 1.5), &device);
+    let x = if x_grad { x.require_grad() } else { x };
+    assert!(fused(&conv, &x), "the fused path is taken");
+    let w = Tensor::<4>::random(
+        conv.forward(x.clone()).dims(),
+        Distribution::Default,
+        &device,
+    );
+    let run = |fused: bool| {
+        let out = if fused {
+            conv2d(&conv, x.clone())
+        } else {
+            conv.forward(x.clone())
+        };
+        let grads = (out.clone() * w.clone()).sum().backward();
+        (
+            values(out),
+            x.grad(&grads).map(values),
+            values(conv.weight.grad(&grads).expect("dweight")),
+            values(conv.bias.as_ref().unwrap().grad(&grads).expect("dbias")),
+        )
+    };
+    let (fused, burn) = (run(true), run(false));
+    close(&fused.0, &burn.0, 1e-5, "out");
+    assert_eq!(fused.1.is_some(), x_grad);
+    if let (Some(a), Some(b)) = (&fused.1, &burn.1) {
+        close(a, b, 1e-4, "dx");
+    }
+    close(&fused.2, &burn.2, 1e-4, "dweight");
+    close(&fused.3, &burn.3, 1e-4, "dbias");
+}
+
+#[test]
+fn a_same_3x3_convolution_matches_burn_and_its_gradients() {
+    matches_burn(3, 4, 3, PaddingConfig2d::Same, true);
+}
+
+#[test]
+fn a_1x1_convolution_matches_burn_and_its_gradients() {
+    matches_burn(4, 2, 1, PaddingConfig2d::Valid, true);
+}
+
+#[test]
+fn an_unpadded_3x3_convolution_matches_burn_and_its_gradients() {
+    matches_burn(2, 3, 3, PaddingConfig2d::Valid, true);
+}
+
+#[test]
+fn an_input_without_gradient_leaves_dx_out() {
+    matches_burn(1, 4, 3, PaddingConfig2d::Same, false);
+}
+
+#[test]
+fn inference_without_autodiff_matches_burn() {
+    let device = Device::flex();
+    let conv = Conv2dConfig::new([2, 3], [3, 3])
+        .with_padding(PaddingConfig2d::Same)
+        .init(&device);
+    let x = Tensor::<4>::random([2, 2, 4, 4], Distribution::Normal(0.0, 1.0), &device);
+    assert!(fused(&conv, &x), "the fused path is taken");
+    close(
+        &values(conv2d(&conv, x.clone())),
+        &values(conv.forward(x)),
+        1e-5,
+        "out",
+    );
+}
+
+#[test]
+fn strided_convolutions_are_left_to_burn() {
+    let device = Device::flex();
+    let conv = Conv2dConfig::new([2, 3], [3, 3])
+        .with_stride([2, 2])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init(&device);
+    let x = Tensor::<4>::random([1, 2, 6, 6], Distribution::Default, &device);
+    assert!(!fused(&conv, &x));
+    assert_eq!(conv2d(&conv, x).dims(), [1, 3, 3, 3]);
+}
+
+#[test]
+fn a_frozen_layer_gives_only_the_input_gradient() {
+    // LPIPS's convolutions are frozen: no weight gradient is computed or registered.
+    let device = Device::flex().autodiff();
+    let conv = Conv2dConfig::new([2, 3], [3, 3])
+        .with_padding(PaddingConfig2d::Same)
+        .init(&device)
+        .no_grad();
+    let x = Tensor::<4>::random([2, 2, 4, 5], Distribution::Default, &device).require_grad();
+    assert!(fused(&conv, &x), "the fused path is taken");
+    let grads = conv2d(&conv, x.clone()).sum().backward();
+    assert!(conv.weight.grad(&grads).is_none());
+    let fused_dx = values(x.grad(&grads).expect("dx"));
+    let grads = conv.forward(x.clone()).sum().backward();
+    close(&fused_dx, &values(x.grad(&grads).unwrap()), 1e-4, "dx");
+}
