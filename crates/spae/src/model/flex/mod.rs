@@ -43,3 +43,15 @@ fn f32s(t: &FlexTensor) -> Cow<'_, [f32]> {
 fn flex(values: Vec<f32>, dims: &[usize]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, dims.to_vec()))
 }
+
+/// Asserts that a fused operation's values `a` equal burn's `b` within a relative `tol`.
+#[cfg(test)]
+fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= tol * (1.0 + y.abs()),
+            "{what}[{i}]: fused {x} vs burn {y}"
+        );
+    }
+}

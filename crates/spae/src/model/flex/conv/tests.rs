@@ -1,20 +1,11 @@
 use super::*;
+use crate::model::flex::close;
 use burn::module::Module;
 use burn::nn::conv::Conv2dConfig;
 use burn::nn::PaddingConfig2d;
 use burn::tensor::{Device, Distribution};
 
 use crate::tensor::to_vec as values;
-
-fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= tol * (1.0 + y.abs()),
-            "{what}[{i}]: fused {x} vs burn {y}"
-        );
-    }
-}
 
 /// Whether `conv2d` takes the fused path for this layer and input.
 fn fused(conv: &Conv2d, x: &Tensor<4>) -> bool {

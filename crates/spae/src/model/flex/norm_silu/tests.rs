@@ -1,17 +1,8 @@
 use super::*;
+use crate::model::flex::close;
 use burn::module::Param;
 use burn::nn::GroupNormConfig;
 use burn::tensor::{Device, Distribution};
-
-fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= tol * (1.0 + y.abs()),
-            "{what}[{i}]: fused {x} vs burn {y}"
-        );
-    }
-}
 
 use crate::tensor::to_vec as values;
 
