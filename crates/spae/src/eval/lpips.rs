@@ -13,7 +13,7 @@ use burn::tensor::module::{conv2d, max_pool2d};
 use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::model::try_conv2d;
+use crate::model::try_conv;
 use crate::weights::{Weights, WeightsError};
 
 /// VGG16's convolution widths (`'M'` = 2x2 max pool), the torchvision `features` layout.
@@ -95,7 +95,7 @@ impl Lpips {
                 None => x = max_pool2d(x, MaxPoolOptions::new([2, 2])),
                 Some(_) => {
                     let (w, b) = &self.convs[conv];
-                    let fused = try_conv2d(&x, w.clone(), b.clone(), [1, 1]);
+                    let fused = try_conv(&x, w.clone(), b.clone(), &[1, 1]);
                     x = relu(fused.unwrap_or_else(|| {
                         let opts = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
                         conv2d(x, w.clone(), Some(b.clone()), opts)

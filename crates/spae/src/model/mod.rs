@@ -9,7 +9,7 @@ mod flex;
 pub mod video;
 
 pub use discriminator::{Discriminator, DiscriminatorConfig};
-pub(crate) use flex::{conv2d, norm_silu, try_conv2d};
+pub(crate) use flex::{conv2d, conv3d, norm_silu, try_conv};
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};

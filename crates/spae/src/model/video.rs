@@ -8,7 +8,7 @@ use burn::nn::{GroupNorm, PaddingConfig3d};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{norm, norm_silu, stages, Conv, ResBlock};
+use super::{conv3d, norm, norm_silu, stages, Conv, ResBlock};
 use crate::data::video::ClipShape;
 
 impl Conv<5> for Conv3d {
@@ -24,7 +24,7 @@ impl Conv<5> for Conv3d {
     }
 
     fn apply(&self, x: Tensor<5>) -> Tensor<5> {
-        self.forward(x)
+        conv3d(self, x)
     }
 }
 
@@ -169,14 +169,14 @@ pub struct VideoEncoder {
 
 impl VideoEncoder {
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let mut h = self.conv_in.forward(x);
+        let mut h = conv3d(&self.conv_in, x);
         for (i, b) in self.blocks.iter().enumerate() {
             h = b.forward(h);
             if let Some(s) = self.down_after.iter().position(|&a| a == i) {
                 h = downsample(h, self.temporal[s]);
             }
         }
-        self.conv_out.forward(norm_silu(&self.norm_out, h))
+        conv3d(&self.conv_out, norm_silu(&self.norm_out, h))
     }
 }
 
@@ -194,14 +194,14 @@ pub struct VideoDecoder {
 
 impl VideoDecoder {
     pub fn forward(&self, z: Tensor<5>) -> Tensor<5> {
-        let mut h = self.conv_in.forward(z);
+        let mut h = conv3d(&self.conv_in, z);
         for (i, b) in self.blocks.iter().enumerate() {
             h = b.forward(h);
             if let Some(u) = self.up_after.iter().position(|&a| a == i) {
-                h = self.up_convs[u].forward(upsample(h, self.temporal[u]));
+                h = conv3d(&self.up_convs[u], upsample(h, self.temporal[u]));
             }
         }
-        self.conv_out.forward(norm_silu(&self.norm_out, h))
+        conv3d(&self.conv_out, norm_silu(&self.norm_out, h))
     }
 }
 

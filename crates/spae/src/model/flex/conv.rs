@@ -1,15 +1,16 @@
-//! A stride-1 2-D convolution (every convolution of the encoder and decoder: 3x3 "same" and
-//! 1x1) as one operation on flex: im2col + one GEMM per sample forward; backward, the weight
+//! A stride-1 2-D or 3-D convolution (every convolution of the image and video encoders and
+//! decoders: 3x3 / 3x3x3 "same" and 1x1 / 1x1x1) as one operation on flex: im2col + one GEMM per sample forward; backward, the weight
 //! gradient `dout_b . cols_b^T` accumulated per thread and the input gradient `W^T . dout_b`
 //! scattered back by col2im, all with the `gemm` kernels the nearest-word search uses. Samples
 //! run in parallel; the columns are rebuilt in the backward pass rather than kept (at the paper's
 //! 128x128 preset they would be gigabytes).
 //!
 //! Strided, dilated or grouped convolutions, asymmetric padding, no bias, other backends and
-//! other dtypes take burn's `Conv2d::forward`, the reference the tests compare against.
+//! other dtypes take burn's `Conv2d::forward` / `Conv3d::forward`, the reference the tests
+//! compare against. An image is a video of depth 1 here: one implementation serves both.
 
-use burn::nn::conv::Conv2d;
-use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv3d};
+use burn::nn::{PaddingConfig2d, PaddingConfig3d};
 use burn::tensor::{DType, Tensor};
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
@@ -24,15 +25,24 @@ use super::{contiguous, f32s, flex, AdTensor};
 
 /// `conv.forward(x)`: fused on flex where the geometry allows, burn's layer elsewhere.
 pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let fused = match (&conv.bias, stride1_padding(conv)) {
-        (Some(bias), Some(pad)) => try_conv2d(&x, conv.weight.val(), bias.val(), pad),
+    let fused = match (&conv.bias, padding_2d(conv)) {
+        (Some(bias), Some(pad)) => try_conv(&x, conv.weight.val(), bias.val(), &pad),
+        _ => None,
+    };
+    fused.unwrap_or_else(|| conv.forward(x))
+}
+
+/// `conv.forward(x)` for videos `[b, c, t, h, w]`, as [`conv2d`].
+pub(crate) fn conv3d(conv: &Conv3d, x: Tensor<5>) -> Tensor<5> {
+    let fused = match (&conv.bias, padding_3d(conv)) {
+        (Some(bias), Some(pad)) => try_conv(&x, conv.weight.val(), bias.val(), &pad),
         _ => None,
     };
     fused.unwrap_or_else(|| conv.forward(x))
 }
 
 /// The symmetric padding `[rows, columns]` of a stride-1, dilation-1, single-group layer.
-fn stride1_padding(conv: &Conv2d) -> Option<[usize; 2]> {
+fn padding_2d(conv: &Conv2d) -> Option<[usize; 2]> {
     if conv.stride != [1, 1] || conv.dilation != [1, 1] || conv.groups != 1 {
         return None;
     }
@@ -46,24 +56,38 @@ fn stride1_padding(conv: &Conv2d) -> Option<[usize; 2]> {
     }
 }
 
-/// The stride-1 convolution of `x` `[b, cin, h, w]` with `weight` `[cout, cin, kh, kw]`, `bias`
-/// and `pad` rows and columns of zeros on each side, fused on flex; `None` on other backends
-/// and dtypes (the caller then runs burn's convolution).
-pub(crate) fn try_conv2d(
-    x: &Tensor<4>,
-    weight: Tensor<4>,
+/// The symmetric padding `[frames, rows, columns]` of a stride-1, dilation-1, single-group layer.
+fn padding_3d(conv: &Conv3d) -> Option<[usize; 3]> {
+    if conv.stride != [1, 1, 1] || conv.dilation != [1, 1, 1] || conv.groups != 1 {
+        return None;
+    }
+    let k = conv.kernel_size;
+    match conv.padding {
+        PaddingConfig3d::Valid => Some([0, 0, 0]),
+        PaddingConfig3d::Same if k.iter().all(|k| k % 2 == 1) => Some(k.map(|k| k / 2)),
+        PaddingConfig3d::Explicit(d, h, w) => Some([d, h, w]),
+        _ => None,
+    }
+}
+
+/// The stride-1 convolution of `x` `[b, cin, (d,) h, w]` with `weight` `[cout, cin, (kd,) kh,
+/// kw]`, `bias` and `pad` (one entry per spatial axis) zeros on each side, fused on flex; `None`
+/// on other backends and dtypes (the caller then runs burn's convolution).
+pub(crate) fn try_conv<const D: usize>(
+    x: &Tensor<D>,
+    weight: Tensor<D>,
     bias: Tensor<1>,
-    pad: [usize; 2],
-) -> Option<Tensor<4>> {
+    pad: &[usize],
+) -> Option<Tensor<D>> {
     if x.dtype() != DType::F32 || weight.dtype() != DType::F32 || bias.dtype() != DType::F32 {
         return None;
     }
-    let [b, cin, h, w] = x.dims();
-    let [cout, wcin, kh, kw] = weight.dims();
-    if wcin != cin || bias.dims() != [cout] {
+    let (xd, wd) = (x.dims(), weight.dims());
+    if D < 2 || wd[1] != xd[1] || bias.dims() != [wd[0]] {
         return None;
     }
-    let g = Geometry::of([b, cin, h, w], [cout, kh, kw], pad)?;
+    let kernel: Vec<usize> = [wd[0]].into_iter().chain(wd[2..].iter().copied()).collect();
+    let g = Geometry::of(&xd, &kernel, pad)?;
     if let (Ok(x), Ok(w), Ok(b)) = (
         x.clone().try_into_primitive::<Autodiff<Flex>>(),
         weight.clone().try_into_primitive::<Autodiff<Flex>>(),
@@ -85,93 +109,141 @@ pub(crate) fn try_conv2d(
 }
 
 /// A stride-1, dilation-1, single-group convolution with symmetric padding: input
-/// `[b, cin, h, w]`, kernel `[cout, cin, kh, kw]`, padding `ph` rows and `pw` columns on each
-/// side, output `[b, cout, oh, ow]`.
+/// `[b, cin, d, h, w]`, kernel `[cout, cin, kd, kh, kw]`, padding `pd` frames, `ph` rows and `pw`
+/// columns on each side, output `[b, cout, od, oh, ow]`; an image has `d = kd = od = 1`, `pd = 0`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Geometry {
     b: usize,
     cin: usize,
+    cout: usize,
+    d: usize,
     h: usize,
     w: usize,
-    cout: usize,
+    kd: usize,
     kh: usize,
     kw: usize,
+    pd: usize,
     ph: usize,
     pw: usize,
+    od: usize,
     oh: usize,
     ow: usize,
+    /// The tensors' rank: 4 for images, 5 for videos.
+    rank: usize,
+}
+
+/// The last `v.len()` of three spatial extents, the leading ones `fill`.
+fn spatial(v: &[usize], fill: usize) -> [usize; 3] {
+    let mut a = [fill; 3];
+    a[3 - v.len()..].copy_from_slice(v);
+    a
 }
 
 impl Geometry {
-    /// `None` where the output would be empty.
-    fn of(
-        [b, cin, h, w]: [usize; 4],
-        [cout, kh, kw]: [usize; 3],
-        [ph, pw]: [usize; 2],
-    ) -> Option<Self> {
-        let oh = (h + 2 * ph + 1).checked_sub(kh)?;
-        let ow = (w + 2 * pw + 1).checked_sub(kw)?;
-        (b > 0 && cin > 0 && cout > 0 && oh > 0 && ow > 0).then_some(Geometry {
+    /// From the input's dims `[b, cin, (d,) h, w]`, the kernel's `[cout, (kd,) kh, kw]` and the
+    /// padding per spatial axis; `None` for other ranks or an empty output.
+    fn of(x: &[usize], kernel: &[usize], pad: &[usize]) -> Option<Self> {
+        let rank = x.len();
+        if !(4..=5).contains(&rank) || kernel.len() != rank - 1 || pad.len() != rank - 2 {
+            return None;
+        }
+        let ([d, h, w], [kd, kh, kw], [pd, ph, pw]) = (
+            spatial(&x[2..], 1),
+            spatial(&kernel[1..], 1),
+            spatial(pad, 0),
+        );
+        let out = |i: usize, k: usize, p: usize| (i + 2 * p + 1).checked_sub(k);
+        let (od, oh, ow) = (out(d, kd, pd)?, out(h, kh, ph)?, out(w, kw, pw)?);
+        let (b, cin, cout) = (x[0], x[1], kernel[0]);
+        (b > 0 && cin > 0 && cout > 0 && od > 0 && oh > 0 && ow > 0).then_some(Geometry {
             b,
             cin,
+            cout,
+            d,
             h,
             w,
-            cout,
+            kd,
             kh,
             kw,
+            pd,
             ph,
             pw,
+            od,
             oh,
             ow,
+            rank,
         })
     }
 
-    /// Rows of the column matrix: `cin * kh * kw`.
+    /// Rows of the column matrix: `cin * kd * kh * kw`.
     fn k(&self) -> usize {
-        self.cin * self.kh * self.kw
+        self.cin * self.kd * self.kh * self.kw
     }
 
-    /// Output positions per sample: `oh * ow`.
+    /// Output positions per sample: `od * oh * ow`.
     fn p(&self) -> usize {
-        self.oh * self.ow
+        self.od * self.oh * self.ow
     }
 
     fn in_len(&self) -> usize {
-        self.cin * self.h * self.w
+        self.cin * self.d * self.h * self.w
     }
 
-    fn out_dims(&self) -> [usize; 4] {
-        [self.b, self.cout, self.oh, self.ow]
+    /// `[lead0, lead1, (d,) h, w]` in the tensors' rank.
+    fn dims(&self, lead: [usize; 2], [d, h, w]: [usize; 3]) -> Vec<usize> {
+        let mut v = lead.to_vec();
+        v.extend_from_slice(&[d, h, w][5 - self.rank..]);
+        v
     }
 
-    /// A 1x1 convolution without padding reads its input as the column matrix itself.
+    fn in_dims(&self) -> Vec<usize> {
+        self.dims([self.b, self.cin], [self.d, self.h, self.w])
+    }
+
+    fn out_dims(&self) -> Vec<usize> {
+        self.dims([self.b, self.cout], [self.od, self.oh, self.ow])
+    }
+
+    fn weight_dims(&self) -> Vec<usize> {
+        self.dims([self.cout, self.cin], [self.kd, self.kh, self.kw])
+    }
+
+    /// A 1x1 (x1) convolution without padding reads its input as the column matrix itself.
     fn pointwise(&self) -> bool {
-        self.kh == 1 && self.kw == 1 && self.ph == 0 && self.pw == 0
+        self.k() == self.cin && self.pd + self.ph + self.pw == 0
     }
 }
 
-/// For each column-matrix row `(ci, ky, kx)` and output row `oy`: the input row it reads (if
-/// any) and the output columns `x0..x1` that read inside the input, at input column `ox + kx -
-/// pw`; `visit(row_segment, input_row_offset, x0, x1)`.
+/// For each column-matrix row `(ci, kz, ky, kx)` and output row `(oz, oy)`: the input row it
+/// reads (if any) and the output columns `x0..x1` that read inside the input, at input column
+/// `ox + kx - pw`; `visit(row_segment, input_row_offset, x0, x1)`.
 fn for_each_segment(g: Geometry, mut visit: impl FnMut(usize, Option<usize>, usize, usize)) {
+    let inside =
+        |o: usize, k: usize, pad: usize, n: usize| (o + k).checked_sub(pad).filter(|&i| i < n);
     for ci in 0..g.cin {
-        for ky in 0..g.kh {
-            for kx in 0..g.kw {
-                let r = (ci * g.kh + ky) * g.kw + kx;
-                let x0 = g.pw.saturating_sub(kx).min(g.ow);
-                let x1 = (g.w + g.pw).saturating_sub(kx).min(g.ow).max(x0);
-                for oy in 0..g.oh {
-                    let seg = r * g.p() + oy * g.ow;
-                    let iy = (oy + ky).checked_sub(g.ph).filter(|&iy| iy < g.h);
-                    let src = iy.map(|iy| ci * g.h * g.w + iy * g.w + x0 + kx - g.pw);
-                    visit(seg, src, x0, x1);
+        for kz in 0..g.kd {
+            for ky in 0..g.kh {
+                for kx in 0..g.kw {
+                    let r = ((ci * g.kd + kz) * g.kh + ky) * g.kw + kx;
+                    let x0 = g.pw.saturating_sub(kx).min(g.ow);
+                    let x1 = (g.w + g.pw).saturating_sub(kx).min(g.ow).max(x0);
+                    for oz in 0..g.od {
+                        let iz = inside(oz, kz, g.pd, g.d);
+                        for oy in 0..g.oh {
+                            let seg = r * g.p() + (oz * g.oh + oy) * g.ow;
+                            let src = iz.zip(inside(oy, ky, g.ph, g.h)).map(|(iz, iy)| {
+                                ((ci * g.d + iz) * g.h + iy) * g.w + x0 + kx - g.pw
+                            });
+                            visit(seg, src, x0, x1);
+                        }
+                    }
                 }
             }
         }
     }
 }
 
-/// The column matrix `[k, p]` of one sample's input `[cin, h, w]` (zeros where the kernel reads
+/// The column matrix `[k, p]` of one sample's input `[cin, d, h, w]` (zeros where the kernel reads
 /// the padding).
 pub(crate) fn im2col(x: &[f32], g: Geometry, cols: &mut [f32]) {
     for_each_segment(g, |seg, src, x0, x1| {
@@ -347,7 +419,7 @@ pub(crate) fn backward(
 
 /// The autodiff node: parents `x`, `weight`, `bias`.
 #[derive(Debug)]
-struct Conv2dBackward;
+struct ConvBackward;
 
 #[derive(Debug, Clone)]
 struct State {
@@ -356,7 +428,7 @@ struct State {
     geometry: Geometry,
 }
 
-impl Backward<Flex, 3> for Conv2dBackward {
+impl Backward<Flex, 3> for ConvBackward {
     type State = State;
 
     fn backward(self, ops: Ops<State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
@@ -370,10 +442,10 @@ impl Backward<Flex, 3> for Conv2dBackward {
         };
         let (dx, dw, db) = backward(&f32s(&st.x), &st.weight, &f32s(&dout), g, want);
         if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, flex(dx, &[g.b, g.cin, g.h, g.w]));
+            grads.register::<Flex>(node.id, flex(dx, &g.in_dims()));
         }
         if let Some(node) = node_w {
-            grads.register::<Flex>(node.id, flex(dw, &[g.cout, g.cin, g.kh, g.kw]));
+            grads.register::<Flex>(node.id, flex(dw, &g.weight_dims()));
         }
         if let Some(node) = node_b {
             grads.register::<Flex>(node.id, flex(db, &[g.cout]));
@@ -386,7 +458,7 @@ fn tracked(x: AdTensor, weight: AdTensor, bias: AdTensor, g: Geometry) -> AdTens
     let ws = f32s(weight.primitive()).into_owned();
     let out = forward(&f32s(&xs), &ws, &f32s(bias.primitive()), g);
     let out = flex(out, &g.out_dims());
-    match Conv2dBackward
+    match ConvBackward
         .prepare::<NoCheckpointing>([x.node(), weight.node(), bias.node()])
         .compute_bound()
         .stateful()

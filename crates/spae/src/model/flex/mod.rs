@@ -5,13 +5,13 @@
 //! values and gradients.
 //!
 //! - [`norm_silu`]: GroupNorm followed by SiLU;
-//! - [`conv2d`]: a stride-1 convolution as im2col + GEMM, its weight gradient one GEMM per
+//! - [`conv2d`] / [`conv3d`]: a stride-1 convolution (an image is a video of one frame) as im2col + GEMM, its weight gradient one GEMM per
 //!   sample accumulated per thread, its input gradient a GEMM + col2im.
 
 mod conv;
 mod norm_silu;
 
-pub(crate) use conv::{conv2d, try_conv2d};
+pub(crate) use conv::{conv2d, conv3d, try_conv};
 pub(crate) use norm_silu::norm_silu;
 
 use burn::tensor::TensorData;

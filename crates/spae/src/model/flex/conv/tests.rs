@@ -1,8 +1,7 @@
 use super::*;
 use crate::model::flex::close;
 use burn::module::Module;
-use burn::nn::conv::Conv2dConfig;
-use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2dConfig, Conv3dConfig};
 use burn::tensor::{Device, Distribution};
 
 use crate::tensor::to_vec as values;
@@ -10,8 +9,17 @@ use crate::tensor::to_vec as values;
 /// Whether `conv2d` takes the fused path for this layer and input.
 fn fused(conv: &Conv2d, x: &Tensor<4>) -> bool {
     let bias = conv.bias.as_ref().map(|b| b.val());
-    match (bias, stride1_padding(conv)) {
-        (Some(b), Some(pad)) => try_conv2d(x, conv.weight.val(), b, pad).is_some(),
+    match (bias, padding_2d(conv)) {
+        (Some(b), Some(pad)) => try_conv(x, conv.weight.val(), b, &pad).is_some(),
+        _ => false,
+    }
+}
+
+/// Whether `conv3d` takes the fused path for this layer and input.
+fn fused_3d(conv: &Conv3d, x: &Tensor<5>) -> bool {
+    let bias = conv.bias.as_ref().map(|b| b.val());
+    match (bias, padding_3d(conv)) {
+        (Some(b), Some(pad)) => try_conv(x, conv.weight.val(), b, &pad).is_some(),
         _ => false,
     }
 }
@@ -22,7 +30,7 @@ fn columns_and_a_convolution_by_hand() {
     // input (oy + ky - 1, ox + kx - 1). The centre row is the input itself; the top-left one
     // reads up and left (only position (1, 1) sees input (0, 0)); the bottom-right one reads
     // down and right (only position (0, 0) sees input (1, 1)).
-    let g = Geometry::of([1, 1, 2, 2], [1, 3, 3], [1, 1]).unwrap();
+    let g = Geometry::of(&[1, 1, 2, 2], &[1, 3, 3], &[1, 1]).unwrap();
     let mut cols = vec![f32::NAN; 9 * 4];
     im2col(&[1.0, 2.0, 3.0, 4.0], g, &mut cols);
     assert_eq!(&cols[4 * 4..5 * 4], &[1.0, 2.0, 3.0, 4.0]);
@@ -51,12 +59,15 @@ fn columns_and_a_convolution_by_hand() {
 #[test]
 fn col2im_is_the_adjoint_of_im2col() {
     // <im2col(x), c> = <x, col2im(c)> for every geometry the fused path takes.
-    for (dims, kernel, pad) in [
-        ([1, 2, 4, 5], [1, 3, 3], [1, 1]),
-        ([1, 2, 4, 5], [1, 3, 3], [0, 0]),
-        ([1, 3, 3, 2], [1, 1, 3], [0, 1]),
-        ([1, 2, 2, 2], [1, 5, 5], [2, 2]),
-    ] {
+    let cases: [(&[usize], &[usize], &[usize]); 6] = [
+        (&[1, 2, 4, 5], &[1, 3, 3], &[1, 1]),
+        (&[1, 2, 4, 5], &[1, 3, 3], &[0, 0]),
+        (&[1, 3, 3, 2], &[1, 1, 3], &[0, 1]),
+        (&[1, 2, 2, 2], &[1, 5, 5], &[2, 2]),
+        (&[1, 2, 3, 4, 5], &[1, 3, 3, 3], &[1, 1, 1]),
+        (&[1, 2, 4, 3, 2], &[1, 3, 1, 3], &[0, 0, 1]),
+    ];
+    for (dims, kernel, pad) in cases {
         let g = Geometry::of(dims, kernel, pad).unwrap();
         let x: Vec<f32> = (0..g.in_len()).map(|i| (i as f32 * 0.37).sin()).collect();
         let c: Vec<f32> = (0..g.k() * g.p())
@@ -75,7 +86,35 @@ fn col2im_is_the_adjoint_of_im2col() {
     }
 }
 
-/// Values and gradients against burn's `Conv2d::forward` for a random weighting of the output.
+/// Values and gradients of the fused path (`run(true, x)`) against burn's layer (`run(false,
+/// x)`) for a random weighting of the output; `params` reads the weight and bias gradients.
+fn compare<const D: usize>(
+    x: Tensor<D>,
+    run: impl Fn(bool, Tensor<D>) -> Tensor<D>,
+    params: impl Fn(&burn::tensor::Gradients) -> [Vec<f32>; 2],
+) {
+    let w = run(false, x.clone());
+    let w = Tensor::<D>::random(w.dims(), Distribution::Default, &w.device());
+    let grads = |fused: bool| {
+        let out = run(fused, x.clone());
+        let grads = (out.clone() * w.clone()).sum().backward();
+        let [dw, db] = params(&grads);
+        (values(out), x.grad(&grads).map(values), dw, db)
+    };
+    let (fused, burn) = (grads(true), grads(false));
+    close(&fused.0, &burn.0, 1e-5, "out");
+    assert_eq!(
+        fused.1.is_some(),
+        burn.1.is_some(),
+        "dx computed where burn's is"
+    );
+    if let (Some(a), Some(b)) = (&fused.1, &burn.1) {
+        close(a, b, 1e-4, "dx");
+    }
+    close(&fused.2, &burn.2, 1e-4, "dweight");
+    close(&fused.3, &burn.3, 1e-4, "dbias");
+}
+
 fn matches_burn(cin: usize, cout: usize, k: usize, padding: PaddingConfig2d, x_grad: bool) {
     let device = Device::flex().autodiff();
     let conv = Conv2dConfig::new([cin, cout], [k, k])
@@ -84,33 +123,42 @@ fn matches_burn(cin: usize, cout: usize, k: usize, padding: PaddingConfig2d, x_g
     let x = Tensor::<4>::random([3, cin, 5, 6], Distribution::Normal(0.2, 1.5), &device);
     let x = if x_grad { x.require_grad() } else { x };
     assert!(fused(&conv, &x), "the fused path is taken");
-    let w = Tensor::<4>::random(
-        conv.forward(x.clone()).dims(),
-        Distribution::Default,
-        &device,
-    );
-    let run = |fused: bool| {
-        let out = if fused {
-            conv2d(&conv, x.clone())
+    let run = |fused: bool, x| {
+        if fused {
+            conv2d(&conv, x)
         } else {
-            conv.forward(x.clone())
-        };
-        let grads = (out.clone() * w.clone()).sum().backward();
-        (
-            values(out),
-            x.grad(&grads).map(values),
-            values(conv.weight.grad(&grads).expect("dweight")),
-            values(conv.bias.as_ref().unwrap().grad(&grads).expect("dbias")),
-        )
+            conv.forward(x)
+        }
     };
-    let (fused, burn) = (run(true), run(false));
-    close(&fused.0, &burn.0, 1e-5, "out");
-    assert_eq!(fused.1.is_some(), x_grad);
-    if let (Some(a), Some(b)) = (&fused.1, &burn.1) {
-        close(a, b, 1e-4, "dx");
-    }
-    close(&fused.2, &burn.2, 1e-4, "dweight");
-    close(&fused.3, &burn.3, 1e-4, "dbias");
+    compare(x, run, |grads| {
+        [
+            values(conv.weight.grad(grads).expect("dweight")),
+            values(conv.bias.as_ref().unwrap().grad(grads).expect("dbias")),
+        ]
+    });
+}
+
+fn matches_burn_3d(cin: usize, cout: usize, k: usize, padding: PaddingConfig3d) {
+    let device = Device::flex().autodiff();
+    let conv = Conv3dConfig::new([cin, cout], [k, k, k])
+        .with_padding(padding)
+        .init(&device);
+    let x = Tensor::<5>::random([2, cin, 3, 4, 5], Distribution::Normal(0.2, 1.5), &device);
+    let x = x.require_grad();
+    assert!(fused_3d(&conv, &x), "the fused path is taken");
+    let run = |fused: bool, x| {
+        if fused {
+            conv3d(&conv, x)
+        } else {
+            conv.forward(x)
+        }
+    };
+    compare(x, run, |grads| {
+        [
+            values(conv.weight.grad(grads).expect("dweight")),
+            values(conv.bias.as_ref().unwrap().grad(grads).expect("dbias")),
+        ]
+    });
 }
 
 #[test]
@@ -131,6 +179,16 @@ fn an_unpadded_3x3_convolution_matches_burn_and_its_gradients() {
 #[test]
 fn an_input_without_gradient_leaves_dx_out() {
     matches_burn(1, 4, 3, PaddingConfig2d::Same, false);
+}
+
+#[test]
+fn a_same_3x3x3_video_convolution_matches_burn_and_its_gradients() {
+    matches_burn_3d(2, 3, 3, PaddingConfig3d::Same);
+}
+
+#[test]
+fn a_1x1x1_video_convolution_matches_burn_and_its_gradients() {
+    matches_burn_3d(3, 2, 1, PaddingConfig3d::Valid);
 }
 
 #[test]
