@@ -66,7 +66,9 @@ impl Lpips {
         for (i, cout) in VGG16.iter().flatten().enumerate() {
             let hwio = w.tensor(&format!("vgg.conv{i}.weight"), [3, 3, cin, *cout], device)?;
             let b = w.tensor(&format!("vgg.conv{i}.bias"), [*cout], device)?;
-            convs.push((hwio.permute([3, 2, 0, 1]), b));
+            // Stored contiguous `[out, in, 3, 3]`, so that no forward pass copies it again.
+            let oihw = Tensor::from_data(hwio.permute([3, 2, 0, 1]).into_data(), device);
+            convs.push((oihw, b));
             cin = *cout;
         }
         let mut lins = Vec::new();

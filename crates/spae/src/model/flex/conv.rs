@@ -19,7 +19,6 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_autodiff::Autodiff;
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
-use std::sync::Arc;
 
 use super::{contiguous, f32s, flex, AdTensor};
 
@@ -424,7 +423,7 @@ struct ConvBackward;
 #[derive(Debug, Clone)]
 struct State {
     x: FlexTensor,
-    weight: Arc<Vec<f32>>,
+    weight: FlexTensor,
     geometry: Geometry,
 }
 
@@ -440,7 +439,7 @@ impl Backward<Flex, 3> for ConvBackward {
             dx: node_x.is_some(),
             dweight: node_w.is_some(),
         };
-        let (dx, dw, db) = backward(&f32s(&st.x), &st.weight, &f32s(&dout), g, want);
+        let (dx, dw, db) = backward(&f32s(&st.x), &f32s(&st.weight), &f32s(&dout), g, want);
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, flex(dx, &g.in_dims()));
         }
@@ -455,8 +454,8 @@ impl Backward<Flex, 3> for ConvBackward {
 
 fn tracked(x: AdTensor, weight: AdTensor, bias: AdTensor, g: Geometry) -> AdTensor {
     let xs = contiguous(x.primitive().clone());
-    let ws = f32s(weight.primitive()).into_owned();
-    let out = forward(&f32s(&xs), &ws, &f32s(bias.primitive()), g);
+    let ws = contiguous(weight.primitive().clone());
+    let out = forward(&f32s(&xs), &f32s(&ws), &f32s(bias.primitive()), g);
     let out = flex(out, &g.out_dims());
     match ConvBackward
         .prepare::<NoCheckpointing>([x.node(), weight.node(), bias.node()])
@@ -466,7 +465,7 @@ fn tracked(x: AdTensor, weight: AdTensor, bias: AdTensor, g: Geometry) -> AdTens
         OpsKind::Tracked(prep) => prep.finish(
             State {
                 x: xs,
-                weight: Arc::new(ws),
+                weight: ws,
                 geometry: g,
             },
             out,
