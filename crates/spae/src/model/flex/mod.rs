@@ -5,8 +5,9 @@
 //! values and gradients.
 //!
 //! - [`norm_silu`]: GroupNorm followed by SiLU;
-//! - [`conv2d`] / [`conv3d`]: a stride-1 convolution (an image is a video of one frame) as im2col + GEMM, its weight gradient one GEMM per
-//!   sample accumulated per thread, its input gradient a GEMM + col2im.
+//! - [`conv2d`] / [`conv3d`]: a stride-1 convolution (an image is a video of one frame) as
+//!   im2col + GEMM, its weight gradient one GEMM per sample accumulated per thread, its input
+//!   gradient a GEMM + col2im.
 
 mod conv;
 mod norm_silu;
