@@ -19,7 +19,9 @@
 #                          same cores, per phase (`spae bench train --compare-torch`), batch 32.
 #  With the CUDA binary (spae-cuda):
 #  2. train-spae-cuda.json     spae on the GPU against the twin on the GPU, batch 32, and
-#     train-spae-cuda-b256.json  the same at batch 256 (the paper's batch).
+#     train-spae-cuda-b256.json  the same at batch 256 (the paper's batch), the search as
+#                                tensor operations on the GPU (`--search auto`);
+#     train-spae-cuda-b256-host-search.json  batch 256 with the search on the host instead.
 #     quantizer-cuda.json       the nearest-word search as GPU tensor ops against spae's host
 #                               kernel: time and agreement (is the GPU's argmin exact?).
 #  3. gpu-run/             `spae train` on the GPU for TRAIN_S seconds (default 150) at batch 256,
@@ -110,6 +112,13 @@ run)
       cat "$out/$name.md"
       tail -5 "$out/$name.err"
     done
+    # The same batch 256 step with the search on the host (the latents read back, SAQ on the
+    # host's cores) instead of as tensor operations on the GPU: what the device search saves.
+    timeout 150 "$bin/spae-cuda" --device cuda bench train --steps "$steps" --search host \
+      --config "$bundle/fashion-mnist-b256.toml" --out "$out/train-spae-cuda-b256-host-search.json" \
+      > "$out/train-spae-cuda-b256-host-search.md" 2> "$out/train-spae-cuda-b256-host-search.err" \
+      || echo "exit $?" >> "$out/train-spae-cuda-b256-host-search.md"
+    cat "$out/train-spae-cuda-b256-host-search.md"
     # The nearest-word search as GPU tensor ops (matmul + argmax) against spae's host kernel, on
     # a batch 256 step's 38,144 vectors and the full codebook's 31,534 rows (random data): its
     # speed, and its agreement (whether the GPU's f32 matmul keeps the arg-min exact).

@@ -14,7 +14,7 @@ use spae::data::{tile_images, write_png, Split};
 use spae::degrade::Degradation;
 use spae::device::Device;
 use spae::tokenizer::video::VideoTokenizer;
-use spae_icl::video::{FrameScores, VideoConfig, VideoJob, VideoResult, VideoTask};
+use spae_icl::video::{FrameScores, MeanInterval, VideoConfig, VideoJob, VideoResult, VideoTask};
 
 use crate::common::{LlmArgs, LlmRecord, ProtocolArgs};
 use crate::denoise_cmd::DenoiseArgs;
@@ -247,5 +247,20 @@ fn print_result(r: &VideoResult) {
         s(&r.best_example),
         s(&r.target),
         r.seconds
+    );
+    let g = |m: &MeanInterval, d: usize| {
+        format!(
+            "{:+.d$} (95% CI {:+.d$} to {:+.d$})",
+            m.mean,
+            m.low,
+            m.high,
+            d = d
+        )
+    };
+    println!(
+        "  LLM minus {baseline}, per clip ({} independent clips): PSNR {} dB, SSIM {}",
+        r.psnr_gain.n,
+        g(&r.psnr_gain, 2),
+        g(&r.ssim_gain, 3)
     );
 }

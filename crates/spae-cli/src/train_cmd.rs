@@ -8,6 +8,7 @@ use burn::tensor::Device;
 use clap::Args;
 use spae::assets::Assets;
 use spae::checkpoint::{run_kind, RunKind};
+use spae::quantizer::SearchPlace;
 use spae::train::{
     init_model, latest_checkpoint, load_codebook, load_state, train, train_video, StepRecord,
     TrainConfig, TrainError, VideoTrainConfig,
@@ -33,6 +34,11 @@ pub struct TrainArgs {
     /// total; continue later with --resume).
     #[arg(long)]
     max_steps: Option<usize>,
+    /// Where the nearest-word search runs: auto (the host kernel on the CPU, tensor operations
+    /// on a GPU), host or device; overrides the configuration's `[loop] search`. A run may
+    /// resume with another.
+    #[arg(long)]
+    search: Option<SearchPlace>,
 }
 
 /// Whether a TOML configuration is a video one: its `[model]` has `frames`.
@@ -57,6 +63,9 @@ pub fn run(args: TrainArgs, assets: &Assets, device: &Device) -> Result<()> {
         if let Some(cb) = args.codebook {
             cfg.codebook = cb;
         }
+        if let Some(place) = args.search {
+            cfg.run.search = place;
+        }
         crate::common::ensure(Path::new(&cfg.codebook), assets)?;
         let (steps, batch) = (cfg.run.steps, cfg.run.batch_size);
         return with_progress(steps, batch, "clips", stop_after, &out, |on_step| {
@@ -66,6 +75,9 @@ pub fn run(args: TrainArgs, assets: &Assets, device: &Device) -> Result<()> {
     let mut cfg: TrainConfig = crate::common::read_toml(&args.config)?;
     if let Some(cb) = args.codebook {
         cfg.codebook = cb;
+    }
+    if let Some(place) = args.search {
+        cfg.run.search = place;
     }
     crate::common::ensure(Path::new(&cfg.codebook), assets)?;
     let (steps, batch) = (cfg.run.steps, cfg.run.batch_size);

@@ -103,6 +103,54 @@ pub struct FrameScores {
     pub ssim: f64,
 }
 
+/// A mean over independent clips with its two-sided 95% Student t interval.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct MeanInterval {
+    pub mean: f64,
+    pub low: f64,
+    pub high: f64,
+    /// Clips (independent units) averaged.
+    pub n: usize,
+}
+
+/// Two-sided 95% quantiles of Student's t for 1..=30 degrees of freedom.
+const T_975: [f64; 30] = [
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+    2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+    2.052, 2.048, 2.045, 2.042,
+];
+
+/// The mean of `values` (one per clip) and its 95% t interval, `mean +- t(n-1) s / sqrt(n)`
+/// (1.96 beyond 30 degrees of freedom); one value gives no interval (low = high = mean).
+pub fn mean_interval(values: &[f64]) -> MeanInterval {
+    let n = values.len();
+    let mean = values.iter().sum::<f64>() / n.max(1) as f64;
+    if n < 2 {
+        return MeanInterval {
+            mean,
+            low: mean,
+            high: mean,
+            n,
+        };
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let t = T_975.get(n - 2).copied().unwrap_or(1.96);
+    let half = t * (var / n as f64).sqrt();
+    MeanInterval {
+        mean,
+        low: mean - half,
+        high: mean + half,
+        n,
+    }
+}
+
+/// One clip's scores (over its judged frames).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ClipScores {
+    pub output: FrameScores,
+    pub condition: FrameScores,
+}
+
 /// One run's outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct VideoResult {
@@ -122,6 +170,12 @@ pub struct VideoResult {
     pub best_example: FrameScores,
     /// The clean words of the true clip, decoded (what a perfect LLM would reach).
     pub target: FrameScores,
+    /// Per clip, in order: the LLM's clip and the condition's.
+    pub per_clip: Vec<ClipScores>,
+    /// The LLM's clip minus the condition, per clip (each clip an independent query), averaged
+    /// with a 95% interval: PSNR in dB, and SSIM.
+    pub psnr_gain: MeanInterval,
+    pub ssim_gain: MeanInterval,
     /// Share of the clean words the LLM wrote right.
     pub word_accuracy: f64,
     pub seconds: f64,
@@ -241,6 +295,30 @@ impl<'a> VideoJob<'a> {
         let from = task.scored_from();
         let score = |v: &[f32]| frame_scores(v, clips, shape, from);
         let clip = |v: &[f32], i: usize| v[i * per..(i + 1) * per].to_vec();
+        let per_clip: Vec<ClipScores> = (0..n)
+            .map(|i| {
+                let truth = clip(clips, i);
+                ClipScores {
+                    output: frame_scores(&clip(&output, i), &truth, shape, from),
+                    condition: frame_scores(&clip(&conditions, i), &truth, shape, from),
+                }
+            })
+            .collect();
+        // Every clip has the same judged frames, so the mean over clips is the mean over frames.
+        let mean = |f: fn(&ClipScores) -> FrameScores| {
+            let n = per_clip.len().max(1) as f64;
+            FrameScores {
+                psnr: per_clip.iter().map(|c| f(c).psnr).sum::<f64>() / n,
+                ssim: per_clip.iter().map(|c| f(c).ssim).sum::<f64>() / n,
+            }
+        };
+        let gain = |f: fn(&FrameScores) -> f64| {
+            let d: Vec<f64> = per_clip
+                .iter()
+                .map(|c| f(&c.output) - f(&c.condition))
+                .collect();
+            mean_interval(&d)
+        };
         let rows = (0..n)
             .flat_map(|i| {
                 [
@@ -259,10 +337,13 @@ impl<'a> VideoJob<'a> {
             depth,
             words_per_clip: p.total(),
             passes: p.passes.len(),
-            output: score(&output),
-            condition: score(&conditions),
+            output: mean(|c| c.output),
+            condition: mean(|c| c.condition),
             best_example: score(&best),
             target: score(&target),
+            psnr_gain: gain(|s| s.psnr),
+            ssim_gain: gain(|s| s.ssim),
+            per_clip,
             word_accuracy: word_accuracy(&written, &targets),
             seconds,
             rows,
@@ -273,6 +354,21 @@ impl<'a> VideoJob<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mean_and_its_t_interval_by_hand() {
+        // 1, 2, 3: mean 2, s = 1, half-width t(2) / sqrt(3) = 4.303 / 1.732 = 2.484.
+        let m = mean_interval(&[1.0, 2.0, 3.0]);
+        assert!((m.mean - 2.0).abs() < 1e-12 && m.n == 3);
+        assert!(
+            (m.high - m.mean - 4.303 / 3f64.sqrt()).abs() < 1e-9,
+            "{m:?}"
+        );
+        assert!((m.mean - m.low - 4.303 / 3f64.sqrt()).abs() < 1e-9, "{m:?}");
+        // One clip: no interval.
+        let one = mean_interval(&[5.0]);
+        assert_eq!((one.low, one.mean, one.high), (5.0, 5.0, 5.0));
+    }
 
     #[test]
     fn copying_the_last_frame_by_hand() {

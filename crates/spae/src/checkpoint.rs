@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::store::{ApplyResult, BurnpackStore, ModuleSnapshot, SafetensorsStore};
+use burn::tensor::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::config::{TrainConfig, VideoTrainConfig};
+use crate::config::{LoopConfig, TrainConfig, VideoTrainConfig};
 use crate::io::write_atomic;
 use crate::weights::incomplete;
 
@@ -49,17 +50,38 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError 
 pub trait RunConfig: Serialize + DeserializeOwned + Clone + PartialEq {
     /// Checks the configuration, so that no model is built from an inconsistent one.
     fn check(&self) -> Result<(), String>;
+
+    /// The loop settings (`[loop]`).
+    fn run_settings(&self) -> &LoopConfig;
+
+    fn run_settings_mut(&mut self) -> &mut LoopConfig;
 }
 
 impl RunConfig for TrainConfig {
     fn check(&self) -> Result<(), String> {
         self.validate().map_err(|e| e.to_string())
     }
+
+    fn run_settings(&self) -> &LoopConfig {
+        &self.run
+    }
+
+    fn run_settings_mut(&mut self) -> &mut LoopConfig {
+        &mut self.run
+    }
 }
 
 impl RunConfig for VideoTrainConfig {
     fn check(&self) -> Result<(), String> {
         self.validate().map_err(|e| e.to_string())
+    }
+
+    fn run_settings(&self) -> &LoopConfig {
+        &self.run
+    }
+
+    fn run_settings_mut(&mut self) -> &mut LoopConfig {
+        &mut self.run
     }
 }
 
@@ -244,8 +266,9 @@ pub fn load_model<M: Module>(dir: &Path, model: &mut M) -> Result<(), Checkpoint
     if !st.exists() {
         return Err(bad(dir, "no model.bpk or model.safetensors"));
     }
+    let bytes = std::fs::read(&st).map_err(io(&st))?;
     let result = model
-        .load_from(&mut SafetensorsStore::from_file(&st))
+        .load_from(&mut SafetensorsStore::from_bytes(Some(bytes)))
         .map_err(|e| bad(&st, format!("truncated or corrupt: {e}")))?;
     check_applied(&st, &result)
 }
@@ -254,8 +277,13 @@ pub(crate) fn load_module<M: Module>(path: &Path, module: &mut M) -> Result<(), 
     if !path.exists() {
         return Err(bad(path, "missing"));
     }
+    // Read whole: a file-backed store reads tensors lazily, by path, when they are first used,
+    // which a training run that rotates its checkpoints can delete in between.
+    let bytes = std::fs::read(path).map_err(io(path))?;
     let result = module
-        .load_from(&mut BurnpackStore::from_file(path))
+        .load_from(&mut BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(
+            bytes,
+        ))))
         .map_err(|e| bad(path, format!("truncated or corrupt: {e}")))?;
     check_applied(path, &result)
 }
@@ -282,6 +310,43 @@ pub struct LecamEma {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loaded_weights_outlive_their_files() {
+        // A checkpoint's weights are read whole at load: a model still runs after a training
+        // run that rotates its checkpoints deleted the folder (a file-backed store reads each
+        // tensor lazily, by path, when it is first used). A 3-D convolution, whose fused CPU path
+        // reads its weights' bytes directly.
+        use crate::model::video::VideoModelConfig;
+        use burn::tensor::{Device, Tensor};
+        let device = Device::flex();
+        let cfg = VideoModelConfig {
+            frames: 2,
+            image_size: 8,
+            base_channels: 32,
+            channel_mult: vec![1, 2],
+            temporal_down: vec![true],
+            latent_dim: 256,
+            ..VideoModelConfig::default()
+        };
+        let saved = cfg.init(&device);
+        let x = || Tensor::<5>::ones([1, 1, 2, 8, 8], &device);
+        let run = |m: &crate::model::video::VideoSpaeModel| {
+            crate::tensor::to_vec(m.decoder.forward(m.encoder.forward(x())))
+        };
+        let want = run(&saved);
+        for name in ["model.bpk", "model.safetensors"] {
+            let dir = tempfile::tempdir().unwrap();
+            match name {
+                "model.bpk" => save_module(&saved, &dir.path().join(name)).unwrap(),
+                _ => save_safetensors(&saved, &dir.path().join(name)).unwrap(),
+            }
+            let mut loaded = cfg.init(&device);
+            load_model(dir.path(), &mut loaded).unwrap();
+            drop(dir);
+            assert_eq!(run(&loaded), want, "{name}");
+        }
+    }
 
     #[test]
     fn latest_names_a_step_folder_of_the_run_only() {

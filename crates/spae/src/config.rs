@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::DatasetName;
 use crate::model::{DiscriminatorConfig, ModelConfig};
-use crate::quantizer::QuantizerKind;
+use crate::quantizer::{QuantizerKind, SearchPlace};
 use crate::semantic::SemanticConfig;
 
 /// Which data a run trains on.
@@ -67,6 +67,10 @@ pub struct LoopConfig {
     /// optimizer, schedule and step count start afresh. A resumed run ignores it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init: Option<String>,
+    /// Where the nearest-word search of a step runs: `auto` (the host kernel on the CPU, tensor
+    /// operations on a GPU), `host` or `device`. Not a model setting: a run may resume elsewhere.
+    #[serde(skip_serializing_if = "SearchPlace::is_auto")]
+    pub search: SearchPlace,
 }
 
 impl Default for LoopConfig {
@@ -78,6 +82,7 @@ impl Default for LoopConfig {
             seed: 0,
             sample_every: 500,
             init: None,
+            search: SearchPlace::Auto,
         }
     }
 }

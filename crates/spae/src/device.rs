@@ -10,6 +10,15 @@ pub use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+/// Whether `device` is burn's pure-Rust CPU backend (flex), with or without autodiff: where the
+/// host kernels (the nearest-word search, the fused layers) run.
+pub fn is_flex(device: &Device) -> bool {
+    let t = burn::tensor::Tensor::<1>::zeros([1], device);
+    t.clone().try_into_primitive::<burn_flex::Flex>().is_ok()
+        || t.try_into_primitive::<burn_autodiff::Autodiff<burn_flex::Flex>>()
+            .is_ok()
+}
+
 /// The environment variable read when no `--device` is given.
 pub const DEVICE_ENV: &str = "SPAE_DEVICE";
 

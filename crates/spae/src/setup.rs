@@ -10,10 +10,10 @@ use thiserror::Error;
 
 use crate::checkpoint::State;
 use crate::codebook::{Codebook, CodebookError};
-use crate::config::TrainConfig;
+use crate::config::{TrainConfig, VideoTrainConfig};
 use crate::model::SpaeModel;
-use crate::pyramid::{Pyramid, PyramidError};
-use crate::quantizer::{NearestSearch, Quantizer, QuantizerKind};
+use crate::pyramid::{Pyramid, PyramidError, VideoPyramid};
+use crate::quantizer::{NearestSearch, Quantizer, QuantizerKind, SearchPlace, TensorSearch};
 use crate::tensor::to_vec;
 
 #[derive(Debug, Error)]
@@ -33,17 +33,35 @@ pub struct QuantContext<P = Pyramid> {
     pub pyramid: P,
     /// The codebook rows, prepared for search.
     pub search: NearestSearch,
+    /// The same codebook on the training device, when the search runs there
+    /// ([`QuantContext::search_at`]); `None`: the host kernel.
+    pub on_device: Option<TensorSearch>,
+}
+
+impl<P> QuantContext<P> {
+    /// This context with its search at `place` for tensors on `device`: the codebook copied to
+    /// the device for tensor operations, or the host kernel alone.
+    pub fn search_at(mut self, place: SearchPlace, device: &Device) -> Self {
+        self.on_device = place
+            .on_device(device)
+            .then(|| TensorSearch::new(&self.search, device));
+        self
+    }
 }
 
 impl QuantContext {
     /// For a model with a learned codebook, the same quantizer and pyramid over that codebook's
     /// current rows; `None` for the frozen LLM codebook (use `self`).
     pub fn for_model(&self, model: &SpaeModel) -> Option<QuantContext> {
-        let rows = to_vec(model.codebook.as_ref()?.val().detach());
+        let rows = model.codebook.as_ref()?.val().detach();
         Some(QuantContext {
             quantizer: self.quantizer.kind().build(),
             pyramid: self.pyramid.clone(),
-            search: NearestSearch::new(&rows, self.search.dim()),
+            search: NearestSearch::new(&to_vec(rows.clone()), self.search.dim()),
+            on_device: self
+                .on_device
+                .as_ref()
+                .map(|_| TensorSearch::from_rows(rows)),
         })
     }
 }
@@ -101,6 +119,22 @@ pub fn quant_context(cfg: &TrainConfig, cb: &Codebook) -> Result<QuantContext, S
         quantizer,
         pyramid: Pyramid::square(cfg.model.latent_size(), &cfg.pyramid)?,
         search: NearestSearch::new(&cb.embeddings, cb.dim),
+        on_device: None,
+    })
+}
+
+/// The quantizer, 3-D pyramid and codebook search of a video configuration.
+pub fn video_quant_context(
+    cfg: &VideoTrainConfig,
+    cb: &Codebook,
+) -> Result<QuantContext<VideoPyramid>, SetupError> {
+    Ok(QuantContext {
+        quantizer: cfg.quantizer.build(),
+        pyramid: cfg
+            .video_pyramid()
+            .map_err(|e| SetupError::Config(e.to_string()))?,
+        search: NearestSearch::new(&cb.embeddings, cb.dim),
+        on_device: None,
     })
 }
 

@@ -48,6 +48,19 @@ pub fn tensor_to_clips(x: Tensor<5>) -> Vec<f32> {
     to_vec(clip_frames(x))
 }
 
+/// Asserts that values `a` equal the reference `b` within a relative `tol` (tests: the fused
+/// operations against burn's layers, the device quantizer against the host's).
+#[cfg(test)]
+pub(crate) fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= tol * (1.0 + y.abs()),
+            "{what}[{i}]: {x} vs reference {y}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,14 +15,21 @@ use spae::train::{
     image_tensor, learning_rate, train_step, Critics, QuantContext, Step, TrainConfig,
 };
 
+/// burn's random numbers are one process-wide generator, seeded by `device.seed` and drawn when
+/// a model's weights are first used: tests that seed it run one at a time, or their models
+/// depend on how the test threads interleave.
+static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn appearance_loss_falls_on_real_images() {
+    let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let a = assets();
     let (codes, dim) = smollm2_rows();
     let ctx = QuantContext {
         quantizer: Box::new(Saq),
         pyramid: Pyramid::square(8, &[1, 2, 4, 8, 8]).unwrap(),
         search: NearestSearch::new(&codes, dim),
+        on_device: None,
     };
     let cfg = ModelConfig {
         base_channels: 16,
@@ -82,4 +89,92 @@ fn appearance_loss_falls_on_real_images() {
         first.commitment,
         last.commitment
     );
+}
+
+/// Issue 17: the nearest-word search as tensor operations on the training device (what a GPU
+/// run takes) trains as the host kernel does: from the same weights on the same real images
+/// and SmolLM2 rows, the same words and the same losses step after step, on the training
+/// (autodiff) device and on the plain one that sample sheets use.
+#[test]
+fn the_search_on_the_device_trains_as_the_host_kernel_does() {
+    let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    use burn::module::Module;
+    use spae::quantizer::SearchPlace;
+    use spae::train::forward;
+    let a = assets();
+    let (codes, dim) = smollm2_rows();
+    let set = fashion_mnist(&a.path("fashion-mnist").unwrap(), Split::Test).unwrap();
+    let cfg = ModelConfig {
+        base_channels: 16,
+        latent_dim: dim,
+        ..ModelConfig::default()
+    };
+    let base = Device::flex();
+    let device = base.clone().autodiff();
+    // One initial model for both runs: burn draws a model's weights when they are first used, so
+    // two models built from one seed before either is used differ.
+    device.seed(3);
+    let init = cfg.init(&device);
+    let run = |place: SearchPlace| {
+        let ctx = QuantContext {
+            quantizer: Box::new(Saq),
+            pyramid: Pyramid::square(8, &[1, 2, 4, 8, 8]).unwrap(),
+            search: NearestSearch::new(&codes, dim),
+            on_device: None,
+        }
+        .search_at(place, &device);
+        assert_eq!(ctx.on_device.is_some(), place == SearchPlace::Device);
+        let mut model = init.clone();
+        let mut optim = AdamConfig::new().init();
+        let mut out = Vec::new();
+        for step in 0..3 {
+            let idx: Vec<usize> = (step * 8..(step + 1) * 8).collect();
+            let x = image_tensor(set.batch_chw(&idx, 32), 8, 1, 32, &device);
+            let words = forward(&model, &ctx, x.clone(), 5)
+                .unwrap()
+                .codes
+                .host_tokens();
+            let todo = Step {
+                images: x,
+                depth: 4 + step % 2,
+                lr: 1e-3,
+                gan: false,
+                keys: Vec::new(),
+                seed: 0,
+            };
+            let (m, stats) = train_step(
+                model,
+                &mut optim,
+                &ctx,
+                &TrainConfig::default(),
+                &mut Critics::default(),
+                todo,
+            )
+            .unwrap();
+            model = m;
+            out.push((words, stats.l2, stats.commitment));
+        }
+        // The sample sheets' path: the plain device, the search's codebook on the training one.
+        let x = image_tensor(set.batch_chw(&[100, 101], 32), 2, 1, 32, &base);
+        let sample = forward(&model.valid(), &ctx, x, 5).unwrap();
+        out.push((sample.codes.host_tokens(), 0.0, 0.0));
+        out
+    };
+    let host = run(SearchPlace::Host);
+    let on_device = run(SearchPlace::Device);
+    for (step, (h, d)) in host.iter().zip(&on_device).enumerate() {
+        let (hw, dw): (Vec<u32>, Vec<u32>) = (h.0.concat(), d.0.concat());
+        let same = hw.iter().zip(&dw).filter(|(a, b)| a == b).count();
+        assert!(
+            same as f64 >= 0.99 * hw.len() as f64,
+            "step {step}: {same} of {} words equal",
+            hw.len()
+        );
+        for (what, a, b) in [("L2", h.1, d.1), ("commitment", h.2, d.2)] {
+            assert!(
+                (a - b).abs() <= 1e-3 * a.abs().max(1e-6),
+                "step {step}: {what} host {a} vs device {b}"
+            );
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The video tokenizer trains (issue 19): real Moving MNIST clips (from the installed digits)
-//! through the 3-D model, quantized by SAQ over a 3-D pyramid onto real SmolLM2 embedding rows;
-//! the reconstruction error and the commitment term fall.
+//! through the 3-D model, quantized by SAQ over a 3-D pyramid onto real SmolLM2 embedding rows
+//! (as tensor operations on the device, the search a GPU run takes); the reconstruction error and
+//! the commitment term fall.
 
 mod common;
 
@@ -11,7 +12,7 @@ use spae::data::video::{moving_mnist, MovingMnist};
 use spae::data::{mnist_digits, Split, HOLD_OUT_EVERY};
 use spae::model::video::VideoModelConfig;
 use spae::pyramid::{PyramidLayout, VideoPyramid};
-use spae::quantizer::{NearestSearch, Saq};
+use spae::quantizer::{NearestSearch, Saq, SearchPlace};
 use spae::semantic::SemanticConfig;
 use spae::train::video::{video_forward, video_step, VideoContext, VideoStep};
 use spae::train::{to_vec, Critics, LossConfig};
@@ -38,6 +39,7 @@ fn a_video_tokenizer_learns_moving_mnist() {
         quantizer: Box::new(Saq),
         pyramid,
         search: NearestSearch::new(&codes, dim),
+        on_device: None,
     };
     let digits = mnist_digits(&a.path("mnist").unwrap())
         .unwrap()
@@ -52,6 +54,8 @@ fn a_video_tokenizer_learns_moving_mnist() {
     let pixels: Vec<f32> = clips.pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
     let device = Device::flex().autodiff();
     device.seed(0);
+    // SAQ over the 3-D pyramid as tensor operations on the device: the search a GPU run takes.
+    let ctx = ctx.search_at(SearchPlace::Device, &device);
     let x = || Tensor::<5>::from_data(TensorData::new(pixels.clone(), [4, 1, 4, 32, 32]), &device);
     let mut model = cfg.init(&device);
     let mut optim = AdamConfig::new().init();
@@ -96,7 +100,7 @@ fn a_video_tokenizer_learns_moving_mnist() {
     // Every clip gets 149 words, the last layer covering the 2 x 8 x 8 latent, and decoding from
     // fewer layers than cover it is refused.
     let f = video_forward(&model, &ctx, x(), 4).unwrap();
-    let sizes: Vec<usize> = f.codes.tokens.iter().map(Vec::len).collect();
+    let sizes: Vec<usize> = f.codes.host_tokens().iter().map(Vec::len).collect();
     assert_eq!(sizes, vec![4, 4 * 4, 4 * 16, 4 * 128]);
     assert_eq!(f.clips.dims(), [4, 1, 4, 32, 32]);
     assert!(to_vec(f.clips).iter().all(|v| v.is_finite()));

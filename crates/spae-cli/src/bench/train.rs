@@ -9,6 +9,7 @@ use clap::Args;
 use serde::Serialize;
 use spae::assets::Assets;
 use spae::pyramid::PyramidLayout;
+use spae::quantizer::SearchPlace;
 use spae::train::{
     critics, forward, guide_keys, image_tensor, init_model, load_codebook, quant_context,
     train_step, training_set, Step, StepPhases, TrainConfig,
@@ -40,6 +41,10 @@ pub struct TrainBenchArgs {
     /// The PyTorch twin's device: cpu, or cuda (its phases then end with a synchronize).
     #[arg(long, default_value = "cpu")]
     pub torch_device: TorchDevice,
+    /// Where the nearest-word search runs: auto (host kernel on the CPU, tensor operations on
+    /// a GPU), host or device; default: the configuration's `[loop] search`.
+    #[arg(long)]
+    pub search: Option<SearchPlace>,
     #[arg(long, default_value = "results/bench/train.json")]
     pub out: PathBuf,
 }
@@ -71,6 +76,9 @@ struct TrainReport {
     images_loaded: usize,
     load_s: f64,
     load_images_per_s: f64,
+    /// Where the nearest-word search ran: `host` (the host kernel, latents read back) or
+    /// `device` (tensor operations on the training device).
+    search: &'static str,
     /// Median of each phase over the timed steps.
     median_phase_ms: Vec<(String, f64)>,
     /// Everything but the nearest-word search: encoder, decoder and losses, backward, optimizer
@@ -80,15 +88,18 @@ struct TrainReport {
 }
 
 pub(super) fn train_bench(args: TrainBenchArgs, assets: &Assets, device: &Device) -> Result<()> {
-    let cfg: TrainConfig = crate::common::read_toml(&args.config)?;
+    let mut cfg: TrainConfig = crate::common::read_toml(&args.config)?;
     crate::common::ensure(Path::new(&cfg.codebook), assets)?;
     let cb = load_codebook(&cfg)?;
-    let ctx = quant_context(&cfg, &cb)?;
+    if let Some(place) = args.search {
+        cfg.run.search = place;
+    }
     let t = Instant::now();
     let set = training_set(&cfg, assets)?;
     let load_s = t.elapsed().as_secs_f64();
     let device = device.clone().autodiff();
     device.seed(cfg.run.seed);
+    let ctx = quant_context(&cfg, &cb)?.search_at(cfg.run.search, &device);
     let mut model = init_model(&cfg, &cb, &device);
     let mut optim = cfg.loss.optimizer();
     let mut critics = critics(&cfg, assets, &cb, &set, &device)?;
@@ -106,7 +117,10 @@ pub(super) fn train_bench(args: TrainBenchArgs, assets: &Assets, device: &Device
     let twin_dir = if args.compare_torch {
         twin::check_config(&cfg, &critics, &model)?;
         let x = image_tensor(batches[0].clone(), b, set.channels, size, &device);
-        let words = forward(&model, &ctx, x, depth)?.codes.tokens.concat();
+        let words = forward(&model, &ctx, x, depth)?
+            .codes
+            .host_tokens()
+            .concat();
         Some(twin::prepare(
             &cfg, &ctx, &model, &batches, &words, WARMUP, threads,
         )?)
@@ -169,6 +183,11 @@ pub(super) fn train_bench(args: TrainBenchArgs, assets: &Assets, device: &Device
         load_images_per_s: set.len() as f64 / load_s.max(1e-9),
         images_per_s: b as f64 / (med / 1e3),
         median_step_ms: med,
+        search: if ctx.on_device.is_some() {
+            "device"
+        } else {
+            "host"
+        },
         step_ms,
         median_phase_ms,
         network_ms,
@@ -188,8 +207,8 @@ fn print_table(r: &TrainReport) {
         r.dataset, r.images_loaded, r.load_s, r.load_images_per_s
     );
     println!(
-        "{}: batch {}, {} timed steps, median step {:.0} ms, {:.1} images/s",
-        r.config, r.batch_size, r.steps, r.median_step_ms, r.images_per_s
+        "{}: batch {}, {} timed steps, median step {:.0} ms, {:.1} images/s; search on the {}",
+        r.config, r.batch_size, r.steps, r.median_step_ms, r.images_per_s, r.search
     );
     let torch = r.torch.as_ref();
     match torch {

@@ -9,6 +9,7 @@ use crate::data::video::MovingMnist;
 use crate::model::video::VideoModelConfig;
 use crate::model::DiscriminatorConfig;
 use crate::pyramid::VideoPyramid;
+use crate::quantizer::QuantizerKind;
 use crate::semantic::{ScorerKind, SemanticConfig};
 
 /// Most frames per clip.
@@ -79,6 +80,9 @@ pub struct VideoTrainConfig {
     pub data: VideoDataConfig,
     /// Codebook folder (`spae codebook build` output).
     pub codebook: String,
+    /// `saq` (the paper, Eqs. 2-3), `rq` or `vq`; with a one-layer `pyramid`, `vq` is the
+    /// LQAE-style baseline (one word per latent position).
+    pub quantizer: QuantizerKind,
     /// Tokens per axis `[time, height, width]` of each pyramid layer over the latent grid (Eq. 1
     /// on each axis); the last covers the latent.
     pub pyramid: Vec<[usize; 3]>,
@@ -106,6 +110,7 @@ impl Default for VideoTrainConfig {
         VideoTrainConfig {
             data: VideoDataConfig::default(),
             codebook: "assets/codebooks/smollm2".into(),
+            quantizer: QuantizerKind::Saq,
             pyramid: vec![[1, 1, 1], [1, 2, 2], [2, 4, 4], [4, 16, 16]],
             model: VideoModelConfig::default(),
             loss: LossConfig::default(),

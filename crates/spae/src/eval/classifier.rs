@@ -252,8 +252,9 @@ pub fn load(
         serde_json::from_slice(&text).map_err(|e| bad(&json, format!("corrupt: {e}")))?;
     let weights = dir.join("model.safetensors");
     let mut model = Classifier::new(&cfg, device);
+    let bytes = std::fs::read(&weights).map_err(|e| bad(&weights, e))?;
     let result = model
-        .load_from(&mut SafetensorsStore::from_file(&weights))
+        .load_from(&mut SafetensorsStore::from_bytes(Some(bytes)))
         .map_err(|e| bad(&weights, format!("truncated or corrupt: {e}")))?;
     if let Some(what) = incomplete(&result) {
         return Err(bad(

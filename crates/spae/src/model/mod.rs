@@ -82,6 +82,12 @@ pub trait Conv<const D: usize>: Module + core::fmt::Debug {
     /// A `k`-wide convolution from `cin` to `cout` channels, "same" padding (none for `k = 1`).
     fn build(cin: usize, cout: usize, k: usize, device: &Device) -> Self;
     fn apply(&self, x: Tensor<D>) -> Tensor<D>;
+
+    /// GroupNorm + SiLU of this convolution's input (a causal video convolution normalises each
+    /// frame on its own).
+    fn norm_silu(&self, norm: &GroupNorm, x: Tensor<D>) -> Tensor<D> {
+        norm_silu(norm, x)
+    }
 }
 
 impl Conv<4> for Conv2d {
@@ -144,8 +150,10 @@ impl<C> ResBlock<C> {
     where
         C: Conv<D>,
     {
-        let h = self.conv1.apply(norm_silu(&self.norm1, x.clone()));
-        let h = self.conv2.apply(norm_silu(&self.norm2, h));
+        let h = self
+            .conv1
+            .apply(self.conv1.norm_silu(&self.norm1, x.clone()));
+        let h = self.conv2.apply(self.conv2.norm_silu(&self.norm2, h));
         let skip = match &self.shortcut {
             Some(s) => s.apply(x),
             None => x,

@@ -24,8 +24,52 @@ impl Conv<5> for Conv3d {
     }
 
     fn apply(&self, x: Tensor<5>) -> Tensor<5> {
-        conv3d(self, x)
+        causal_conv3d(self, x)
     }
+
+    fn norm_silu(&self, norm: &GroupNorm, x: Tensor<5>) -> Tensor<5> {
+        clip_norm_silu(norm, x, is_causal(self))
+    }
+}
+
+/// GroupNorm + SiLU of a clip batch `[B, C, T, H, W]`: statistics over each group's frames
+/// together, or with `per_frame` over each frame alone (what a causal model needs: no frame's
+/// statistics read a later frame).
+fn clip_norm_silu(norm: &GroupNorm, x: Tensor<5>, per_frame: bool) -> Tensor<5> {
+    if !per_frame {
+        return norm_silu(norm, x);
+    }
+    let [b, c, t, h, w] = x.dims();
+    let frames = x.swap_dims(1, 2).reshape([b * t, c, h, w]);
+    norm_silu(norm, frames)
+        .reshape([b, t, c, h, w])
+        .swap_dims(1, 2)
+}
+
+/// Whether a 3-D convolution is causal in time: padded with no frame on either side in its own
+/// configuration, `k_t - 1` zero frames are put before the clip ([`make_causal`]).
+fn is_causal(conv: &Conv3d) -> bool {
+    matches!(conv.padding, PaddingConfig3d::Explicit(0, _, _)) && conv.kernel_size[0] > 1
+}
+
+/// A convolution made causal in time (MAGVIT-v2's causal 3-D convolution): the frame axis is
+/// padded with `k_t - 1` zero frames before the clip and none after, so output frame `t` reads
+/// input frames `t - k_t + 1 ..= t` only; height and width keep their "same" padding.
+pub fn make_causal(conv: &mut Conv3d) {
+    let [kt, kh, kw] = conv.kernel_size;
+    if kt > 1 {
+        conv.padding = PaddingConfig3d::Explicit(0, kh / 2, kw / 2);
+    }
+}
+
+/// [`conv3d`], with the zero frames in front first for a causal convolution.
+fn causal_conv3d(conv: &Conv3d, x: Tensor<5>) -> Tensor<5> {
+    if !is_causal(conv) {
+        return conv3d(conv, x);
+    }
+    let [b, c, _, h, w] = x.dims();
+    let front = Tensor::<5>::zeros([b, c, conv.kernel_size[0] - 1, h, w], &x.device());
+    conv3d(conv, Tensor::cat(vec![front, x], 2))
 }
 
 /// The video architecture. Defaults: 16-frame 64x64 gray clips, latent 4 x 16 x 16.
@@ -46,6 +90,10 @@ pub struct VideoModelConfig {
     pub norm_groups: usize,
     /// Latent width `d`, the codebook's embedding width.
     pub latent_dim: usize,
+    /// Causal in time: every 3-D convolution sees the current and earlier frames only
+    /// ([`make_causal`]), so a latent frame depends on no frame after its own pooling block and
+    /// the words of a clip's first frames do not change with what follows (frame prediction).
+    pub causal: bool,
 }
 
 impl Default for VideoModelConfig {
@@ -60,6 +108,7 @@ impl Default for VideoModelConfig {
             blocks_per_stage: 1,
             norm_groups: 8,
             latent_dim: 576,
+            causal: false,
         }
     }
 }
@@ -132,7 +181,11 @@ impl VideoModelConfig {
             norm_out: norm(self.norm_groups, rev[rev.len() - 1], device),
             conv_out: Conv3d::build(rev[rev.len() - 1], self.image_channels, 3, device),
         };
-        VideoSpaeModel { encoder, decoder }
+        let mut model = VideoSpaeModel { encoder, decoder };
+        if self.causal {
+            model.convs_mut().into_iter().for_each(make_causal);
+        }
+        model
     }
 }
 
@@ -169,14 +222,16 @@ pub struct VideoEncoder {
 
 impl VideoEncoder {
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let mut h = conv3d(&self.conv_in, x);
+        let mut h = self.conv_in.apply(x);
         for (i, b) in self.blocks.iter().enumerate() {
             h = b.forward(h);
             if let Some(s) = self.down_after.iter().position(|&a| a == i) {
                 h = downsample(h, self.temporal[s]);
             }
         }
-        conv3d(&self.conv_out, norm_silu(&self.norm_out, h))
+        // The 1x1x1 output convolution is causal by itself; the model is when its input is.
+        let h = clip_norm_silu(&self.norm_out, h, is_causal(&self.conv_in));
+        conv3d(&self.conv_out, h)
     }
 }
 
@@ -194,14 +249,15 @@ pub struct VideoDecoder {
 
 impl VideoDecoder {
     pub fn forward(&self, z: Tensor<5>) -> Tensor<5> {
-        let mut h = conv3d(&self.conv_in, z);
+        let mut h = self.conv_in.apply(z);
         for (i, b) in self.blocks.iter().enumerate() {
             h = b.forward(h);
             if let Some(u) = self.up_after.iter().position(|&a| a == i) {
-                h = conv3d(&self.up_convs[u], upsample(h, self.temporal[u]));
+                h = self.up_convs[u].apply(upsample(h, self.temporal[u]));
             }
         }
-        conv3d(&self.conv_out, norm_silu(&self.norm_out, h))
+        self.conv_out
+            .apply(self.conv_out.norm_silu(&self.norm_out, h))
     }
 }
 
@@ -210,6 +266,31 @@ impl VideoDecoder {
 pub struct VideoSpaeModel {
     pub encoder: VideoEncoder,
     pub decoder: VideoDecoder,
+}
+
+impl VideoSpaeModel {
+    /// Every 3-D convolution of the encoder and the decoder.
+    fn convs_mut(&mut self) -> Vec<&mut Conv3d> {
+        let (e, d) = (&mut self.encoder, &mut self.decoder);
+        let blocks = e
+            .blocks
+            .iter_mut()
+            .chain(d.blocks.iter_mut())
+            .flat_map(|b| {
+                let shortcut = b.shortcut.as_mut();
+                [&mut b.conv1, &mut b.conv2].into_iter().chain(shortcut)
+            });
+        [
+            &mut e.conv_in,
+            &mut e.conv_out,
+            &mut d.conv_in,
+            &mut d.conv_out,
+        ]
+        .into_iter()
+        .chain(d.up_convs.iter_mut())
+        .chain(blocks)
+        .collect()
+    }
 }
 
 #[cfg(test)]
@@ -239,6 +320,72 @@ mod tests {
         let u = upsample(one, true);
         assert_eq!(u.dims(), [1, 1, 2, 2, 2]);
         assert_eq!(to_vec(u), vec![7.0; 8]);
+    }
+
+    #[test]
+    fn a_causal_convolution_by_hand() {
+        // One channel, one pixel, frames 1, 2, 3, a 3x1x1 kernel of ones and no bias: "same"
+        // sums frames t-1..t+1 (3, 6, 5); causal sums t-2..t (1, 3, 6).
+        let device = Device::flex();
+        let mut conv = Conv3dConfig::new([1, 1], [3, 1, 1])
+            .with_padding(PaddingConfig3d::Same)
+            .with_bias(false)
+            .init(&device);
+        conv.weight = burn::module::Param::from_tensor(Tensor::ones([1, 1, 3, 1, 1], &device));
+        let x = Tensor::<5>::from_data(
+            TensorData::new(vec![1.0f32, 2.0, 3.0], [1, 1, 3, 1, 1]),
+            &device,
+        );
+        assert_eq!(to_vec(causal_conv3d(&conv, x.clone())), vec![3.0, 6.0, 5.0]);
+        make_causal(&mut conv);
+        assert!(is_causal(&conv));
+        assert_eq!(to_vec(causal_conv3d(&conv, x)), vec![1.0, 3.0, 6.0]);
+    }
+
+    #[test]
+    fn a_causal_model_encodes_early_frames_without_the_later_ones() {
+        // 8 frames, time halved once: latent frame j pools input frames 2j and 2j + 1. Changing
+        // frames 4-7 leaves latent frames 0 and 1 of the causal model exactly as they were, and
+        // the decoder's frames 0-3 from latent frames 0-1; the "same" model's change.
+        let device = Device::flex();
+        let x: Vec<f32> = (0..8 * 16 * 16)
+            .map(|i| ((i * 37) % 101) as f32 / 101.0)
+            .collect();
+        let mut y = x.clone();
+        for v in &mut y[4 * 256..] {
+            *v = 1.0 - *v;
+        }
+        let clip = |v: &[f32]| {
+            Tensor::<5>::from_data(TensorData::new(v.to_vec(), [1, 1, 8, 16, 16]), &device)
+        };
+        for causal in [true, false] {
+            let cfg = VideoModelConfig {
+                frames: 8,
+                image_size: 16,
+                base_channels: 8,
+                temporal_down: vec![true, false],
+                latent_dim: 4,
+                causal,
+                ..VideoModelConfig::default()
+            };
+            let m = cfg.init(&device);
+            // 2 + 2 in and out, 2 up-convolutions, 6 blocks of 2 and 2 shortcuts (8 -> 16, 16 -> 8).
+            assert_eq!(m.clone().convs_mut().len(), 20);
+            let (zx, zy) = (m.encoder.forward(clip(&x)), m.encoder.forward(clip(&y)));
+            let early = |z: Tensor<5>| to_vec(z.narrow(2, 0, 2));
+            assert_eq!(
+                early(zx.clone()) == early(zy.clone()),
+                causal,
+                "causal {causal}"
+            );
+            let (dx, dy) = (
+                m.decoder.forward(zx.clone()),
+                m.decoder
+                    .forward(zx.slice_assign([0..1, 0..4, 2..4, 0..4, 0..4], zy.narrow(2, 2, 2))),
+            );
+            let first = |d: Tensor<5>| to_vec(d.narrow(2, 0, 4));
+            assert_eq!(first(dx) == first(dy), causal, "decoder, causal {causal}");
+        }
     }
 
     #[test]

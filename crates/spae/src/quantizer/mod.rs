@@ -9,11 +9,13 @@
 pub mod nearest;
 mod rq;
 mod saq;
+pub mod tensor;
 mod vq;
 
 pub use nearest::{Nearest, NearestSearch, SearchChunks};
 pub use rq::Rq;
 pub use saq::Saq;
+pub use tensor::{quantize_pyramid_tensor, SearchPlace, TensorCodes, TensorSearch};
 pub use vq::Vq;
 
 use crate::pyramid::{PyramidError, PyramidLayout};
@@ -29,6 +31,11 @@ pub trait Quantizer: Send + Sync {
     /// The decoder input at a position from the sum of its `n >= 1` placed embeddings and the
     /// latest of them.
     fn reconstruction(&self, sum: &[f32], n: usize, latest: &[f32], out: &mut [f32]);
+
+    /// The same reconstruction as weights `(w_sum, w_latest)`: the decoder input at a position
+    /// with `n >= 1` placed embeddings is `w_sum S + w_latest e_latest` (the device quantizer,
+    /// [`tensor::quantize_pyramid_tensor`], applies it to whole tensors).
+    fn reconstruction_weights(&self, n: usize) -> (f32, f32);
 
     /// The layer target `z_l = a z - b S` (see [`Quantizer::target_affine`]).
     fn target(&self, z: &[f32], sum: &[f32], n: usize, out: &mut [f32]) {
@@ -258,6 +265,26 @@ mod tests {
         let (c, r) = two_layers_one_position(&Vq, [1.5, 0.6]);
         assert_eq!(c.tokens, vec![vec![3], vec![3]]);
         assert_eq!(r[1], vec![1.0, 1.0]);
+    }
+
+    #[test]
+    fn reconstruction_weights_give_each_quantizers_reconstruction() {
+        // S = (3, 6) from n = 3 tokens, the latest (1, 3): SAQ's mean (1, 2) (Eq. 3), RQ's sum,
+        // VQ's latest word, each as w_sum S + w_latest e_latest.
+        let (sum, latest) = ([3.0, 6.0], [1.0, 3.0]);
+        for (q, want) in [
+            (QuantizerKind::Saq, [1.0, 2.0]),
+            (QuantizerKind::Rq, [3.0, 6.0]),
+            (QuantizerKind::Vq, [1.0, 3.0]),
+        ] {
+            let q = q.build();
+            let mut out = [0.0; 2];
+            q.reconstruction(&sum, 3, &latest, &mut out);
+            assert_eq!(out, want);
+            let (ws, wl) = q.reconstruction_weights(3);
+            let by_weights: Vec<f32> = (0..2).map(|i| ws * sum[i] + wl * latest[i]).collect();
+            assert_eq!(by_weights, want);
+        }
     }
 
     #[test]

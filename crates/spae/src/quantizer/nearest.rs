@@ -202,31 +202,13 @@ fn argmax_shifted(dots: &[f32], half_norms: &[f32]) -> (f32, u32) {
 }
 
 /// The same search on any burn device (the path that GPU training takes): per chunk of
-/// `rows_per_chunk` query rows, one matmul against all codewords and an arg-max.
-/// Returns the index of the nearest codeword of each row of `z` (`N x dim`).
+/// `rows_per_chunk` query rows, one matmul against all codewords and an arg-max
+/// ([`super::TensorSearch`]). Returns the index of the nearest codeword of each row of `z`
+/// (`N x dim`).
 pub fn search_tensor(z: Tensor<2>, codes: Tensor<2>, rows_per_chunk: usize) -> Tensor<1, Int> {
-    let [n, _] = z.dims();
-    let half_norms = codes
-        .clone()
-        .square()
-        .sum_dim(1)
-        .mul_scalar(0.5)
-        .transpose();
-    let codes_t = codes.transpose();
-    let step = rows_per_chunk.max(1);
-    let parts = (0..n)
-        .step_by(step)
-        .map(|start| {
-            let len = step.min(n - start);
-            let scores = z
-                .clone()
-                .narrow(0, start, len)
-                .matmul(codes_t.clone())
-                .sub(half_norms.clone());
-            scores.argmax(1).squeeze_dim::<1>(1)
-        })
-        .collect();
-    Tensor::cat(parts, 0)
+    let mut search = super::TensorSearch::from_rows(codes);
+    search.rows_per_chunk = rows_per_chunk;
+    search.nearest(z)
 }
 
 /// Reads an index tensor back as `u32`s, whatever integer type the device stores.

@@ -18,4 +18,8 @@ impl Quantizer for Rq {
     fn reconstruction(&self, sum: &[f32], _n: usize, _latest: &[f32], out: &mut [f32]) {
         out.copy_from_slice(sum);
     }
+
+    fn reconstruction_weights(&self, _n: usize) -> (f32, f32) {
+        (1.0, 0.0)
+    }
 }

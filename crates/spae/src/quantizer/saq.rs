@@ -34,6 +34,10 @@ impl Quantizer for Saq {
     fn reconstruction(&self, sum: &[f32], n: usize, _latest: &[f32], out: &mut [f32]) {
         streaming_average(sum, n, out);
     }
+
+    fn reconstruction_weights(&self, n: usize) -> (f32, f32) {
+        (1.0 / n.max(1) as f32, 0.0)
+    }
 }
 
 #[cfg(test)]

@@ -19,4 +19,8 @@ impl Quantizer for Vq {
     fn reconstruction(&self, _sum: &[f32], _n: usize, latest: &[f32], out: &mut [f32]) {
         out.copy_from_slice(latest);
     }
+
+    fn reconstruction_weights(&self, _n: usize) -> (f32, f32) {
+        (0.0, 1.0)
+    }
 }

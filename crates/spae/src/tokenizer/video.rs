@@ -13,8 +13,8 @@ use crate::config::VideoTrainConfig;
 use crate::data::video::ClipShape;
 use crate::model::video::VideoSpaeModel;
 use crate::pyramid::{PyramidLayout, VideoPyramid};
-use crate::quantizer::{quantize_pyramid, reconstruct, NearestSearch, PyramidCodes};
-use crate::setup::{check_codebook, load_codebook_at, QuantContext, SetupError};
+use crate::quantizer::{quantize_pyramid, reconstruct, PyramidCodes};
+use crate::setup::{check_codebook, load_codebook_at, video_quant_context, QuantContext};
 use crate::tensor::{clips_to_tensor, tensor_to_clips, to_vec};
 
 /// One layer of a clip's pyramid, as `spae video encode --json` writes it.
@@ -64,14 +64,7 @@ impl VideoTokenizer {
         check_codebook(&state, &codebook.fingerprint(), dir)?;
         let mut model = cfg.model.init(device);
         load_model(dir, &mut model)?;
-        let pyramid = cfg
-            .video_pyramid()
-            .map_err(|e| SetupError::Config(e.to_string()))?;
-        let ctx = QuantContext {
-            quantizer: crate::quantizer::QuantizerKind::Saq.build(),
-            pyramid,
-            search: NearestSearch::new(&codebook.embeddings, codebook.dim),
-        };
+        let ctx = video_quant_context(&cfg, &codebook)?;
         Ok(VideoTokenizer {
             config: cfg,
             codebook,

@@ -15,7 +15,7 @@ use crate::assets::Assets;
 use crate::codebook::Codebook;
 use crate::data::ImageSet;
 use crate::pyramid::PyramidLayout;
-use crate::quantizer::PyramidCodes;
+use crate::quantizer::TensorCodes;
 use crate::scorer::{BridgeScorer, Clip, EfficientNetLite0, LabelScorer, MiniLm, TextEncoder};
 use crate::semantic::features::{cached_text_features, CacheKey, TextFeatures};
 use crate::semantic::{
@@ -77,7 +77,7 @@ impl Guide {
         &self,
         z: Tensor<3>,
         layout: &dyn PyramidLayout,
-        codes: &PyramidCodes,
+        codes: &TensorCodes,
         keys: &[u32],
         rng: &mut StdRng,
     ) -> Option<Tensor<1>> {

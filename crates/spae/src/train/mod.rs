@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::eval::lpips::Lpips;
 use crate::model::SpaeModel;
 use crate::pyramid::{PyramidError, PyramidLayout};
-use crate::quantizer::{quantize_and_reconstruct, NearestSearch, PyramidCodes, Quantizer};
+use crate::quantizer::{quantize_and_reconstruct, quantize_pyramid_tensor, TensorCodes};
 pub use crate::setup::QuantContext;
 pub use crate::tensor::{image_tensor, to_vec};
 pub use loss::{appearance_loss, total_loss, AppearanceTerms};
@@ -79,7 +79,7 @@ pub struct Forward {
     pub images: Tensor<4>,
     /// Encoder output `[B, d, h, w]`.
     pub latents: Tensor<4>,
-    pub codes: PyramidCodes,
+    pub codes: TensorCodes,
 }
 
 /// Encoder, SAQ over the pyramid, straight-through `z + sg(zhat - z)`, decoder from the first
@@ -100,27 +100,26 @@ pub fn forward(
 }
 
 /// The nearest-word search of a step: SAQ over the pyramid on the encoder output `z` `[B, d, h,
-/// w]` (read to the host), and the decoder's input, `z + sg(zhat - z)` with `zhat` the
-/// reconstruction from the first `depth` layers (Eq. 3).
+/// w]`, and the decoder's input, `z + sg(zhat - z)` with `zhat` the reconstruction from the
+/// first `depth` layers (Eq. 3).
 pub fn quantize_latents(
     ctx: &QuantContext,
     z: Tensor<4>,
     depth: usize,
-) -> Result<(Tensor<4>, PyramidCodes), PyramidError> {
-    let q = ctx.quantizer.as_ref();
-    quantize_channels(q, &ctx.pyramid, &ctx.search, z, depth)
+) -> Result<(Tensor<4>, TensorCodes), PyramidError> {
+    quantize_channels(ctx, z, depth)
 }
 
 /// [`quantize_latents`] for an encoder output `[B, d, ...]` of any rank (an image's `h, w`, a
-/// video's `t, h, w`) over any pyramid layout: the rows ([`latent_rows`]) quantized on the host,
-/// the reconstruction put back in `z`'s layout behind the straight-through estimator.
-pub fn quantize_channels<const D: usize>(
-    q: &dyn Quantizer,
-    layout: &(impl PyramidLayout + ?Sized),
-    search: &NearestSearch,
+/// video's `t, h, w`) over any pyramid layout: the rows ([`latent_rows`]) quantized where `ctx`
+/// searches (on the host, or as tensor operations on the device with `ctx.on_device`), the
+/// reconstruction put back in `z`'s layout behind the straight-through estimator.
+pub fn quantize_channels<const D: usize, P: PyramidLayout>(
+    ctx: &QuantContext<P>,
     z: Tensor<D>,
     depth: usize,
-) -> Result<(Tensor<D>, PyramidCodes), PyramidError> {
+) -> Result<(Tensor<D>, TensorCodes), PyramidError> {
+    let q = ctx.quantizer.as_ref();
     let dims = z.dims();
     // `[B, positions..., d]`: the rows' layout before they were flattened.
     let last: [usize; D] = std::array::from_fn(|i| match i {
@@ -128,15 +127,26 @@ pub fn quantize_channels<const D: usize>(
         i if i == D - 1 => dims[1],
         i => dims[i + 1],
     });
-    let rows = to_vec(latent_rows(z.clone().detach()));
-    let (zhat, codes) = quantize_and_reconstruct(q, layout, search, &rows, depth)?;
+    let rows = latent_rows(z.clone().detach());
+    let device = z.device();
+    let (zhat, codes) = match &ctx.on_device {
+        Some(search) => quantize_pyramid_tensor(q, &ctx.pyramid, search, rows, depth)?,
+        None => {
+            let (zhat, codes) =
+                quantize_and_reconstruct(q, &ctx.pyramid, &ctx.search, &to_vec(rows), depth)?;
+            let zhat = Tensor::<3>::from_data(
+                TensorData::new(zhat, [dims[0], ctx.pyramid.n_positions(), dims[1]]),
+                &device,
+            );
+            (zhat, TensorCodes::from_host(&codes, &ctx.search, &device))
+        }
+    };
     let to_channels_first: [usize; D] = std::array::from_fn(|i| match i {
         0 => 0,
         1 => D - 1,
         i => i - 1,
     });
-    let zhat =
-        Tensor::<D>::from_data(TensorData::new(zhat, last), &z.device()).permute(to_channels_first);
+    let zhat = zhat.reshape(last).permute(to_channels_first);
     Ok((straight_through(z, zhat), codes))
 }
 
@@ -164,13 +174,7 @@ pub fn latent_rows<const D: usize>(latents: Tensor<D>) -> Tensor<3> {
 /// Layer `l`'s target `z_l` `[B, n, d]` at its `positions`, as the affine function `a z - b S`
 /// of the encoder output rows `z` `[B, P, d]` (Eq. 2 for SAQ) whose value is the quantizer's
 /// target and whose gradient reaches the encoder.
-pub fn layer_target(
-    z: Tensor<3>,
-    positions: &[usize],
-    codes: &PyramidCodes,
-    l: usize,
-) -> Tensor<3> {
-    let [b, _, d] = z.dims();
+pub fn layer_target(z: Tensor<3>, positions: &[usize], codes: &TensorCodes, l: usize) -> Tensor<3> {
     let device = z.device();
     let n = positions.len();
     let idx: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
@@ -178,40 +182,24 @@ pub fn layer_target(
     let z_sel = z.select(1, idx);
     let scale =
         Tensor::<3>::from_data(TensorData::new(codes.scales[l].clone(), [1, n, 1]), &device);
-    let target = Tensor::<3>::from_data(
-        TensorData::new(codes.targets[l].clone(), [b, n, d]),
-        &device,
-    );
     // z_l = a z - b S: the constant part is a * sg(z) - target.
-    let offset = z_sel.clone().detach() * scale.clone() - target;
+    let offset = z_sel.clone().detach() * scale.clone() - codes.targets[l].clone();
     z_sel * scale - offset
 }
 
 /// Eq. 8's commitment term, `sum_l mean ||z_l - sg(e(k_l))||^2`, with `z_l` the layer target as
 /// an affine function of the encoder output, so that gradients reach the encoder.
-pub fn commitment_loss(latents: Tensor<4>, ctx: &QuantContext, codes: &PyramidCodes) -> Tensor<1> {
-    commitment_rows(latent_rows(latents), &ctx.pyramid, &ctx.search, codes)
+pub fn commitment_loss(latents: Tensor<4>, ctx: &QuantContext, codes: &TensorCodes) -> Tensor<1> {
+    commitment_rows(latent_rows(latents), &ctx.pyramid, codes)
 }
 
 /// [`commitment_loss`] on encoder output rows `[B, P, d]` over any pyramid layout (images and
 /// videos).
-pub fn commitment_rows(
-    z: Tensor<3>,
-    layout: &dyn PyramidLayout,
-    search: &NearestSearch,
-    codes: &PyramidCodes,
-) -> Tensor<1> {
-    let [b, _, d] = z.dims();
-    let device = z.device();
-    let mut total = Tensor::<1>::zeros([1], &device);
+pub fn commitment_rows(z: Tensor<3>, layout: &dyn PyramidLayout, codes: &TensorCodes) -> Tensor<1> {
+    let mut total = Tensor::<1>::zeros([1], &z.device());
     for l in 0..layout.n_layers() {
         let z_l = layer_target(z.clone(), &layout.positions(l), codes, l);
-        let n = z_l.dims()[1];
-        let emb: Vec<f32> = codes.tokens[l]
-            .iter()
-            .flat_map(|&k| search.row(k as usize).to_vec())
-            .collect();
-        let e = Tensor::<3>::from_data(TensorData::new(emb, [b, n, d]), &device);
+        let e = codes.embeddings[l].clone();
         total = total + (z_l - e).square().mean().reshape([1]);
     }
     total
@@ -219,16 +207,14 @@ pub fn commitment_rows(
 
 /// The VQ-VAE codebook loss of a learned codebook, `sum_l mean ||sg(z_l) - e(k_l)||^2`: pulls
 /// the chosen rows `[K, d]` towards their layer targets.
-pub fn codebook_loss(codebook: Tensor<2>, codes: &PyramidCodes) -> Tensor<1> {
+pub fn codebook_loss(codebook: Tensor<2>, codes: &TensorCodes) -> Tensor<1> {
     let device = codebook.device();
     let d = codebook.dims()[1];
     let mut total = Tensor::<1>::zeros([1], &device);
     for (tokens, targets) in codes.tokens.iter().zip(&codes.targets) {
-        let n = tokens.len();
-        let idx: Vec<i64> = tokens.iter().map(|&k| i64::from(k)).collect();
-        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &device);
-        let e = codebook.clone().select(0, idx);
-        let target = Tensor::<2>::from_data(TensorData::new(targets.clone(), [n, d]), &device);
+        let n = tokens.dims()[0];
+        let e = codebook.clone().select(0, tokens.clone());
+        let target = targets.clone().reshape([n, d]);
         total = total + (target - e).square().mean().reshape([1]);
     }
     total
@@ -401,6 +387,7 @@ pub(crate) fn critic_terms(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quantizer::PyramidCodes;
     use burn::tensor::Device;
 
     #[test]
@@ -416,6 +403,8 @@ mod tests {
             targets: vec![vec![1.0, 2.0, 2.0, 1.0]],
             scales: vec![vec![1.0, 1.0]],
         };
+        let search = crate::quantizer::NearestSearch::new(&[0.0, 0.0, 1.0, 1.0, 2.0, 0.0], 2);
+        let codes = TensorCodes::from_host(&codes, &search, &device);
         assert!((to_vec(codebook_loss(cb, &codes))[0] - 0.5).abs() < 1e-7);
     }
 
@@ -432,11 +421,12 @@ mod tests {
 
     /// One latent position, one layer, `d = 2`: codebook rows (0, 0) and (4, 4); the quantizer
     /// chose row 0 for the target (1, 2), whose scale in `z` is 0.5.
-    fn one_position() -> (QuantContext, PyramidCodes) {
+    fn one_position(device: &Device) -> (QuantContext, TensorCodes) {
         let ctx = QuantContext {
             quantizer: crate::quantizer::QuantizerKind::Saq.build(),
             pyramid: crate::pyramid::Pyramid::square(1, &[1]).unwrap(),
             search: crate::quantizer::NearestSearch::new(&[0.0, 0.0, 4.0, 4.0], 2),
+            on_device: None,
         };
         let codes = PyramidCodes {
             batch: 1,
@@ -444,13 +434,14 @@ mod tests {
             targets: vec![vec![1.0, 2.0]],
             scales: vec![vec![0.5]],
         };
+        let codes = TensorCodes::from_host(&codes, &ctx.search, device);
         (ctx, codes)
     }
 
     #[test]
     fn layer_target_and_commitment_by_hand() {
         let device = Device::flex().autodiff();
-        let (ctx, codes) = one_position();
+        let (ctx, codes) = one_position(&device);
         // Encoder output z = (6, 8) at the one position, `[B, d, h, w] = [1, 2, 1, 1]`.
         let latents =
             Tensor::<4>::from_data(TensorData::new(vec![6.0, 8.0], [1, 2, 1, 1]), &device)
@@ -496,7 +487,7 @@ mod tests {
         use crate::semantic::features::TextFeatures;
         use rand::SeedableRng;
         let device = Device::flex();
-        let (ctx, codes) = one_position();
+        let (ctx, codes) = one_position(&device);
         // Two words with text features (1, 0) and (0, 1); the image's feature (1, 0) scores
         // them 1 and 0 (Eq. 6), so the pool at threshold 0.98 is word 0 alone (Eq. 4).
         let text = TextFeatures {

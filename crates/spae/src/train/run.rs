@@ -229,6 +229,7 @@ pub fn train(
     let base = device.clone();
     let device = base.clone().autodiff();
     device.seed(cfg.run.seed);
+    let ctx = ctx.search_at(cfg.run.search, &device);
     let mut model = init_model(cfg, &cb, &device);
     let mut optim = cfg.loss.optimizer();
     let mut critics = critics(cfg, assets, &cb, &set, &device)?;

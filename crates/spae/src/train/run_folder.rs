@@ -24,7 +24,7 @@ pub fn step_rng(seed: u64, step: usize) -> StdRng {
 
 /// The checkpoint a run continues from: `None` for a fresh run. A run folder that already holds
 /// a checkpoint is refused without `resume`; with it, the checkpoint must have been written with
-/// this configuration and codebook (`fingerprint`).
+/// this configuration (its search place aside) and codebook (`fingerprint`).
 pub fn resume_point<C: RunConfig>(
     run_dir: &Path,
     resume: bool,
@@ -35,7 +35,10 @@ pub fn resume_point<C: RunConfig>(
         (Some(dir), true) => {
             let state = load_state_of::<C>(&dir)?;
             check_codebook(&state, fingerprint, &dir)?;
-            if state.config != *cfg {
+            // Where the search runs is not part of a run: it may resume on another device.
+            let mut same = state.config.clone();
+            same.run_settings_mut().search = cfg.run_settings().search;
+            if same != *cfg {
                 return Err(TrainError::Config(format!(
                     "{}: checkpoint was written with another configuration",
                     dir.display()

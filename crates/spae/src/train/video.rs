@@ -18,7 +18,7 @@ use crate::codebook::Codebook;
 use crate::config::VideoTrainConfig;
 use crate::model::video::VideoSpaeModel;
 use crate::pyramid::{PyramidError, VideoPyramid};
-use crate::quantizer::PyramidCodes;
+use crate::quantizer::TensorCodes;
 use crate::semantic::{ScorerKind, SemanticConfig};
 use crate::setup::QuantContext;
 use crate::tensor::{clip_frames, to_vec};
@@ -32,7 +32,7 @@ pub struct VideoForward {
     pub clips: Tensor<5>,
     /// Encoder output `[B, d, t, h, w]`.
     pub latents: Tensor<5>,
-    pub codes: PyramidCodes,
+    pub codes: TensorCodes,
 }
 
 /// Encoder, SAQ over the 3-D pyramid, straight-through `z + sg(zhat - z)`, decoder from the
@@ -44,8 +44,7 @@ pub fn video_forward(
     depth: usize,
 ) -> Result<VideoForward, PyramidError> {
     let z = model.encoder.forward(clips);
-    let q = ctx.quantizer.as_ref();
-    let (decoder_input, codes) = quantize_channels(q, &ctx.pyramid, &ctx.search, z.clone(), depth)?;
+    let (decoder_input, codes) = quantize_channels(ctx, z.clone(), depth)?;
     Ok(VideoForward {
         clips: model.decoder.forward(decoder_input),
         latents: z,
@@ -78,7 +77,7 @@ pub fn video_step(
         .mean()
         .reshape([1]);
     let z = latent_rows(f.latents);
-    let commit = commitment_rows(z.clone(), &ctx.pyramid, &ctx.search, &f.codes);
+    let commit = commitment_rows(z.clone(), &ctx.pyramid, &f.codes);
     let (fake, real) = (clip_frames(f.clips), clip_frames(clips));
     let scalar = |t: &Tensor<1>| to_vec(t.clone().detach())[0];
     let mut stats = StepStats {

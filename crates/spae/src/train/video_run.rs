@@ -22,22 +22,13 @@ use crate::data::video::{video_split, ClipShape};
 use crate::data::{tile_images, write_png, Split};
 use crate::model::video::VideoSpaeModel;
 use crate::pyramid::PyramidLayout;
-use crate::quantizer::{NearestSearch, QuantizerKind};
-use crate::setup::{load_codebook_at, QuantContext, SetupError};
+use crate::setup::{load_codebook_at, video_quant_context};
 use crate::tensor::{clips_to_tensor, tensor_to_clips};
 
 /// The codebook, 3-D pyramid and nearest-word search of a configuration, with the codebook.
 pub fn video_context(cfg: &VideoTrainConfig) -> Result<(VideoContext, Codebook), TrainError> {
     let cb = load_codebook_at(&cfg.codebook, cfg.model.latent_dim)?;
-    let pyramid = cfg
-        .video_pyramid()
-        .map_err(|e| SetupError::Config(e.to_string()))?;
-    let ctx = QuantContext {
-        quantizer: QuantizerKind::Saq.build(),
-        pyramid,
-        search: NearestSearch::new(&cb.embeddings, cb.dim),
-    };
-    Ok((ctx, cb))
+    Ok((video_quant_context(cfg, &cb)?, cb))
 }
 
 /// `[B, C, T, S, S]` clips `idx` of `pixels` (clip after clip, frame after frame).
@@ -74,6 +65,7 @@ pub fn train_video(
     let base = device.clone();
     let device = base.clone().autodiff();
     device.seed(cfg.run.seed);
+    let ctx = ctx.search_at(cfg.run.search, &device);
     let mut model = cfg.model.init(&device);
     let mut optim = cfg.loss.optimizer();
     let mut critics = video_critics(cfg, assets, &cb, &clips, &device)?;

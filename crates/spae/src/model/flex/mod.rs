@@ -45,14 +45,6 @@ fn flex(values: Vec<f32>, dims: &[usize]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, dims.to_vec()))
 }
 
-/// Asserts that a fused operation's values `a` equal burn's `b` within a relative `tol`.
+// The tests compare a fused operation's values with burn's within a relative tolerance.
 #[cfg(test)]
-fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= tol * (1.0 + y.abs()),
-            "{what}[{i}]: fused {x} vs burn {y}"
-        );
-    }
-}
+use crate::tensor::assert_close as close;
