@@ -16,6 +16,7 @@ use burn::tensor::Device;
 use clap::Subcommand;
 use serde::Serialize;
 use spae::assets::Assets;
+use spae::eval::i3d::I3dPort;
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
@@ -43,8 +44,8 @@ pub enum EvalCommand {
         resume: bool,
     },
     /// A video tokenizer's reconstructions of held-out clips (Moving MNIST of the test digits,
-    /// or a folder data set's test files): PSNR, SSIM and LPIPS frame by frame and the FID of the
-    /// frames at each decodable depth; a sheet and animated PNGs.
+    /// or a folder data set's test files): PSNR, SSIM and LPIPS frame by frame, the FID of the
+    /// frames and (--i3d) the FVD of the clips at each decodable depth; a sheet and animated PNGs.
     Video {
         #[arg(long)]
         checkpoint: PathBuf,
@@ -57,6 +58,15 @@ pub enum EvalCommand {
         /// Skip the FID of the frames (the Inception network is the slow part).
         #[arg(long)]
         no_fid: bool,
+        /// I3D weights for the FVD of the clips (Unterthiner et al.): `pytorch-i3d`'s state dict
+        /// (e.g. the Kinetics-400 weights VideoGPT / TATS use) converted by
+        /// `tools/torch_weights.py` to safetensors; clips need at least 9 frames.
+        #[arg(long)]
+        i3d: Option<PathBuf>,
+        /// Which copy of the port the I3D weights were made for: videogpt (VideoGPT / TATS,
+        /// batch norm epsilon 1e-5: the FVD weights) or pytorch-i3d (epsilon 0.001).
+        #[arg(long, default_value = "videogpt")]
+        i3d_port: I3dPort,
         /// JSON output; the sheet (OUT with .png) and the first clip's animated PNGs go beside it.
         #[arg(long, default_value = "results/eval/video.json")]
         out: PathBuf,
@@ -97,6 +107,8 @@ pub fn run(cmd: EvalCommand, assets: &Assets, device: &Device) -> Result<()> {
             clips,
             seed,
             no_fid,
+            i3d,
+            i3d_port,
             out,
         } => {
             let e = video::VideoEval {
@@ -104,6 +116,7 @@ pub fn run(cmd: EvalCommand, assets: &Assets, device: &Device) -> Result<()> {
                 clips,
                 seed,
                 fid: !no_fid,
+                i3d: i3d.as_deref().map(|p| (p, i3d_port)),
                 out: &out,
             };
             video::eval(e, assets, device)

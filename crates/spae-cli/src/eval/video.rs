@@ -1,7 +1,8 @@
 //! `spae eval video`: a video tokenizer's reconstructions of held-out clips (Moving MNIST of the
 //! test digits, or the test files of a folder data set) at each decodable depth: PSNR, SSIM and
-//! LPIPS frame by frame, and the FID of the frames (every frame of every clip as an image,
-//! against the original frames); a sheet and animated PNGs of the first clip.
+//! LPIPS frame by frame, the FID of the frames (every frame of every clip as an image, against
+//! the original frames) and, given I3D weights, the FVD of the clips; a sheet and animated PNGs
+//! of the first clip.
 
 use std::path::Path;
 
@@ -13,6 +14,7 @@ use spae::data::{tile_images, write_png, Split};
 use spae::device::Device;
 use spae::eval::concepts::word_usage;
 use spae::eval::fid::{frechet_distance, FeatureStats};
+use spae::eval::i3d::{I3d, I3dPort};
 use spae::eval::inception::{FidInception, FEATURES};
 use spae::eval::lpips::Lpips;
 use spae::eval::pairs::image_metrics;
@@ -31,6 +33,9 @@ struct DepthRow {
     lpips: f64,
     /// FID of the reconstructed frames against the original frames (absent with --no-fid).
     frame_fid: Option<f64>,
+    /// FVD of the reconstructed clips against the originals (with --i3d).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fvd: Option<f64>,
     /// PSNR of frame 1, 2, ... averaged over clips.
     psnr_per_frame: Vec<f64>,
 }
@@ -41,6 +46,8 @@ pub struct VideoEval<'a> {
     pub clips: usize,
     pub seed: u64,
     pub fid: bool,
+    /// I3D weights (safetensors with `pytorch-i3d`'s names) and their port: adds the FVD.
+    pub i3d: Option<(&'a Path, I3dPort)>,
     pub out: &'a Path,
 }
 
@@ -58,6 +65,12 @@ pub fn eval(e: VideoEval, assets: &Assets, device: &Device) -> Result<()> {
         false => None,
     };
     let frame = [ch, size, size];
+    let i3d = match e.i3d {
+        Some((p, port)) => Some(I3d::load(p, port, device).context("--i3d: cannot load I3D")?),
+        None => None,
+    };
+    let clip = [frames, ch, size, size];
+    let i3d_reference = i3d.as_ref().map(|n| n.features(x, clip)).transpose()?;
     let reference = inception.as_ref().map(|i| i.features(x, frame));
     let pyramid = tok.pyramid().clone();
     let depths: Vec<usize> = (pyramid.first_decodable_depth()..=pyramid.n_layers()).collect();
@@ -66,6 +79,7 @@ pub fn eval(e: VideoEval, assets: &Assets, device: &Device) -> Result<()> {
     let pb = progress::bar((n * depths.len()) as u64, "eval video: clips");
     let mut first = vec![Vec::new(); depths.len()];
     let mut features = vec![Vec::new(); depths.len()];
+    let mut clip_features = vec![Vec::new(); depths.len()];
     let mut sums = vec![(0.0, 0.0, 0.0, vec![0.0; frames]); depths.len()];
     let mut layer_words = vec![Vec::new(); pyramid.n_layers()];
     for c in (0..n).step_by(chunk) {
@@ -88,6 +102,9 @@ pub fn eval(e: VideoEval, assets: &Assets, device: &Device) -> Result<()> {
             if let Some(inc) = &inception {
                 features[k].extend(inc.features(&y, frame));
             }
+            if let Some(net) = &i3d {
+                clip_features[k].extend(net.features(&y, clip)?);
+            }
             if c == 0 {
                 first[k] = y;
             }
@@ -97,11 +114,17 @@ pub fn eval(e: VideoEval, assets: &Assets, device: &Device) -> Result<()> {
     pb.finish_and_clear();
     let stats = |f: &[f32]| FeatureStats::new(f, FEATURES);
     let reference = reference.as_deref().map(stats).transpose()?;
+    let i3d_stats = |f: &[f32]| FeatureStats::new(f, i3d.as_ref().map_or(1, I3d::dim));
+    let i3d_reference = i3d_reference.as_deref().map(i3d_stats).transpose()?;
     let frames_total = (n * frames) as f64;
     let mut rows = Vec::new();
-    for ((&depth, s), f) in depths.iter().zip(&sums).zip(&features) {
+    for (((&depth, s), f), g) in depths.iter().zip(&sums).zip(&features).zip(&clip_features) {
         let frame_fid = match &reference {
             Some(r) => Some(frechet_distance(r, &stats(f)?)?),
+            None => None,
+        };
+        let fvd = match &i3d_reference {
+            Some(r) => Some(frechet_distance(r, &i3d_stats(g)?)?),
             None => None,
         };
         rows.push(DepthRow {
@@ -111,6 +134,7 @@ pub fn eval(e: VideoEval, assets: &Assets, device: &Device) -> Result<()> {
             ssim: s.1 / frames_total,
             lpips: s.2 / frames_total,
             frame_fid,
+            fvd,
             psnr_per_frame: s.3.iter().map(|v| v / n as f64).collect(),
         });
     }
@@ -120,13 +144,14 @@ pub fn eval(e: VideoEval, assets: &Assets, device: &Device) -> Result<()> {
     };
     println!("{n} held-out clips ({source}), {frames} frames of {ch}x{size}x{size}");
     println!(
-        "{:>5} {:>7} {:>8} {:>7} {:>7} {:>10}",
-        "depth", "tokens", "PSNR", "SSIM", "LPIPS", "frame FID"
+        "{:>5} {:>7} {:>8} {:>7} {:>7} {:>10} {:>9}",
+        "depth", "tokens", "PSNR", "SSIM", "LPIPS", "frame FID", "FVD"
     );
     for r in &rows {
         let fid = r.frame_fid.map_or("-".into(), |f| format!("{f:.2}"));
+        let fvd = r.fvd.map_or("-".into(), |f| format!("{f:.2}"));
         println!(
-            "{:>5} {:>7} {:>8.2} {:>7.4} {:>7.4} {fid:>10}",
+            "{:>5} {:>7} {:>8.2} {:>7.4} {:>7.4} {fid:>10} {fvd:>9}",
             r.depth, r.tokens, r.psnr, r.ssim, r.lpips
         );
     }

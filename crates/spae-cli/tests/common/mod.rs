@@ -266,3 +266,35 @@ pub fn kill_once(mut cmd: Command, ready: impl Fn() -> bool) {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// A tiny video configuration: 4-frame 16x16 clips (digits on a 32x32 canvas), latent 2 x 4 x 4.
+pub fn tiny_video_config(dir: &std::path::Path, cb: &str, extra: &str) -> String {
+    let text = format!(
+        r#"codebook = "{cb}"
+pyramid = [[1, 1, 1], [1, 2, 2], [2, 4, 4]]
+[data]
+clips = 16
+canvas = 32
+[model]
+frames = 4
+image_size = 16
+base_channels = 8
+channel_mult = [1, 2, 2]
+temporal_down = [true, false]
+latent_dim = 576
+[loss]
+lr = 0.002
+warmup_steps = 2
+cooldown_steps = 2
+{extra}
+[loop]
+batch_size = 2
+steps = 12
+checkpoint_every = 4
+sample_every = 12
+"#
+    );
+    let path = dir.join("video.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}

@@ -1,10 +1,12 @@
 //! Evaluation: reconstruction metrics (PSNR and SSIM on images in `[0, 1]`, `height x width x
-//! channels`, LPIPS ([`lpips`]) on image tensors, and FID ([`fid`] over [`inception`] features))
-//! and the digit [`classifier`] that judges generated images.
+//! channels`, LPIPS ([`lpips`]) on image tensors, FID ([`fid`] over [`inception`] features) and
+//! FVD (the same distance over [`i3d`] features of clips)) and the digit [`classifier`] that
+//! judges generated images.
 
 pub mod classifier;
 pub mod concepts;
 pub mod fid;
+pub mod i3d;
 pub mod inception;
 mod linalg;
 pub mod lpips;
