@@ -101,3 +101,105 @@ fn eval_video_reports_the_fvd_of_each_depth_from_user_i3d_weights() {
     let err = refused("models/moving-mnist", &["--i3d", &i3d]);
     assert!(err.contains("at least 9 frames"), "{err}");
 }
+
+#[test]
+fn eval_fvd_compares_two_folders_of_clips_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let i3d = repo().join("crates/spae/tests/fixtures/i3d/narrow.safetensors");
+    let i3d = i3d.to_string_lossy().into_owned();
+    // Two sets of 3 held-out Moving MNIST clips (20 frames of 64x64, animated PNGs).
+    for (set, seed) in [("a", "1"), ("b", "2")] {
+        ok(&[
+            "data",
+            "moving-mnist",
+            "--split",
+            "test",
+            "--clips",
+            "3",
+            "--seed",
+            seed,
+            "--out",
+            &p(set),
+        ]);
+    }
+    let fvd = |a: &str, b: &str, out: &str, extra: &[&str]| -> f64 {
+        let mut args = vec!["eval", "fvd", a, b, "--i3d", &i3d, "--out", out];
+        args.extend_from_slice(extra);
+        let printed = ok(&args);
+        assert!(printed.contains("3 clips"), "{printed}");
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap();
+        assert_eq!(
+            (report["frames"].as_u64(), report["features"].as_u64()),
+            (Some(16), Some(400))
+        );
+        report["fvd"].as_f64().unwrap()
+    };
+    // The folders also hold each set's sheet, a still PNG: refused by name, not skipped.
+    let out = common::spae(&[
+        "eval",
+        "fvd",
+        &p("a"),
+        &p("b"),
+        "--i3d",
+        &i3d,
+        "--out",
+        &p("x.json"),
+    ])
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("sheet.png: 1 frame(s)"),
+        "{err}"
+    );
+    for set in ["a", "b"] {
+        std::fs::remove_file(dir.path().join(set).join("sheet.png")).unwrap();
+    }
+    let same = fvd(&p("a"), &p("a"), &p("same.json"), &[]);
+    let ab = fvd(&p("a"), &p("b"), &p("ab.json"), &[]);
+    let ba = fvd(&p("b"), &p("a"), &p("ba.json"), &[]);
+    // A set against itself is at distance 0; the distance is symmetric and positive otherwise.
+    assert!(
+        same.abs() < 1e-6 * ab,
+        "FVD(a, a) = {same}, FVD(a, b) = {ab}"
+    );
+    assert!(ab > 0.0 && (ab - ba).abs() <= 1e-9 * ab, "{ab} vs {ba}");
+    // Resumed from its finished journal: the features are read back, the same FVD.
+    let again = fvd(&p("a"), &p("b"), &p("ab.json"), &["--resume"]);
+    assert_eq!(again, ab);
+    // Clips shorter than --frames, and too few frames for I3D, are refused.
+    let short = common::spae(&[
+        "eval",
+        "fvd",
+        &p("a"),
+        &p("b"),
+        "--i3d",
+        &i3d,
+        "--frames",
+        "21",
+        "--out",
+        &p("x.json"),
+    ])
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&short.stderr);
+    assert!(err.contains("20 frame(s), fewer than --frames 21"), "{err}");
+    let few = common::spae(&[
+        "eval",
+        "fvd",
+        &p("a"),
+        &p("b"),
+        "--i3d",
+        &i3d,
+        "--frames",
+        "8",
+        "--out",
+        &p("x.json"),
+    ])
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&few.stderr);
+    assert!(err.contains("--frames 8: I3D needs at least 9"), "{err}");
+}

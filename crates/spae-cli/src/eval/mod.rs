@@ -1,6 +1,7 @@
 //! `spae eval ...`: evaluation reports, one file per subcommand.
 
 mod fid;
+mod fvd;
 mod recon;
 mod scorer;
 mod semantic;
@@ -87,6 +88,10 @@ pub enum EvalCommand {
         #[arg(long)]
         resume: bool,
     },
+    /// FVD between two folders of clips (animated PNG / GIF, video files, frame folders) from
+    /// your own I3D weights (`--i3d`, as for `eval video`): the first `--frames` (16) frames of
+    /// each clip.
+    Fvd(fvd::FvdArgs),
     /// Semantic relevance of each pyramid layer's words (mean Eq. 6 score under a scorer) and
     /// the top-word hit rate (first two layers hold one of the 50 words nearest the image's
     /// name, emoji, or its class name).
@@ -146,6 +151,7 @@ pub fn run(cmd: EvalCommand, assets: &Assets, device: &Device) -> Result<()> {
             out,
             resume,
         } => fid::run(&a, &b, canvas, &out, resume, assets, device),
+        EvalCommand::Fvd(a) => fvd::run(a, device),
         EvalCommand::Semantic(a) => semantic::semantic(a, assets, device),
         EvalCommand::Scorer(a) => scorer::scorer(a, assets, device),
         EvalCommand::Words(a) => words::words(a, assets, device),

@@ -55,6 +55,14 @@ pub enum I3dPort {
 }
 
 impl I3dPort {
+    /// The name `--i3d-port` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            I3dPort::Videogpt => "videogpt",
+            I3dPort::PytorchI3d => "pytorch-i3d",
+        }
+    }
+
     /// The batch norm epsilon folded into each convolution.
     pub fn bn_eps(self) -> f32 {
         match self {
