@@ -152,3 +152,30 @@ fn i3d_names_a_missing_tensor_and_a_truncated_file() {
     assert!(err.to_string().contains("truncated.safetensors"), "{err}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn i3d_refuses_empty_layers_and_takes_extreme_frame_shapes() {
+    let device = Device::flex();
+    // A first convolution with no output channels: an error, not a panic in a later layer.
+    let dir = std::env::temp_dir().join(format!("spae-fvd-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("empty.safetensors");
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![0, 3, 7, 7, 7], &[])
+            .unwrap();
+    let bytes = safetensors::serialize([("Conv3d_1a_7x7.conv3d.weight", view)], None).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    let err = I3d::load(&path, I3dPort::Videogpt, &device)
+        .err()
+        .expect("empty layer loads");
+    assert!(err.to_string().contains("has no output channels"), "{err}");
+    std::fs::remove_dir_all(dir).ok();
+    // A 1 x 4000 frame: its long side would scale to 896,000 before the crop; only the 224 kept
+    // rows of that interpolation are built.
+    let net = model(I3dPort::Videogpt, &device);
+    let f = net
+        .features(&vec![0.5; 10 * 4000], [10, 1, 1, 4000])
+        .unwrap();
+    assert_eq!(f.len(), net.dim());
+    assert!(f.iter().all(|v| v.is_finite()));
+}

@@ -135,6 +135,9 @@ impl Unit {
         let wname = format!("{name}.conv3d.weight");
         let shape = w.shape(&wname)?;
         let cout = shape.first().copied().unwrap_or(0);
+        if cout == 0 {
+            return Err(w.invalid(format!("tensor {wname} has no output channels")));
+        }
         let expected = [cout, cin, kernel[0], kernel[1], kernel[2]];
         if shape != expected {
             return Err(w.invalid(format!(
@@ -419,25 +422,24 @@ fn resize_crop_matrices(h: usize, w: usize, device: &Device) -> (Tensor<2>, Tens
     let target = |len: usize| (len as f64 * INPUT_SIZE as f64 / short).ceil() as usize;
     let axis = |len: usize| {
         let out = target(len).max(INPUT_SIZE);
-        let start = (out - INPUT_SIZE) / 2;
-        let m = half_pixel_matrix(len, out);
-        let kept = m[start * len..(start + INPUT_SIZE) * len].to_vec();
+        let kept = half_pixel_rows(len, out, (out - INPUT_SIZE) / 2, INPUT_SIZE);
         Tensor::from_data(TensorData::new(kept, [INPUT_SIZE, len]), device)
     };
     (axis(h), axis(w))
 }
 
-/// `[out, len]` weights of 1-d linear interpolation at coordinates
-/// `max((j + 0.5) len / out - 0.5, 0)`, the right neighbour clamped to `len - 1`.
-pub fn half_pixel_matrix(len: usize, out: usize) -> Vec<f32> {
-    let mut m = vec![0f32; out * len];
-    for j in 0..out {
+/// Rows `start .. start + count` of the `[out, len]` weights of 1-d linear interpolation at
+/// coordinates `max((j + 0.5) len / out - 0.5, 0)`, the right neighbour clamped to `len - 1`
+/// (only the kept rows: a very long side does not make an `out x len` matrix).
+pub fn half_pixel_rows(len: usize, out: usize, start: usize, count: usize) -> Vec<f32> {
+    let mut m = vec![0f32; count * len];
+    for (r, j) in (start..start + count).enumerate() {
         let src = ((j as f64 + 0.5) * len as f64 / out as f64 - 0.5).max(0.0);
         let i0 = (src.floor() as usize).min(len - 1);
         let i1 = (i0 + 1).min(len - 1);
         let frac = (src - i0 as f64) as f32;
-        m[j * len + i0] += 1.0 - frac;
-        m[j * len + i1] += frac;
+        m[r * len + i0] += 1.0 - frac;
+        m[r * len + i1] += frac;
     }
     m
 }
@@ -462,10 +464,12 @@ mod tests {
     #[test]
     fn half_pixel_interpolation_by_hand() {
         // 2 -> 4: coordinates -0.25 (clamped to 0), 0.25, 0.75, 1.25 (right neighbour clamped).
-        let m = half_pixel_matrix(2, 4);
+        let m = half_pixel_rows(2, 4, 0, 4);
         assert_eq!(m, vec![1.0, 0.0, 0.75, 0.25, 0.25, 0.75, 0.0, 1.0]);
+        // The centre two of them alone.
+        assert_eq!(half_pixel_rows(2, 4, 1, 2), vec![0.75, 0.25, 0.25, 0.75]);
         // 4 -> 2: coordinates 0.5 and 2.5: means of neighbours.
-        let m = half_pixel_matrix(4, 2);
+        let m = half_pixel_rows(4, 2, 0, 2);
         assert_eq!(m, vec![0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.5, 0.5]);
     }
 
