@@ -48,6 +48,18 @@ pub fn tensor_to_clips(x: Tensor<5>) -> Vec<f32> {
     to_vec(clip_frames(x))
 }
 
+/// The mean of the rows of a row-major `n x dim` matrix (accumulated in f64).
+pub fn mean_row(rows: &[f32], dim: usize) -> Vec<f32> {
+    let n = rows.len() / dim.max(1);
+    let mut sum = vec![0f64; dim];
+    for row in rows.chunks_exact(dim) {
+        for (s, &v) in sum.iter_mut().zip(row) {
+            *s += f64::from(v);
+        }
+    }
+    sum.iter().map(|s| (s / n.max(1) as f64) as f32).collect()
+}
+
 /// Asserts that values `a` equal the reference `b` within a relative `tol` (tests: the fused
 /// operations against burn's layers, the device quantizer against the host's).
 #[cfg(test)]
@@ -64,6 +76,12 @@ pub(crate) fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mean_row_by_hand() {
+        // Rows (1, 2), (3, 6), (5, 1): means 3 and 3.
+        assert_eq!(mean_row(&[1.0, 2.0, 3.0, 6.0, 5.0, 1.0], 2), vec![3.0, 3.0]);
+    }
 
     #[test]
     fn images_round_trip_in_nchw_order() {

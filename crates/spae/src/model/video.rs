@@ -5,7 +5,7 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::nn::{GroupNorm, PaddingConfig3d};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::{conv3d, norm, norm_silu, stages, Conv, ResBlock};
@@ -94,6 +94,30 @@ pub struct VideoModelConfig {
     /// ([`make_causal`]), so a latent frame depends on no frame after its own pooling block and
     /// the words of a clip's first frames do not change with what follows (frame prediction).
     pub causal: bool,
+    /// Where the encoder's latents start: `zero` (burn's initialisation, near the origin) or
+    /// `codebook-mean` (the encoder's output bias set to the codebook's mean row before the first
+    /// step). Near the origin a few short codebook rows are the nearest word of most targets;
+    /// around the mean many more words are reachable (docs/results.md, "hub words near the
+    /// origin"). Training only: a resumed or released model has its own bias.
+    #[serde(skip_serializing_if = "LatentInit::is_zero")]
+    pub latent_init: LatentInit,
+}
+
+/// Where a video encoder's latents start before training ([`VideoModelConfig::latent_init`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LatentInit {
+    /// burn's initialisation of the output convolution: latents near the origin.
+    #[default]
+    Zero,
+    /// The output convolution's bias set to the codebook's mean row.
+    CodebookMean,
+}
+
+impl LatentInit {
+    fn is_zero(&self) -> bool {
+        *self == LatentInit::Zero
+    }
 }
 
 impl Default for VideoModelConfig {
@@ -109,6 +133,7 @@ impl Default for VideoModelConfig {
             norm_groups: 8,
             latent_dim: 576,
             causal: false,
+            latent_init: LatentInit::Zero,
         }
     }
 }
@@ -269,6 +294,17 @@ pub struct VideoSpaeModel {
 }
 
 impl VideoSpaeModel {
+    /// Sets the encoder's output bias to `values` (one per latent channel; a trainable
+    /// parameter, as before): its latents then start around `values`.
+    pub fn start_latents_at(&mut self, values: &[f32]) {
+        if let Some(bias) = self.encoder.conv_out.bias.take() {
+            let device = bias.val().device();
+            let data = TensorData::new(values.to_vec(), [values.len()]);
+            self.encoder.conv_out.bias =
+                Some(bias.map(|_| Tensor::from_data(data, &device).require_grad()));
+        }
+    }
+
     /// Every 3-D convolution of the encoder and the decoder.
     fn convs_mut(&mut self) -> Vec<&mut Conv3d> {
         let (e, d) = (&mut self.encoder, &mut self.decoder);
@@ -297,7 +333,38 @@ impl VideoSpaeModel {
 mod tests {
     use super::*;
     use crate::tensor::to_vec;
-    use burn::tensor::TensorData;
+
+    #[test]
+    fn latents_start_at_the_given_row_and_the_bias_still_trains() {
+        let device = Device::flex().autodiff();
+        let cfg = VideoModelConfig {
+            frames: 2,
+            image_size: 8,
+            base_channels: 4,
+            channel_mult: vec![1, 2],
+            temporal_down: vec![true],
+            norm_groups: 2,
+            latent_dim: 3,
+            ..VideoModelConfig::default()
+        };
+        let mut model = cfg.init(&device);
+        let x = Tensor::<5>::ones([1, 1, 2, 8, 8], &device);
+        let old = to_vec(model.encoder.conv_out.bias.as_ref().unwrap().val());
+        let before = to_vec(model.encoder.forward(x.clone()));
+        model.start_latents_at(&[10.0, 20.0, 30.0]);
+        let z = model.encoder.forward(x);
+        // Latent [1, 3, 1, 4, 4]: each channel's 16 values move by its bias's change exactly.
+        let after = to_vec(z.clone());
+        for (i, (a, b)) in after.iter().zip(&before).enumerate() {
+            let c = i / 16;
+            let shift = [10.0, 20.0, 30.0][c] - old[c];
+            assert!((a - b - shift).abs() < 1e-4, "channel {c}: {a} - {b} != {shift}");
+        }
+        // Still a parameter with a gradient: d(sum z) / d(bias_c) = 16 positions.
+        let grads = z.sum().backward();
+        let bias = model.encoder.conv_out.bias.as_ref().unwrap();
+        assert_eq!(to_vec(bias.val().grad(&grads).unwrap()), vec![16.0; 3]);
+    }
 
     #[test]
     fn pooling_and_repetition_by_hand() {

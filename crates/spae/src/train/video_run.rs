@@ -20,10 +20,10 @@ use crate::codebook::Codebook;
 use crate::config::VideoTrainConfig;
 use crate::data::video::{video_split, ClipShape};
 use crate::data::{tile_images, write_png, Split};
-use crate::model::video::VideoSpaeModel;
+use crate::model::video::{LatentInit, VideoSpaeModel};
 use crate::pyramid::PyramidLayout;
 use crate::setup::{load_codebook_at, video_quant_context};
-use crate::tensor::{clips_to_tensor, tensor_to_clips};
+use crate::tensor::{clips_to_tensor, mean_row, tensor_to_clips};
 
 /// The codebook, 3-D pyramid and nearest-word search of a configuration, with the codebook.
 pub fn video_context(cfg: &VideoTrainConfig) -> Result<(VideoContext, Codebook), TrainError> {
@@ -67,6 +67,9 @@ pub fn train_video(
     device.seed(cfg.run.seed);
     let ctx = ctx.search_at(cfg.run.search, &device);
     let mut model = cfg.model.init(&device);
+    if cfg.model.latent_init == LatentInit::CodebookMean {
+        model.start_latents_at(&mean_row(&cb.embeddings, cb.dim));
+    }
     let mut optim = cfg.loss.optimizer();
     let mut critics = video_critics(cfg, assets, &cb, &clips, &device)?;
     let mut start = 0;
