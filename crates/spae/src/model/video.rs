@@ -358,7 +358,10 @@ mod tests {
         for (i, (a, b)) in after.iter().zip(&before).enumerate() {
             let c = i / 16;
             let shift = [10.0, 20.0, 30.0][c] - old[c];
-            assert!((a - b - shift).abs() < 1e-4, "channel {c}: {a} - {b} != {shift}");
+            assert!(
+                (a - b - shift).abs() < 1e-4,
+                "channel {c}: {a} - {b} != {shift}"
+            );
         }
         // Still a parameter with a gradient: d(sum z) / d(bias_c) = 16 positions.
         let grads = z.sum().backward();
