@@ -136,24 +136,18 @@ fn eval_fvd_compares_two_folders_of_clips_and_resumes() {
         );
         report["fvd"].as_f64().unwrap()
     };
+    // A refused run's error (clap's, or one line of ours).
+    let (a, b, x) = (p("a"), p("b"), p("x.json"));
+    let refused = |extra: &[&str]| {
+        let mut args = vec!["eval", "fvd", &a, &b, "--i3d", &i3d, "--out", &x];
+        args.extend_from_slice(extra);
+        let out = common::spae(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
     // The folders also hold each set's sheet, a still PNG: refused by name, not skipped.
-    let out = common::spae(&[
-        "eval",
-        "fvd",
-        &p("a"),
-        &p("b"),
-        "--i3d",
-        &i3d,
-        "--out",
-        &p("x.json"),
-    ])
-    .output()
-    .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("sheet.png: 1 frame(s)"),
-        "{err}"
-    );
+    let err = refused(&[]);
+    assert!(err.contains("sheet.png: 1 frame(s)"), "{err}");
     for set in ["a", "b"] {
         std::fs::remove_file(dir.path().join(set).join("sheet.png")).unwrap();
     }
@@ -170,36 +164,8 @@ fn eval_fvd_compares_two_folders_of_clips_and_resumes() {
     let again = fvd(&p("a"), &p("b"), &p("ab.json"), &["--resume"]);
     assert_eq!(again, ab);
     // Clips shorter than --frames, and too few frames for I3D, are refused.
-    let short = common::spae(&[
-        "eval",
-        "fvd",
-        &p("a"),
-        &p("b"),
-        "--i3d",
-        &i3d,
-        "--frames",
-        "21",
-        "--out",
-        &p("x.json"),
-    ])
-    .output()
-    .unwrap();
-    let err = String::from_utf8_lossy(&short.stderr);
+    let err = refused(&["--frames", "21"]);
     assert!(err.contains("20 frame(s), fewer than --frames 21"), "{err}");
-    let few = common::spae(&[
-        "eval",
-        "fvd",
-        &p("a"),
-        &p("b"),
-        "--i3d",
-        &i3d,
-        "--frames",
-        "8",
-        "--out",
-        &p("x.json"),
-    ])
-    .output()
-    .unwrap();
-    let err = String::from_utf8_lossy(&few.stderr);
+    let err = refused(&["--frames", "8"]);
     assert!(err.contains("--frames 8: I3D needs at least 9"), "{err}");
 }
