@@ -76,13 +76,12 @@ impl std::str::FromStr for I3dPort {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "videogpt" => Ok(I3dPort::Videogpt),
-            "pytorch-i3d" => Ok(I3dPort::PytorchI3d),
-            other => Err(format!(
-                "unknown I3D port '{other}': videogpt (epsilon 1e-5) or pytorch-i3d (0.001)"
-            )),
-        }
+        [I3dPort::Videogpt, I3dPort::PytorchI3d]
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                format!("unknown I3D port '{s}': videogpt (epsilon 1e-5) or pytorch-i3d (0.001)")
+            })
     }
 }
 
@@ -194,29 +193,42 @@ impl Unit {
 /// `pytorch-i3d`'s `MaxPool3dSamePadding`: zero "same" padding, then a max over
 /// `kernel` windows with `stride` (spatially, then in time: the max is separable).
 pub fn max_pool_same(x: Tensor<5>, kernel: [usize; 3], stride: [usize; 3]) -> Tensor<5> {
-    let x = pad_same(x, kernel, stride);
-    let [b, c, t, h, w] = x.dims();
-    let x = max_pool2d(
-        x.reshape([b * c, t, h, w]),
-        MaxPoolOptions::new([kernel[1], kernel[2]]).with_stride([stride[1], stride[2]]),
-    );
-    let [_, _, h2, w2] = x.dims();
-    let x = x.reshape([b * c, t, h2 * w2]).swap_dims(1, 2);
-    let x = max_pool1d(x, MaxPoolOptions::new([kernel[0]]).with_stride([stride[0]]));
-    let t2 = x.dims()[2];
-    x.swap_dims(1, 2).reshape([b, c, t2, h2, w2])
+    separable_pool(
+        pad_same(x, kernel, stride),
+        |x| {
+            let options = MaxPoolOptions::new([kernel[1], kernel[2]]);
+            max_pool2d(x, options.with_stride([stride[1], stride[2]]))
+        },
+        |x| max_pool1d(x, MaxPoolOptions::new([kernel[0]]).with_stride([stride[0]])),
+    )
 }
 
-/// An unpadded average over `kernel` windows with stride 1 (I3D's final `2 x 7 x 7` pool).
+/// An unpadded average over `kernel` windows with stride 1 (I3D's final `2 x 7 x 7` pool; the
+/// mean of a box is separable too).
 fn avg_pool_valid(x: Tensor<5>, kernel: [usize; 3]) -> Tensor<5> {
+    separable_pool(
+        x,
+        |x| {
+            avg_pool2d(
+                x,
+                AvgPoolOptions::new([kernel[1], kernel[2]]).with_stride([1, 1]),
+            )
+        },
+        |x| avg_pool1d(x, AvgPoolOptions::new([kernel[0]]).with_stride([1])),
+    )
+}
+
+/// A pool over `[B, C, T, H, W]` as a 2-d pool over height and width (`spatial`, on
+/// `[B * C, T, H, W]`) followed by a 1-d pool over time (`time`, on `[B * C, H' * W', T]`).
+fn separable_pool(
+    x: Tensor<5>,
+    spatial: impl FnOnce(Tensor<4>) -> Tensor<4>,
+    time: impl FnOnce(Tensor<3>) -> Tensor<3>,
+) -> Tensor<5> {
     let [b, c, t, h, w] = x.dims();
-    let x = avg_pool2d(
-        x.reshape([b * c, t, h, w]),
-        AvgPoolOptions::new([kernel[1], kernel[2]]).with_stride([1, 1]),
-    );
+    let x = spatial(x.reshape([b * c, t, h, w]));
     let [_, _, h2, w2] = x.dims();
-    let x = x.reshape([b * c, t, h2 * w2]).swap_dims(1, 2);
-    let x = avg_pool1d(x, AvgPoolOptions::new([kernel[0]]).with_stride([1]));
+    let x = time(x.reshape([b * c, t, h2 * w2]).swap_dims(1, 2));
     let t2 = x.dims()[2];
     x.swap_dims(1, 2).reshape([b, c, t2, h2, w2])
 }
@@ -445,57 +457,4 @@ pub fn half_pixel_rows(len: usize, out: usize, start: usize, count: usize) -> Ve
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn same_padding_by_hand() {
-        // 16 frames, kernel 7, stride 2: 16 mod 2 = 0, pad 7 - 2 = 5 -> 2 in front, 3 behind.
-        assert_eq!(same_padding(16, 7, 2), (2, 3));
-        // 5 frames, kernel 3, stride 2: 5 mod 2 = 1, pad 3 - 1 = 2 -> 1, 1.
-        assert_eq!(same_padding(5, 3, 2), (1, 1));
-        // 1x1x1 kernels never pad; kernel 2 stride 2 on an even length neither.
-        assert_eq!(same_padding(28, 1, 1), (0, 0));
-        assert_eq!(same_padding(4, 2, 2), (0, 0));
-        // Kernel 3, stride 1: pad 2 -> 1, 1.
-        assert_eq!(same_padding(9, 3, 1), (1, 1));
-    }
-
-    #[test]
-    fn half_pixel_interpolation_by_hand() {
-        // 2 -> 4: coordinates -0.25 (clamped to 0), 0.25, 0.75, 1.25 (right neighbour clamped).
-        let m = half_pixel_rows(2, 4, 0, 4);
-        assert_eq!(m, vec![1.0, 0.0, 0.75, 0.25, 0.25, 0.75, 0.0, 1.0]);
-        // The centre two of them alone.
-        assert_eq!(half_pixel_rows(2, 4, 1, 2), vec![0.75, 0.25, 0.25, 0.75]);
-        // 4 -> 2: coordinates 0.5 and 2.5: means of neighbours.
-        let m = half_pixel_rows(4, 2, 0, 2);
-        assert_eq!(m, vec![0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.5, 0.5]);
-    }
-
-    #[test]
-    fn max_pool_pads_with_zeros_and_strides_in_time() {
-        let device = Device::flex();
-        // One channel, 4 frames of 1x1 with values -1, 3, -2, 5; kernel 3 stride 2 in time:
-        // 4 mod 2 = 0 -> pad 1 -> (0, 1): windows [-1, 3, -2] and [-2, 5, 0].
-        let x = Tensor::<5>::from_data(
-            TensorData::new(vec![-1.0f32, 3.0, -2.0, 5.0], [1, 1, 4, 1, 1]),
-            &device,
-        );
-        let y: Vec<f32> = max_pool_same(x, [3, 1, 1], [2, 1, 1])
-            .into_data()
-            .iter::<f32>()
-            .collect();
-        assert_eq!(y, vec![3.0, 5.0]);
-        // All negative: the zero padding wins the last window, as in pytorch-i3d.
-        let x = Tensor::<5>::from_data(
-            TensorData::new(vec![-1.0f32, -3.0, -2.0, -5.0], [1, 1, 4, 1, 1]),
-            &device,
-        );
-        let y: Vec<f32> = max_pool_same(x, [3, 1, 1], [2, 1, 1])
-            .into_data()
-            .iter::<f32>()
-            .collect();
-        assert_eq!(y, vec![-1.0, 0.0]);
-    }
-}
+mod tests;
