@@ -8,9 +8,11 @@ use burn::tensor::Device;
 use clap::Args;
 use spae::assets::Assets;
 use spae::checkpoint::{run_kind, RunKind};
+use spae::device::DeviceSpec;
 use spae::quantizer::SearchPlace;
+use spae::train::parallel::{check_devices, shard};
 use spae::train::{
-    init_model, latest_checkpoint, load_codebook, load_state, train, train_video, StepRecord,
+    init_model, latest_checkpoint, load_codebook, load_state, train_on, train_video, StepRecord,
     TrainConfig, TrainError, VideoTrainConfig,
 };
 
@@ -39,6 +41,22 @@ pub struct TrainArgs {
     /// resume with another.
     #[arg(long)]
     search: Option<SearchPlace>,
+    /// Train data-parallel over these devices (comma-separated, e.g. cuda:0,cuda:1), one shard
+    /// of each global batch per device, gradients averaged by burn's collective all-reduce
+    /// (CUDA only in burn 0.22); replaces --device for this run. Image configurations.
+    #[arg(long, value_delimiter = ',')]
+    devices: Option<Vec<DeviceSpec>>,
+}
+
+/// The devices of `--devices`, checked ([`check_devices`], and that they split a global batch
+/// of `batch` evenly) and started.
+fn parallel_devices(specs: &[DeviceSpec], batch: usize) -> Result<Vec<Device>> {
+    check_devices(specs)?;
+    shard(batch, specs.len(), 0)?;
+    Ok(specs
+        .iter()
+        .map(|d| d.device())
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Whether a TOML configuration is a video one: its `[model]` has `frames`.
@@ -59,6 +77,11 @@ pub fn run(args: TrainArgs, assets: &Assets, device: &Device) -> Result<()> {
     });
     let stop_after = args.max_steps.unwrap_or(usize::MAX);
     if is_video_config(&args.config)? {
+        if args.devices.is_some() {
+            anyhow::bail!(
+                "--devices: video training runs on one device so far (use --device); data-parallel training takes image configurations"
+            );
+        }
         let mut cfg: VideoTrainConfig = crate::common::read_toml(&args.config)?;
         if let Some(cb) = args.codebook {
             cfg.codebook = cb;
@@ -79,10 +102,14 @@ pub fn run(args: TrainArgs, assets: &Assets, device: &Device) -> Result<()> {
     if let Some(place) = args.search {
         cfg.run.search = place;
     }
+    let devices = match &args.devices {
+        Some(specs) => parallel_devices(specs, cfg.run.batch_size)?,
+        None => vec![device.clone()],
+    };
     crate::common::ensure(Path::new(&cfg.codebook), assets)?;
     let (steps, batch) = (cfg.run.steps, cfg.run.batch_size);
     with_progress(steps, batch, "img", stop_after, &out, |on_step| {
-        train(&cfg, assets, &out, args.resume, device, on_step)
+        train_on(&cfg, assets, &out, args.resume, &devices, on_step)
     })
 }
 

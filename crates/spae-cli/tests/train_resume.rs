@@ -347,3 +347,57 @@ fn trains_on_an_image_folder() {
         assert!(err.contains(&expect), "{dataset}: {err}");
     }
 }
+
+/// Issue 17: `--devices` is refused with its reason wherever it cannot run: a CPU device (burn
+/// 0.22's collective all-reduce is CUDA-only), one device, a device named twice, a batch the
+/// devices do not split evenly, a build without CUDA, a video configuration.
+#[test]
+fn data_parallel_devices_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(dir.path(), "unused-codebook", 4);
+    let out = dir.path().join("run");
+    let out = out.to_str().unwrap();
+    let train = |devices: &str| {
+        fails(&[
+            "train",
+            "--config",
+            &cfg,
+            "--out",
+            out,
+            "--devices",
+            devices,
+        ])
+    };
+    for (devices, says) in [
+        ("cpu,cpu", "burn's collective all-reduce"),
+        ("cuda:0,tch-cuda:1", "tch-cuda:1 cannot train data-parallel"),
+        ("cuda:0", "two or more devices"),
+        ("cuda:0,cuda:0", "names cuda:0 twice"),
+        (
+            "cuda:0,cuda:1,cuda:2",
+            "batch_size 4 does not split evenly over 3 devices",
+        ),
+    ] {
+        let err = train(devices);
+        assert!(err.contains(says), "{devices}: {err}");
+    }
+    if !cfg!(feature = "cuda") {
+        let err = train("cuda:0,cuda:1");
+        assert!(err.contains("--features cuda"), "{err}");
+    }
+    let video = common::tiny_video_config(dir.path(), "unused-codebook", "");
+    let err = fails(&[
+        "train",
+        "--config",
+        &video,
+        "--out",
+        out,
+        "--devices",
+        "cuda:0,cuda:1",
+    ]);
+    assert!(err.contains("video training runs on one device"), "{err}");
+    assert!(
+        !std::path::Path::new(out).exists(),
+        "a refused run wrote {out}"
+    );
+}

@@ -5,7 +5,7 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::{relu, softplus};
 use burn::tensor::{Device, Tensor};
 
-use super::{to_vec, LossConfig};
+use super::{alone, to_vec, LossConfig, Share};
 use crate::model::{Discriminator, DiscriminatorConfig};
 
 /// Non-saturating generator loss: `mean softplus(-D(I_hat))` (= `-log sigmoid(D(I_hat))`).
@@ -77,11 +77,39 @@ impl Adversary {
         cfg: &LossConfig,
         lr: f64,
     ) -> DiscStats {
+        self.step_among(real, fake, cfg, lr, &alone)
+    }
+
+    /// [`Adversary::step`] as one rank of a data-parallel run: `share` averages the batch means
+    /// of the discriminator's outputs over the ranks, so every rank moves LeCAM's anchors by the
+    /// global batch's means (equal shards: the mean of the shards' means), as one device would.
+    pub fn step_among(
+        &mut self,
+        real: Tensor<4>,
+        fake: Tensor<4>,
+        cfg: &LossConfig,
+        lr: f64,
+        share: Share,
+    ) -> DiscStats {
+        let (grads, stats) = self.gradients(real, fake, cfg, share);
+        self.disc = self.optim.step(lr, self.disc.clone(), grads);
+        stats
+    }
+
+    /// The discriminator's gradients of one step (reduced over the devices of a data-parallel
+    /// run by burn's all-reduce in the backward pass), after moving the anchors.
+    pub fn gradients(
+        &mut self,
+        real: Tensor<4>,
+        fake: Tensor<4>,
+        cfg: &LossConfig,
+        share: Share,
+    ) -> (GradientsParams, DiscStats) {
         let real_logits = self.disc.forward(real);
         let fake_logits = self.disc.forward(fake.detach());
         let means = |t: &Tensor<1>| to_vec(t.clone().detach().mean())[0];
-        self.ema
-            .update(means(&real_logits), means(&fake_logits), cfg.lecam_decay);
+        let m = share(&[means(&real_logits), means(&fake_logits)]);
+        self.ema.update(m[0], m[1], cfg.lecam_decay);
         let lecam = lecam_penalty(real_logits.clone(), fake_logits.clone(), &self.ema);
         let loss =
             discriminator_loss(real_logits, fake_logits) + lecam.clone().mul_scalar(cfg.lecam);
@@ -89,9 +117,10 @@ impl Adversary {
             loss: to_vec(loss.clone().detach())[0],
             lecam: to_vec(lecam.detach())[0],
         };
-        let grads = GradientsParams::from_grads(loss.backward(), &self.disc);
-        self.disc = self.optim.step(lr, self.disc.clone(), grads);
-        stats
+        (
+            GradientsParams::from_grads(loss.backward(), &self.disc),
+            stats,
+        )
     }
 }
 

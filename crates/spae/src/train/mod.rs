@@ -6,9 +6,12 @@ mod checkpoint;
 pub mod gan;
 pub mod guide;
 mod loss;
+pub mod parallel;
 mod phases;
+mod ranks;
 mod run;
 mod run_folder;
+mod step;
 pub mod video;
 mod video_run;
 
@@ -24,26 +27,27 @@ pub use guide::{
 };
 pub use run::{
     check_codebook, critics, dataset, guide_keys, init_model, labels_seen, load_codebook,
-    named_dataset, quant_context, train, training_set, StepRecord, TrainError, HOLD_OUT_EVERY,
+    named_dataset, quant_context, train, train_on, training_set, StepRecord, TrainError,
+    HOLD_OUT_EVERY,
 };
 pub use run_folder::step_rng;
+pub(crate) use step::critic_terms;
+pub use step::{
+    alone, step_gradients, train_step, train_step_among, Critics, Share, Step, StepGradients,
+    StepStats,
+};
 pub use video_run::{train_video, video_context};
 
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::tensor::{Int, Tensor, TensorData};
-use serde::{Deserialize, Serialize};
 
-use crate::eval::lpips::Lpips;
 use crate::model::SpaeModel;
 use crate::pyramid::{PyramidError, PyramidLayout};
 use crate::quantizer::{quantize_and_reconstruct, quantize_pyramid_tensor, TensorCodes};
 pub use crate::setup::QuantContext;
 pub use crate::tensor::{image_tensor, to_vec};
 pub use loss::{appearance_loss, total_loss, AppearanceTerms};
-use phases::lap;
 pub use phases::StepPhases;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 
 impl LossConfig {
     /// The Adam optimizer with this configuration's betas.
@@ -218,170 +222,6 @@ pub fn codebook_loss(codebook: Tensor<2>, codes: &TensorCodes) -> Tensor<1> {
         total = total + (target - e).square().mean().reshape([1]);
     }
     total
-}
-
-/// Loss values of one step (terms that are off are 0).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-pub struct StepStats {
-    pub l2: f32,
-    pub commitment: f32,
-    /// Eq. 7's semantic loss (with guidance).
-    #[serde(default)]
-    pub semantic: f32,
-    /// The learned codebook's loss (baseline (a) only).
-    #[serde(default)]
-    pub codebook: f32,
-    /// LPIPS between reconstructions and images.
-    #[serde(default)]
-    pub perceptual: f32,
-    /// The generator's non-saturating GAN loss.
-    #[serde(default)]
-    pub gan: f32,
-    /// The discriminator's loss (LeCAM included) and its LeCAM term.
-    #[serde(default)]
-    pub disc: f32,
-    #[serde(default)]
-    pub lecam: f32,
-    /// The model's total loss.
-    pub loss: f32,
-    /// Where the step's time went (not written to metrics.jsonl).
-    #[serde(skip)]
-    pub phases: StepPhases,
-}
-
-/// The optional parts of the loss: the discriminator (GAN + LeCAM) and LPIPS of the appearance
-/// loss, and the semantic guide.
-#[derive(Default)]
-pub struct Critics {
-    pub adversary: Option<Adversary>,
-    pub lpips: Option<Lpips>,
-    pub guide: Option<Guide>,
-}
-
-/// What one step trains on: a batch of images (`D = 4`) or of clips (`D = 5`,
-/// [`video::VideoStep`]).
-pub struct Step<const D: usize = 4> {
-    /// Images `[B, C, S, S]` or clips `[B, C, T, S, S]`, in `[0, 1]`.
-    pub images: Tensor<D>,
-    /// Pyramid depth the decoder reconstructs from.
-    pub depth: usize,
-    pub lr: f64,
-    /// Whether the GAN term and the discriminator step are on (after `gan_start`).
-    pub gan: bool,
-    /// The guide's key of each image: its class label (label scorer) or its training-set index
-    /// (per-image scorers, and every clip); empty without guidance.
-    pub keys: Vec<u32>,
-    /// Seed of this step's semantic targets (Eq. 7 draws them at random).
-    pub seed: u64,
-}
-
-/// One step on an autodiff device: Eq. 8's appearance loss ([`appearance_loss`]), plus with
-/// guidance Eq. 9's `alpha * w * L_sem` ([`total_loss`]), then (with the GAN on) one discriminator step with LeCAM.
-pub fn train_step(
-    model: SpaeModel,
-    optim: &mut ModuleOptimizer,
-    ctx: &QuantContext,
-    cfg: &TrainConfig,
-    critics: &mut Critics,
-    step: Step,
-) -> Result<(SpaeModel, StepStats), PyramidError> {
-    let images = step.images;
-    let learned = ctx.for_model(&model);
-    let ctx = learned.as_ref().unwrap_or(ctx);
-    let (sem_cfg, cfg) = (&cfg.semantic, &cfg.loss);
-    let mut phases = StepPhases::default();
-    let device = images.device();
-    let mut t = std::time::Instant::now();
-    let latents = model.encoder.forward(images.clone());
-    phases.encoder = lap(&mut t, &device);
-    let (decoder_input, codes) = quantize_latents(ctx, latents.clone(), step.depth)?;
-    phases.search = lap(&mut t, &device);
-    let f = Forward {
-        images: model.decoder.forward(decoder_input),
-        latents,
-        codes,
-    };
-    let l2 = (f.images.clone() - images.clone())
-        .square()
-        .mean()
-        .reshape([1]);
-    let commit = commitment_loss(f.latents.clone(), ctx, &f.codes);
-    let scalar = |t: &Tensor<1>| to_vec(t.clone().detach())[0];
-    let mut stats = StepStats {
-        l2: scalar(&l2),
-        commitment: scalar(&commit),
-        ..StepStats::default()
-    };
-    let mut terms = AppearanceTerms {
-        l2,
-        commitment: commit,
-        codebook: None,
-        perceptual: None,
-        gan: None,
-    };
-    if let Some(cb) = &model.codebook {
-        let q = codebook_loss(cb.val(), &f.codes);
-        stats.codebook = scalar(&q);
-        terms.codebook = Some(q);
-    }
-    critic_terms(
-        critics, step.gan, &f.images, &images, &mut terms, &mut stats,
-    );
-    let mut loss = appearance_loss(terms, cfg);
-    if let Some(guide) = &critics.guide {
-        let mut rng = StdRng::seed_from_u64(step.seed);
-        if let Some(l_sem) = guide.loss(
-            latent_rows(f.latents),
-            &ctx.pyramid,
-            &f.codes,
-            &step.keys,
-            &mut rng,
-        ) {
-            stats.semantic = scalar(&l_sem);
-            loss = total_loss(loss, l_sem, sem_cfg.weight, sem_cfg.dynamic_weight);
-        }
-    }
-    stats.loss = scalar(&loss);
-    phases.decoder_losses = lap(&mut t, &device);
-    let grads = GradientsParams::from_grads(loss.backward(), &model);
-    phases.backward = lap(&mut t, &device);
-    let model = optim.step(step.lr, model, grads);
-    phases.optimizer = lap(&mut t, &device);
-    if let Some(adv) = critics.adversary.as_mut().filter(|_| step.gan) {
-        let d = adv.step(images, f.images, cfg, step.lr);
-        stats.disc = d.loss;
-        stats.lecam = d.lecam;
-        phases.discriminator = lap(&mut t, &device);
-    }
-    stats.phases = phases;
-    Ok((model, stats))
-}
-
-/// Eq. 8's critic terms of reconstructions `fake` against `real` (images `[B, C, S, S]`, or
-/// every frame of a clip batch), into `terms` and `stats`: LPIPS with `critics.lpips`, the
-/// generator's non-saturating GAN loss with `critics.adversary` when `gan` is on.
-pub(crate) fn critic_terms(
-    critics: &Critics,
-    gan: bool,
-    fake: &Tensor<4>,
-    real: &Tensor<4>,
-    terms: &mut AppearanceTerms,
-    stats: &mut StepStats,
-) {
-    let scalar = |t: &Tensor<1>| to_vec(t.clone().detach())[0];
-    if let Some(lpips) = &critics.lpips {
-        let p = lpips
-            .distance_unit(fake.clone(), real.clone())
-            .mean()
-            .reshape([1]);
-        stats.perceptual = scalar(&p);
-        terms.perceptual = Some(p);
-    }
-    if let Some(adv) = critics.adversary.as_ref().filter(|_| gan) {
-        let g = gan::generator_loss(adv.disc.forward(fake.clone()));
-        stats.gan = scalar(&g);
-        terms.gan = Some(g);
-    }
 }
 
 #[cfg(test)]

@@ -3,21 +3,19 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use burn::module::Module;
 use burn::tensor::Device;
-use rand::Rng;
 use serde::Serialize;
 use thiserror::Error;
 
 use super::checkpoint::{self, CheckpointError, State};
 use super::gan::Adversary;
 use super::guide::{build_guide, scorer_key};
-use super::run_folder::{resume_point, step_rng, step_tail, Metrics};
+use super::ranks::{train_alone, train_ranks, Lead, Rank};
+use super::run_folder::{resume_point, Metrics};
 use super::{
-    forward, image_tensor, learning_rate, to_vec, train_step, Critics, LossConfig, QuantContext,
-    Step, StepStats,
+    forward, image_tensor, parallel, to_vec, Critics, LossConfig, QuantContext, StepStats,
 };
 use crate::assets::{Assets, MissingAsset};
 use crate::codebook::{Codebook, CodebookError};
@@ -219,32 +217,65 @@ pub fn train(
     device: &Device,
     on_step: &mut dyn FnMut(&StepRecord) -> bool,
 ) -> Result<usize, TrainError> {
+    train_on(
+        cfg,
+        assets,
+        run_dir,
+        resume,
+        std::slice::from_ref(device),
+        on_step,
+    )
+}
+
+/// [`train`] on one device, or data-parallel over several ([`parallel`]): one rank per device,
+/// each on its shard of every global batch of `loop.batch_size`, gradients averaged by burn's
+/// all-reduce. The same batches, depths and schedule as on one device; rank 0 (`devices[0]`)
+/// writes the metrics (the mean over the ranks), samples and checkpoints.
+pub fn train_on(
+    cfg: &TrainConfig,
+    assets: &Assets,
+    run_dir: &Path,
+    resume: bool,
+    devices: &[Device],
+    on_step: &mut dyn FnMut(&StepRecord) -> bool,
+) -> Result<usize, TrainError> {
     cfg.validate()
         .map_err(|e| TrainError::Config(e.to_string()))?;
+    let world = devices.len();
+    parallel::shard(cfg.run.batch_size, world, 0)?;
     let cb = load_codebook(cfg)?;
     let cb_fingerprint = cb.fingerprint();
-    let ctx = quant_context(cfg, &cb)?;
     let set = training_set(cfg, assets)?;
-    let size = cfg.model.image_size;
-    let base = device.clone();
+    let base = devices[0].clone();
     let device = base.clone().autodiff();
     device.seed(cfg.run.seed);
-    let ctx = ctx.search_at(cfg.run.search, &device);
-    let mut model = init_model(cfg, &cb, &device);
-    let mut optim = cfg.loss.optimizer();
-    let mut critics = critics(cfg, assets, &cb, &set, &device)?;
+    let mut lead = Rank {
+        ctx: quant_context(cfg, &cb)?.search_at(cfg.run.search, &device),
+        model: init_model(cfg, &cb, &device),
+        optim: cfg.loss.optimizer(),
+        critics: critics(cfg, assets, &cb, &set, &device)?,
+        device,
+    };
     let mut start = 0;
-    let mut resumed_labels = None;
+    let mut resumed = None;
     if let Some((dir, state)) = resume_point(run_dir, resume, cfg, &cb_fingerprint)? {
-        optim =
-            checkpoint::load_into(&dir, &mut model, optim, &mut critics.adversary, state.lecam)?;
+        lead.optim = checkpoint::load_into(
+            &dir,
+            &mut lead.model,
+            cfg.loss.optimizer(),
+            &mut lead.critics.adversary,
+            state.lecam,
+        )?;
         start = state.step;
-        resumed_labels = state.labels;
+        resumed = Some((dir, state));
     }
     if let (0, Some(from)) = (start, &cfg.run.init) {
-        warm_start(cfg, Path::new(from), &cb_fingerprint, &mut model)?;
+        warm_start(cfg, Path::new(from), &cb_fingerprint, &mut lead.model)?;
     }
-    let labels = match (resumed_labels, &cfg.run.init) {
+    let labels = match (
+        resumed.as_ref().and_then(|r| r.1.labels.clone()),
+        &cfg.run.init,
+    ) {
         (Some(l), _) => l,
         (None, Some(from)) => LabelsSeen::chain(
             Some(&labels_seen(Path::new(from), assets)?),
@@ -252,60 +283,31 @@ pub fn train(
         ),
         (None, None) => LabelsSeen::chain(None, LabelsUsed::of_run(cfg, &set)),
     };
-    let mut metrics = Metrics::open(run_dir, start)?;
-    let (first_depth, layers) = (ctx.pyramid.first_decodable_depth(), ctx.pyramid.n_layers());
-    let b = cfg.run.batch_size;
-    for step in start..cfg.run.steps {
-        let t = Instant::now();
-        let mut rng = step_rng(cfg.run.seed, step);
-        let idx: Vec<usize> = (0..b).map(|_| rng.random_range(0..set.len())).collect();
-        let depth = rng.random_range(first_depth..=layers);
-        let x = image_tensor(set.batch_chw(&idx, size), b, set.channels, size, &device);
-        let lr = learning_rate(
-            step,
-            cfg.run.steps,
-            cfg.loss.lr,
-            cfg.loss.warmup_steps,
-            cfg.loss.cooldown_steps,
-        );
-        let todo = Step {
-            images: x,
-            depth,
-            lr,
-            gan: step >= cfg.loss.gan_start,
-            keys: guide_keys(&critics, &set, &idx),
-            seed: rng.random(),
-        };
-        let (m, stats) = train_step(model, &mut optim, &ctx, cfg, &mut critics, todo)?;
-        model = m;
-        let rec = StepRecord {
-            step: step + 1,
-            depth,
-            lr,
-            stats,
-            seconds: t.elapsed().as_secs_f64(),
-        };
-        metrics.write(&rec)?;
-        let go_on = on_step(&rec);
-        let tail = step_tail(run_dir, &cfg.run, step, go_on);
-        if let Some(path) = &tail.sample {
-            write_samples(&model, &ctx, &set, size, path, &base)?;
-        }
-        if tail.checkpoint {
-            let state = State {
-                step: step + 1,
-                config: cfg.clone(),
-                lecam: critics.adversary.as_ref().map(|a| a.ema),
-                codebook: Some(cb_fingerprint.clone()),
-                labels: Some(labels.clone()),
-            };
-            checkpoint::save(run_dir, &model, &optim, critics.adversary.as_ref(), &state)?;
-        }
-        if !go_on {
-            return Ok(step + 1);
-        }
+    let lead_run = Lead {
+        cfg,
+        set: &set,
+        run_dir,
+        base: &base,
+        metrics: Metrics::open(run_dir, start)?,
+        state: State {
+            step: start,
+            config: cfg.clone(),
+            lecam: None,
+            codebook: Some(cb_fingerprint),
+            labels: Some(labels),
+        },
+    };
+    if world == 1 {
+        return train_alone(lead, lead_run, start, on_step);
     }
-    Ok(cfg.run.steps)
+    let mut ranks = vec![lead];
+    for d in &devices[1..] {
+        let device = d.clone().autodiff();
+        let resume_from = resumed.as_ref().map(|(dir, s)| (dir.as_path(), s.lecam));
+        let follower = ranks[0].follower(cfg, assets, &cb, &set, device, resume_from)?;
+        ranks.push(follower);
+    }
+    train_ranks(ranks, lead_run, start, on_step)
 }
 
 /// The guide's keys of a batch: training-set indices for per-image scorers, else class labels.
@@ -324,7 +326,7 @@ const SAMPLES: usize = 8;
 
 /// A PNG grid: the first [`SAMPLES`] training images, then one row of reconstructions per
 /// decodable pyramid depth.
-fn write_samples(
+pub(super) fn write_samples(
     model: &SpaeModel,
     ctx: &QuantContext,
     set: &ImageSet,

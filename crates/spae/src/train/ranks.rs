@@ -1,0 +1,246 @@
+//! The ranks of a training run: one per device, each with its model, optimizer and critics,
+//! stepping on its shard of every global batch ([`super::parallel`]); rank 0 also writes the
+//! run's metrics, samples and checkpoints. One rank is the plain one-device loop.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::tensor::Device;
+use rand::Rng;
+
+use super::checkpoint::{self, State};
+use super::run::{critics, guide_keys, quant_context, write_samples, StepRecord, TrainError};
+use super::run_folder::{step_rng, step_tail, Metrics};
+use super::{
+    alone, image_tensor, learning_rate, parallel, train_step_among, Critics, LecamEma,
+    QuantContext, Share, Step, StepStats,
+};
+use crate::assets::Assets;
+use crate::codebook::Codebook;
+use crate::config::TrainConfig;
+use crate::data::ImageSet;
+use crate::model::SpaeModel;
+use crate::pyramid::PyramidLayout;
+
+/// One device's share of a run: its search context, model, optimizer and critics.
+pub(super) struct Rank {
+    pub(super) device: Device,
+    pub(super) ctx: QuantContext,
+    pub(super) model: SpaeModel,
+    pub(super) optim: ModuleOptimizer,
+    pub(super) critics: Critics,
+}
+
+impl Rank {
+    /// Another device's rank, holding copies of this rank's model and discriminator (with a
+    /// resumed run's optimizer states read from its checkpoint `resume`, the directory and its
+    /// LeCAM anchors).
+    pub(super) fn follower(
+        &self,
+        cfg: &TrainConfig,
+        assets: &Assets,
+        cb: &Codebook,
+        set: &ImageSet,
+        device: Device,
+        resume: Option<(&Path, Option<LecamEma>)>,
+    ) -> Result<Rank, TrainError> {
+        let mut model = self.model.clone().fork(&device);
+        let mut critics = critics(cfg, assets, cb, set, &device)?;
+        if let (Some(adv), Some(lead)) = (&mut critics.adversary, &self.critics.adversary) {
+            adv.disc = lead.disc.clone().fork(&device);
+            adv.ema = lead.ema;
+        }
+        let mut optim = cfg.loss.optimizer();
+        if let Some((dir, lecam)) = resume {
+            optim = checkpoint::load_into(dir, &mut model, optim, &mut critics.adversary, lecam)?;
+        }
+        Ok(Rank {
+            ctx: quant_context(cfg, cb)?.search_at(cfg.run.search, &device),
+            model,
+            optim,
+            critics,
+            device,
+        })
+    }
+
+    /// This rank's copies marked for burn's gradient all-reduce.
+    fn distributed(mut self) -> Rank {
+        self.model = parallel::mark_distributed(self.model);
+        if let Some(adv) = &mut self.critics.adversary {
+            adv.disc = parallel::mark_distributed(adv.disc.clone());
+        }
+        self
+    }
+
+    /// Step `step` of the run as rank `r` of `world`: the step's global batch and depth drawn
+    /// from `(seed, step)`, this rank's shard of it trained on; the loss values are the mean
+    /// over the ranks (`share`). Returns the depth, the learning rate and the values.
+    fn step(
+        &mut self,
+        cfg: &TrainConfig,
+        set: &ImageSet,
+        step: usize,
+        (r, world): (usize, usize),
+        share: Share,
+    ) -> Result<(usize, f64, StepStats), TrainError> {
+        let (first_depth, layers) = (
+            self.ctx.pyramid.first_decodable_depth(),
+            self.ctx.pyramid.n_layers(),
+        );
+        let (b, size) = (cfg.run.batch_size, cfg.model.image_size);
+        let mut rng = step_rng(cfg.run.seed, step);
+        let idx: Vec<usize> = (0..b).map(|_| rng.random_range(0..set.len())).collect();
+        let depth = rng.random_range(first_depth..=layers);
+        let idx = &idx[parallel::shard(b, world, r)?];
+        let x = image_tensor(
+            set.batch_chw(idx, size),
+            idx.len(),
+            set.channels,
+            size,
+            &self.device,
+        );
+        let lr = learning_rate(
+            step,
+            cfg.run.steps,
+            cfg.loss.lr,
+            cfg.loss.warmup_steps,
+            cfg.loss.cooldown_steps,
+        );
+        let todo = Step {
+            images: x,
+            depth,
+            lr,
+            gan: step >= cfg.loss.gan_start,
+            keys: guide_keys(&self.critics, set, idx),
+            seed: parallel::rank_seed(rng.random(), r),
+        };
+        let (model, optim, ctx) = (self.model.clone(), &mut self.optim, &self.ctx);
+        let (m, stats) = train_step_among(model, optim, ctx, cfg, &mut self.critics, todo, share)?;
+        self.model = m;
+        let stats = match world {
+            1 => stats,
+            _ => parallel::share_stats(stats, share),
+        };
+        Ok((depth, lr, stats))
+    }
+}
+
+/// What rank 0 alone does after each step: metrics, `on_step`, samples and checkpoints.
+pub(super) struct Lead<'a> {
+    pub(super) cfg: &'a TrainConfig,
+    pub(super) set: &'a ImageSet,
+    pub(super) run_dir: &'a Path,
+    /// The plain device the sample sheets are drawn on.
+    pub(super) base: &'a Device,
+    pub(super) metrics: Metrics,
+    /// The checkpoints' state, its step and anchors set at each.
+    pub(super) state: State,
+}
+
+impl Lead<'_> {
+    /// Records step `step` and writes what is due; returns `on_step`'s answer.
+    fn after(
+        &mut self,
+        rank: &Rank,
+        step: usize,
+        (depth, lr, stats): (usize, f64, StepStats),
+        seconds: f64,
+        on_step: &mut dyn FnMut(&StepRecord) -> bool,
+    ) -> Result<bool, TrainError> {
+        let rec = StepRecord {
+            step: step + 1,
+            depth,
+            lr,
+            stats,
+            seconds,
+        };
+        self.metrics.write(&rec)?;
+        let go_on = on_step(&rec);
+        let tail = step_tail(self.run_dir, &self.cfg.run, step, go_on);
+        if let Some(path) = &tail.sample {
+            let size = self.cfg.model.image_size;
+            write_samples(&rank.model, &rank.ctx, self.set, size, path, self.base)?;
+        }
+        if tail.checkpoint {
+            self.state.step = step + 1;
+            self.state.lecam = rank.critics.adversary.as_ref().map(|a| a.ema);
+            let adv = rank.critics.adversary.as_ref();
+            checkpoint::save(self.run_dir, &rank.model, &rank.optim, adv, &self.state)?;
+        }
+        Ok(go_on)
+    }
+}
+
+/// The loop of a run on one device.
+pub(super) fn train_alone(
+    mut rank: Rank,
+    mut lead: Lead,
+    start: usize,
+    on_step: &mut dyn FnMut(&StepRecord) -> bool,
+) -> Result<usize, TrainError> {
+    let cfg = lead.cfg;
+    for step in start..cfg.run.steps {
+        let t = Instant::now();
+        let done = rank.step(cfg, lead.set, step, (0, 1), &alone)?;
+        if !lead.after(&rank, step, done, t.elapsed().as_secs_f64(), on_step)? {
+            return Ok(step + 1);
+        }
+    }
+    Ok(cfg.run.steps)
+}
+
+/// The loop of a data-parallel run: rank 0 in this thread (it calls `on_step`), every other rank
+/// in its own, all under burn's distributed context. Every rank meets the others at the same
+/// points of each step ([`parallel::Peers`]), and all stop at the step rank 0 stops at.
+pub(super) fn train_ranks(
+    ranks: Vec<Rank>,
+    mut lead: Lead,
+    start: usize,
+    on_step: &mut dyn FnMut(&StepRecord) -> bool,
+) -> Result<usize, TrainError> {
+    let (cfg, world) = (lead.cfg, ranks.len());
+    let devices: Vec<Device> = ranks.iter().map(|r| r.device.clone()).collect();
+    let _context = parallel::context(&devices);
+    let mut ranks = ranks.into_iter().map(Rank::distributed);
+    let mut rank0 = ranks.next().expect("a data-parallel run has ranks");
+    let peers = parallel::Peers::new(world);
+    let set = lead.set;
+    std::thread::scope(|s| {
+        let followers: Vec<_> = ranks
+            .enumerate()
+            .map(|(i, mut rank)| {
+                let (peers, r) = (&peers, i + 1);
+                s.spawn(move || -> Result<(), TrainError> {
+                    let share = |v: &[f32]| peers.mean(r, v);
+                    for step in start..cfg.run.steps {
+                        rank.step(cfg, set, step, (r, world), &share)?;
+                        if !peers.decide(r, true) {
+                            break;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        let share = |v: &[f32]| peers.mean(0, v);
+        let mut done = cfg.run.steps;
+        for step in start..cfg.run.steps {
+            let t = Instant::now();
+            let stepped = rank0.step(cfg, set, step, (0, world), &share)?;
+            let after = lead.after(&rank0, step, stepped, t.elapsed().as_secs_f64(), on_step);
+            // Every rank learns rank 0's answer, an error included, before rank 0 returns.
+            let go_on = peers.decide(0, matches!(after, Ok(true)));
+            after?;
+            if !go_on {
+                done = step + 1;
+                break;
+            }
+        }
+        for f in followers {
+            f.join().expect("a training rank panicked")?;
+        }
+        Ok(done)
+    })
+}
