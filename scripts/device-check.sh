@@ -31,6 +31,9 @@
 #                          and on the GPU: the share of equal words per layer.
 #  5. resumed/             that run resumed for 3 steps on the CPU, then 3 on the GPU (one
 #                          checkpoint format on both devices; resumed-*.log).
+#  6. data-parallel.json   10 steps through the data-parallel path on the one GPU
+#                          (`--devices cuda:0`: burn's sync server, a one-device NCCL all-reduce)
+#                          against the same 10 steps with `--device cuda`: the same metrics?
 #  Without it: train-twin-cuda.json, the twin on the GPU against spae on the CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -148,6 +151,17 @@ run)
         || echo "exit $?" >> "$out/resumed-cuda.log"
       tail -2 "$out/resumed-cpu.log" "$out/resumed-cuda.log"
     fi
+    # burn's data-parallel path on the one GPU against the plain run: the same 10 steps.
+    for mode in device devices; do
+      extra=()
+      [ "$mode" = devices ] && extra=(--devices cuda:0)
+      timeout 120 "$bin/spae-cuda" --device cuda train --config "$bundle/fashion-mnist.toml" \
+        --out "$out/dp-$mode" --max-steps 10 "${extra[@]}" > "$out/dp-$mode.log" 2>&1 \
+        || echo "exit $?" >> "$out/dp-$mode.log"
+      tail -2 "$out/dp-$mode.log"
+    done
+    "$py" tools/device_metrics.py "$out/dp-device/metrics.jsonl" "$out/dp-devices/metrics.jsonl" \
+      "$out/data-parallel.json" || echo "data-parallel: not compared (see dp-*.log)"
   else
     if [ "$gpu" = 1 ]; then
       bench "$bin/spae" --config "$bundle/fashion-mnist.toml" --torch-device cuda \

@@ -12,8 +12,8 @@ use spae::device::DeviceSpec;
 use spae::quantizer::SearchPlace;
 use spae::train::parallel::{check_devices, shard};
 use spae::train::{
-    init_model, latest_checkpoint, load_codebook, load_state, train_on, train_video, StepRecord,
-    TrainConfig, TrainError, VideoTrainConfig,
+    init_model, latest_checkpoint, load_codebook, load_state, train, train_parallel, train_video,
+    StepRecord, TrainConfig, TrainError, VideoTrainConfig,
 };
 
 use crate::progress;
@@ -43,7 +43,8 @@ pub struct TrainArgs {
     search: Option<SearchPlace>,
     /// Train data-parallel over these devices (comma-separated, e.g. cuda:0,cuda:1), one shard
     /// of each global batch per device, gradients averaged by burn's collective all-reduce
-    /// (CUDA only in burn 0.22); replaces --device for this run. Image configurations.
+    /// (CUDA only in burn 0.22); replaces --device for this run. One device takes the same path
+    /// (a check of it on one GPU). Image configurations.
     #[arg(long, value_delimiter = ',')]
     devices: Option<Vec<DeviceSpec>>,
 }
@@ -103,14 +104,22 @@ pub fn run(args: TrainArgs, assets: &Assets, device: &Device) -> Result<()> {
         cfg.run.search = place;
     }
     let devices = match &args.devices {
-        Some(specs) => parallel_devices(specs, cfg.run.batch_size)?,
-        None => vec![device.clone()],
+        Some(specs) => Some(parallel_devices(specs, cfg.run.batch_size)?),
+        None => None,
     };
     crate::common::ensure(Path::new(&cfg.codebook), assets)?;
     let (steps, batch) = (cfg.run.steps, cfg.run.batch_size);
-    with_progress(steps, batch, "img", stop_after, &out, |on_step| {
-        train_on(&cfg, assets, &out, args.resume, &devices, on_step)
-    })
+    with_progress(
+        steps,
+        batch,
+        "img",
+        stop_after,
+        &out,
+        |on_step| match &devices {
+            Some(devices) => train_parallel(&cfg, assets, &out, args.resume, devices, on_step),
+            None => train(&cfg, assets, &out, args.resume, device, on_step),
+        },
+    )
 }
 
 /// Runs a training loop with a progress bar (loss, L2, `unit`s per second), stopping after

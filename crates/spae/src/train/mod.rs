@@ -25,10 +25,10 @@ pub use guide::{
     build_guide, codebook_text_features, score_images, score_set, similarities, Guide, ImageScores,
     ScoredSet,
 };
+pub use ranks::{train, train_parallel};
 pub use run::{
     check_codebook, critics, dataset, guide_keys, init_model, labels_seen, load_codebook,
-    named_dataset, quant_context, train, train_on, training_set, StepRecord, TrainError,
-    HOLD_OUT_EVERY,
+    named_dataset, quant_context, training_set, StepRecord, TrainError, HOLD_OUT_EVERY,
 };
 pub use run_folder::step_rng;
 pub(crate) use step::critic_terms;

@@ -45,13 +45,14 @@ pub fn shard(batch: usize, world: usize, rank: usize) -> Result<Range<usize>, Tr
     Ok(rank * n..(rank + 1) * n)
 }
 
-/// Checks a `--devices` list: at least two, none named twice, and each one whose backend has
-/// burn's collective all-reduce (CUDA, `cuda:N`).
+/// Checks a `--devices` list: not empty, none named twice, and each one whose backend has
+/// burn's collective all-reduce (CUDA, `cuda:N`). One device is allowed: it runs the
+/// data-parallel path (burn's sync server, a one-device all-reduce), a check of that path on a
+/// machine with one GPU.
 pub fn check_devices(specs: &[DeviceSpec]) -> Result<(), TrainError> {
-    if specs.len() < 2 {
+    if specs.is_empty() {
         return Err(TrainError::Config(
-            "--devices takes two or more devices (cuda:0,cuda:1,...); for one device use --device"
-                .into(),
+            "--devices takes one or more devices (cuda:0,cuda:1,...)".into(),
         ));
     }
     for (i, d) in specs.iter().enumerate() {
@@ -204,11 +205,12 @@ mod tests {
 
     #[test]
     fn device_lists_are_checked() {
-        let cuda = |n| DeviceSpec::Cuda(n);
+        let cuda = DeviceSpec::Cuda;
         assert!(check_devices(&[cuda(0), cuda(1)]).is_ok());
         assert!(check_devices(&[cuda(3), cuda(0), cuda(5)]).is_ok());
+        assert!(check_devices(&[cuda(0)]).is_ok());
         let e = |s: &[DeviceSpec]| check_devices(s).unwrap_err().to_string();
-        assert!(e(&[cuda(0)]).contains("two or more"));
+        assert!(e(&[]).contains("one or more"));
         assert!(e(&[cuda(1), cuda(1)]).contains("names cuda:1 twice"));
         for other in [DeviceSpec::Cpu, DeviceSpec::TchCpu, DeviceSpec::TchCuda(0)] {
             let msg = e(&[cuda(0), other]);

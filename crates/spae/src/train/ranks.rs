@@ -1,6 +1,7 @@
-//! The ranks of a training run: one per device, each with its model, optimizer and critics,
-//! stepping on its shard of every global batch ([`super::parallel`]); rank 0 also writes the
-//! run's metrics, samples and checkpoints. One rank is the plain one-device loop.
+//! The training loop ([`train`], [`train_parallel`]) and its ranks: one per device, each with its
+//! model, optimizer and critics, stepping on its shard of every global batch
+//! ([`super::parallel`]); rank 0 also writes the run's metrics, samples and checkpoints. A
+//! one-device run is one rank without the threads.
 
 use std::path::Path;
 use std::time::Instant;
@@ -11,8 +12,11 @@ use burn::tensor::Device;
 use rand::Rng;
 
 use super::checkpoint::{self, State};
-use super::run::{critics, guide_keys, quant_context, write_samples, StepRecord, TrainError};
-use super::run_folder::{step_rng, step_tail, Metrics};
+use super::run::{
+    critics, guide_keys, init_model, labels_seen, load_codebook, quant_context, training_set,
+    warm_start, write_samples, StepRecord, TrainError,
+};
+use super::run_folder::{resume_point, step_rng, step_tail, Metrics};
 use super::{
     alone, image_tensor, learning_rate, parallel, train_step_among, Critics, LecamEma,
     QuantContext, Share, Step, StepStats,
@@ -21,8 +25,122 @@ use crate::assets::Assets;
 use crate::codebook::Codebook;
 use crate::config::TrainConfig;
 use crate::data::ImageSet;
+use crate::labels::{LabelsSeen, LabelsUsed};
 use crate::model::SpaeModel;
 use crate::pyramid::PyramidLayout;
+
+/// Trains (or, with `resume`, continues) the run in `run_dir`, calling `on_step` after every
+/// step; `on_step` returning `false` stops the run after a checkpoint. Returns the number of
+/// steps completed.
+pub fn train(
+    cfg: &TrainConfig,
+    assets: &Assets,
+    run_dir: &Path,
+    resume: bool,
+    device: &Device,
+    on_step: &mut dyn FnMut(&StepRecord) -> bool,
+) -> Result<usize, TrainError> {
+    let devices = std::slice::from_ref(device);
+    train_with(cfg, assets, run_dir, resume, devices, false, on_step)
+}
+
+/// [`train`] data-parallel over `devices` ([`parallel`], which checks them: burn's collective
+/// all-reduce, CUDA devices): one rank per device, each on its shard of every global batch of
+/// `loop.batch_size`, gradients averaged by burn's all-reduce. The same batches, depths and
+/// schedule as on one device; rank 0 (`devices[0]`) writes the metrics (the mean over the
+/// ranks), samples and checkpoints. One device takes the same path (burn's sync server, a
+/// one-device all-reduce) and must train as [`train`] does: a check of that path on one GPU.
+pub fn train_parallel(
+    cfg: &TrainConfig,
+    assets: &Assets,
+    run_dir: &Path,
+    resume: bool,
+    devices: &[Device],
+    on_step: &mut dyn FnMut(&StepRecord) -> bool,
+) -> Result<usize, TrainError> {
+    train_with(cfg, assets, run_dir, resume, devices, true, on_step)
+}
+
+/// The run on `devices[0]` alone, or with `parallel` as one rank per device.
+fn train_with(
+    cfg: &TrainConfig,
+    assets: &Assets,
+    run_dir: &Path,
+    resume: bool,
+    devices: &[Device],
+    parallel: bool,
+    on_step: &mut dyn FnMut(&StepRecord) -> bool,
+) -> Result<usize, TrainError> {
+    cfg.validate()
+        .map_err(|e| TrainError::Config(e.to_string()))?;
+    let world = devices.len();
+    parallel::shard(cfg.run.batch_size, world, 0)?;
+    let cb = load_codebook(cfg)?;
+    let cb_fingerprint = cb.fingerprint();
+    let set = training_set(cfg, assets)?;
+    let base = devices[0].clone();
+    let device = base.clone().autodiff();
+    device.seed(cfg.run.seed);
+    let mut lead = Rank {
+        ctx: quant_context(cfg, &cb)?.search_at(cfg.run.search, &device),
+        model: init_model(cfg, &cb, &device),
+        optim: cfg.loss.optimizer(),
+        critics: critics(cfg, assets, &cb, &set, &device)?,
+        device,
+    };
+    let mut start = 0;
+    let mut resumed = None;
+    if let Some((dir, state)) = resume_point(run_dir, resume, cfg, &cb_fingerprint)? {
+        lead.optim = checkpoint::load_into(
+            &dir,
+            &mut lead.model,
+            cfg.loss.optimizer(),
+            &mut lead.critics.adversary,
+            state.lecam,
+        )?;
+        start = state.step;
+        resumed = Some((dir, state));
+    }
+    if let (0, Some(from)) = (start, &cfg.run.init) {
+        warm_start(cfg, Path::new(from), &cb_fingerprint, &mut lead.model)?;
+    }
+    let labels = match (
+        resumed.as_ref().and_then(|r| r.1.labels.clone()),
+        &cfg.run.init,
+    ) {
+        (Some(l), _) => l,
+        (None, Some(from)) => LabelsSeen::chain(
+            Some(&labels_seen(Path::new(from), assets)?),
+            LabelsUsed::of_run(cfg, &set),
+        ),
+        (None, None) => LabelsSeen::chain(None, LabelsUsed::of_run(cfg, &set)),
+    };
+    let lead_run = Lead {
+        cfg,
+        set: &set,
+        run_dir,
+        base: &base,
+        metrics: Metrics::open(run_dir, start)?,
+        state: State {
+            step: start,
+            config: cfg.clone(),
+            lecam: None,
+            codebook: Some(cb_fingerprint),
+            labels: Some(labels),
+        },
+    };
+    if !parallel {
+        return train_alone(lead, lead_run, start, on_step);
+    }
+    let mut ranks = vec![lead];
+    for d in &devices[1..] {
+        let device = d.clone().autodiff();
+        let resume_from = resumed.as_ref().map(|(dir, s)| (dir.as_path(), s.lecam));
+        let follower = ranks[0].follower(cfg, assets, &cb, &set, device, resume_from)?;
+        ranks.push(follower);
+    }
+    train_ranks(ranks, lead_run, start, on_step)
+}
 
 /// One device's share of a run: its search context, model, optimizer and critics.
 pub(super) struct Rank {

@@ -9,14 +9,10 @@ use burn::tensor::Device;
 use serde::Serialize;
 use thiserror::Error;
 
-use super::checkpoint::{self, CheckpointError, State};
+use super::checkpoint::{self, CheckpointError};
 use super::gan::Adversary;
 use super::guide::{build_guide, scorer_key};
-use super::ranks::{train_alone, train_ranks, Lead, Rank};
-use super::run_folder::{resume_point, Metrics};
-use super::{
-    forward, image_tensor, parallel, to_vec, Critics, LossConfig, QuantContext, StepStats,
-};
+use super::{forward, image_tensor, to_vec, Critics, LossConfig, QuantContext, StepStats};
 use crate::assets::{Assets, MissingAsset};
 use crate::codebook::{Codebook, CodebookError};
 use crate::config::TrainConfig;
@@ -115,7 +111,7 @@ pub fn training_set(cfg: &TrainConfig, assets: &Assets) -> Result<ImageSet, Trai
 
 /// `loop.init`: the weights of another run's checkpoint (or a released model) as the starting
 /// point, refused unless its model configuration and codebook are this run's.
-fn warm_start(
+pub(super) fn warm_start(
     cfg: &TrainConfig,
     from: &Path,
     fingerprint: &str,
@@ -204,110 +200,6 @@ pub(crate) fn appearance_critics(
             false => None,
         },
     })
-}
-
-/// Trains (or, with `resume`, continues) the run in `run_dir`, calling `on_step` after every
-/// step; `on_step` returning `false` stops the run after a checkpoint. Returns the number of
-/// steps completed.
-pub fn train(
-    cfg: &TrainConfig,
-    assets: &Assets,
-    run_dir: &Path,
-    resume: bool,
-    device: &Device,
-    on_step: &mut dyn FnMut(&StepRecord) -> bool,
-) -> Result<usize, TrainError> {
-    train_on(
-        cfg,
-        assets,
-        run_dir,
-        resume,
-        std::slice::from_ref(device),
-        on_step,
-    )
-}
-
-/// [`train`] on one device, or data-parallel over several ([`parallel`]): one rank per device,
-/// each on its shard of every global batch of `loop.batch_size`, gradients averaged by burn's
-/// all-reduce. The same batches, depths and schedule as on one device; rank 0 (`devices[0]`)
-/// writes the metrics (the mean over the ranks), samples and checkpoints.
-pub fn train_on(
-    cfg: &TrainConfig,
-    assets: &Assets,
-    run_dir: &Path,
-    resume: bool,
-    devices: &[Device],
-    on_step: &mut dyn FnMut(&StepRecord) -> bool,
-) -> Result<usize, TrainError> {
-    cfg.validate()
-        .map_err(|e| TrainError::Config(e.to_string()))?;
-    let world = devices.len();
-    parallel::shard(cfg.run.batch_size, world, 0)?;
-    let cb = load_codebook(cfg)?;
-    let cb_fingerprint = cb.fingerprint();
-    let set = training_set(cfg, assets)?;
-    let base = devices[0].clone();
-    let device = base.clone().autodiff();
-    device.seed(cfg.run.seed);
-    let mut lead = Rank {
-        ctx: quant_context(cfg, &cb)?.search_at(cfg.run.search, &device),
-        model: init_model(cfg, &cb, &device),
-        optim: cfg.loss.optimizer(),
-        critics: critics(cfg, assets, &cb, &set, &device)?,
-        device,
-    };
-    let mut start = 0;
-    let mut resumed = None;
-    if let Some((dir, state)) = resume_point(run_dir, resume, cfg, &cb_fingerprint)? {
-        lead.optim = checkpoint::load_into(
-            &dir,
-            &mut lead.model,
-            cfg.loss.optimizer(),
-            &mut lead.critics.adversary,
-            state.lecam,
-        )?;
-        start = state.step;
-        resumed = Some((dir, state));
-    }
-    if let (0, Some(from)) = (start, &cfg.run.init) {
-        warm_start(cfg, Path::new(from), &cb_fingerprint, &mut lead.model)?;
-    }
-    let labels = match (
-        resumed.as_ref().and_then(|r| r.1.labels.clone()),
-        &cfg.run.init,
-    ) {
-        (Some(l), _) => l,
-        (None, Some(from)) => LabelsSeen::chain(
-            Some(&labels_seen(Path::new(from), assets)?),
-            LabelsUsed::of_run(cfg, &set),
-        ),
-        (None, None) => LabelsSeen::chain(None, LabelsUsed::of_run(cfg, &set)),
-    };
-    let lead_run = Lead {
-        cfg,
-        set: &set,
-        run_dir,
-        base: &base,
-        metrics: Metrics::open(run_dir, start)?,
-        state: State {
-            step: start,
-            config: cfg.clone(),
-            lecam: None,
-            codebook: Some(cb_fingerprint),
-            labels: Some(labels),
-        },
-    };
-    if world == 1 {
-        return train_alone(lead, lead_run, start, on_step);
-    }
-    let mut ranks = vec![lead];
-    for d in &devices[1..] {
-        let device = d.clone().autodiff();
-        let resume_from = resumed.as_ref().map(|(dir, s)| (dir.as_path(), s.lecam));
-        let follower = ranks[0].follower(cfg, assets, &cb, &set, device, resume_from)?;
-        ranks.push(follower);
-    }
-    train_ranks(ranks, lead_run, start, on_step)
 }
 
 /// The guide's keys of a batch: training-set indices for per-image scorers, else class labels.
