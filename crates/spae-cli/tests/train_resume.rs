@@ -329,6 +329,30 @@ fn trains_on_an_image_folder() {
         state.contains(&format!("folder:{}", data.display())),
         "{state}"
     );
+    assert!(!state.contains("stream"), "{state}");
+
+    // Issue 17: the same run with the images read from their files step by step (the next
+    // step's on a background thread) trains on the same pixels: the same metrics, to the bit.
+    let streamed = dir.path().join("folder-stream.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &streamed,
+        text.replace("[data]\n", "[data]\nstream = true\n"),
+    )
+    .unwrap();
+    let run_s = dir.path().join("run-stream");
+    ok(&[
+        "train",
+        "--config",
+        streamed.to_str().unwrap(),
+        "--out",
+        run_s.to_str().unwrap(),
+    ]);
+    for key in ["l2", "commitment", "perceptual", "loss"] {
+        assert_eq!(metric_steps(&run_s, key), metric_steps(&run, key), "{key}");
+    }
+    let state = std::fs::read_to_string(run_s.join("step-00000004/state.json")).unwrap();
+    assert!(state.contains("\"stream\": true"), "{state}");
 
     for (dataset, expect) in [
         (
@@ -340,6 +364,11 @@ fn trains_on_an_image_folder() {
             "at least 2".into(),
         ),
         ("folder:".to_string(), "folder:PATH".into()),
+        (
+            // dataset = "fashion-mnist", then stream = true, then a comment for the closing quote
+            "fashion-mnist\"\nstream = true\n#".to_string(),
+            "data.stream reads an image folder's files".into(),
+        ),
     ] {
         let cfg = with_data(&dataset, "bad-folder.toml");
         let out = dir.path().join("bad-run");

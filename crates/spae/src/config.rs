@@ -36,6 +36,13 @@ pub struct DataConfig {
     /// warm-started runs that see fewer images than the set holds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_images: Option<usize>,
+    /// For a `folder:PATH` data set too large to hold decoded (ImageNet's 1.28 million images
+    /// are 63 GB as 128x128 RGB bytes): keep only the file list and read each step's images
+    /// from their files, the next step's on a background thread while this one trains, with the
+    /// same pixels, batches and results as `false` (the default: every image decoded once at
+    /// the start).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
 }
 
 impl Default for DataConfig {
@@ -45,6 +52,7 @@ impl Default for DataConfig {
             upscale: 1,
             classes: None,
             max_images: None,
+            stream: false,
         }
     }
 }

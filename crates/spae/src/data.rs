@@ -22,12 +22,12 @@ pub use files::{
     center_square_rgb, decode_png, encode_png, read_png, rgba_on_white, tile_images, write_png,
     Image, MAX_IMAGE_PIXELS,
 };
-pub use folder::image_folder;
+pub use folder::{image_folder, image_folder_files, FileSource};
 pub use image::{
     bilinear_weights, decode_image, decode_image_within, fit_box, is_image_file, load_model_image,
     model_image, read_image, Fit, ImageFormat,
 };
-pub use named::{named_dataset, DatasetName, HOLD_OUT_EVERY};
+pub use named::{folder_files, named_dataset, DatasetName, HOLD_OUT_EVERY};
 pub use select::same_name;
 
 #[derive(Debug, Error)]
@@ -72,6 +72,9 @@ pub struct ImageSet {
     /// Each image's own name where the data set has one (emoji: "grinning face"), in image
     /// order; empty otherwise.
     pub names: Vec<String>,
+    /// For a set read from files as batches ask for them ([`image_folder_files`]), where they
+    /// are (`pixels` is then empty); `None` for a decoded set.
+    pub source: Option<FileSource>,
 }
 
 impl ImageSet {
@@ -84,27 +87,12 @@ impl ImageSet {
     }
 
     /// Images `indices` as a `B x C x S x S` batch of floats in `[0, 1]`, centred on a black
-    /// `S x S` canvas (`S = size`, at least the image size): 28x28 digits become 32x32.
+    /// `S x S` canvas (`S = size`, at least the image size): 28x28 digits become 32x32. A set
+    /// read from files ([`image_folder_files`]) has no pixels here: its batches come from
+    /// [`ImageSet::try_batch_chw`].
     pub fn batch_chw(&self, indices: &[usize], size: usize) -> Vec<f32> {
-        assert!(
-            size >= self.height && size >= self.width,
-            "canvas smaller than the images"
-        );
-        let (top, left) = ((size - self.height) / 2, (size - self.width) / 2);
-        let c = self.channels;
-        let mut out = vec![0f32; indices.len() * c * size * size];
-        for (b, &i) in indices.iter().enumerate() {
-            let img = self.image(i);
-            for y in 0..self.height {
-                for x in 0..self.width {
-                    for ch in 0..c {
-                        let o = ((b * c + ch) * size + top + y) * size + left + x;
-                        out[o] = f32::from(img[(y * self.width + x) * c + ch]) / 255.0;
-                    }
-                }
-            }
-        }
-        out
+        let images = indices.iter().map(|&i| self.image(i));
+        chw_batch(images, (self.width, self.height, self.channels), size)
     }
 
     /// The held-out part of a set without a split of its own: every `every`-th image (index
@@ -116,7 +104,8 @@ impl ImageSet {
         self.subset(&keep)
     }
 
-    /// Every image enlarged `factor` times by pixel repetition (nearest neighbour).
+    /// Every image enlarged `factor` times by pixel repetition (nearest neighbour); a decoded
+    /// set's only (a set read from files is refused by the training configuration's check).
     pub fn upscaled(&self, factor: usize) -> ImageSet {
         let (w, h, c) = (self.width * factor, self.height * factor, self.channels);
         let mut pixels = Vec::with_capacity(self.len() * w * h * c);
@@ -136,15 +125,47 @@ impl ImageSet {
             labels: self.labels.clone(),
             class_names: self.class_names.clone(),
             names: self.names.clone(),
+            source: None,
             ..*self
         }
     }
 
-    /// The pixels of image `i`.
+    /// Bytes per image: `width x height x channels`.
+    pub fn image_len(&self) -> usize {
+        self.width * self.height * self.channels
+    }
+
+    /// The pixels of image `i` of a decoded set.
     pub fn image(&self, i: usize) -> &[u8] {
         let s = self.width * self.height * self.channels;
         &self.pixels[i * s..(i + 1) * s]
     }
+}
+
+/// 8-bit `H x W x C` images of `(width, height, channels)` as a `B x C x S x S` batch of floats
+/// in `[0, 1]`, each centred on a black `S x S` canvas (`S = size`, at least the image size).
+pub(crate) fn chw_batch<'a>(
+    images: impl ExactSizeIterator<Item = &'a [u8]>,
+    (width, height, c): (usize, usize, usize),
+    size: usize,
+) -> Vec<f32> {
+    assert!(
+        size >= height && size >= width,
+        "canvas smaller than the images"
+    );
+    let (top, left) = ((size - height) / 2, (size - width) / 2);
+    let mut out = vec![0f32; images.len() * c * size * size];
+    for (b, img) in images.enumerate() {
+        for y in 0..height {
+            for x in 0..width {
+                for ch in 0..c {
+                    let o = ((b * c + ch) * size + top + y) * size + left + x;
+                    out[o] = f32::from(img[(y * width + x) * c + ch]) / 255.0;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A data set split.
@@ -258,6 +279,7 @@ pub fn fashion_mnist(dir: &Path, split: Split) -> Result<ImageSet, DataError> {
         labels: labels.into_iter().map(u32::from).collect(),
         class_names: FASHION_MNIST_CLASSES.map(String::from).to_vec(),
         names: Vec::new(),
+        source: None,
     })
 }
 
@@ -280,6 +302,7 @@ pub fn mnist_digits(dir: &Path) -> Result<ImageSet, DataError> {
         labels,
         class_names: MNIST_CLASSES.map(String::from).to_vec(),
         names: Vec::new(),
+        source: None,
     })
 }
 
@@ -355,6 +378,7 @@ pub fn emoji(dir: &Path) -> Result<ImageSet, DataError> {
         labels: Vec::new(),
         class_names: Vec::new(),
         names: Vec::new(),
+        source: None,
     };
     for e in entries.iter().filter(|e| e.has_img_google) {
         let path = dir.join("img/google/64").join(&e.image);
@@ -400,6 +424,7 @@ mod tests {
             labels: vec![0, 1, 2, 3],
             class_names: vec!["a".into(); 4],
             names: ["w", "x", "y", "z"].map(String::from).to_vec(),
+            source: None,
         };
         let test = set.hold_out(Split::Test, 2);
         assert_eq!(
@@ -438,6 +463,7 @@ mod tests {
             labels: vec![0],
             class_names: vec!["x".into()],
             names: Vec::new(),
+            source: None,
         };
         // 1x1 image centred on a 3x3 canvas: channel planes, pixel at (1, 1).
         let b = set.batch_chw(&[0], 3);

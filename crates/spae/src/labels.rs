@@ -156,6 +156,7 @@ mod tests {
             names: ["a cat", "a dog", "a cat", "a hat"]
                 .map(String::from)
                 .to_vec(),
+            source: None,
         }
     }
 

@@ -76,6 +76,10 @@ struct TrainReport {
     images_loaded: usize,
     load_s: f64,
     load_images_per_s: f64,
+    /// Whether the images are read from their files as batches ask for them (`data.stream`),
+    /// and the rate at which the steps' batches were read (from files, or from memory).
+    streamed: bool,
+    batch_images_per_s: f64,
     /// Where the nearest-word search ran: `host` (the host kernel, latents read back) or
     /// `device` (tensor operations on the training device).
     search: &'static str,
@@ -109,7 +113,12 @@ pub(super) fn train_bench(args: TrainBenchArgs, assets: &Assets, device: &Device
     let indices: Vec<Vec<usize>> = (0..args.steps + WARMUP)
         .map(|step| (step * b..(step + 1) * b).map(|i| i % set.len()).collect())
         .collect();
-    let batches: Vec<Vec<f32>> = indices.iter().map(|idx| set.batch_chw(idx, size)).collect();
+    let t = Instant::now();
+    let batches = indices
+        .iter()
+        .map(|idx| set.try_batch_chw(idx, size))
+        .collect::<Result<Vec<_>, _>>()?;
+    let batch_s = t.elapsed().as_secs_f64();
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -181,6 +190,8 @@ pub(super) fn train_bench(args: TrainBenchArgs, assets: &Assets, device: &Device
         images_loaded: set.len(),
         load_s,
         load_images_per_s: set.len() as f64 / load_s.max(1e-9),
+        streamed: set.streamed().is_some(),
+        batch_images_per_s: (indices.len() * b) as f64 / batch_s.max(1e-9),
         images_per_s: b as f64 / (med / 1e3),
         median_step_ms: med,
         search: if ctx.on_device.is_some() {
@@ -202,9 +213,13 @@ pub(super) fn train_bench(args: TrainBenchArgs, assets: &Assets, device: &Device
 
 fn print_table(r: &TrainReport) {
     println!("machine: {}", r.machine);
+    let how = match r.streamed {
+        true => "listed (read from their files as batches ask)",
+        false => "loaded",
+    };
     println!(
-        "data {}: {} training images loaded in {:.2} s ({:.0} images/s)",
-        r.dataset, r.images_loaded, r.load_s, r.load_images_per_s
+        "data {}: {} training images {how} in {:.2} s ({:.0} images/s); batches read at {:.0} images/s",
+        r.dataset, r.images_loaded, r.load_s, r.load_images_per_s, r.batch_images_per_s
     );
     println!(
         "{}: batch {}, {} timed steps, median step {:.0} ms, {:.1} images/s; search on the {}",

@@ -127,6 +127,7 @@ mod tests {
                 .map(String::from)
                 .to_vec(),
             names: Vec::new(),
+            source: None,
         }
     }
 

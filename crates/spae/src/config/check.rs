@@ -6,8 +6,9 @@
 use thiserror::Error;
 
 use super::{LoopConfig, LossConfig, TrainConfig};
+use crate::data::DatasetName;
 use crate::pyramid::Pyramid;
-use crate::semantic::SemanticConfig;
+use crate::semantic::{ScorerKind, SemanticConfig};
 
 /// What is wrong with a configuration.
 #[derive(Debug, Error, PartialEq)]
@@ -113,6 +114,36 @@ impl TrainConfig {
         if self.data.max_images == Some(0) {
             return fail("data.max_images = 0 leaves nothing to train on".into());
         }
+        self.check_stream()
+    }
+
+    /// `data.stream` reads a folder's files as batches need them: a folder data set, at the
+    /// model's size, without a scorer that reads every training image's pixels first.
+    fn check_stream(&self) -> Result<(), ConfigError> {
+        if !self.data.stream {
+            return Ok(());
+        }
+        if !matches!(self.data.dataset, DatasetName::Folder(_)) {
+            return fail(format!(
+                "data.stream reads an image folder's files as batches need them: it takes dataset = \"folder:PATH\", not {}",
+                self.data.dataset
+            ));
+        }
+        if self.data.upscale != 1 {
+            return fail(
+                "data.stream reads images at the model's size: data.upscale must be 1".into(),
+            );
+        }
+        let pixel_scorer = matches!(
+            self.semantic.scorer,
+            ScorerKind::Bridge | ScorerKind::Clip(_)
+        );
+        if self.semantic.weight > 0.0 && pixel_scorer {
+            return fail(format!(
+                "data.stream with the {} scorer: it scores every training image's pixels before training; stream with the label or name scorer, or decode the folder (data.stream = false)",
+                self.semantic.scorer
+            ));
+        }
         Ok(())
     }
 }
@@ -171,11 +202,18 @@ mod tests {
     #[test]
     fn the_default_is_valid() {
         assert_eq!(TrainConfig::default().validate(), Ok(()));
+        // A folder streamed, with the label scorer.
+        let streamed = with(|c| {
+            (c.data.stream, c.data.dataset) = (true, DatasetName::Folder("photos".into()));
+            c.semantic.weight = 0.1;
+        });
+        assert_eq!(streamed, Ok(()));
     }
 
     #[test]
     fn each_inconsistency_is_named() {
-        let cases: [Case; 11] = [
+        let folder = || DatasetName::Folder("photos".into());
+        let cases: [Case; 14] = [
             ("norm_groups", Box::new(|c| c.model.norm_groups = 3)),
             ("norm_groups", Box::new(|c| c.model.norm_groups = 0)),
             ("channel_mult", Box::new(|c| c.model.channel_mult.clear())),
@@ -195,6 +233,23 @@ mod tests {
             (
                 "semantic.thresholds",
                 Box::new(|c| c.semantic.thresholds = vec![0.9, -0.5]),
+            ),
+            (
+                "data.stream reads an image folder",
+                Box::new(|c| c.data.stream = true),
+            ),
+            (
+                "data.upscale must be 1",
+                Box::new(move |c| {
+                    (c.data.stream, c.data.dataset, c.data.upscale) = (true, folder(), 2)
+                }),
+            ),
+            (
+                "data.stream with the bridge scorer",
+                Box::new(move |c| {
+                    (c.data.stream, c.data.dataset) = (true, folder());
+                    (c.semantic.weight, c.semantic.scorer) = (0.1, ScorerKind::Bridge);
+                }),
             ),
         ];
         for (want, f) in cases {

@@ -1,12 +1,16 @@
-//! Labelled image folders: one subfolder per class, image files of any format and size inside.
+//! Labelled image folders: one subfolder per class, image files of any format and size inside,
+//! decoded all at once ([`image_folder`]) or read as batches ask for them
+//! ([`image_folder_files`], for folders too large to hold decoded: ImageNet's 1.28 million
+//! images are 63 GB as 128x128 RGB bytes).
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::image::{is_image_file, load_model_image, Fit};
-use super::{corrupt, DataError, ImageSet};
+use super::{chw_batch, corrupt, DataError, ImageSet};
 
 /// A labelled image folder: one subfolder per class (its name, `_` read as a space, is the class
 /// name), image files inside ([`is_image_file`]), each read by [`load_model_image`] for a
@@ -19,6 +23,46 @@ pub fn image_folder(
     channels: usize,
     fit: Fit,
 ) -> Result<ImageSet, DataError> {
+    let (class_names, files) = listing(dir)?;
+    let source = FileSource {
+        files: files.iter().map(|(_, f)| f.clone()).collect(),
+        size,
+        channels,
+        fit,
+    };
+    let all: Vec<usize> = (0..files.len()).collect();
+    let pixels = source.decode(&all)?.concat();
+    Ok(ImageSet {
+        pixels,
+        ..labelled(class_names, &files, size, channels)
+    })
+}
+
+/// [`image_folder`] without decoding: only the file list is held, and each image is read from
+/// its file, resized as [`Fit::Resize`] says, when a batch asks for it
+/// ([`ImageSet::try_batch_chw`], on every core), giving the pixels `image_folder` would hold. The
+/// first file is decoded at once, so that a folder of unreadable files is refused before any
+/// training.
+pub fn image_folder_files(dir: &Path, size: usize, channels: usize) -> Result<ImageSet, DataError> {
+    let (class_names, files) = listing(dir)?;
+    let source = FileSource {
+        files: files.iter().map(|(_, f)| f.clone()).collect(),
+        size,
+        channels,
+        fit: Fit::Resize,
+    };
+    source.decode(&[0])?;
+    Ok(ImageSet {
+        source: Some(source),
+        ..labelled(class_names, &files, size, channels)
+    })
+}
+
+/// A folder's images: each one's class label and file.
+type Labelled = Vec<(u32, PathBuf)>;
+
+/// A folder's class names and its `(label, file)` pairs, classes and files in name order.
+fn listing(dir: &Path) -> Result<(Vec<String>, Labelled), DataError> {
     let sorted = |d: &Path| -> Result<Vec<PathBuf>, DataError> {
         let mut v: Vec<PathBuf> = fs::read_dir(d)
             .map_err(|source| DataError::Io {
@@ -30,17 +74,7 @@ pub fn image_folder(
         v.sort();
         Ok(v)
     };
-    let mut set = ImageSet {
-        width: size,
-        height: size,
-        channels,
-        pixels: Vec::new(),
-        labels: Vec::new(),
-        class_names: Vec::new(),
-        names: Vec::new(),
-    };
-    // Every file of every class first, then decoded on all cores (rayon), in that order.
-    let mut files: Vec<(u32, PathBuf)> = Vec::new();
+    let (mut class_names, mut files) = (Vec::new(), Vec::new());
     for class_dir in sorted(dir)?.into_iter().filter(|p| p.is_dir()) {
         let class_files: Vec<PathBuf> = sorted(&class_dir)?
             .into_iter()
@@ -52,44 +86,188 @@ pub fn image_folder(
                 "a class folder without image files (.png, .jpg, .jpeg, .webp)",
             ));
         }
-        let label = set.class_names.len() as u32;
+        let label = class_names.len() as u32;
         let name = class_dir.file_name().unwrap_or_default().to_string_lossy();
-        set.class_names.push(name.replace('_', " "));
+        class_names.push(name.replace('_', " "));
         files.extend(class_files.into_iter().map(|f| (label, f)));
     }
-    let plane = size * size;
-    // Decoded in parallel; an error names the first bad file in name order, as a sequential read
-    // would.
-    let decoded: Vec<Result<Vec<u8>, DataError>> = files
-        .par_iter()
-        .map(|(_, file)| {
-            let chw = load_model_image(file, size, channels, fit)?;
-            let mut hwc = Vec::with_capacity(plane * channels);
-            for i in 0..plane {
-                hwc.extend((0..channels).map(|c| (chw[c * plane + i] * 255.0).round() as u8));
-            }
-            Ok(hwc)
-        })
-        .collect();
-    let decoded = decoded.into_iter().collect::<Result<Vec<_>, _>>()?;
-    set.pixels = decoded.concat();
-    for (label, file) in files {
-        set.labels.push(label);
-        set.names.push(
-            file.file_stem()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into(),
-        );
-    }
-    if set.class_names.len() < 2 {
+    if class_names.len() < 2 {
         return Err(corrupt(
             dir,
             format!(
                 "{} class folder(s) with image files; a labelled image folder needs at least 2",
-                set.class_names.len()
+                class_names.len()
             ),
         ));
     }
-    Ok(set)
+    Ok((class_names, files))
+}
+
+/// The set of a listing without pixels: labels, class names, file stems as image names.
+fn labelled(
+    class_names: Vec<String>,
+    files: &[(u32, PathBuf)],
+    size: usize,
+    channels: usize,
+) -> ImageSet {
+    ImageSet {
+        width: size,
+        height: size,
+        channels,
+        pixels: Vec::new(),
+        labels: files.iter().map(|(l, _)| *l).collect(),
+        class_names,
+        names: files
+            .iter()
+            .map(|(_, f)| f.file_stem().unwrap_or_default().to_string_lossy().into())
+            .collect(),
+        source: None,
+    }
+}
+
+/// Where the images of a set read from files are ([`image_folder_files`]): the files, read for
+/// a `size` x `size` model of `channels` channels.
+#[derive(Debug, Clone)]
+pub struct FileSource {
+    files: Arc<[PathBuf]>,
+    size: usize,
+    channels: usize,
+    fit: Fit,
+}
+
+impl FileSource {
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The files `indices`, in that order.
+    pub(super) fn subset(&self, indices: &[usize]) -> FileSource {
+        FileSource {
+            files: indices.iter().map(|&i| self.files[i].clone()).collect(),
+            ..self.clone()
+        }
+    }
+
+    /// Images `indices` decoded on every core, each as 8-bit `H x W x C` (the decoded sets'
+    /// storage); an error names the first bad file in `indices` order, as a sequential read
+    /// would.
+    fn decode(&self, indices: &[usize]) -> Result<Vec<Vec<u8>>, DataError> {
+        let (size, channels) = (self.size, self.channels);
+        let plane = size * size;
+        indices
+            .par_iter()
+            .map(|&i| {
+                let chw = load_model_image(&self.files[i], size, channels, self.fit)?;
+                let mut hwc = Vec::with_capacity(plane * channels);
+                for p in 0..plane {
+                    hwc.extend((0..channels).map(|c| (chw[c * plane + p] * 255.0).round() as u8));
+                }
+                Ok(hwc)
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    /// Images `indices` read from their files as [`ImageSet::batch_chw`] gives a decoded set's.
+    pub fn batch_chw(&self, indices: &[usize], size: usize) -> Result<Vec<f32>, DataError> {
+        let images = self.decode(indices)?;
+        let dims = (self.size, self.size, self.channels);
+        Ok(chw_batch(images.iter().map(|v| v.as_slice()), dims, size))
+    }
+}
+
+impl ImageSet {
+    /// Images `indices` as [`ImageSet::batch_chw`] gives them, for any set: a set read from files
+    /// ([`image_folder_files`]) reads them now, and an unreadable file is an error naming it.
+    pub fn try_batch_chw(&self, indices: &[usize], size: usize) -> Result<Vec<f32>, DataError> {
+        match &self.source {
+            Some(source) => source.batch_chw(indices, size),
+            None => Ok(self.batch_chw(indices, size)),
+        }
+    }
+
+    /// Whether the images are read from files as batches ask for them.
+    pub fn streamed(&self) -> Option<&FileSource> {
+        self.source.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Split;
+
+    /// Two class folders of real photos (JPEG, WebP, PNG of various sizes).
+    fn photos(dir: &Path) -> PathBuf {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
+        let data = dir.join("photos");
+        for (class, files) in [
+            ("cat", ["chelsea.webp", "camera.jpg", "coffee.jpg"]),
+            ("drink", ["coffee.jpg", "emoji.webp", "chelsea.webp"]),
+        ] {
+            fs::create_dir_all(data.join(class)).unwrap();
+            for f in files {
+                fs::copy(fixtures.join(f), data.join(class).join(f)).unwrap();
+            }
+        }
+        data
+    }
+
+    #[test]
+    fn a_folder_read_from_files_gives_the_decoded_pixels() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = photos(dir.path());
+        for channels in [1, 3] {
+            let decoded = image_folder(&data, 24, channels, Fit::Resize).unwrap();
+            let files = image_folder_files(&data, 24, channels).unwrap();
+            assert!(files.pixels.is_empty() && files.streamed().is_some());
+            assert_eq!(files.len(), 6);
+            assert_eq!(
+                (&files.labels, &files.names, &files.class_names),
+                (&decoded.labels, &decoded.names, &decoded.class_names)
+            );
+            // Any batch, on a larger canvas too, and after a subset and a hold-out.
+            let idx = [5, 0, 3, 3];
+            for size in [24, 32] {
+                assert_eq!(
+                    files.try_batch_chw(&idx, size).unwrap(),
+                    decoded.batch_chw(&idx, size)
+                );
+            }
+            let (sub_f, sub_d) = (files.subset(&[4, 1]), decoded.subset(&[4, 1]));
+            assert_eq!(sub_f.labels, sub_d.labels);
+            assert_eq!(
+                sub_f.try_batch_chw(&[1, 0], 24).unwrap(),
+                sub_d.batch_chw(&[1, 0], 24)
+            );
+            let held = files.hold_out(Split::Test, 3);
+            assert_eq!(held.len(), 2);
+            assert_eq!(
+                held.try_batch_chw(&[0, 1], 24).unwrap(),
+                decoded.hold_out(Split::Test, 3).batch_chw(&[0, 1], 24)
+            );
+        }
+    }
+
+    #[test]
+    fn an_unreadable_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = photos(dir.path());
+        // A file broken after the listing: the batch that needs it fails, naming it.
+        let files = image_folder_files(&data, 16, 3).unwrap();
+        let bad = data.join("drink/emoji.webp");
+        fs::write(&bad, b"RIFF\0\0\0\0WEBPnot an image").unwrap();
+        assert!(files.try_batch_chw(&[0, 4], 16).is_ok());
+        let err = files.try_batch_chw(&[0, 5], 16).unwrap_err().to_string();
+        assert!(err.contains("emoji.webp"), "{err}");
+        // The first file broken: refused when the folder is opened.
+        fs::write(data.join("cat/camera.jpg"), b"\xff\xd8\xff garbage").unwrap();
+        let err = image_folder_files(&data, 16, 3).unwrap_err().to_string();
+        assert!(err.contains("camera.jpg"), "{err}");
+    }
 }

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    corrupt, emoji, fashion_mnist, image_folder, mnist_digits, DataError, Fit, ImageSet, Split,
+    corrupt, emoji, fashion_mnist, image_folder, image_folder_files, mnist_digits, DataError, Fit,
+    ImageSet, Split,
 };
 use crate::assets::Assets;
 
@@ -60,17 +61,37 @@ impl DatasetName {
     ) -> Result<ImageSet, DataError> {
         match self {
             DatasetName::Folder(dir) => {
-                let read = |d: &Path| image_folder(d, size, channels, Fit::Resize);
-                match split_dirs(dir) {
-                    Some((train, test)) => read(match split {
-                        Split::Train => &train,
-                        Split::Test => &test,
-                    }),
-                    None => Ok(read(dir)?.hold_out(split, HOLD_OUT_EVERY)),
-                }
+                folder_split(dir, split, |d| image_folder(d, size, channels, Fit::Resize))
             }
             named => named.load(assets, split),
         }
+    }
+}
+
+/// Split `split` of the image folder `dir` read from its files as batches ask for them
+/// ([`image_folder_files`]): its `train/` and `val/` (or `test/`) subfolders, or else every
+/// [`HOLD_OUT_EVERY`]-th image held out, as [`DatasetName::load_at`] splits a decoded folder.
+pub fn folder_files(
+    dir: &Path,
+    split: Split,
+    size: usize,
+    channels: usize,
+) -> Result<ImageSet, DataError> {
+    folder_split(dir, split, |d| image_folder_files(d, size, channels))
+}
+
+/// Split `split` of the folder `dir`, each folder read by `read`.
+fn folder_split(
+    dir: &Path,
+    split: Split,
+    read: impl Fn(&Path) -> Result<ImageSet, DataError>,
+) -> Result<ImageSet, DataError> {
+    match split_dirs(dir) {
+        Some((train, test)) => read(match split {
+            Split::Train => &train,
+            Split::Test => &test,
+        }),
+        None => Ok(read(dir)?.hold_out(split, HOLD_OUT_EVERY)),
     }
 }
 

@@ -11,15 +11,19 @@ use super::ImageSet;
 impl ImageSet {
     /// Images `indices`, in that order, with their labels and names.
     pub fn subset(&self, indices: &[usize]) -> ImageSet {
+        let decoded = self.source.is_none();
         let mut out = ImageSet {
-            pixels: Vec::with_capacity(indices.len() * self.image(0).len()),
+            pixels: Vec::with_capacity(indices.len() * self.image_len() * usize::from(decoded)),
             labels: Vec::with_capacity(indices.len()),
             class_names: self.class_names.clone(),
             names: Vec::new(),
+            source: self.source.as_ref().map(|s| s.subset(indices)),
             ..*self
         };
         for &i in indices {
-            out.pixels.extend_from_slice(self.image(i));
+            if decoded {
+                out.pixels.extend_from_slice(self.image(i));
+            }
             out.labels.push(self.labels[i]);
             if let Some(name) = self.names.get(i) {
                 out.names.push(name.clone());
@@ -107,6 +111,7 @@ mod tests {
             labels: vec![0, 0, 0, 0, 0, 0, 1, 1, 2, 2],
             class_names: ["ankle boot", "bag", "coat"].map(String::from).to_vec(),
             names: Vec::new(),
+            source: None,
         }
     }
 

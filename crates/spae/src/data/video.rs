@@ -311,6 +311,7 @@ mod tests {
             labels: vec![0, 1],
             class_names: vec!["a".into(), "b".into()],
             names: vec!["a".into(), "b".into()],
+            source: None,
         }
     }
 

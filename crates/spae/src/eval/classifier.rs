@@ -295,6 +295,7 @@ mod tests {
             labels,
             class_names: vec!["left".into(), "right".into()],
             names: Vec::new(),
+            source: None,
         }
     }
 

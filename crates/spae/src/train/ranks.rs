@@ -9,6 +9,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
+use rand::rngs::StdRng;
 use rand::Rng;
 
 use super::checkpoint::{self, State};
@@ -87,6 +88,7 @@ fn train_with(
         optim: cfg.loss.optimizer(),
         critics: critics(cfg, assets, &cb, &set, &device)?,
         device,
+        ahead: None,
     };
     let mut start = 0;
     let mut resumed = None;
@@ -149,7 +151,12 @@ pub(super) struct Rank {
     pub(super) model: SpaeModel,
     pub(super) optim: ModuleOptimizer,
     pub(super) critics: Critics,
+    /// The images of a step read ahead on a background thread (a set read from files).
+    pub(super) ahead: Option<(usize, ReadAhead)>,
 }
+
+/// A step's images being read on a background thread.
+pub(super) type ReadAhead = std::thread::JoinHandle<Result<Vec<f32>, TrainError>>;
 
 impl Rank {
     /// Another device's rank, holding copies of this rank's model and discriminator (with a
@@ -180,6 +187,7 @@ impl Rank {
             optim,
             critics,
             device,
+            ahead: None,
         })
     }
 
@@ -208,17 +216,12 @@ impl Rank {
             self.ctx.pyramid.n_layers(),
         );
         let (b, size) = (cfg.run.batch_size, cfg.model.image_size);
-        let mut rng = step_rng(cfg.run.seed, step);
-        let idx: Vec<usize> = (0..b).map(|_| rng.random_range(0..set.len())).collect();
+        let (mut rng, idx) = batch_of(cfg, set, step);
         let depth = rng.random_range(first_depth..=layers);
         let idx = &idx[parallel::shard(b, world, r)?];
-        let x = image_tensor(
-            set.batch_chw(idx, size),
-            idx.len(),
-            set.channels,
-            size,
-            &self.device,
-        );
+        let pixels = self.pixels(set, step, idx, size)?;
+        self.read_ahead(cfg, set, step + 1, (r, world))?;
+        let x = image_tensor(pixels, idx.len(), set.channels, size, &self.device);
         let lr = learning_rate(
             step,
             cfg.run.steps,
@@ -243,6 +246,53 @@ impl Rank {
         };
         Ok((depth, lr, stats))
     }
+
+    /// Step `step`'s images `idx` on the model's `size` canvas: read ahead by the step before
+    /// ([`Rank::read_ahead`]), or now.
+    fn pixels(
+        &mut self,
+        set: &ImageSet,
+        step: usize,
+        idx: &[usize],
+        size: usize,
+    ) -> Result<Vec<f32>, TrainError> {
+        match self.ahead.take() {
+            Some((s, job)) if s == step => job.join().map_err(|_| {
+                TrainError::Config("the thread reading training images panicked".into())
+            })?,
+            _ => Ok(set.try_batch_chw(idx, size)?),
+        }
+    }
+
+    /// For a set read from files, starts reading step `step`'s images (this rank's shard) on a
+    /// background thread, so that the device does not wait for them.
+    fn read_ahead(
+        &mut self,
+        cfg: &TrainConfig,
+        set: &ImageSet,
+        step: usize,
+        (r, world): (usize, usize),
+    ) -> Result<(), TrainError> {
+        let Some(files) = set.streamed().filter(|_| step < cfg.run.steps) else {
+            return Ok(());
+        };
+        let idx =
+            batch_of(cfg, set, step).1[parallel::shard(cfg.run.batch_size, world, r)?].to_vec();
+        let (files, size) = (files.clone(), cfg.model.image_size);
+        let job = std::thread::spawn(move || Ok(files.batch_chw(&idx, size)?));
+        self.ahead = Some((step, job));
+        Ok(())
+    }
+}
+
+/// Step `step`'s global batch, `loop.batch_size` images of `set` drawn from `(seed, step)`, and
+/// the generator the step's other numbers are drawn from next.
+fn batch_of(cfg: &TrainConfig, set: &ImageSet, step: usize) -> (StdRng, Vec<usize>) {
+    let mut rng = step_rng(cfg.run.seed, step);
+    let idx = (0..cfg.run.batch_size)
+        .map(|_| rng.random_range(0..set.len()))
+        .collect();
+    (rng, idx)
 }
 
 /// What rank 0 alone does after each step: metrics, `on_step`, samples and checkpoints.

@@ -16,8 +16,8 @@ use super::{forward, image_tensor, to_vec, Critics, LossConfig, QuantContext, St
 use crate::assets::{Assets, MissingAsset};
 use crate::codebook::{Codebook, CodebookError};
 use crate::config::TrainConfig;
+use crate::data::{folder_files, tile_images, write_png, DataError, DatasetName, ImageSet, Split};
 pub use crate::data::{named_dataset, HOLD_OUT_EVERY};
-use crate::data::{tile_images, write_png, DataError, ImageSet, Split};
 use crate::eval::lpips::Lpips;
 use crate::labels::{LabelsSeen, LabelsUsed};
 use crate::model::{DiscriminatorConfig, SpaeModel};
@@ -68,7 +68,10 @@ pub struct StepRecord {
 /// A split of a configuration's data, enlarged by `data.upscale`.
 pub fn dataset(cfg: &TrainConfig, assets: &Assets, split: Split) -> Result<ImageSet, TrainError> {
     let (size, channels) = (cfg.model.image_size, cfg.model.image_channels);
-    let set = cfg.data.dataset.load_at(assets, split, size, channels)?;
+    let set = match (&cfg.data.dataset, cfg.data.stream) {
+        (DatasetName::Folder(dir), true) => folder_files(dir, split, size, channels)?,
+        (name, _) => name.load_at(assets, split, size, channels)?,
+    };
     let set = match cfg.data.upscale {
         0 => return Err(TrainError::Config("data.upscale must be at least 1".into())),
         1 => set,
@@ -228,7 +231,7 @@ pub(super) fn write_samples(
 ) -> Result<(), TrainError> {
     let n = SAMPLES.min(set.len());
     let idx: Vec<usize> = (0..n).collect();
-    let pixels = set.batch_chw(&idx, size);
+    let pixels = set.try_batch_chw(&idx, size)?;
     let model = model.valid();
     let learned = ctx.for_model(&model);
     let ctx = learned.as_ref().unwrap_or(ctx);
