@@ -30,8 +30,18 @@ pub fn image_folder(
         channels,
         fit,
     };
-    let all: Vec<usize> = (0..files.len()).collect();
-    let pixels = source.decode(&all)?.concat();
+    // Each image decoded straight into its place (no second copy of the set); an error names the
+    // first bad file in name order, as a sequential read would.
+    let mut pixels = vec![0u8; files.len() * size * size * channels];
+    let done: Vec<Result<(), DataError>> = pixels
+        .par_chunks_mut(size * size * channels)
+        .enumerate()
+        .map(|(i, out)| {
+            out.copy_from_slice(&source.decode_one(i)?);
+            Ok(())
+        })
+        .collect();
+    done.into_iter().collect::<Result<(), _>>()?;
     Ok(ImageSet {
         pixels,
         ..labelled(class_names, &files, size, channels)
@@ -156,21 +166,23 @@ impl FileSource {
     /// storage); an error names the first bad file in `indices` order, as a sequential read
     /// would.
     fn decode(&self, indices: &[usize]) -> Result<Vec<Vec<u8>>, DataError> {
-        let (size, channels) = (self.size, self.channels);
-        let plane = size * size;
         indices
             .par_iter()
-            .map(|&i| {
-                let chw = load_model_image(&self.files[i], size, channels, self.fit)?;
-                let mut hwc = Vec::with_capacity(plane * channels);
-                for p in 0..plane {
-                    hwc.extend((0..channels).map(|c| (chw[c * plane + p] * 255.0).round() as u8));
-                }
-                Ok(hwc)
-            })
+            .map(|&i| self.decode_one(i))
             .collect::<Vec<_>>()
             .into_iter()
             .collect()
+    }
+
+    /// Image `i` read for the model, as 8-bit `H x W x C`.
+    fn decode_one(&self, i: usize) -> Result<Vec<u8>, DataError> {
+        let (plane, channels) = (self.size * self.size, self.channels);
+        let chw = load_model_image(&self.files[i], self.size, channels, self.fit)?;
+        let mut hwc = Vec::with_capacity(plane * channels);
+        for p in 0..plane {
+            hwc.extend((0..channels).map(|c| (chw[c * plane + p] * 255.0).round() as u8));
+        }
+        Ok(hwc)
     }
 
     /// Images `indices` read from their files as [`ImageSet::batch_chw`] gives a decoded set's.
