@@ -354,6 +354,34 @@ fn trains_on_an_image_folder() {
     let state = std::fs::read_to_string(run_s.join("step-00000004/state.json")).unwrap();
     assert!(state.contains("\"stream\": true"), "{state}");
 
+    // Random crops: other pixels than the centred squares, and a run resumed half-way sees the
+    // same crops as one that was not stopped.
+    let cropped = dir.path().join("folder-crop.toml");
+    let text = std::fs::read_to_string(&streamed).unwrap();
+    std::fs::write(
+        &cropped,
+        text.replace("[data]\n", "[data]\ncrop = \"random\"\n"),
+    )
+    .unwrap();
+    let crop_run = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        for args in [extra, &["--resume"][..]] {
+            let mut all = vec!["train", "--config", cropped.to_str().unwrap()];
+            all.extend(["--out", out.to_str().unwrap()]);
+            all.extend(args);
+            ok(&all);
+            if extra.is_empty() {
+                break;
+            }
+        }
+        metric_steps(&out, "l2")
+    };
+    let whole = crop_run("run-crop", &[]);
+    let halves = crop_run("run-crop-resumed", &["--max-steps", "2"]);
+    assert_eq!(whole.len(), 4);
+    assert_eq!(halves, whole);
+    assert_ne!(whole, metric_steps(&run_s, "l2"));
+
     for (dataset, expect) in [
         (
             format!("folder:{}", dir.path().join("nope").display()),

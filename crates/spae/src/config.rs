@@ -43,6 +43,30 @@ pub struct DataConfig {
     /// the start).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub stream: bool,
+    /// Which square of an image that is not square the model sees (resampled to its size):
+    /// `centre` (the default), or `random`, a fresh position along the longer side at every
+    /// read, drawn from the run's seed and step (so a resumed run sees the same crops and the
+    /// devices of a data-parallel run those of the global batch). Random crops are drawn as the
+    /// images are read: they take `stream = true`.
+    #[serde(skip_serializing_if = "Crop::is_centre")]
+    pub crop: Crop,
+}
+
+/// Where an image's square is cropped before it is resampled to the model's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Crop {
+    /// The centred square (Pillow's `ImageOps.fit`).
+    #[default]
+    Centre,
+    /// A square at a random position along the longer side, drawn at every read.
+    Random,
+}
+
+impl Crop {
+    fn is_centre(&self) -> bool {
+        *self == Crop::Centre
+    }
 }
 
 impl Default for DataConfig {
@@ -53,6 +77,7 @@ impl Default for DataConfig {
             classes: None,
             max_images: None,
             stream: false,
+            crop: Crop::Centre,
         }
     }
 }

@@ -24,8 +24,8 @@ pub use files::{
 };
 pub use folder::{image_folder, image_folder_files, FileSource};
 pub use image::{
-    bilinear_weights, decode_image, decode_image_within, fit_box, is_image_file, load_model_image,
-    model_image, read_image, Fit, ImageFormat,
+    bilinear_weights, crop_box, decode_image, decode_image_within, fit_box, is_image_file,
+    load_model_image, model_image, model_image_at, read_image, Fit, ImageFormat,
 };
 pub use named::{folder_files, named_dataset, DatasetName, HOLD_OUT_EVERY};
 pub use select::same_name;

@@ -5,7 +5,7 @@
 
 use thiserror::Error;
 
-use super::{LoopConfig, LossConfig, TrainConfig};
+use super::{Crop, LoopConfig, LossConfig, TrainConfig};
 use crate::data::DatasetName;
 use crate::pyramid::Pyramid;
 use crate::semantic::{ScorerKind, SemanticConfig};
@@ -121,7 +121,13 @@ impl TrainConfig {
     /// model's size, without a scorer that reads every training image's pixels first.
     fn check_stream(&self) -> Result<(), ConfigError> {
         if !self.data.stream {
-            return Ok(());
+            return match self.data.crop {
+                Crop::Centre => Ok(()),
+                Crop::Random => fail(
+                    "data.crop = \"random\" draws each crop as the image is read: it takes data.stream = true"
+                        .into(),
+                ),
+            };
         }
         if !matches!(self.data.dataset, DatasetName::Folder(_)) {
             return fail(format!(
@@ -213,7 +219,7 @@ mod tests {
     #[test]
     fn each_inconsistency_is_named() {
         let folder = || DatasetName::Folder("photos".into());
-        let cases: [Case; 14] = [
+        let cases: [Case; 15] = [
             ("norm_groups", Box::new(|c| c.model.norm_groups = 3)),
             ("norm_groups", Box::new(|c| c.model.norm_groups = 0)),
             ("channel_mult", Box::new(|c| c.model.channel_mult.clear())),
@@ -237,6 +243,10 @@ mod tests {
             (
                 "data.stream reads an image folder",
                 Box::new(|c| c.data.stream = true),
+            ),
+            (
+                "it takes data.stream",
+                Box::new(|c| c.data.crop = Crop::Random),
             ),
             (
                 "data.upscale must be 1",

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::image::{is_image_file, load_model_image, Fit};
+use super::image::{is_image_file, model_image_at, read_image, Fit};
 use super::{chw_batch, corrupt, DataError, ImageSet};
 
 /// A labelled image folder: one subfolder per class (its name, `_` read as a space, is the class
@@ -174,10 +174,17 @@ impl FileSource {
             .collect()
     }
 
-    /// Image `i` read for the model, as 8-bit `H x W x C`.
+    /// Image `i` read for the model, its square centred, as 8-bit `H x W x C`.
     fn decode_one(&self, i: usize) -> Result<Vec<u8>, DataError> {
+        self.decode_at(i, 0.5)
+    }
+
+    /// Image `i` read for the model with its square at `at` along the longer side
+    /// ([`super::crop_box`]), as 8-bit `H x W x C`.
+    fn decode_at(&self, i: usize, at: f64) -> Result<Vec<u8>, DataError> {
         let (plane, channels) = (self.size * self.size, self.channels);
-        let chw = load_model_image(&self.files[i], self.size, channels, self.fit)?;
+        let file = &self.files[i];
+        let chw = model_image_at(&read_image(file)?, self.size, channels, self.fit, file, at)?;
         let mut hwc = Vec::with_capacity(plane * channels);
         for p in 0..plane {
             hwc.extend((0..channels).map(|c| (chw[c * plane + p] * 255.0).round() as u8));
@@ -188,6 +195,25 @@ impl FileSource {
     /// Images `indices` read from their files as [`ImageSet::batch_chw`] gives a decoded set's.
     pub fn batch_chw(&self, indices: &[usize], size: usize) -> Result<Vec<f32>, DataError> {
         let images = self.decode(indices)?;
+        let dims = (self.size, self.size, self.channels);
+        Ok(chw_batch(images.iter().map(|v| v.as_slice()), dims, size))
+    }
+
+    /// [`FileSource::batch_chw`] with image `indices[k]`'s square cropped at `at[k]` along its
+    /// longer side (random crops), read on every core.
+    pub fn batch_chw_at(
+        &self,
+        indices: &[usize],
+        at: &[f64],
+        size: usize,
+    ) -> Result<Vec<f32>, DataError> {
+        let images = indices
+            .par_iter()
+            .zip(at)
+            .map(|(&i, &a)| self.decode_at(i, a))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
         let dims = (self.size, self.size, self.channels);
         Ok(chw_batch(images.iter().map(|v| v.as_slice()), dims, size))
     }
@@ -263,6 +289,29 @@ mod tests {
                 held.try_batch_chw(&[0, 1], 24).unwrap(),
                 decoded.hold_out(Split::Test, 3).batch_chw(&[0, 1], 24)
             );
+        }
+    }
+
+    #[test]
+    fn random_crops_move_the_square_along_the_longer_side() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = image_folder_files(&photos(dir.path()), 16, 3).unwrap();
+        let source = files.streamed().unwrap();
+        // cat/: camera.jpg (512x512), chelsea.webp (451x300), coffee.jpg (600x400).
+        let centred = source.batch_chw(&[0, 1, 2], 16).unwrap();
+        assert_eq!(
+            source.batch_chw_at(&[0, 1, 2], &[0.5; 3], 16).unwrap(),
+            centred
+        );
+        let left = source.batch_chw_at(&[0, 1, 2], &[0.0; 3], 16).unwrap();
+        let right = source.batch_chw_at(&[0, 1, 2], &[1.0; 3], 16).unwrap();
+        let image = |v: &[f32], k: usize| v[k * 3 * 256..(k + 1) * 3 * 256].to_vec();
+        // A square image has one square; the others' left and right squares differ.
+        assert_eq!(image(&left, 0), image(&centred, 0));
+        assert_eq!(image(&right, 0), image(&centred, 0));
+        for k in [1, 2] {
+            assert_ne!(image(&left, k), image(&right, k), "image {k}");
+            assert_ne!(image(&left, k), image(&centred, k), "image {k}");
         }
     }
 

@@ -176,6 +176,19 @@ pub fn model_image(
     fit: Fit,
     path: &Path,
 ) -> Result<Vec<f32>, DataError> {
+    model_image_at(img, size, channels, fit, path, 0.5)
+}
+
+/// [`model_image`] with the square that [`Fit::Resize`] resamples taken at position `at` along
+/// the image's longer side ([`crop_box`]; 0.5 is `model_image`'s centred square).
+pub fn model_image_at(
+    img: &Image,
+    size: usize,
+    channels: usize,
+    fit: Fit,
+    path: &Path,
+    at: f64,
+) -> Result<Vec<f32>, DataError> {
     let (w, h) = (img.width, img.height);
     let centred = w == h && w <= size && (size - w).is_multiple_of(2);
     let rgb: Vec<[f32; 3]> = if centred {
@@ -196,7 +209,7 @@ pub fn model_image(
             ),
         ));
     } else {
-        resample(img, size, channels)
+        resample(img, size, channels, at)
     };
     let plane = size * size;
     let mut out = vec![0f32; channels * plane];
@@ -245,9 +258,16 @@ fn pixel_rgb(img: &Image, i: usize, model_channels: usize) -> [f32; 3] {
 /// square canvas: its centred square of side `min(w, h)`, as Pillow's `ImageOps.fit` with
 /// centring (0.5, 0.5) computes it.
 pub fn fit_box(w: usize, h: usize) -> [f64; 4] {
+    crop_box(w, h, 0.5)
+}
+
+/// The square of side `min(w, h)` at position `at` along the longer side (0: left or top, 1:
+/// right or bottom, 0.5: centred, [`fit_box`]), as `[left, top, right, bottom]`: where a random
+/// crop ([`crate::config::Crop::Random`]) takes its square before resampling.
+pub fn crop_box(w: usize, h: usize, at: f64) -> [f64; 4] {
     let (w, h) = (w as f64, h as f64);
     let side = w.min(h);
-    let (left, top) = ((w - side) * 0.5, (h - side) * 0.5);
+    let (left, top) = ((w - side) * at, (h - side) * at);
     [left, top, left + side, top + side]
 }
 
@@ -283,8 +303,8 @@ pub fn bilinear_weights(in0: f64, in1: f64, in_size: usize, out: usize) -> Vec<(
 
 /// The [`Fit::Resize`] path: the image's [`fit_box`] resampled to `size x size` RGB, rows first
 /// and then columns, reading only the source rows the columns need.
-fn resample(img: &Image, size: usize, model_channels: usize) -> Vec<[f32; 3]> {
-    let [l, t, r, b] = fit_box(img.width, img.height);
+fn resample(img: &Image, size: usize, model_channels: usize, at: f64) -> Vec<[f32; 3]> {
+    let [l, t, r, b] = crop_box(img.width, img.height, at);
     let cols = bilinear_weights(l, r, img.width, size);
     let rows = bilinear_weights(t, b, img.height, size);
     let first = rows.iter().map(|(s, _)| *s).min().unwrap_or(0);
@@ -368,6 +388,12 @@ mod tests {
         assert_eq!(fit_box(600, 400), [100.0, 0.0, 500.0, 400.0]);
         assert_eq!(fit_box(3, 4), [0.0, 0.5, 3.0, 3.5]);
         assert_eq!(fit_box(5, 5), [0.0, 0.0, 5.0, 5.0]);
+        // Random crops: the square slides along the longer side only.
+        assert_eq!(crop_box(600, 400, 0.0), [0.0, 0.0, 400.0, 400.0]);
+        assert_eq!(crop_box(600, 400, 1.0), [200.0, 0.0, 600.0, 400.0]);
+        assert_eq!(crop_box(600, 400, 0.25), [50.0, 0.0, 450.0, 400.0]);
+        assert_eq!(crop_box(3, 4, 1.0), [0.0, 1.0, 3.0, 4.0]);
+        assert_eq!(crop_box(5, 5, 0.9), [0.0, 0.0, 5.0, 5.0]);
     }
 
     #[test]

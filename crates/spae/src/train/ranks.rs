@@ -3,6 +3,7 @@
 //! ([`super::parallel`]); rank 0 also writes the run's metrics, samples and checkpoints. A
 //! one-device run is one rank without the threads.
 
+use std::ops::Range;
 use std::path::Path;
 use std::time::Instant;
 
@@ -24,8 +25,9 @@ use super::{
 };
 use crate::assets::Assets;
 use crate::codebook::Codebook;
+use crate::config::Crop;
 use crate::config::TrainConfig;
-use crate::data::ImageSet;
+use crate::data::{DataError, FileSource, ImageSet};
 use crate::labels::{LabelsSeen, LabelsUsed};
 use crate::model::SpaeModel;
 use crate::pyramid::PyramidLayout;
@@ -218,8 +220,9 @@ impl Rank {
         let (b, size) = (cfg.run.batch_size, cfg.model.image_size);
         let (mut rng, idx) = batch_of(cfg, set, step);
         let depth = rng.random_range(first_depth..=layers);
-        let idx = &idx[parallel::shard(b, world, r)?];
-        let pixels = self.pixels(set, step, idx, size)?;
+        let shard = parallel::shard(b, world, r)?;
+        let idx = &idx[shard.clone()];
+        let pixels = self.pixels(cfg, set, step, (idx, shard), size)?;
         self.read_ahead(cfg, set, step + 1, (r, world))?;
         let x = image_tensor(pixels, idx.len(), set.channels, size, &self.device);
         let lr = learning_rate(
@@ -247,20 +250,24 @@ impl Rank {
         Ok((depth, lr, stats))
     }
 
-    /// Step `step`'s images `idx` on the model's `size` canvas: read ahead by the step before
-    /// ([`Rank::read_ahead`]), or now.
+    /// Step `step`'s images `idx` (shard `shard` of the global batch) on the model's `size`
+    /// canvas: read ahead by the step before ([`Rank::read_ahead`]), or now.
     fn pixels(
         &mut self,
+        cfg: &TrainConfig,
         set: &ImageSet,
         step: usize,
-        idx: &[usize],
+        (idx, shard): (&[usize], Range<usize>),
         size: usize,
     ) -> Result<Vec<f32>, TrainError> {
         match self.ahead.take() {
             Some((s, job)) if s == step => job.join().map_err(|_| {
                 TrainError::Config("the thread reading training images panicked".into())
             })?,
-            _ => Ok(set.try_batch_chw(idx, size)?),
+            _ => match set.streamed() {
+                Some(files) => Ok(read(files, idx, crops(cfg, step, shard).as_deref(), size)?),
+                None => Ok(set.try_batch_chw(idx, size)?),
+            },
         }
     }
 
@@ -276,13 +283,40 @@ impl Rank {
         let Some(files) = set.streamed().filter(|_| step < cfg.run.steps) else {
             return Ok(());
         };
-        let idx =
-            batch_of(cfg, set, step).1[parallel::shard(cfg.run.batch_size, world, r)?].to_vec();
+        let shard = parallel::shard(cfg.run.batch_size, world, r)?;
+        let at = crops(cfg, step, shard.clone());
+        let idx = batch_of(cfg, set, step).1[shard].to_vec();
         let (files, size) = (files.clone(), cfg.model.image_size);
-        let job = std::thread::spawn(move || Ok(files.batch_chw(&idx, size)?));
+        let job = std::thread::spawn(move || Ok(read(&files, &idx, at.as_deref(), size)?));
         self.ahead = Some((step, job));
         Ok(())
     }
+}
+
+/// Images `idx` read from `files`, their squares at `at` (random crops) or centred.
+fn read(
+    files: &FileSource,
+    idx: &[usize],
+    at: Option<&[f64]>,
+    size: usize,
+) -> Result<Vec<f32>, DataError> {
+    match at {
+        Some(at) => files.batch_chw_at(idx, at, size),
+        None => files.batch_chw(idx, size),
+    }
+}
+
+/// Where step `step`'s images of shard `shard` of the global batch are cropped, with
+/// `data.crop = "random"`: positions in `[0, 1)` along each image's longer side, drawn for the
+/// whole global batch from `(seed, step)` on a stream of their own (the batch's, depth's and
+/// semantic targets' draws are unchanged), so that a resumed run and every device see the
+/// crops of the global batch.
+fn crops(cfg: &TrainConfig, step: usize, shard: Range<usize>) -> Option<Vec<f64>> {
+    (cfg.data.crop == Crop::Random).then(|| {
+        let mut rng = step_rng(cfg.run.seed ^ CROP_STREAM, step);
+        let all: Vec<f64> = (0..cfg.run.batch_size).map(|_| rng.random()).collect();
+        all[shard].to_vec()
+    })
 }
 
 /// Step `step`'s global batch, `loop.batch_size` images of `set` drawn from `(seed, step)`, and
@@ -294,6 +328,9 @@ fn batch_of(cfg: &TrainConfig, set: &ImageSet, step: usize) -> (StdRng, Vec<usiz
         .collect();
     (rng, idx)
 }
+
+/// Sets the random crops' stream apart from the step's other numbers.
+const CROP_STREAM: u64 = 0x0c20_9c20_9c20_9c20;
 
 /// What rank 0 alone does after each step: metrics, `on_step`, samples and checkpoints.
 pub(super) struct Lead<'a> {
