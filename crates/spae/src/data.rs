@@ -18,6 +18,7 @@ mod image;
 mod named;
 mod select;
 pub mod video;
+pub(crate) use files::chw_batch;
 pub use files::{
     center_square_rgb, decode_png, encode_png, read_png, rgba_on_white, tile_images, write_png,
     Image, MAX_IMAGE_PIXELS,
@@ -140,32 +141,6 @@ impl ImageSet {
         let s = self.width * self.height * self.channels;
         &self.pixels[i * s..(i + 1) * s]
     }
-}
-
-/// 8-bit `H x W x C` images of `(width, height, channels)` as a `B x C x S x S` batch of floats
-/// in `[0, 1]`, each centred on a black `S x S` canvas (`S = size`, at least the image size).
-pub(crate) fn chw_batch<'a>(
-    images: impl ExactSizeIterator<Item = &'a [u8]>,
-    (width, height, c): (usize, usize, usize),
-    size: usize,
-) -> Vec<f32> {
-    assert!(
-        size >= height && size >= width,
-        "canvas smaller than the images"
-    );
-    let (top, left) = ((size - height) / 2, (size - width) / 2);
-    let mut out = vec![0f32; images.len() * c * size * size];
-    for (b, img) in images.enumerate() {
-        for y in 0..height {
-            for x in 0..width {
-                for ch in 0..c {
-                    let o = ((b * c + ch) * size + top + y) * size + left + x;
-                    out[o] = f32::from(img[(y * width + x) * c + ch]) / 255.0;
-                }
-            }
-        }
-    }
-    out
 }
 
 /// A data set split.

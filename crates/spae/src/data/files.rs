@@ -216,3 +216,29 @@ pub fn rgba_on_white(rgba: &[u8]) -> Vec<u8> {
         })
         .collect()
 }
+
+/// 8-bit `H x W x C` images of `(width, height, channels)` as a `B x C x S x S` batch of floats
+/// in `[0, 1]`, each centred on a black `S x S` canvas (`S = size`, at least the image size).
+pub(crate) fn chw_batch<'a>(
+    images: impl ExactSizeIterator<Item = &'a [u8]>,
+    (width, height, c): (usize, usize, usize),
+    size: usize,
+) -> Vec<f32> {
+    assert!(
+        size >= height && size >= width,
+        "canvas smaller than the images"
+    );
+    let (top, left) = ((size - height) / 2, (size - width) / 2);
+    let mut out = vec![0f32; images.len() * c * size * size];
+    for (b, img) in images.enumerate() {
+        for y in 0..height {
+            for x in 0..width {
+                for ch in 0..c {
+                    let o = ((b * c + ch) * size + top + y) * size + left + x;
+                    out[o] = f32::from(img[(y * width + x) * c + ch]) / 255.0;
+                }
+            }
+        }
+    }
+    out
+}
