@@ -138,7 +138,7 @@ impl ImageSet {
 
     /// The pixels of image `i` of a decoded set.
     pub fn image(&self, i: usize) -> &[u8] {
-        let s = self.width * self.height * self.channels;
+        let s = self.image_len();
         &self.pixels[i * s..(i + 1) * s]
     }
 }

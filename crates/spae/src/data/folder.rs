@@ -13,7 +13,7 @@ use super::image::{is_image_file, model_image_at, read_image, Fit};
 use super::{chw_batch, corrupt, DataError, ImageSet};
 
 /// A labelled image folder: one subfolder per class (its name, `_` read as a space, is the class
-/// name), image files inside ([`is_image_file`]), each read by [`load_model_image`] for a
+/// name), image files inside ([`is_image_file`]), each read by [`super::model_image`] for a
 /// `size` x `size` model of `channels` channels, sized by `fit`, decoded on every core. Classes and
 /// files in name order;
 /// each image's name is its file stem.
@@ -61,7 +61,7 @@ pub fn image_folder_files(dir: &Path, size: usize, channels: usize) -> Result<Im
         channels,
         fit: Fit::Resize,
     };
-    source.decode(&[0])?;
+    source.decode_one(0)?;
     Ok(ImageSet {
         source: Some(source),
         ..labelled(class_names, &files, size, channels)
@@ -146,14 +146,6 @@ pub struct FileSource {
 }
 
 impl FileSource {
-    pub fn len(&self) -> usize {
-        self.files.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
-    }
-
     /// The files `indices`, in that order.
     pub(super) fn subset(&self, indices: &[usize]) -> FileSource {
         FileSource {
@@ -162,25 +154,13 @@ impl FileSource {
         }
     }
 
-    /// Images `indices` decoded on every core, each as 8-bit `H x W x C` (the decoded sets'
-    /// storage); an error names the first bad file in `indices` order, as a sequential read
-    /// would.
-    fn decode(&self, indices: &[usize]) -> Result<Vec<Vec<u8>>, DataError> {
-        indices
-            .par_iter()
-            .map(|&i| self.decode_one(i))
-            .collect::<Vec<_>>()
-            .into_iter()
-            .collect()
-    }
-
     /// Image `i` read for the model, its square centred, as 8-bit `H x W x C`.
     fn decode_one(&self, i: usize) -> Result<Vec<u8>, DataError> {
         self.decode_at(i, 0.5)
     }
 
     /// Image `i` read for the model with its square at `at` along the longer side
-    /// ([`super::crop_box`]), as 8-bit `H x W x C`.
+    /// ([`super::crop_box`]), as 8-bit `H x W x C` (the decoded sets' storage).
     fn decode_at(&self, i: usize, at: f64) -> Result<Vec<u8>, DataError> {
         let (plane, channels) = (self.size * self.size, self.channels);
         let file = &self.files[i];
@@ -192,25 +172,20 @@ impl FileSource {
         Ok(hwc)
     }
 
-    /// Images `indices` read from their files as [`ImageSet::batch_chw`] gives a decoded set's.
-    pub fn batch_chw(&self, indices: &[usize], size: usize) -> Result<Vec<f32>, DataError> {
-        let images = self.decode(indices)?;
-        let dims = (self.size, self.size, self.channels);
-        Ok(chw_batch(images.iter().map(|v| v.as_slice()), dims, size))
-    }
-
-    /// [`FileSource::batch_chw`] with image `indices[k]`'s square cropped at `at[k]` along its
-    /// longer side (random crops), read on every core.
-    pub fn batch_chw_at(
+    /// Images `indices` read from their files on every core as [`ImageSet::batch_chw`] gives a
+    /// decoded set's, image `indices[k]`'s square at `at[k]` along its longer side (random
+    /// crops) or, without `at`, centred. An error names the first bad file in `indices` order,
+    /// as a sequential read would.
+    pub fn batch_chw(
         &self,
         indices: &[usize],
-        at: &[f64],
+        at: Option<&[f64]>,
         size: usize,
     ) -> Result<Vec<f32>, DataError> {
         let images = indices
             .par_iter()
-            .zip(at)
-            .map(|(&i, &a)| self.decode_at(i, a))
+            .enumerate()
+            .map(|(k, &i)| self.decode_at(i, at.map_or(0.5, |a| a[k])))
             .collect::<Vec<_>>()
             .into_iter()
             .collect::<Result<Vec<_>, _>>()?;
@@ -224,7 +199,7 @@ impl ImageSet {
     /// ([`image_folder_files`]) reads them now, and an unreadable file is an error naming it.
     pub fn try_batch_chw(&self, indices: &[usize], size: usize) -> Result<Vec<f32>, DataError> {
         match &self.source {
-            Some(source) => source.batch_chw(indices, size),
+            Some(source) => source.batch_chw(indices, None, size),
             None => Ok(self.batch_chw(indices, size)),
         }
     }
@@ -298,13 +273,13 @@ mod tests {
         let files = image_folder_files(&photos(dir.path()), 16, 3).unwrap();
         let source = files.streamed().unwrap();
         // cat/: camera.jpg (512x512), chelsea.webp (451x300), coffee.jpg (600x400).
-        let centred = source.batch_chw(&[0, 1, 2], 16).unwrap();
+        let centred = source.batch_chw(&[0, 1, 2], None, 16).unwrap();
         assert_eq!(
-            source.batch_chw_at(&[0, 1, 2], &[0.5; 3], 16).unwrap(),
+            source.batch_chw(&[0, 1, 2], Some(&[0.5; 3]), 16).unwrap(),
             centred
         );
-        let left = source.batch_chw_at(&[0, 1, 2], &[0.0; 3], 16).unwrap();
-        let right = source.batch_chw_at(&[0, 1, 2], &[1.0; 3], 16).unwrap();
+        let left = source.batch_chw(&[0, 1, 2], Some(&[0.0; 3]), 16).unwrap();
+        let right = source.batch_chw(&[0, 1, 2], Some(&[1.0; 3]), 16).unwrap();
         let image = |v: &[f32], k: usize| v[k * 3 * 256..(k + 1) * 3 * 256].to_vec();
         // A square image has one square; the others' left and right squares differ.
         assert_eq!(image(&left, 0), image(&centred, 0));

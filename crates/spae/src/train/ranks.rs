@@ -27,7 +27,7 @@ use crate::assets::Assets;
 use crate::codebook::Codebook;
 use crate::config::Crop;
 use crate::config::TrainConfig;
-use crate::data::{DataError, FileSource, ImageSet};
+use crate::data::ImageSet;
 use crate::labels::{LabelsSeen, LabelsUsed};
 use crate::model::SpaeModel;
 use crate::pyramid::PyramidLayout;
@@ -265,7 +265,9 @@ impl Rank {
                 TrainError::Config("the thread reading training images panicked".into())
             })?,
             _ => match set.streamed() {
-                Some(files) => Ok(read(files, idx, crops(cfg, step, shard).as_deref(), size)?),
+                Some(files) => {
+                    Ok(files.batch_chw(idx, crops(cfg, step, shard).as_deref(), size)?)
+                }
                 None => Ok(set.try_batch_chw(idx, size)?),
             },
         }
@@ -287,22 +289,9 @@ impl Rank {
         let at = crops(cfg, step, shard.clone());
         let idx = batch_of(cfg, set, step).1[shard].to_vec();
         let (files, size) = (files.clone(), cfg.model.image_size);
-        let job = std::thread::spawn(move || Ok(read(&files, &idx, at.as_deref(), size)?));
+        let job = std::thread::spawn(move || Ok(files.batch_chw(&idx, at.as_deref(), size)?));
         self.ahead = Some((step, job));
         Ok(())
-    }
-}
-
-/// Images `idx` read from `files`, their squares at `at` (random crops) or centred.
-fn read(
-    files: &FileSource,
-    idx: &[usize],
-    at: Option<&[f64]>,
-    size: usize,
-) -> Result<Vec<f32>, DataError> {
-    match at {
-        Some(at) => files.batch_chw_at(idx, at, size),
-        None => files.batch_chw(idx, size),
     }
 }
 

@@ -59,7 +59,7 @@ pub struct Critics {
 }
 
 /// What one step trains on: a batch of images (`D = 4`) or of clips (`D = 5`,
-/// [`video::VideoStep`]).
+/// [`super::video::VideoStep`]).
 pub struct Step<const D: usize = 4> {
     /// Images `[B, C, S, S]` or clips `[B, C, T, S, S]`, in `[0, 1]`.
     pub images: Tensor<D>,
