@@ -10,7 +10,7 @@ use spae::assets::Assets;
 use spae::checkpoint::{run_kind, RunKind};
 use spae::device::DeviceSpec;
 use spae::quantizer::SearchPlace;
-use spae::train::parallel::{check_devices, shard};
+use spae::train::parallel::check_devices;
 use spae::train::{
     init_model, latest_checkpoint, load_codebook, load_state, train, train_parallel, train_video,
     StepRecord, TrainConfig, TrainError, VideoTrainConfig,
@@ -49,11 +49,10 @@ pub struct TrainArgs {
     devices: Option<Vec<DeviceSpec>>,
 }
 
-/// The devices of `--devices`, checked ([`check_devices`], and that they split a global batch
-/// of `batch` evenly) and started.
+/// The devices of `--devices`, checked for a global batch of `batch` ([`check_devices`]) and
+/// started.
 fn parallel_devices(specs: &[DeviceSpec], batch: usize) -> Result<Vec<Device>> {
-    check_devices(specs)?;
-    shard(batch, specs.len(), 0)?;
+    check_devices(specs, batch)?;
     Ok(specs
         .iter()
         .map(|d| d.device())

@@ -12,7 +12,7 @@
 //!
 //! burn 0.22 implements the collective all-reduce for its CUDA backend only (burn-flex's and
 //! libtorch's are `unimplemented!()`), and its sync server lives in one process, so
-//! [`check_devices`] takes two or more distinct CUDA devices of this machine.
+//! [`check_devices`] takes distinct CUDA devices of this machine (one is a check of the path).
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,11 +45,11 @@ pub fn shard(batch: usize, world: usize, rank: usize) -> Result<Range<usize>, Tr
     Ok(rank * n..(rank + 1) * n)
 }
 
-/// Checks a `--devices` list: not empty, none named twice, and each one whose backend has
-/// burn's collective all-reduce (CUDA, `cuda:N`). One device is allowed: it runs the
-/// data-parallel path (burn's sync server, a one-device all-reduce), a check of that path on a
-/// machine with one GPU.
-pub fn check_devices(specs: &[DeviceSpec]) -> Result<(), TrainError> {
+/// Checks a `--devices` list for a global batch of `batch`: not empty, none named twice, each one
+/// whose backend has burn's collective all-reduce (CUDA, `cuda:N`), and as many as split the
+/// batch evenly ([`shard`]). One device is allowed: it runs the data-parallel path (burn's sync
+/// server, a one-device all-reduce), a check of that path on a machine with one GPU.
+pub fn check_devices(specs: &[DeviceSpec], batch: usize) -> Result<(), TrainError> {
     if specs.is_empty() {
         return Err(TrainError::Config(
             "--devices takes one or more devices (cuda:0,cuda:1,...)".into(),
@@ -67,7 +67,7 @@ pub fn check_devices(specs: &[DeviceSpec]) -> Result<(), TrainError> {
             )));
         }
     }
-    Ok(())
+    shard(batch, specs.len(), 0).map(|_| ())
 }
 
 /// burn's distributed context over the training (autodiff) `devices`: starts its gradient sync
@@ -181,6 +181,13 @@ pub fn share_stats(stats: StepStats, share: Share) -> StepStats {
     }
 }
 
+/// Whether `ok` holds on every rank, with `share` the mean over the ranks (`ok` itself on one
+/// device). A rank that cannot go into a step's backward pass (its images unreadable) must say
+/// so before the others do, or they would wait for its gradients for ever.
+pub fn on_every_rank(ok: bool, share: Share) -> bool {
+    share(&[f32::from(u8::from(ok))])[0] == 1.0
+}
+
 /// A rank's seed for its step's random semantic targets (Eq. 7): the step's own for rank 0 (so a
 /// one-device run is unchanged), another stream for each other rank.
 pub fn rank_seed(seed: u64, rank: usize) -> u64 {
@@ -206,12 +213,13 @@ mod tests {
     #[test]
     fn device_lists_are_checked() {
         let cuda = DeviceSpec::Cuda;
-        assert!(check_devices(&[cuda(0), cuda(1)]).is_ok());
-        assert!(check_devices(&[cuda(3), cuda(0), cuda(5)]).is_ok());
-        assert!(check_devices(&[cuda(0)]).is_ok());
-        let e = |s: &[DeviceSpec]| check_devices(s).unwrap_err().to_string();
+        assert!(check_devices(&[cuda(0), cuda(1)], 8).is_ok());
+        assert!(check_devices(&[cuda(3), cuda(0), cuda(5)], 6).is_ok());
+        assert!(check_devices(&[cuda(0)], 5).is_ok());
+        let e = |s: &[DeviceSpec]| check_devices(s, 8).unwrap_err().to_string();
         assert!(e(&[]).contains("one or more"));
         assert!(e(&[cuda(1), cuda(1)]).contains("names cuda:1 twice"));
+        assert!(e(&[cuda(0), cuda(1), cuda(2)]).contains("does not split evenly over 3"));
         for other in [DeviceSpec::Cpu, DeviceSpec::TchCpu, DeviceSpec::TchCuda(0)] {
             let msg = e(&[cuda(0), other]);
             assert!(
@@ -233,6 +241,10 @@ mod tests {
                         // rank 0 says stop; the others' wish is ignored
                         let go = peers.decide(r, r != 0);
                         let second = peers.mean(r, &[1.0]);
+                        let share = |v: &[f32]| peers.mean(r, v);
+                        // every rank holds, then rank 2 alone does not
+                        assert!(on_every_rank(true, &share));
+                        assert!(!on_every_rank(r != 2, &share));
                         (first, go, second)
                     })
                 })

@@ -222,7 +222,15 @@ impl Rank {
         let depth = rng.random_range(first_depth..=layers);
         let shard = parallel::shard(b, world, r)?;
         let idx = &idx[shard.clone()];
-        let pixels = self.pixels(cfg, set, step, (idx, shard), size)?;
+        // Every rank must reach the backward pass or the others wait for its gradients: all learn
+        // whether each has its images before any trains.
+        let pixels = self.pixels(cfg, set, step, (idx, shard), size);
+        if !parallel::on_every_rank(pixels.is_ok(), share) {
+            return Err(pixels
+                .err()
+                .unwrap_or(TrainError::PeerFailed { step: step + 1 }));
+        }
+        let pixels = pixels?;
         self.read_ahead(cfg, set, step + 1, (r, world))?;
         let x = image_tensor(pixels, idx.len(), set.channels, size, &self.device);
         let lr = learning_rate(
@@ -419,22 +427,32 @@ pub(super) fn train_ranks(
             })
             .collect();
         let share = |v: &[f32]| peers.mean(0, v);
-        let mut done = cfg.run.steps;
-        for step in start..cfg.run.steps {
-            let t = Instant::now();
-            let stepped = rank0.step(cfg, set, step, (0, world), &share)?;
-            let after = lead.after(&rank0, step, stepped, t.elapsed().as_secs_f64(), on_step);
-            // Every rank learns rank 0's answer, an error included, before rank 0 returns.
-            let go_on = peers.decide(0, matches!(after, Ok(true)));
-            after?;
-            if !go_on {
-                done = step + 1;
-                break;
+        let lead_run = (|| {
+            for step in start..cfg.run.steps {
+                let t = Instant::now();
+                let stepped = rank0.step(cfg, set, step, (0, world), &share)?;
+                let after = lead.after(&rank0, step, stepped, t.elapsed().as_secs_f64(), on_step);
+                // Every rank learns rank 0's answer, an error included, before rank 0 returns.
+                let go_on = peers.decide(0, matches!(after, Ok(true)));
+                after?;
+                if !go_on {
+                    return Ok(step + 1);
+                }
             }
+            Ok(cfg.run.steps)
+        })();
+        let follower_runs: Vec<Result<(), TrainError>> = followers
+            .into_iter()
+            .map(|f| f.join().expect("a training rank panicked"))
+            .collect();
+        // An error is reported by the rank it happened on, not by the others' report of it.
+        let own = |e: &TrainError| !matches!(e, TrainError::PeerFailed { .. });
+        match lead_run {
+            Err(e) if own(&e) => Err(e),
+            lead_run => match follower_runs.into_iter().filter_map(Result::err).find(own) {
+                Some(e) => Err(e),
+                None => lead_run,
+            },
         }
-        for f in followers {
-            f.join().expect("a training rank panicked")?;
-        }
-        Ok(done)
     })
 }

@@ -47,6 +47,9 @@ pub enum TrainError {
     Scorer(#[from] ScorerError),
     #[error("{0}")]
     Config(String),
+    /// In a data-parallel run, another rank could not go on at this step (that rank reports why).
+    #[error("step {step}: another device could not go on")]
+    PeerFailed { step: usize },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
