@@ -13,16 +13,13 @@ use std::collections::HashMap;
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
-use common::{assets, smollm2_rows};
+use common::{assets, saq_context, smollm2_rows};
 use spae::data::{fashion_mnist, Split};
 use spae::eval::lpips::Lpips;
 use spae::model::ModelConfig;
-use spae::pyramid::Pyramid;
-use spae::quantizer::{NearestSearch, Saq};
 use spae::train::parallel::{shard, Peers};
 use spae::train::{
-    alone, image_tensor, step_gradients, to_vec, Adversary, Critics, QuantContext, Step,
-    TrainConfig,
+    alone, image_tensor, step_gradients, to_vec, Adversary, Critics, Step, TrainConfig,
 };
 
 /// Every parameter's gradient in `grads`, by parameter id.
@@ -85,12 +82,7 @@ fn mean_of(
 fn shard_gradients_average_to_the_global_batch_gradient() {
     let a = assets();
     let (codes, dim) = smollm2_rows();
-    let ctx = QuantContext {
-        quantizer: Box::new(Saq),
-        pyramid: Pyramid::square(8, &[1, 2, 4, 8, 8]).unwrap(),
-        search: NearestSearch::new(&codes, dim),
-        on_device: None,
-    };
+    let ctx = saq_context(&codes, dim);
     let mut cfg = TrainConfig::default();
     cfg.loss.perceptual = 0.1;
     cfg.loss.gan = 0.1;

@@ -6,14 +6,10 @@ mod common;
 
 use burn::optim::AdamConfig;
 use burn::tensor::Device;
-use common::{assets, smollm2_rows};
+use common::{assets, saq_context, smollm2_rows};
 use spae::data::{fashion_mnist, Split};
 use spae::model::ModelConfig;
-use spae::pyramid::Pyramid;
-use spae::quantizer::{NearestSearch, Saq};
-use spae::train::{
-    image_tensor, learning_rate, train_step, Critics, QuantContext, Step, TrainConfig,
-};
+use spae::train::{image_tensor, learning_rate, train_step, Critics, Step, TrainConfig};
 
 /// burn's random numbers are one process-wide generator, seeded by `device.seed` and drawn when
 /// a model's weights are first used: tests that seed it run one at a time, or their models
@@ -25,12 +21,7 @@ fn appearance_loss_falls_on_real_images() {
     let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let a = assets();
     let (codes, dim) = smollm2_rows();
-    let ctx = QuantContext {
-        quantizer: Box::new(Saq),
-        pyramid: Pyramid::square(8, &[1, 2, 4, 8, 8]).unwrap(),
-        search: NearestSearch::new(&codes, dim),
-        on_device: None,
-    };
+    let ctx = saq_context(&codes, dim);
     let cfg = ModelConfig {
         base_channels: 16,
         latent_dim: dim,
@@ -116,13 +107,7 @@ fn the_search_on_the_device_trains_as_the_host_kernel_does() {
     device.seed(3);
     let init = cfg.init(&device);
     let run = |place: SearchPlace| {
-        let ctx = QuantContext {
-            quantizer: Box::new(Saq),
-            pyramid: Pyramid::square(8, &[1, 2, 4, 8, 8]).unwrap(),
-            search: NearestSearch::new(&codes, dim),
-            on_device: None,
-        }
-        .search_at(place, &device);
+        let ctx = saq_context(&codes, dim).search_at(place, &device);
         assert_eq!(ctx.on_device.is_some(), place == SearchPlace::Device);
         let mut model = init.clone();
         let mut optim = AdamConfig::new().init();

@@ -19,3 +19,14 @@ pub fn smollm2_rows() -> (Vec<f32>, usize) {
         .collect();
     (codes, dim)
 }
+
+/// The SAQ context of the tests' Fashion-MNIST models: the 8x8 latent's pyramid `[1, 2, 4, 8,
+/// 8]` over `codes` (rows of width `dim`, [`smollm2_rows`]), searched by the host kernel.
+pub fn saq_context(codes: &[f32], dim: usize) -> spae::train::QuantContext {
+    spae::train::QuantContext {
+        quantizer: Box::new(spae::quantizer::Saq),
+        pyramid: spae::pyramid::Pyramid::square(8, &[1, 2, 4, 8, 8]).unwrap(),
+        search: spae::quantizer::NearestSearch::new(codes, dim),
+        on_device: None,
+    }
+}
