@@ -278,7 +278,8 @@ fn warm_start_from_a_run_and_a_mismatched_model_is_refused() {
 }
 
 /// `dataset = "folder:PATH"`: an ImageNet-style folder (one subfolder per class, files of any
-/// format and size) trains; its `train/` and `val/` subfolders are the splits; a missing folder,
+/// format and size) trains; its `train/` and `val/` subfolders are the splits, or a split file's
+/// lines (`data.split_file`); a missing folder,
 /// a one-class folder and an empty `folder:` are refused with the path or the rule.
 #[test]
 fn trains_on_an_image_folder() {
@@ -354,6 +355,34 @@ fn trains_on_an_image_folder() {
     let state = std::fs::read_to_string(run_s.join("step-00000004/state.json")).unwrap();
     assert!(state.contains("\"stream\": true"), "{state}");
 
+    // A split file naming the same images as the subfolders, in another order, is the same
+    // split: the same run, to the bit.
+    let split_file = dir.path().join("split.txt");
+    let mut lines = Vec::new();
+    for (split, class) in [
+        ("train", "cat"),
+        ("train", "drink"),
+        ("val", "cat"),
+        ("val", "drink"),
+    ] {
+        for f in std::fs::read_dir(data.join(split).join(class)).unwrap() {
+            let name = f.unwrap().file_name().into_string().unwrap();
+            lines.push(format!("{split} {split}/{class}/{name}"));
+        }
+    }
+    lines.reverse();
+    std::fs::write(&split_file, lines.join("\n")).unwrap();
+    let by_file = dir.path().join("folder-split.toml");
+    let line = format!("[data]\nsplit_file = \"{}\"\n", split_file.display());
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&by_file, text.replace("[data]\n", &line)).unwrap();
+    let run_f = dir.path().join("run-split-file");
+    let (by_file, run_f_s) = (by_file.to_str().unwrap(), run_f.to_str().unwrap());
+    ok(&["train", "--config", by_file, "--out", run_f_s]);
+    for key in ["l2", "loss"] {
+        assert_eq!(metric_steps(&run_f, key), metric_steps(&run, key), "{key}");
+    }
+
     // Random crops: other pixels than the centred squares, and a run resumed half-way sees the
     // same crops as one that was not stopped.
     let cropped = dir.path().join("folder-crop.toml");
@@ -392,6 +421,15 @@ fn trains_on_an_image_folder() {
             "at least 2".into(),
         ),
         ("folder:".to_string(), "folder:PATH".into()),
+        (
+            // a split file that is not there
+            format!(
+                "folder:{}\"\nsplit_file = \"{}\"\n#",
+                data.display(),
+                dir.path().join("no-split.txt").display()
+            ),
+            "no-split.txt".into(),
+        ),
         (
             // dataset = "fashion-mnist", then stream = true, then a comment for the closing quote
             "fashion-mnist\"\nstream = true\n#".to_string(),

@@ -50,6 +50,13 @@ pub struct DataConfig {
     /// images are read: they take `stream = true`.
     #[serde(skip_serializing_if = "Crop::is_centre")]
     pub crop: Crop,
+    /// For a `folder:PATH` data set: a text file fixing its split, a line per image, `train
+    /// CLASS/FILE` or `val CLASS/FILE` (or `test`), paths relative to the folder; the class is
+    /// the folder the image lies in, and images not listed are not used
+    /// ([`crate::data::parse_split_file`]). Absent: the folder's `train/` and `val/` (or
+    /// `test/`) subfolders, or else every 10th image held out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_file: Option<std::path::PathBuf>,
 }
 
 /// Where an image's square is cropped before it is resampled to the model's size.
@@ -78,6 +85,7 @@ impl Default for DataConfig {
             max_images: None,
             stream: false,
             crop: Crop::Centre,
+            split_file: None,
         }
     }
 }

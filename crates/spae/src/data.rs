@@ -17,19 +17,21 @@ mod folder;
 mod image;
 mod named;
 mod select;
+mod split_file;
 pub mod video;
 pub(crate) use files::chw_batch;
 pub use files::{
     center_square_rgb, decode_png, encode_png, read_png, rgba_on_white, tile_images, write_png,
     Image, MAX_IMAGE_PIXELS,
 };
-pub use folder::{image_folder, image_folder_files, FileSource};
+pub use folder::{image_folder, image_folder_files, FileSource, Listing};
 pub use image::{
     bilinear_weights, crop_box, decode_image, decode_image_within, fit_box, is_image_file,
     load_model_image, model_image, model_image_at, read_image, Fit, ImageFormat,
 };
-pub use named::{folder_files, named_dataset, DatasetName, HOLD_OUT_EVERY};
+pub use named::{folder_set, named_dataset, DatasetName, HOLD_OUT_EVERY};
 pub use select::same_name;
+pub use split_file::{parse_split_file, SplitLine};
 
 #[derive(Debug, Error)]
 pub enum DataError {
@@ -100,7 +102,7 @@ impl ImageSet {
     /// `i % every == every - 1`) is test, the rest train.
     pub fn hold_out(&self, split: Split, every: usize) -> ImageSet {
         let keep: Vec<usize> = (0..self.len())
-            .filter(|i| (i % every == every - 1) == (split == Split::Test))
+            .filter(|&i| held_out_in(i, split, every))
             .collect();
         self.subset(&keep)
     }
@@ -141,6 +143,12 @@ impl ImageSet {
         let s = self.image_len();
         &self.pixels[i * s..(i + 1) * s]
     }
+}
+
+/// Whether image `i` of a set without a split of its own is in `split` when every `every`-th
+/// image (index `i % every == every - 1`) is held out as the test split.
+pub(crate) fn held_out_in(i: usize, split: Split, every: usize) -> bool {
+    (i % every == every - 1) == (split == Split::Test)
 }
 
 /// A data set split.

@@ -114,6 +114,12 @@ impl TrainConfig {
         if self.data.max_images == Some(0) {
             return fail("data.max_images = 0 leaves nothing to train on".into());
         }
+        if self.data.split_file.is_some() && !matches!(self.data.dataset, DatasetName::Folder(_)) {
+            return fail(format!(
+                "data.split_file splits an image folder: it takes dataset = \"folder:PATH\", not {}",
+                self.data.dataset
+            ));
+        }
         self.check_stream()
     }
 
@@ -219,7 +225,7 @@ mod tests {
     #[test]
     fn each_inconsistency_is_named() {
         let folder = || DatasetName::Folder("photos".into());
-        let cases: [Case; 15] = [
+        let cases: [Case; 16] = [
             ("norm_groups", Box::new(|c| c.model.norm_groups = 3)),
             ("norm_groups", Box::new(|c| c.model.norm_groups = 0)),
             ("channel_mult", Box::new(|c| c.model.channel_mult.clear())),
@@ -243,6 +249,10 @@ mod tests {
             (
                 "data.stream reads an image folder",
                 Box::new(|c| c.data.stream = true),
+            ),
+            (
+                "data.split_file splits an image folder",
+                Box::new(|c| c.data.split_file = Some("split.txt".into())),
             ),
             (
                 "it takes data.stream",

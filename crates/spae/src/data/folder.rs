@@ -10,42 +10,19 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::image::{is_image_file, model_image_at, read_image, Fit};
-use super::{chw_batch, corrupt, DataError, ImageSet};
+use super::{chw_batch, corrupt, held_out_in, DataError, ImageSet, Split};
 
 /// A labelled image folder: one subfolder per class (its name, `_` read as a space, is the class
 /// name), image files inside ([`is_image_file`]), each read by [`super::model_image`] for a
 /// `size` x `size` model of `channels` channels, sized by `fit`, decoded on every core. Classes and
-/// files in name order;
-/// each image's name is its file stem.
+/// files in name order; each image's name is its file stem.
 pub fn image_folder(
     dir: &Path,
     size: usize,
     channels: usize,
     fit: Fit,
 ) -> Result<ImageSet, DataError> {
-    let (class_names, files) = listing(dir)?;
-    let source = FileSource {
-        files: files.iter().map(|(_, f)| f.clone()).collect(),
-        size,
-        channels,
-        fit,
-    };
-    // Each image decoded straight into its place (no second copy of the set); an error names the
-    // first bad file in name order, as a sequential read would.
-    let mut pixels = vec![0u8; files.len() * size * size * channels];
-    let done: Vec<Result<(), DataError>> = pixels
-        .par_chunks_mut(size * size * channels)
-        .enumerate()
-        .map(|(i, out)| {
-            out.copy_from_slice(&source.decode_one(i)?);
-            Ok(())
-        })
-        .collect();
-    done.into_iter().collect::<Result<(), _>>()?;
-    Ok(ImageSet {
-        pixels,
-        ..labelled(class_names, &files, size, channels)
-    })
+    Listing::of_folder(dir)?.decode(size, channels, fit)
 }
 
 /// [`image_folder`] without decoding: only the file list is held, and each image is read from
@@ -54,85 +31,151 @@ pub fn image_folder(
 /// first file is decoded at once, so that a folder of unreadable files is refused before any
 /// training.
 pub fn image_folder_files(dir: &Path, size: usize, channels: usize) -> Result<ImageSet, DataError> {
-    let (class_names, files) = listing(dir)?;
-    let source = FileSource {
-        files: files.iter().map(|(_, f)| f.clone()).collect(),
-        size,
-        channels,
-        fit: Fit::Resize,
-    };
-    source.decode_one(0)?;
-    Ok(ImageSet {
-        source: Some(source),
-        ..labelled(class_names, &files, size, channels)
-    })
+    Listing::of_folder(dir)?.files(size, channels)
 }
 
-/// A folder's images: each one's class label and file.
-type Labelled = Vec<(u32, PathBuf)>;
+/// The images of a labelled image folder, before any is read: the class names, and each image's
+/// class label and file, ordered by class and then by file name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing {
+    pub(super) class_names: Vec<String>,
+    pub(super) files: Vec<(u32, PathBuf)>,
+}
 
-/// A folder's class names and its `(label, file)` pairs, classes and files in name order.
-fn listing(dir: &Path) -> Result<(Vec<String>, Labelled), DataError> {
-    let sorted = |d: &Path| -> Result<Vec<PathBuf>, DataError> {
-        let mut v: Vec<PathBuf> = fs::read_dir(d)
-            .map_err(|source| DataError::Io {
-                path: d.to_path_buf(),
-                source,
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        v.sort();
-        Ok(v)
-    };
-    let (mut class_names, mut files) = (Vec::new(), Vec::new());
-    for class_dir in sorted(dir)?.into_iter().filter(|p| p.is_dir()) {
-        let class_files: Vec<PathBuf> = sorted(&class_dir)?
-            .into_iter()
-            .filter(|p| is_image_file(p))
-            .collect();
-        if class_files.is_empty() {
-            return Err(corrupt(
-                &class_dir,
-                "a class folder without image files (.png, .jpg, .jpeg, .webp)",
-            ));
+impl Listing {
+    /// Every class subfolder of `dir` with image files, classes and files in name order; a class
+    /// folder without image files and a folder of fewer than 2 classes are refused.
+    pub fn of_folder(dir: &Path) -> Result<Listing, DataError> {
+        let mut listing = Listing {
+            class_names: Vec::new(),
+            files: Vec::new(),
+        };
+        for class_dir in sorted_entries(dir)?.into_iter().filter(|p| p.is_dir()) {
+            let class_files: Vec<PathBuf> = sorted_entries(&class_dir)?
+                .into_iter()
+                .filter(|p| is_image_file(p))
+                .collect();
+            if class_files.is_empty() {
+                return Err(corrupt(
+                    &class_dir,
+                    "a class folder without image files (.png, .jpg, .jpeg, .webp)",
+                ));
+            }
+            let label = listing.class_names.len() as u32;
+            listing.class_names.push(class_name(&class_dir));
+            listing
+                .files
+                .extend(class_files.into_iter().map(|f| (label, f)));
         }
-        let label = class_names.len() as u32;
-        let name = class_dir.file_name().unwrap_or_default().to_string_lossy();
-        class_names.push(name.replace('_', " "));
-        files.extend(class_files.into_iter().map(|f| (label, f)));
+        listing.at_least_two_classes(dir)?;
+        Ok(listing)
     }
-    if class_names.len() < 2 {
-        return Err(corrupt(
-            dir,
+
+    /// Refuses a listing of fewer than 2 classes (`source` names where it came from).
+    pub(super) fn at_least_two_classes(&self, source: &Path) -> Result<(), DataError> {
+        if self.class_names.len() >= 2 {
+            return Ok(());
+        }
+        Err(corrupt(
+            source,
             format!(
                 "{} class folder(s) with image files; a labelled image folder needs at least 2",
-                class_names.len()
+                self.class_names.len()
             ),
-        ));
+        ))
     }
-    Ok((class_names, files))
+
+    /// The held-out part when the folder has no split of its own, as [`ImageSet::hold_out`]
+    /// takes it from the whole set (every `every`-th image is test), before any image is read.
+    pub fn hold_out(self, split: Split, every: usize) -> Listing {
+        let files = self.files.into_iter().enumerate();
+        Listing {
+            files: files
+                .filter(|(i, _)| held_out_in(*i, split, every))
+                .map(|(_, f)| f)
+                .collect(),
+            ..self
+        }
+    }
+
+    /// Every image decoded on every core, each straight into its place (no second copy of the
+    /// set); an error names the first bad file in listing order, as a sequential read would.
+    pub fn decode(&self, size: usize, channels: usize, fit: Fit) -> Result<ImageSet, DataError> {
+        let source = self.source(size, channels, fit);
+        let mut pixels = vec![0u8; self.files.len() * size * size * channels];
+        let done: Vec<Result<(), DataError>> = pixels
+            .par_chunks_mut(size * size * channels)
+            .enumerate()
+            .map(|(i, out)| {
+                out.copy_from_slice(&source.decode_one(i)?);
+                Ok(())
+            })
+            .collect();
+        done.into_iter().collect::<Result<(), _>>()?;
+        Ok(ImageSet {
+            pixels,
+            ..self.labelled(size, channels)
+        })
+    }
+
+    /// The set read from its files as batches ask for them ([`image_folder_files`]); the first
+    /// file is decoded at once.
+    pub fn files(&self, size: usize, channels: usize) -> Result<ImageSet, DataError> {
+        let source = self.source(size, channels, Fit::Resize);
+        if !self.files.is_empty() {
+            source.decode_one(0)?;
+        }
+        Ok(ImageSet {
+            source: Some(source),
+            ..self.labelled(size, channels)
+        })
+    }
+
+    fn source(&self, size: usize, channels: usize, fit: Fit) -> FileSource {
+        FileSource {
+            files: self.files.iter().map(|(_, f)| f.clone()).collect(),
+            size,
+            channels,
+            fit,
+        }
+    }
+
+    /// The set without pixels: labels, class names, file stems as image names.
+    fn labelled(&self, size: usize, channels: usize) -> ImageSet {
+        ImageSet {
+            width: size,
+            height: size,
+            channels,
+            pixels: Vec::new(),
+            labels: self.files.iter().map(|(l, _)| *l).collect(),
+            class_names: self.class_names.clone(),
+            names: self
+                .files
+                .iter()
+                .map(|(_, f)| f.file_stem().unwrap_or_default().to_string_lossy().into())
+                .collect(),
+            source: None,
+        }
+    }
 }
 
-/// The set of a listing without pixels: labels, class names, file stems as image names.
-fn labelled(
-    class_names: Vec<String>,
-    files: &[(u32, PathBuf)],
-    size: usize,
-    channels: usize,
-) -> ImageSet {
-    ImageSet {
-        width: size,
-        height: size,
-        channels,
-        pixels: Vec::new(),
-        labels: files.iter().map(|(l, _)| *l).collect(),
-        class_names,
-        names: files
-            .iter()
-            .map(|(_, f)| f.file_stem().unwrap_or_default().to_string_lossy().into())
-            .collect(),
-        source: None,
-    }
+/// A class folder's class name: its name with `_` read as a space.
+pub(super) fn class_name(class_dir: &Path) -> String {
+    let name = class_dir.file_name().unwrap_or_default().to_string_lossy();
+    name.replace('_', " ")
+}
+
+/// The entries of folder `d`, in name order.
+fn sorted_entries(d: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let mut v: Vec<PathBuf> = fs::read_dir(d)
+        .map_err(|source| DataError::Io {
+            path: d.to_path_buf(),
+            source,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    v.sort();
+    Ok(v)
 }
 
 /// Where the images of a set read from files are ([`image_folder_files`]): the files, read for
@@ -211,12 +254,13 @@ impl ImageSet {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
-    use crate::data::Split;
 
-    /// Two class folders of real photos (JPEG, WebP, PNG of various sizes).
-    fn photos(dir: &Path) -> PathBuf {
+    /// Two class folders of real photos (JPEG, WebP, PNG of various sizes): `cat/` and `drink/`,
+    /// in name order `cat/{camera.jpg, chelsea.webp, coffee.jpg}` and `drink/{chelsea.webp,
+    /// coffee.jpg, emoji.webp}`.
+    pub(in crate::data) fn photos(dir: &Path) -> PathBuf {
         let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
         let data = dir.join("photos");
         for (class, files) in [
@@ -263,6 +307,25 @@ mod tests {
             assert_eq!(
                 held.try_batch_chw(&[0, 1], 24).unwrap(),
                 decoded.hold_out(Split::Test, 3).batch_chw(&[0, 1], 24)
+            );
+        }
+    }
+
+    #[test]
+    fn a_listing_held_out_reads_only_its_split_and_gives_the_set_held_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = photos(dir.path());
+        let whole = image_folder(&data, 16, 3, Fit::Resize).unwrap();
+        for split in [Split::Train, Split::Test] {
+            let listing = Listing::of_folder(&data).unwrap().hold_out(split, 3);
+            assert_eq!(listing.files.len(), [4, 2][(split == Split::Test) as usize]);
+            let (part, want) = (
+                listing.decode(16, 3, Fit::Resize).unwrap(),
+                whole.hold_out(split, 3),
+            );
+            assert_eq!(
+                (&part.pixels, &part.labels, &part.names, &part.class_names),
+                (&want.pixels, &want.labels, &want.names, &want.class_names)
             );
         }
     }

@@ -3,10 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{
-    corrupt, emoji, fashion_mnist, image_folder, image_folder_files, mnist_digits, DataError, Fit,
-    ImageSet, Split,
-};
+use super::folder::Listing;
+use super::{corrupt, emoji, fashion_mnist, mnist_digits, DataError, Fit, ImageSet, Split};
 use crate::assets::Assets;
 
 /// Data sets without a split of their own hold out every this many images as the test split.
@@ -25,8 +23,9 @@ pub enum DatasetName {
     /// Google's 64x64 emoji; every 10th held out as the test split.
     Emoji,
     /// An ImageNet-style folder: one subfolder per class, PNG / JPEG / WebP files of any size
-    /// ([`image_folder`]). With `train/` and `val/` (or `test/`) subfolders those are the splits;
-    /// otherwise every 10th image (classes and files in name order) is the test split.
+    /// ([`super::image_folder`]). With `train/` and `val/` (or `test/`) subfolders those are the
+    /// splits; otherwise every 10th image (classes and files in name order) is the test split
+    /// (or a split file says, [`folder_set`]).
     Folder(PathBuf),
 }
 
@@ -50,8 +49,9 @@ impl DatasetName {
     }
 
     /// A split of this data set for a `size` x `size` model of `channels` channels: an image
-    /// folder is decoded on every core, each image centre-cropped and resized ([`Fit::Resize`]);
-    /// an installed set is read at its own size as by [`DatasetName::load`].
+    /// folder is decoded on every core, each image centre-cropped and resized ([`folder_set`]
+    /// without a split file); an installed set is read at its own size as by
+    /// [`DatasetName::load`].
     pub fn load_at(
         &self,
         assets: &Assets,
@@ -60,38 +60,37 @@ impl DatasetName {
         channels: usize,
     ) -> Result<ImageSet, DataError> {
         match self {
-            DatasetName::Folder(dir) => {
-                folder_split(dir, split, |d| image_folder(d, size, channels, Fit::Resize))
-            }
+            DatasetName::Folder(dir) => folder_set(dir, None, split, size, channels, false),
             named => named.load(assets, split),
         }
     }
 }
 
-/// Split `split` of the image folder `dir` read from its files as batches ask for them
-/// ([`image_folder_files`]): its `train/` and `val/` (or `test/`) subfolders, or else every
-/// [`HOLD_OUT_EVERY`]-th image held out, as [`DatasetName::load_at`] splits a decoded folder.
-pub fn folder_files(
+/// Split `split` of the image folder `dir` for a `size` x `size` model of `channels` channels,
+/// decoded at once on every core ([`Listing::decode`], centre-cropped and resized) or, with
+/// `stream`, read from its files as batches ask for them ([`Listing::files`]): the same pixels.
+/// The split is the one split file `split_file` says ([`Listing::from_split_file`]); without one,
+/// the folder's `train/` and `val/` (or `test/`) subfolders; without those, every
+/// [`HOLD_OUT_EVERY`]-th image held out ([`Listing::hold_out`]). Only the split's images are read.
+pub fn folder_set(
     dir: &Path,
+    split_file: Option<&Path>,
     split: Split,
     size: usize,
     channels: usize,
+    stream: bool,
 ) -> Result<ImageSet, DataError> {
-    folder_split(dir, split, |d| image_folder_files(d, size, channels))
-}
-
-/// Split `split` of the folder `dir`, each folder read by `read`.
-fn folder_split(
-    dir: &Path,
-    split: Split,
-    read: impl Fn(&Path) -> Result<ImageSet, DataError>,
-) -> Result<ImageSet, DataError> {
-    match split_dirs(dir) {
-        Some((train, test)) => read(match split {
+    let listing = match (split_file, split_dirs(dir)) {
+        (Some(file), _) => Listing::from_split_file(dir, file, split)?,
+        (None, Some((train, test))) => Listing::of_folder(match split {
             Split::Train => &train,
             Split::Test => &test,
-        }),
-        None => Ok(read(dir)?.hold_out(split, HOLD_OUT_EVERY)),
+        })?,
+        (None, None) => Listing::of_folder(dir)?.hold_out(split, HOLD_OUT_EVERY),
+    };
+    match stream {
+        true => listing.files(size, channels),
+        false => listing.decode(size, channels, Fit::Resize),
     }
 }
 

@@ -16,7 +16,7 @@ use super::{forward, image_tensor, to_vec, Critics, LossConfig, QuantContext, St
 use crate::assets::{Assets, MissingAsset};
 use crate::codebook::{Codebook, CodebookError};
 use crate::config::TrainConfig;
-use crate::data::{folder_files, tile_images, write_png, DataError, DatasetName, ImageSet, Split};
+use crate::data::{folder_set, tile_images, write_png, DataError, DatasetName, ImageSet, Split};
 pub use crate::data::{named_dataset, HOLD_OUT_EVERY};
 use crate::eval::lpips::Lpips;
 use crate::labels::{LabelsSeen, LabelsUsed};
@@ -71,9 +71,13 @@ pub struct StepRecord {
 /// A split of a configuration's data, enlarged by `data.upscale`.
 pub fn dataset(cfg: &TrainConfig, assets: &Assets, split: Split) -> Result<ImageSet, TrainError> {
     let (size, channels) = (cfg.model.image_size, cfg.model.image_channels);
-    let set = match (&cfg.data.dataset, cfg.data.stream) {
-        (DatasetName::Folder(dir), true) => folder_files(dir, split, size, channels)?,
-        (name, _) => name.load_at(assets, split, size, channels)?,
+    let data = &cfg.data;
+    let set = match &data.dataset {
+        DatasetName::Folder(dir) => {
+            let split_file = data.split_file.as_deref();
+            folder_set(dir, split_file, split, size, channels, data.stream)?
+        }
+        name => name.load(assets, split)?,
     };
     let set = match cfg.data.upscale {
         0 => return Err(TrainError::Config("data.upscale must be at least 1".into())),
