@@ -343,6 +343,11 @@ pub(crate) fn forward(x: &[f32], weight: &[f32], bias: &[f32], g: Geometry) -> V
     out
 }
 
+/// At most this many chunks of a batch each sum their images' weight gradients ([`backward`]):
+/// enough to keep 16 cores busy, and fixed, so that the sums' order does not depend on the
+/// number of threads.
+const WEIGHT_GRAD_CHUNKS: usize = 16;
+
 /// Which gradients a backward pass computes (a frozen layer, LPIPS's, needs only `dx`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Wanted {
@@ -366,14 +371,19 @@ pub(crate) fn backward(
     let in_len = if want_dx { g.in_len() } else { 1 };
     let mut dx = vec![0f32; g.b * in_len];
     let buf = if g.pointwise() { 0 } else { k * p };
+    // The batch in fixed chunks (not rayon's fold, whose grouping of images follows its work
+    // stealing): each chunk sums its images' weight gradients in order, then the chunks' sums
+    // are added in order, so the gradients are the same on every run and any number of threads.
+    let per = g.b.div_ceil(WEIGHT_GRAD_CHUNKS).max(1);
     let zero = || (vec![0f32; dw_len], vec![0f32; g.cout]);
-    let (dw, db) = dx
-        .par_chunks_mut(in_len)
-        .zip(x.par_chunks(g.in_len()))
-        .zip(dout.par_chunks(g.cout * p))
-        .fold(
-            || (zero(), vec![0f32; buf]),
-            |((mut dw, mut db), mut cols), ((dxb, xb), ob)| {
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
+        .par_chunks_mut(in_len * per)
+        .zip(x.par_chunks(g.in_len() * per))
+        .zip(dout.par_chunks(g.cout * p * per))
+        .map(|((dxc, xc), oc)| {
+            let ((mut dw, mut db), mut cols) = (zero(), vec![0f32; buf]);
+            let images = dxc.chunks_mut(in_len).zip(xc.chunks(g.in_len()));
+            for ((dxb, xb), ob) in images.zip(oc.chunks(g.cout * p)) {
                 for (d, row) in db.iter_mut().zip(ob.chunks(p)) {
                     *d += row.iter().sum::<f32>();
                 }
@@ -391,25 +401,20 @@ pub(crate) fn backward(
                         matmul(&mut dw, [g.cout, k, p], (ob, pi, 1), (&cols, 1, pi), true);
                     }
                     if want_dx {
-                        matmul(
-                            &mut cols,
-                            [k, p, g.cout],
-                            (weight, 1, ki),
-                            (ob, pi, 1),
-                            false,
-                        );
+                        let w = (weight, 1, ki);
+                        matmul(&mut cols, [k, p, g.cout], w, (ob, pi, 1), false);
                         col2im(&cols, g, dxb);
                     }
                 }
-                ((dw, db), cols)
-            },
-        )
-        .map(|(sums, _)| sums)
-        .reduce(zero, |(mut dw, mut db), (dw2, db2)| {
-            dw.iter_mut().zip(dw2).for_each(|(a, b)| *a += b);
-            db.iter_mut().zip(db2).for_each(|(a, b)| *a += b);
+            }
             (dw, db)
-        });
+        })
+        .collect();
+    let (mut dw, mut db) = zero();
+    for (dw2, db2) in partials {
+        dw.iter_mut().zip(dw2).for_each(|(a, b)| *a += b);
+        db.iter_mut().zip(db2).for_each(|(a, b)| *a += b);
+    }
     if !want_dx {
         dx.clear();
     }

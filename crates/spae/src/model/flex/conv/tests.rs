@@ -235,3 +235,33 @@ fn a_frozen_layer_gives_only_the_input_gradient() {
     let grads = conv.forward(x.clone()).sum().backward();
     close(&fused_dx, &values(x.grad(&grads).unwrap()), 1e-4, "dx");
 }
+
+#[test]
+fn weight_gradients_are_the_same_on_any_number_of_threads() {
+    // A batch of 37 images (chunks of 3, the last one short), 3x3 and 1x1 kernels: the weight
+    // and bias gradients summed over the batch must not depend on how rayon's threads share the
+    // images (they did: a GAN + LPIPS run differed from itself in the last bits from step 3).
+    let (b, cin, cout, s) = (37, 5, 7, 9);
+    let value = |i: usize| ((i * 7919 % 1009) as f32 / 1009.0 - 0.5) * 1.7;
+    let x: Vec<f32> = (0..b * cin * s * s).map(value).collect();
+    let dout: Vec<f32> = (0..b * cout * s * s).map(|i| value(i + 17)).collect();
+    for (k, pad) in [(3, 1), (1, 0)] {
+        let g = Geometry::of(&[b, cin, s, s], &[cout, k, k], &[pad, pad]).unwrap();
+        let weight: Vec<f32> = (0..cout * cin * k * k).map(|i| value(i + 3)).collect();
+        let want = Wanted {
+            dx: true,
+            dweight: true,
+        };
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| backward(&x, &weight, &dout, g, want))
+        };
+        let one = on(1);
+        for threads in [2, 3, 8] {
+            assert!(on(threads) == one, "{k}x{k} kernel, {threads} threads");
+        }
+    }
+}
