@@ -31,11 +31,11 @@ pub use run::{
     named_dataset, quant_context, training_set, StepRecord, TrainError, HOLD_OUT_EVERY,
 };
 pub use run_folder::step_rng;
-pub(crate) use step::critic_terms;
 pub use step::{
     alone, step_gradients, train_step, train_step_among, Critics, Share, Step, StepGradients,
     StepStats,
 };
+pub(crate) use step::{step_loss, Latents};
 pub use video_run::{train_video, video_context};
 
 use burn::optim::{AdamConfig, ModuleOptimizer};

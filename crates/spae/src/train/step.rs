@@ -12,11 +12,13 @@ use super::gan::{self, Adversary};
 use super::phases::{lap, StepPhases};
 use super::{
     appearance_loss, codebook_loss, commitment_loss, latent_rows, quantize_latents, to_vec,
-    total_loss, AppearanceTerms, Forward, QuantContext, TrainConfig,
+    total_loss, AppearanceTerms, Forward, LossConfig, QuantContext, TrainConfig,
 };
 use crate::eval::lpips::Lpips;
 use crate::model::SpaeModel;
-use crate::pyramid::PyramidError;
+use crate::pyramid::{PyramidError, PyramidLayout};
+use crate::quantizer::TensorCodes;
+use crate::semantic::SemanticConfig;
 
 use super::guide::Guide;
 
@@ -144,7 +146,6 @@ pub fn step_gradients(
     let images = step.images.clone();
     let learned = ctx.for_model(model);
     let ctx = learned.as_ref().unwrap_or(ctx);
-    let (sem_cfg, cfg) = (&cfg.semantic, &cfg.loss);
     let mut phases = StepPhases::default();
     let device = images.device();
     let mut t = std::time::Instant::now();
@@ -162,42 +163,15 @@ pub fn step_gradients(
         .mean()
         .reshape([1]);
     let commit = commitment_loss(f.latents.clone(), ctx, &f.codes);
-    let scalar = |t: &Tensor<1>| to_vec(t.clone().detach())[0];
-    let mut stats = StepStats {
-        l2: scalar(&l2),
-        commitment: scalar(&commit),
-        ..StepStats::default()
+    let learned = model.codebook.as_ref().map(|cb| (cb.val(), &f.codes));
+    let latents = || Latents {
+        rows: latent_rows(f.latents),
+        layout: &ctx.pyramid,
+        codes: &f.codes,
     };
-    let mut terms = AppearanceTerms {
-        l2,
-        commitment: commit,
-        codebook: None,
-        perceptual: None,
-        gan: None,
-    };
-    if let Some(cb) = &model.codebook {
-        let q = codebook_loss(cb.val(), &f.codes);
-        stats.codebook = scalar(&q);
-        terms.codebook = Some(q);
-    }
-    critic_terms(
-        critics, step.gan, &f.images, &images, &mut terms, &mut stats,
-    );
-    let mut loss = appearance_loss(terms, cfg);
-    if let Some(guide) = &critics.guide {
-        let mut rng = StdRng::seed_from_u64(step.seed);
-        if let Some(l_sem) = guide.loss(
-            latent_rows(f.latents),
-            &ctx.pyramid,
-            &f.codes,
-            &step.keys,
-            &mut rng,
-        ) {
-            stats.semantic = scalar(&l_sem);
-            loss = total_loss(loss, l_sem, sem_cfg.weight, sem_cfg.dynamic_weight);
-        }
-    }
-    stats.loss = scalar(&loss);
+    let judged = (&f.images, &images);
+    let cfgs = (&cfg.loss, &cfg.semantic);
+    let (loss, mut stats) = step_loss((l2, commit), learned, critics, step, judged, latents, cfgs);
     phases.decoder_losses = lap(&mut t, &device);
     let grads = GradientsParams::from_grads(loss.backward(), model);
     phases.backward = lap(&mut t, &device);
@@ -209,10 +183,65 @@ pub fn step_gradients(
     })
 }
 
+/// The latents a step's semantic loss reads (Eq. 7): their rows `[B, positions, d]`
+/// ([`latent_rows`]), the pyramid they were quantized through, and their words.
+pub(crate) struct Latents<'a> {
+    pub rows: Tensor<3>,
+    pub layout: &'a dyn PyramidLayout,
+    pub codes: &'a TensorCodes,
+}
+
+/// Eq. 9 of a step after its forward pass, for images and clips alike: Eq. 8's appearance loss
+/// ([`appearance_loss`]) of the L2 and commitment terms, with a `learned` codebook (its rows
+/// and the step's words) its term ([`codebook_loss`]), and the critic terms of `fake` against
+/// `real` ([`critic_terms`]); plus with `critics.guide` Eq. 7's semantic loss of `latents` (its
+/// targets drawn from `step.seed`), weighted by [`total_loss`]. Returns the loss and every term's
+/// value.
+pub(crate) fn step_loss<'a, const D: usize>(
+    (l2, commitment): (Tensor<1>, Tensor<1>),
+    learned: Option<(Tensor<2>, &TensorCodes)>,
+    critics: &Critics,
+    step: &Step<D>,
+    (fake, real): (&Tensor<4>, &Tensor<4>),
+    latents: impl FnOnce() -> Latents<'a>,
+    (loss_cfg, sem): (&LossConfig, &SemanticConfig),
+) -> (Tensor<1>, StepStats) {
+    let scalar = |t: &Tensor<1>| to_vec(t.clone().detach())[0];
+    let mut stats = StepStats {
+        l2: scalar(&l2),
+        commitment: scalar(&commitment),
+        ..StepStats::default()
+    };
+    let mut terms = AppearanceTerms {
+        l2,
+        commitment,
+        codebook: None,
+        perceptual: None,
+        gan: None,
+    };
+    if let Some((codebook, codes)) = learned {
+        let q = codebook_loss(codebook, codes);
+        stats.codebook = scalar(&q);
+        terms.codebook = Some(q);
+    }
+    critic_terms(critics, step.gan, fake, real, &mut terms, &mut stats);
+    let mut loss = appearance_loss(terms, loss_cfg);
+    if let Some(guide) = &critics.guide {
+        let mut rng = StdRng::seed_from_u64(step.seed);
+        let z = latents();
+        if let Some(l_sem) = guide.loss(z.rows, z.layout, z.codes, &step.keys, &mut rng) {
+            stats.semantic = scalar(&l_sem);
+            loss = total_loss(loss, l_sem, sem.weight, sem.dynamic_weight);
+        }
+    }
+    stats.loss = scalar(&loss);
+    (loss, stats)
+}
+
 /// Eq. 8's critic terms of reconstructions `fake` against `real` (images `[B, C, S, S]`, or
 /// every frame of a clip batch), into `terms` and `stats`: LPIPS with `critics.lpips`, the
 /// generator's non-saturating GAN loss with `critics.adversary` when `gan` is on.
-pub(crate) fn critic_terms(
+fn critic_terms(
     critics: &Critics,
     gan: bool,
     fake: &Tensor<4>,

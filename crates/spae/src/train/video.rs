@@ -5,13 +5,11 @@
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 
 use super::guide::{check_thresholds, gray_to_rgb, guide_of, score_pixels, with_token_features};
 use super::{
-    appearance_loss, commitment_rows, critic_terms, latent_rows, quantize_channels, total_loss,
-    AppearanceTerms, Critics, Guide, ImageScores, LossConfig, Step, StepStats, TrainError,
+    commitment_rows, latent_rows, quantize_channels, step_loss, Critics, Guide, ImageScores,
+    Latents, LossConfig, Step, StepStats, TrainError,
 };
 use crate::assets::Assets;
 use crate::codebook::Codebook;
@@ -21,7 +19,7 @@ use crate::pyramid::{PyramidError, VideoPyramid};
 use crate::quantizer::TensorCodes;
 use crate::semantic::{ScorerKind, SemanticConfig};
 use crate::setup::QuantContext;
-use crate::tensor::{clip_frames, to_vec};
+use crate::tensor::clip_frames;
 
 /// The frozen codebook and 3-D pyramid a video model quantizes through.
 pub type VideoContext = QuantContext<VideoPyramid>;
@@ -70,7 +68,7 @@ pub fn video_step(
     critics: &mut Critics,
     step: VideoStep,
 ) -> Result<(VideoSpaeModel, StepStats), PyramidError> {
-    let clips = step.images;
+    let clips = step.images.clone();
     let f = video_forward(&model, ctx, clips.clone(), step.depth)?;
     let l2 = (f.clips.clone() - clips.clone())
         .square()
@@ -79,29 +77,13 @@ pub fn video_step(
     let z = latent_rows(f.latents);
     let commit = commitment_rows(z.clone(), &ctx.pyramid, &f.codes);
     let (fake, real) = (clip_frames(f.clips), clip_frames(clips));
-    let scalar = |t: &Tensor<1>| to_vec(t.clone().detach())[0];
-    let mut stats = StepStats {
-        l2: scalar(&l2),
-        commitment: scalar(&commit),
-        ..StepStats::default()
+    let latents = || Latents {
+        rows: z,
+        layout: &ctx.pyramid,
+        codes: &f.codes,
     };
-    let mut terms = AppearanceTerms {
-        l2,
-        commitment: commit,
-        codebook: None,
-        perceptual: None,
-        gan: None,
-    };
-    critic_terms(critics, step.gan, &fake, &real, &mut terms, &mut stats);
-    let mut loss = appearance_loss(terms, loss_cfg);
-    if let Some(guide) = &critics.guide {
-        let mut rng = StdRng::seed_from_u64(step.seed);
-        if let Some(l_sem) = guide.loss(z, &ctx.pyramid, &f.codes, &step.keys, &mut rng) {
-            stats.semantic = scalar(&l_sem);
-            loss = total_loss(loss, l_sem, sem.weight, sem.dynamic_weight);
-        }
-    }
-    stats.loss = scalar(&loss);
+    let (judged, cfgs) = ((&fake, &real), (loss_cfg, sem));
+    let (loss, mut stats) = step_loss((l2, commit), None, critics, &step, judged, latents, cfgs);
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let model = optim.step(step.lr, model, grads);
     if let Some(adv) = critics.adversary.as_mut().filter(|_| step.gan) {
