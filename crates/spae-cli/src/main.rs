@@ -1,5 +1,9 @@
 //! `spae`: the command line of the Semantic Pyramid AutoEncoder.
 
+// The argument structs' doc comments are clap's `--help` text, written for the terminal
+// (`cuda[:N]`, `[model]`, `<config>`), not rustdoc markdown.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 mod bench;
 mod caption_cmd;
 mod classifier_cmd;

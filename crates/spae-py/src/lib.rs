@@ -1,5 +1,5 @@
 //! `spae._spae`, the compiled part of the Python package `spae` (crates/spae-py/python/spae wraps
-//! it for NumPy and PIL): tokenizers, codebooks, and through [`tasks`] the frozen LLM's few-shot
+//! it for NumPy and PIL): tokenizers, codebooks, and through `tasks` the frozen LLM's few-shot
 //! answers and progressive decoding. Images cross as raw bytes with their shapes, token pyramids
 //! as JSON (the `spae encode --json` layers); every heavy call releases the GIL; every error is a
 //! `spae.SpaeError` with the library's message.

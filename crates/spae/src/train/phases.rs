@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Wall time of a step's phases in milliseconds, each ended by waiting for the device to finish
-/// its queued work ([`lap`]), so that on an asynchronous device (a GPU) every phase counts its
+/// its queued work (`lap`), so that on an asynchronous device (a GPU) every phase counts its
 /// own work.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepPhases {

@@ -54,10 +54,10 @@ pub fn video_forward(
 /// clips' indices in the training set.
 pub type VideoStep = Step<5>;
 
-/// One step on an autodiff device: Eq. 8's appearance loss ([`appearance_loss`]: L2, the
+/// One step on an autodiff device: Eq. 8's appearance loss ([`super::appearance_loss`]: L2, the
 /// commitment over the 3-D pyramid, with `critics.lpips` the mean LPIPS over every frame, with
 /// `critics.adversary` and `step.gan` the generator's GAN loss of every frame), with
-/// `critics.guide` Eq. 9's `alpha * w * L_sem` on the top layers ([`total_loss`]), then Adam;
+/// `critics.guide` Eq. 9's `alpha * w * L_sem` on the top layers ([`super::total_loss`]), then Adam;
 /// with the GAN on, one discriminator step with LeCAM on the frames.
 pub fn video_step(
     model: VideoSpaeModel,
