@@ -99,7 +99,7 @@ pub struct State<C = TrainConfig> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codebook: Option<String>,
     /// The labels the training signal used, through the warm-start chain (absent in
-    /// checkpoints written before it was recorded: [`crate::train::labels_seen`] then infers them).
+    /// checkpoints written before it was recorded: training's `labels_seen` then infers them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<crate::labels::LabelsSeen>,
 }
