@@ -11,13 +11,17 @@ use spae::io::write_atomic;
 
 #[derive(Subcommand)]
 pub enum DataCommand {
-    /// Load a data set (fashion-mnist, mnist, emoji) or a file (.png, IDX, .json) and describe it.
+    /// Load a data set (fashion-mnist, mnist, emoji) or a file (.png, IDX, .json) and describe it;
+    /// for an image folder (folder:PATH), list a split's images per class without reading them.
     Inspect {
-        /// A data set name or a file path.
+        /// A data set name, folder:PATH, or a file path.
         what: String,
         /// Split, for data sets that have one.
         #[arg(long, default_value = "test")]
         split: String,
+        /// For folder:PATH, the split file that fixes its split (as [data] split_file).
+        #[arg(long)]
+        split_file: Option<PathBuf>,
     },
     /// Moving MNIST clips (Srivastava et al.: 2 digits bouncing in a 64x64 frame, 20 frames),
     /// generated from the seed out of the installed digits of one split (every 10th digit is the
@@ -38,8 +42,12 @@ pub enum DataCommand {
 }
 
 pub fn run(cmd: DataCommand, assets: &Assets) -> Result<()> {
-    let (what, split) = match cmd {
-        DataCommand::Inspect { what, split } => (what, split),
+    let (what, split, split_file) = match cmd {
+        DataCommand::Inspect {
+            what,
+            split,
+            split_file,
+        } => (what, split, split_file),
         DataCommand::MovingMnist {
             split,
             clips,
@@ -48,7 +56,23 @@ pub fn run(cmd: DataCommand, assets: &Assets) -> Result<()> {
             out,
         } => return moving_mnist(&split, clips, seed, frames, &out, assets),
     };
-    let split = crate::common::parse_split(&split)?;
+    let split_name = split;
+    let split = crate::common::parse_split(&split_name)?;
+    if let Some(dir) = what.strip_prefix("folder:") {
+        return inspect_folder(
+            &what,
+            Path::new(dir),
+            split_file.as_deref(),
+            split,
+            &split_name,
+        );
+    }
+    if let Some(file) = &split_file {
+        anyhow::bail!(
+            "--split-file {}: only folder:PATH has a split file",
+            file.display()
+        );
+    }
     let path = PathBuf::from(&what);
     let set = match what.as_str() {
         "fashion-mnist" => data::fashion_mnist(&assets.path("fashion-mnist")?, split)?,
@@ -90,11 +114,40 @@ fn describe(name: &str, set: &ImageSet) {
         set.channels,
         set.class_names.len()
     );
-    let mut counts = vec![0usize; set.class_names.len()];
-    for &l in &set.labels {
+    per_class(&set.class_names, set.labels.iter().copied());
+}
+
+/// An image folder's split: how the folder is split, and its images per class (none read).
+fn inspect_folder(
+    what: &str,
+    dir: &Path,
+    split_file: Option<&Path>,
+    split: data::Split,
+    split_name: &str,
+) -> Result<()> {
+    if dir.as_os_str().is_empty() {
+        anyhow::bail!("{what}: give the folder, folder:PATH");
+    }
+    let (listing, how) = data::folder_listing(dir, split_file, split)?;
+    println!(
+        "{what}, {split_name} split ({how}): {} images, {} classes",
+        listing.images().len(),
+        listing.class_names().len()
+    );
+    per_class(
+        listing.class_names(),
+        listing.images().iter().map(|(l, _)| *l),
+    );
+    Ok(())
+}
+
+/// Each class's name and its number of images.
+fn per_class(class_names: &[String], labels: impl Iterator<Item = u32>) {
+    let mut counts = vec![0usize; class_names.len()];
+    for l in labels {
         counts[l as usize] += 1;
     }
-    for (c, n) in set.class_names.iter().zip(counts) {
+    for (c, n) in class_names.iter().zip(counts) {
         println!("  {c:<20} {n}");
     }
 }

@@ -382,6 +382,26 @@ fn trains_on_an_image_folder() {
     for key in ["l2", "loss"] {
         assert_eq!(metric_steps(&run_f, key), metric_steps(&run, key), "{key}");
     }
+    // `spae data inspect` lists a split per class without reading an image, and says how the
+    // folder is split.
+    let folder = format!("folder:{}", data.display());
+    let by_dirs = ok(&["data", "inspect", &folder, "--split", "train"]);
+    assert!(
+        by_dirs.contains("train split (subfolders train/ and val/): 10 images, 2 classes"),
+        "{by_dirs}"
+    );
+    let split_arg = split_file.to_str().unwrap();
+    let inspect = ["data", "inspect", &folder, "--split-file", split_arg];
+    let by_file = ok(&inspect);
+    assert!(by_file.contains("test split (split file "), "{by_file}");
+    assert!(by_file.contains(": 8 images, 2 classes"), "{by_file}");
+    assert!(by_file.contains("drink                4"), "{by_file}");
+    std::fs::write(&split_file, "train cat/a.gif\n").unwrap();
+    let err = fails(&inspect);
+    assert!(
+        err.contains("line 1: cat/a.gif is not an image file"),
+        "{err}"
+    );
 
     // Random crops: other pixels than the centred squares, and a run resumed half-way sees the
     // same crops as one that was not stopped.

@@ -29,7 +29,9 @@ pub use image::{
     bilinear_weights, crop_box, decode_image, decode_image_within, fit_box, is_image_file,
     load_model_image, model_image, model_image_at, read_image, Fit, ImageFormat,
 };
-pub use named::{folder_set, named_dataset, DatasetName, HOLD_OUT_EVERY};
+pub use named::{
+    folder_listing, folder_set, named_dataset, DatasetName, FolderSplit, HOLD_OUT_EVERY,
+};
 pub use select::same_name;
 pub use split_file::{parse_split_file, SplitLine};
 

@@ -31,7 +31,7 @@ pub fn image_folder(
 /// first file is decoded at once, so that a folder of unreadable files is refused before any
 /// training.
 pub fn image_folder_files(dir: &Path, size: usize, channels: usize) -> Result<ImageSet, DataError> {
-    Listing::of_folder(dir)?.files(size, channels)
+    Listing::of_folder(dir)?.streamed(size, channels)
 }
 
 /// The images of a labelled image folder, before any is read: the class names, and each image's
@@ -69,6 +69,16 @@ impl Listing {
         }
         listing.at_least_two_classes(dir)?;
         Ok(listing)
+    }
+
+    /// The class names, in label order.
+    pub fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+
+    /// Each image's class label and file, in order.
+    pub fn images(&self) -> &[(u32, PathBuf)] {
+        &self.files
     }
 
     /// Refuses a listing of fewer than 2 classes (`source` names where it came from).
@@ -120,7 +130,7 @@ impl Listing {
 
     /// The set read from its files as batches ask for them ([`image_folder_files`]); the first
     /// file is decoded at once.
-    pub fn files(&self, size: usize, channels: usize) -> Result<ImageSet, DataError> {
+    pub fn streamed(&self, size: usize, channels: usize) -> Result<ImageSet, DataError> {
         let source = self.source(size, channels, Fit::Resize);
         if !self.files.is_empty() {
             source.decode_one(0)?;

@@ -68,10 +68,8 @@ impl DatasetName {
 
 /// Split `split` of the image folder `dir` for a `size` x `size` model of `channels` channels,
 /// decoded at once on every core ([`Listing::decode`], centre-cropped and resized) or, with
-/// `stream`, read from its files as batches ask for them ([`Listing::files`]): the same pixels.
-/// The split is the one split file `split_file` says ([`Listing::from_split_file`]); without one,
-/// the folder's `train/` and `val/` (or `test/`) subfolders; without those, every
-/// [`HOLD_OUT_EVERY`]-th image held out ([`Listing::hold_out`]). Only the split's images are read.
+/// `stream`, read from its files as batches ask for them ([`Listing::streamed`]): the same
+/// pixels. Only the split's images are read ([`folder_listing`] says which).
 pub fn folder_set(
     dir: &Path,
     split_file: Option<&Path>,
@@ -80,18 +78,67 @@ pub fn folder_set(
     channels: usize,
     stream: bool,
 ) -> Result<ImageSet, DataError> {
-    let listing = match (split_file, split_dirs(dir)) {
-        (Some(file), _) => Listing::from_split_file(dir, file, split)?,
-        (None, Some((train, test))) => Listing::of_folder(match split {
-            Split::Train => &train,
-            Split::Test => &test,
-        })?,
-        (None, None) => Listing::of_folder(dir)?.hold_out(split, HOLD_OUT_EVERY),
-    };
+    let (listing, _) = folder_listing(dir, split_file, split)?;
     match stream {
-        true => listing.files(size, channels),
+        true => listing.streamed(size, channels),
         false => listing.decode(size, channels, Fit::Resize),
     }
+}
+
+/// How an image folder is split into its training and test images ([`folder_listing`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FolderSplit {
+    /// As a split file says ([`Listing::from_split_file`]).
+    File(PathBuf),
+    /// Its `train/` subfolder and this one (`val/` or `test/`).
+    Subfolders(PathBuf, PathBuf),
+    /// Every [`HOLD_OUT_EVERY`]-th image held out ([`Listing::hold_out`]).
+    HeldOut,
+}
+
+impl std::fmt::Display for FolderSplit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FolderSplit::File(p) => write!(f, "split file {}", p.display()),
+            FolderSplit::Subfolders(train, test) => {
+                let name = |p: &Path| {
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned()
+                };
+                write!(f, "subfolders {}/ and {}/", name(train), name(test))
+            }
+            FolderSplit::HeldOut => write!(f, "every {HOLD_OUT_EVERY}th image held out"),
+        }
+    }
+}
+
+/// The images of split `split` of the image folder `dir`, none read yet, and how the folder is
+/// split: as split file `split_file` says; without one, by the folder's `train/` and `val/` (or
+/// `test/`) subfolders; without those, every [`HOLD_OUT_EVERY`]-th image held out.
+pub fn folder_listing(
+    dir: &Path,
+    split_file: Option<&Path>,
+    split: Split,
+) -> Result<(Listing, FolderSplit), DataError> {
+    Ok(match (split_file, split_dirs(dir)) {
+        (Some(file), _) => (
+            Listing::from_split_file(dir, file, split)?,
+            FolderSplit::File(file.to_path_buf()),
+        ),
+        (None, Some((train, test))) => (
+            Listing::of_folder(match split {
+                Split::Train => &train,
+                Split::Test => &test,
+            })?,
+            FolderSplit::Subfolders(train, test),
+        ),
+        (None, None) => (
+            Listing::of_folder(dir)?.hold_out(split, HOLD_OUT_EVERY),
+            FolderSplit::HeldOut,
+        ),
+    })
 }
 
 /// `dir/train` and `dir/val` (or `dir/test`), when both are folders.
