@@ -28,7 +28,6 @@ mod video_cmd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use burn::tensor::Device;
 use clap::{Parser, Subcommand};
 use spae::assets::Assets;
 use spae::device::DeviceSpec;
@@ -97,26 +96,29 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
 }
 
-/// Runs one command on the device chosen in `main` (the only place a device is chosen).
-fn run(command: Command, assets: &Assets, device: &Device) -> anyhow::Result<()> {
+/// Runs one command on the device chosen in `main` (the only place a device is chosen), started
+/// by `device` only for the commands that compute on one: `codebook` and `data` start none, so a
+/// GPU build given `--device cuda` (or `$SPAE_DEVICE`) still inspects data where no driver is.
+fn run(command: Command, assets: &Assets, device: DeviceSpec) -> anyhow::Result<()> {
+    let start = || device.device();
     match command {
-        Command::Demo => demo::run(assets, device),
         Command::Codebook(c) => codebook_cmd::run(c, assets),
-        Command::Bench(c) => bench::run(c, assets, device),
         Command::Data(c) => data_cmd::run(c, assets),
-        Command::Train(a) => train_cmd::run(a, assets, device),
-        Command::Export(a) => train_cmd::export(a, assets, device),
-        Command::Encode(a) => tokens_cmd::encode(a, assets, device),
-        Command::Decode(a) => tokens_cmd::decode(a, assets, device),
-        Command::Eval(c) => eval::run(c, assets, device),
-        Command::Semantic(c) => semantic_cmd::run(c, assets, device),
-        Command::Fewshot(a) => fewshot_cmd::run(a, assets, device),
-        Command::Caption(a) => caption_cmd::run(a, assets, device),
-        Command::Generate(a) => generate::run(a, assets, device),
-        Command::Denoise(a) => denoise_cmd::run(a, assets, device),
-        Command::PredictFrames(a) => predict_cmd::run(a, assets, device),
-        Command::Classifier(a) => classifier_cmd::run(a, assets, device),
-        Command::Serve(a) => serve_cmd::run(a, assets, device),
+        Command::Demo => demo::run(assets, &start()?),
+        Command::Bench(c) => bench::run(c, assets, &start()?),
+        Command::Train(a) => train_cmd::run(a, assets, &start()?),
+        Command::Export(a) => train_cmd::export(a, assets, &start()?),
+        Command::Encode(a) => tokens_cmd::encode(a, assets, &start()?),
+        Command::Decode(a) => tokens_cmd::decode(a, assets, &start()?),
+        Command::Eval(c) => eval::run(c, assets, &start()?),
+        Command::Semantic(c) => semantic_cmd::run(c, assets, &start()?),
+        Command::Fewshot(a) => fewshot_cmd::run(a, assets, &start()?),
+        Command::Caption(a) => caption_cmd::run(a, assets, &start()?),
+        Command::Generate(a) => generate::run(a, assets, &start()?),
+        Command::Denoise(a) => denoise_cmd::run(a, assets, &start()?),
+        Command::PredictFrames(a) => predict_cmd::run(a, assets, &start()?),
+        Command::Classifier(a) => classifier_cmd::run(a, assets, &start()?),
+        Command::Serve(a) => serve_cmd::run(a, assets, &start()?),
     }
 }
 
@@ -136,9 +138,8 @@ fn main() -> ExitCode {
         None => Assets::from_env(),
     };
     let result = DeviceSpec::resolve(cli.device.as_deref())
-        .and_then(DeviceSpec::device)
         .map_err(anyhow::Error::from)
-        .and_then(|device| run(cli.command, &assets, &device));
+        .and_then(|device| run(cli.command, &assets, device));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -86,6 +86,9 @@ fn encode_decode_eval_and_bad_tokens() {
     if !cfg!(feature = "cuda") {
         let err = fails(&[&["--device", "cuda:1"][..], &args].concat());
         assert!(err.contains("--features cuda"), "{err}");
+        // A command that computes on no device starts none: it runs whatever device is named.
+        let png = ok(&["--device", "cuda:1", "data", "inspect", &p("full.png")]);
+        assert!(png.contains("PNG 32x32"), "{png}");
     }
 
     // A decoded 32x32 PNG is itself a valid input.
