@@ -34,6 +34,9 @@
 #  6. data-parallel.json   10 steps through the data-parallel path on the one GPU
 #                          (`--devices cuda:0`: burn's sync server, a one-device NCCL all-reduce)
 #                          against the same 10 steps with `--device cuda`: the same metrics?
+#  7. folder.json          30 steps on a folder of 4,600 real photos (128x128 RGB, batch 64),
+#                          decoded at the start against streamed from disk: the same metrics, and
+#                          the seconds per step of each (does the GPU wait for the images?).
 #  Without it: train-twin-cuda.json, the twin on the GPU against spae on the CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +63,34 @@ prepare)
   sed -e 's/^batch_size = .*/batch_size = 256/' -e 's/^steps = .*/steps = 100000/' \
     -e 's/^checkpoint_every = .*/checkpoint_every = 50/' \
     "$bundle/fashion-mnist.toml" > "$bundle/fashion-mnist-b256.toml"
+  # Real photos in two class folders and a 128x128 RGB configuration, for the folder run (7.).
+  i=0
+  for f in "${SPAE_ASSETS:-assets}"/data/photos/*.png; do
+    class=$([ $((i % 2)) = 0 ] && echo a || echo b)
+    mkdir -p "$bundle/photos/$class"
+    cp "$f" "$bundle/photos/$class/"
+    i=$((i + 1))
+  done
+  cat > "$bundle/folder-128.toml" <<EOF
+codebook = "$bundle/assets/codebooks/smollm2-subset"
+pyramid = [1, 2, 4, 8, 8]
+[data]
+dataset = "folder:PHOTOS"
+[model]
+image_size = 128
+image_channels = 3
+base_channels = 64
+channel_mult = [1, 2, 2, 4, 4]
+blocks_per_stage = 1
+norm_groups = 32
+latent_dim = 576
+[loop]
+batch_size = 64
+steps = 100000
+checkpoint_every = 100000
+sample_every = 100000
+seed = 0
+EOF
   # What travels: the working tree (tracked and untracked, not ignored) and the bundle.
   tree=$( (git ls-files; git ls-files --others --exclude-standard) | xargs -d '\n' du -cb 2>/dev/null | tail -1 | cut -f1)
   size=$(du -sb "$bundle" | cut -f1)
@@ -162,6 +193,27 @@ run)
     done
     "$py" tools/device_metrics.py "$out/dp-device/metrics.jsonl" "$out/dp-devices/metrics.jsonl" \
       "$out/data-parallel.json" || echo "data-parallel: not compared (see dp-*.log)"
+    # A folder read from disk while the GPU trains: the bundle's 23 photos hard-linked 200 times
+    # (4,600 files of 102x102 to 741x500), 128x128 RGB, batch 64, 30 steps, decoded at the start
+    # against streamed (each step's images read on a background thread while the step before
+    # trains). Same metrics? Does the GPU wait (seconds per step)?
+    photos="$(mktemp -d)/photos"
+    for f in "$bundle"/photos/*/*.png; do
+      class="$photos/$(basename "$(dirname "$f")")"
+      mkdir -p "$class"
+      for k in $(seq 200); do ln "$f" "$class/$(basename "$f" .png)-$k.png"; done
+    done
+    for mode in decoded streamed; do
+      sed "s#folder:PHOTOS#folder:$photos#" "$bundle/folder-128.toml" > "$out/folder-$mode.toml"
+      [ "$mode" = streamed ] && sed -i 's/^\[data\]$/[data]\nstream = true/' "$out/folder-$mode.toml"
+      timeout 150 "$bin/spae-cuda" --device cuda train --config "$out/folder-$mode.toml" \
+        --out "$out/folder-$mode" --max-steps 30 > "$out/folder-$mode.log" 2>&1 \
+        || echo "exit $?" >> "$out/folder-$mode.log"
+      tail -2 "$out/folder-$mode.log"
+    done
+    "$py" tools/device_metrics.py "$out/folder-decoded/metrics.jsonl" \
+      "$out/folder-streamed/metrics.jsonl" "$out/folder.json" \
+      || echo "folder: not compared (see folder-*.log)"
   else
     if [ "$gpu" = 1 ]; then
       bench "$bin/spae" --config "$bundle/fashion-mnist.toml" --torch-device cuda \
