@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use super::folder::{class_name, Listing};
 use super::image::is_image_file;
@@ -51,7 +51,11 @@ pub fn parse_split_file(text: &str, file: &Path) -> Result<Vec<SplitLine>, DataE
             "val" | "test" => Split::Test,
             other => return Err(at(format!("unknown split '{other}' (train, val or test)"))),
         };
-        let path = PathBuf::from(rest.trim());
+        // `./cat/a.png` is `cat/a.png` (a leading `.` is the one `Path` keeps).
+        let path: PathBuf = Path::new(rest.trim())
+            .components()
+            .filter(|c| *c != Component::CurDir)
+            .collect();
         if path.has_root() {
             return Err(at(format!(
                 "{} is not relative to the folder",
@@ -176,6 +180,10 @@ mod tests {
             (
                 "train a/b.png\n# x\ntest a/b.png",
                 "line 3: a/b.png is listed twice",
+            ),
+            (
+                "train ./a/b.png\ntest a/./b.png",
+                "line 2: a/b.png is listed twice",
             ),
         ] {
             let err = parse_split_file(text, Path::new("s.txt"))
