@@ -31,7 +31,7 @@ pub enum DatasetName {
 
 impl DatasetName {
     /// A split of an installed data set at its own size; a folder needs a model's size
-    /// ([`DatasetName::load_at`]).
+    /// ([`folder_set`]).
     pub fn load(&self, assets: &Assets, split: Split) -> Result<ImageSet, DataError> {
         Ok(match self {
             DatasetName::FashionMnist => fashion_mnist(&assets.path("fashion-mnist")?, split)?,
@@ -42,27 +42,10 @@ impl DatasetName {
             DatasetName::Folder(dir) => {
                 return Err(corrupt(
                     dir,
-                    "an image folder is read at a model's size (DatasetName::load_at)",
+                    "an image folder is read at a model's size (data::folder_set)",
                 ))
             }
         })
-    }
-
-    /// A split of this data set for a `size` x `size` model of `channels` channels: an image
-    /// folder is decoded on every core, each image centre-cropped and resized ([`folder_set`]
-    /// without a split file); an installed set is read at its own size as by
-    /// [`DatasetName::load`].
-    pub fn load_at(
-        &self,
-        assets: &Assets,
-        split: Split,
-        size: usize,
-        channels: usize,
-    ) -> Result<ImageSet, DataError> {
-        match self {
-            DatasetName::Folder(dir) => folder_set(dir, None, split, size, channels, false),
-            named => named.load(assets, split),
-        }
     }
 }
 
