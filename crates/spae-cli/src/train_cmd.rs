@@ -12,7 +12,7 @@ use spae::device::DeviceSpec;
 use spae::quantizer::SearchPlace;
 use spae::train::parallel::check_devices;
 use spae::train::{
-    init_model, latest_checkpoint, load_codebook, load_state, train, train_parallel, train_video,
+    init_model, latest_checkpoint, load_codebook, load_state, train, train_video, Placement,
     StepRecord, TrainConfig, TrainError, VideoTrainConfig,
 };
 
@@ -44,7 +44,7 @@ pub struct TrainArgs {
     /// Train data-parallel over these devices (comma-separated, e.g. cuda:0,cuda:1), one shard
     /// of each global batch per device, gradients averaged by burn's collective all-reduce
     /// (CUDA only in burn 0.22); replaces --device for this run. One device takes the same path
-    /// (a check of it on one GPU). Image configurations.
+    /// (a check of it on one GPU). Image and video configurations.
     #[arg(long, value_delimiter = ',')]
     devices: Option<Vec<DeviceSpec>>,
 }
@@ -57,6 +57,14 @@ fn parallel_devices(specs: &[DeviceSpec], batch: usize) -> Result<Vec<Device>> {
         .iter()
         .map(|d| d.device())
         .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Data-parallel over `devices` (`--devices`), else on `device`.
+fn placement<'a>(devices: Option<&'a [Device]>, device: &'a Device) -> Placement<'a> {
+    match devices {
+        Some(d) => Placement::Ranks(d),
+        None => Placement::One(device),
+    }
 }
 
 /// Whether a TOML configuration is a video one: its `[model]` has `frames`.
@@ -77,11 +85,6 @@ pub fn run(args: TrainArgs, assets: &Assets, device: &Device) -> Result<()> {
     });
     let stop_after = args.max_steps.unwrap_or(usize::MAX);
     if is_video_config(&args.config)? {
-        if args.devices.is_some() {
-            anyhow::bail!(
-                "--devices: video training runs on one device so far (use --device); data-parallel training takes image configurations"
-            );
-        }
         let mut cfg: VideoTrainConfig = crate::common::read_toml(&args.config)?;
         if let Some(cb) = args.codebook {
             cfg.codebook = cb;
@@ -89,10 +92,15 @@ pub fn run(args: TrainArgs, assets: &Assets, device: &Device) -> Result<()> {
         if let Some(place) = args.search {
             cfg.run.search = place;
         }
+        let devices = match &args.devices {
+            Some(specs) => Some(parallel_devices(specs, cfg.run.batch_size)?),
+            None => None,
+        };
         crate::common::ensure(Path::new(&cfg.codebook), assets)?;
         let (steps, batch) = (cfg.run.steps, cfg.run.batch_size);
         return with_progress(steps, batch, "clips", stop_after, &out, |on_step| {
-            train_video(&cfg, assets, &out, args.resume, device, on_step)
+            let place = placement(devices.as_deref(), device);
+            train_video(&cfg, assets, &out, args.resume, place, on_step)
         });
     }
     let mut cfg: TrainConfig = crate::common::read_toml(&args.config)?;
@@ -108,17 +116,10 @@ pub fn run(args: TrainArgs, assets: &Assets, device: &Device) -> Result<()> {
     };
     crate::common::ensure(Path::new(&cfg.codebook), assets)?;
     let (steps, batch) = (cfg.run.steps, cfg.run.batch_size);
-    with_progress(
-        steps,
-        batch,
-        "img",
-        stop_after,
-        &out,
-        |on_step| match &devices {
-            Some(devices) => train_parallel(&cfg, assets, &out, args.resume, devices, on_step),
-            None => train(&cfg, assets, &out, args.resume, device, on_step),
-        },
-    )
+    with_progress(steps, batch, "img", stop_after, &out, |on_step| {
+        let place = placement(devices.as_deref(), device);
+        train(&cfg, assets, &out, args.resume, place, on_step)
+    })
 }
 
 /// Runs a training loop with a progress bar (loss, L2, `unit`s per second), stopping after

@@ -465,7 +465,7 @@ fn trains_on_an_image_folder() {
 
 /// Issue 17: `--devices` is refused with its reason wherever it cannot run: a CPU device (burn
 /// 0.22's collective all-reduce is CUDA-only), a device named twice, a batch the devices do not
-/// split evenly, a build without CUDA, a video configuration.
+/// split evenly, a build without CUDA; for image and video configurations alike.
 #[test]
 fn data_parallel_devices_are_checked() {
     let dir = tempfile::tempdir().unwrap();
@@ -501,17 +501,30 @@ fn data_parallel_devices_are_checked() {
             assert!(err.contains("--features cuda"), "{err}");
         }
     }
+    // A video configuration takes the same checks (its batch of 2 clips, two CUDA devices).
     let video = common::tiny_video_config(dir.path(), "unused-codebook", "");
-    let err = fails(&[
-        "train",
-        "--config",
-        &video,
-        "--out",
-        out,
-        "--devices",
-        "cuda:0,cuda:1",
-    ]);
-    assert!(err.contains("video training runs on one device"), "{err}");
+    let train_video = |devices: &str| {
+        fails(&[
+            "train",
+            "--config",
+            &video,
+            "--out",
+            out,
+            "--devices",
+            devices,
+        ])
+    };
+    let err = train_video("cpu,cpu");
+    assert!(err.contains("burn's collective all-reduce"), "{err}");
+    let err = train_video("cuda:0,cuda:1,cuda:2");
+    assert!(
+        err.contains("batch_size 2 does not split evenly over 3"),
+        "{err}"
+    );
+    if !cfg!(feature = "cuda") {
+        let err = train_video("cuda:0,cuda:1");
+        assert!(err.contains("--features cuda"), "{err}");
+    }
     assert!(
         !std::path::Path::new(out).exists(),
         "a refused run wrote {out}"

@@ -4,7 +4,8 @@
 //! images quantized onto real SmolLM2 rows, with LPIPS, the GAN term and a discriminator with
 //! LeCAM, the mean of the gradients of the shards of a global batch (what burn's mean all-reduce
 //! gives every rank) is the gradient of the global batch on one device, for the tokenizer and
-//! the discriminator, and the ranks' mean loss values are the global batch's.
+//! the discriminator, and the ranks' mean loss values are the global batch's; and the same for
+//! the video tokenizer's step on real Moving MNIST clips.
 
 mod common;
 
@@ -14,13 +15,23 @@ use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use common::{assets, saq_context, smollm2_rows};
-use spae::data::{fashion_mnist, Split};
+use spae::data::video::{moving_mnist, MovingMnist};
+use spae::data::{fashion_mnist, mnist_digits, Split, HOLD_OUT_EVERY};
 use spae::eval::lpips::Lpips;
+use spae::model::video::VideoModelConfig;
 use spae::model::ModelConfig;
+use spae::pyramid::VideoPyramid;
+use spae::quantizer::{NearestSearch, Saq};
+use spae::semantic::SemanticConfig;
 use spae::train::parallel::{shard, Peers};
+use spae::train::video::{video_gradients, VideoContext, VideoStep};
 use spae::train::{
     alone, image_tensor, step_gradients, to_vec, Adversary, Critics, Step, TrainConfig,
 };
+
+/// Held by each test for its whole run: the tests seed the device's one random generator, and a
+/// test initialising a model in another thread would draw from it.
+static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Every parameter's gradient in `grads`, by parameter id.
 struct Collect<'a> {
@@ -80,6 +91,7 @@ fn mean_of(
 
 #[test]
 fn shard_gradients_average_to_the_global_batch_gradient() {
+    let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let a = assets();
     let (codes, dim) = smollm2_rows();
     let ctx = saq_context(&codes, dim);
@@ -247,4 +259,107 @@ fn shard_gradients_average_to_the_global_batch_gradient() {
     // measured 7e-4 off, and 7e-5 in the gradients, against 8e-7 with the means shared.
     assert!(off(&local.ema) > 1e-4 && off(&local1.ema) > 1e-4);
     assert!(unshared > 2e-5, "{unshared}");
+}
+
+/// The video step's gradients (`--devices` with a video configuration): real Moving MNIST clips
+/// through the 3-D model onto real SmolLM2 rows, with LPIPS and the GAN term on every frame. The
+/// mean of the two shards' gradients is the global batch's; the discriminator's half is the
+/// image step's ([`Adversary::gradients`], checked above) on the clips' frames.
+#[test]
+fn video_shard_gradients_average_to_the_global_batch_gradient() {
+    let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    let a = assets();
+    let (codes, dim) = smollm2_rows();
+    let cfg = VideoModelConfig {
+        frames: 4,
+        image_size: 32,
+        base_channels: 8,
+        channel_mult: vec![1, 2, 2],
+        temporal_down: vec![true, false],
+        latent_dim: dim,
+        ..VideoModelConfig::default()
+    };
+    let pyramid =
+        VideoPyramid::new((2, 8, 8), vec![(1, 1, 1), (1, 2, 2), (1, 4, 4), (2, 8, 8)]).unwrap();
+    let ctx = VideoContext {
+        quantizer: Box::new(Saq),
+        pyramid,
+        search: NearestSearch::new(&codes, dim),
+        on_device: None,
+    };
+    let mut loss = TrainConfig::default().loss;
+    loss.perceptual = 0.1;
+    loss.gan = 0.1;
+    let device = Device::flex().autodiff();
+    device.seed(5);
+    let model = cfg.init(&device);
+    let critics = Critics {
+        adversary: Adversary::of(&loss, &Default::default(), 32, 1, &device),
+        lpips: Some(Lpips::load(&a.path("lpips").unwrap(), &device).unwrap()),
+        guide: None,
+    };
+    let digits = mnist_digits(&a.path("mnist").unwrap())
+        .unwrap()
+        .hold_out(Split::Train, HOLD_OUT_EVERY);
+    let mm = MovingMnist {
+        size: 32,
+        frames: 4,
+        digits: 1,
+        step: 0.1,
+    };
+    // A global batch of 4 clips: two real ones, then two white ones.
+    let per_clip = 4 * 32 * 32;
+    let real = moving_mnist(&digits, 2, 0, mm).unwrap();
+    let pixels: Vec<f32> = (real.pixels.iter().map(|&p| f32::from(p) / 255.0))
+        .chain(std::iter::repeat_n(1.0, 2 * per_clip))
+        .collect();
+    let step = |rows: std::ops::Range<usize>| VideoStep {
+        images: Tensor::<5>::from_data(
+            burn::tensor::TensorData::new(
+                pixels[rows.start * per_clip..rows.end * per_clip].to_vec(),
+                [rows.len(), 1, 4, 32, 32],
+            ),
+            &device,
+        ),
+        depth: 4,
+        lr: 0.0,
+        gan: true,
+        keys: Vec::new(),
+        seed: 0,
+    };
+    let sem = SemanticConfig::default();
+    let grads = |rows| video_gradients(&model, &ctx, (&loss, &sem), &critics, &step(rows)).unwrap();
+    let global = grads(0..4);
+    let shards = [
+        grads(shard(4, 2, 0).unwrap()),
+        grads(shard(4, 2, 1).unwrap()),
+    ];
+    let want = gradients(&model, &global.grads);
+    let (g0, g1) = (
+        gradients(&model, &shards[0].grads),
+        gradients(&model, &shards[1].grads),
+    );
+    assert!(want.len() > 20, "{} parameters with gradients", want.len());
+    let averaged = worst(&mean_of(&g0, &g1, 0.5), &want);
+    let one_shard = worst(&g0, &want);
+    eprintln!("video tokenizer: mean of shards {averaged:.2e}, one shard {one_shard:.2e}");
+    assert!(averaged < 1e-4, "{averaged}");
+    assert!(one_shard > 1e-2, "{one_shard}");
+    let values = |s: &spae::train::StepStats| [s.l2, s.commitment, s.perceptual, s.gan, s.loss];
+    let (s0, s1, want) = (
+        values(&shards[0].stats),
+        values(&shards[1].stats),
+        values(&global.stats),
+    );
+    for k in 0..want.len() {
+        let got = (s0[k] + s1[k]) / 2.0;
+        assert!(
+            (got - want[k]).abs() <= 1e-5 * want[k].abs().max(1e-3),
+            "term {k}: {got} vs {}",
+            want[k]
+        );
+    }
+    // The discriminator sees every frame of the shard's clips.
+    assert_eq!(shards[0].frames.dims(), [8, 1, 32, 32]);
+    assert_eq!(global.reconstructions.dims(), [16, 1, 32, 32]);
 }

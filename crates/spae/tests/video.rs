@@ -74,8 +74,7 @@ fn a_video_tokenizer_learns_moving_mnist() {
             model,
             &mut optim,
             &ctx,
-            &loss_cfg,
-            &SemanticConfig::default(),
+            (&loss_cfg, &SemanticConfig::default()),
             &mut Critics::default(),
             step_in,
         )

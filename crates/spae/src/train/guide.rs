@@ -63,6 +63,16 @@ impl Guide {
         }
     }
 
+    /// This guide on `device` (another rank of a data-parallel run): the same pools, its
+    /// codebook rows copied there, so the training set is scored once per run.
+    pub fn to_device(&self, device: &Device) -> Guide {
+        Guide {
+            codebook: self.codebook.clone().to_device(device),
+            pools: self.pools.clone(),
+            per_image: self.per_image,
+        }
+    }
+
     /// The candidate pool of `key` at guided layer `layer`.
     pub fn pool(&self, key: usize, layer: usize) -> &[u32] {
         &self.pools[key][layer]

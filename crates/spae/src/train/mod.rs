@@ -5,6 +5,7 @@
 mod checkpoint;
 pub mod gan;
 pub mod guide;
+mod image_run;
 mod loss;
 pub mod parallel;
 mod phases;
@@ -25,7 +26,8 @@ pub use guide::{
     build_guide, codebook_text_features, score_images, score_set, similarities, Guide, ImageScores,
     ScoredSet,
 };
-pub use ranks::{train, train_parallel};
+pub use image_run::train;
+pub use ranks::Placement;
 pub use run::{
     check_codebook, critics, dataset, guide_keys, init_model, labels_seen, load_codebook,
     named_dataset, quant_context, training_set, StepRecord, TrainError, HOLD_OUT_EVERY,

@@ -8,8 +8,8 @@ use burn::tensor::{Device, Tensor};
 
 use super::guide::{check_thresholds, gray_to_rgb, guide_of, score_pixels, with_token_features};
 use super::{
-    commitment_rows, latent_rows, quantize_channels, step_loss, Critics, Guide, ImageScores,
-    Latents, LossConfig, Step, StepStats, TrainError,
+    alone, commitment_rows, latent_rows, quantize_channels, step_loss, Critics, Guide, ImageScores,
+    Latents, LossConfig, Share, Step, StepStats, TrainError,
 };
 use crate::assets::Assets;
 use crate::codebook::Codebook;
@@ -63,13 +63,58 @@ pub fn video_step(
     model: VideoSpaeModel,
     optim: &mut ModuleOptimizer,
     ctx: &VideoContext,
-    loss_cfg: &LossConfig,
-    sem: &SemanticConfig,
+    cfgs: (&LossConfig, &SemanticConfig),
     critics: &mut Critics,
     step: VideoStep,
 ) -> Result<(VideoSpaeModel, StepStats), PyramidError> {
+    video_step_among(model, optim, ctx, cfgs, critics, step, &alone)
+}
+
+/// [`video_step`] as one rank of a data-parallel run: `share` averages the discriminator's batch
+/// means over the ranks, so that LeCAM's anchors are those of the global batch.
+pub fn video_step_among(
+    model: VideoSpaeModel,
+    optim: &mut ModuleOptimizer,
+    ctx: &VideoContext,
+    (loss_cfg, sem): (&LossConfig, &SemanticConfig),
+    critics: &mut Critics,
+    step: VideoStep,
+    share: Share,
+) -> Result<(VideoSpaeModel, StepStats), PyramidError> {
+    let g = video_gradients(&model, ctx, (loss_cfg, sem), critics, &step)?;
+    let mut stats = g.stats;
+    let model = optim.step(step.lr, model, g.grads);
+    if let Some(adv) = critics.adversary.as_mut().filter(|_| step.gan) {
+        let d = adv.step_among(g.frames, g.reconstructions, loss_cfg, step.lr, share);
+        stats.disc = d.loss;
+        stats.lecam = d.lecam;
+    }
+    Ok((model, stats))
+}
+
+/// What the generator's half of a video step computed: its parameters' gradients (reduced over
+/// the devices of a data-parallel run by burn's all-reduce during the backward pass), its loss
+/// values, and the frames the discriminator then sees.
+pub struct VideoGradients {
+    pub grads: GradientsParams,
+    pub stats: StepStats,
+    /// Every frame of the clip batch `[B * T, C, S, S]`.
+    pub frames: Tensor<4>,
+    /// Every reconstructed frame `[B * T, C, S, S]`.
+    pub reconstructions: Tensor<4>,
+}
+
+/// The generator's half of [`video_step`], without the optimizer: the forward pass, the search,
+/// every loss term and the backward pass.
+pub fn video_gradients(
+    model: &VideoSpaeModel,
+    ctx: &VideoContext,
+    cfgs: (&LossConfig, &SemanticConfig),
+    critics: &Critics,
+    step: &VideoStep,
+) -> Result<VideoGradients, PyramidError> {
     let clips = step.images.clone();
-    let f = video_forward(&model, ctx, clips.clone(), step.depth)?;
+    let f = video_forward(model, ctx, clips.clone(), step.depth)?;
     let l2 = (f.clips.clone() - clips.clone())
         .square()
         .mean()
@@ -82,16 +127,14 @@ pub fn video_step(
         layout: &ctx.pyramid,
         codes: &f.codes,
     };
-    let (judged, cfgs) = ((&fake, &real), (loss_cfg, sem));
-    let (loss, mut stats) = step_loss((l2, commit), None, critics, &step, judged, latents, cfgs);
-    let grads = GradientsParams::from_grads(loss.backward(), &model);
-    let model = optim.step(step.lr, model, grads);
-    if let Some(adv) = critics.adversary.as_mut().filter(|_| step.gan) {
-        let d = adv.step(real, fake, loss_cfg, step.lr);
-        stats.disc = d.loss;
-        stats.lecam = d.lecam;
-    }
-    Ok((model, stats))
+    let judged = (&fake, &real);
+    let (loss, stats) = step_loss((l2, commit), None, critics, step, judged, latents, cfgs);
+    Ok(VideoGradients {
+        grads: GradientsParams::from_grads(loss.backward(), model),
+        stats,
+        frames: real,
+        reconstructions: fake,
+    })
 }
 
 /// A clip's `f_img`: the mean of the features of its `k` scored frames (consecutive rows of

@@ -1,27 +1,27 @@
 //! The video training loop (issue 19): the train split's clips (Moving MNIST of the train
 //! digits, or the train files of a folder), a random decodable pyramid depth per step, the
 //! learning-rate schedule, `metrics.jsonl`, PNG sample sheets, and checkpoints with exact
-//! resume, as for images.
+//! resume, on one device or data-parallel over several ([`super::ranks`], as for images).
 
 use std::path::Path;
-use std::time::Instant;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use rand::Rng;
 
 use super::checkpoint::{self, State};
+use super::ranks::{launch, Held, Lead, Placement, Stepped, Trainee};
 use super::run::appearance_critics;
-use super::run_folder::{resume_point, step_rng, step_tail, Metrics};
-use super::video::{build_video_guide, video_forward, video_step, VideoContext, VideoStep};
-use super::{learning_rate, Critics, StepRecord, TrainError};
+use super::run_folder::{resume_point, step_rng};
+use super::video::{build_video_guide, video_forward, video_step_among, VideoContext, VideoStep};
+use super::{learning_rate, parallel, Critics, LecamEma, Share, StepRecord, TrainError};
 use crate::assets::Assets;
 use crate::codebook::Codebook;
 use crate::config::VideoTrainConfig;
 use crate::data::video::{video_split, ClipShape};
 use crate::data::{tile_images, write_png, Split};
 use crate::model::video::{LatentInit, VideoSpaeModel};
-use crate::pyramid::PyramidLayout;
+use crate::pyramid::{PyramidLayout, VideoPyramid};
 use crate::setup::{load_codebook_at, video_quant_context};
 use crate::tensor::{clips_to_tensor, mean_row, tensor_to_clips};
 
@@ -45,100 +45,161 @@ fn clip_batch(pixels: &[f32], idx: &[usize], shape: ClipShape, device: &Device) 
     )
 }
 
-/// Trains (or, with `resume`, continues) the video run in `run_dir`, calling `on_step` after
-/// every step; `on_step` returning `false` stops the run after a checkpoint. Returns the number
-/// of steps completed.
+/// Trains (or, with `resume`, continues) the video run in `run_dir` on one device, or
+/// data-parallel over several ([`Placement`], as [`super::train`] trains images: each rank on its
+/// shard of every global batch of `loop.batch_size` clips). Calls `on_step` after every step;
+/// `on_step` returning `false` stops the run after a checkpoint. Returns the number of steps
+/// completed.
 pub fn train_video(
     cfg: &VideoTrainConfig,
     assets: &Assets,
     run_dir: &Path,
     resume: bool,
-    device: &Device,
+    place: Placement,
     on_step: &mut dyn FnMut(&StepRecord) -> bool,
 ) -> Result<usize, TrainError> {
     cfg.validate()
         .map_err(|e| TrainError::Config(e.to_string()))?;
+    let devices = place.devices();
+    parallel::shard(cfg.run.batch_size, devices.len(), 0)?;
     let (ctx, cb) = video_context(cfg)?;
     let fingerprint = cb.fingerprint();
-    let shape = cfg.model.clip_shape();
     let clips = video_split(cfg, assets, Split::Train, cfg.data.clips, cfg.run.seed)?.pixels;
-    let base = device.clone();
+    let base = devices[0].clone();
     let device = base.clone().autodiff();
     device.seed(cfg.run.seed);
-    let ctx = ctx.search_at(cfg.run.search, &device);
     let mut model = cfg.model.init(&device);
     if cfg.model.latent_init == LatentInit::CodebookMean {
         model.start_latents_at(&mean_row(&cb.embeddings, cb.dim));
     }
-    let mut optim = cfg.loss.optimizer();
-    let mut critics = video_critics(cfg, assets, &cb, &clips, &device)?;
+    let mut lead = Held {
+        ctx: ctx.search_at(cfg.run.search, &device),
+        model,
+        optim: cfg.loss.optimizer(),
+        critics: video_critics(cfg, assets, &cb, &clips, &device)?,
+        device,
+    };
     let mut start = 0;
+    let mut resumed = None;
     if let Some((dir, state)) = resume_point(run_dir, resume, cfg, &fingerprint)? {
-        optim =
-            checkpoint::load_into(&dir, &mut model, optim, &mut critics.adversary, state.lecam)?;
+        let optim = cfg.loss.optimizer();
+        let adv = &mut lead.critics.adversary;
+        lead.optim = checkpoint::load_into(&dir, &mut lead.model, optim, adv, state.lecam)?;
         start = state.step;
+        resumed = Some((dir, state.lecam));
     }
-    let mut metrics = Metrics::open(run_dir, start)?;
-    let (first_depth, layers) = (ctx.pyramid.first_decodable_depth(), ctx.pyramid.n_layers());
-    let n_clips = clips.len() / shape.per_clip();
-    for step in start..cfg.run.steps {
-        let t = Instant::now();
+    let state = State {
+        step: start,
+        config: cfg.clone(),
+        lecam: None,
+        codebook: Some(fingerprint),
+        labels: None,
+    };
+    let lead_run = Lead::open(run_dir, &base, state)?;
+    let lead = VideoRank {
+        cfg,
+        clips: &clips,
+        held: lead,
+    };
+    let resume_from = resumed.as_ref().map(|(dir, lecam)| (dir.as_path(), *lecam));
+    launch(
+        (lead, lead_run),
+        place,
+        |lead, device| lead.follower(assets, &cb, device, resume_from),
+        on_step,
+    )
+}
+
+/// One device's share of a video run: what every rank holds, and the run's configuration and
+/// training clips.
+struct VideoRank<'a> {
+    cfg: &'a VideoTrainConfig,
+    /// The training clips, clip after clip, frame after frame.
+    clips: &'a [f32],
+    held: Held<VideoSpaeModel, VideoPyramid>,
+}
+
+impl<'a> VideoRank<'a> {
+    /// Another device's rank, holding copies of this rank's ([`Held::follower`]; with `resume`,
+    /// the optimizer states read from a checkpoint).
+    fn follower(
+        &self,
+        assets: &Assets,
+        cb: &Codebook,
+        device: Device,
+        resume: Option<(&Path, Option<LecamEma>)>,
+    ) -> Result<VideoRank<'a>, TrainError> {
+        let (cfg, m) = (self.cfg, &self.cfg.model);
+        let looks = (
+            &cfg.loss,
+            &cfg.discriminator,
+            (m.image_size, m.image_channels),
+        );
+        let ctx = video_quant_context(cfg, cb)?.search_at(cfg.run.search, &device);
+        let held = self.held.follower(looks, assets, (ctx, device), resume)?;
+        Ok(VideoRank {
+            cfg,
+            clips: self.clips,
+            held,
+        })
+    }
+}
+
+impl Trainee for VideoRank<'_> {
+    type Config = VideoTrainConfig;
+    type Model = VideoSpaeModel;
+    type Layout = VideoPyramid;
+
+    fn held(&self) -> &Held<VideoSpaeModel, VideoPyramid> {
+        &self.held
+    }
+
+    fn held_mut(&mut self) -> &mut Held<VideoSpaeModel, VideoPyramid> {
+        &mut self.held
+    }
+
+    fn step(
+        &mut self,
+        step: usize,
+        (r, world): (usize, usize),
+        share: Share,
+    ) -> Result<Stepped, TrainError> {
+        let cfg = self.cfg;
+        let shape = cfg.model.clip_shape();
+        let n_clips = self.clips.len() / shape.per_clip();
+        let h = &mut self.held;
+        let pyramid = &h.ctx.pyramid;
+        let (first_depth, layers) = (pyramid.first_decodable_depth(), pyramid.n_layers());
         let mut rng = step_rng(cfg.run.seed, step);
         let idx: Vec<usize> = (0..cfg.run.batch_size)
             .map(|_| rng.random_range(0..n_clips))
             .collect();
         let depth = rng.random_range(first_depth..=layers);
+        let idx = &idx[parallel::shard(cfg.run.batch_size, world, r)?];
         let l = &cfg.loss;
         let lr = learning_rate(step, cfg.run.steps, l.lr, l.warmup_steps, l.cooldown_steps);
-        let step_in = VideoStep {
-            images: clip_batch(&clips, &idx, shape, &device),
+        let todo = VideoStep {
+            images: clip_batch(self.clips, idx, shape, &h.device),
             depth,
             lr,
             gan: step >= l.gan_start,
-            keys: match critics.guide {
+            keys: match h.critics.guide {
                 Some(_) => idx.iter().map(|&i| i as u32).collect(),
                 None => Vec::new(),
             },
-            seed: rng.random(),
+            seed: parallel::rank_seed(rng.random(), r),
         };
-        let (m, stats) = video_step(
-            model,
-            &mut optim,
-            &ctx,
-            l,
-            &cfg.semantic,
-            &mut critics,
-            step_in,
-        )?;
-        model = m;
-        let rec = StepRecord {
-            step: step + 1,
-            depth,
-            lr,
-            stats,
-            seconds: t.elapsed().as_secs_f64(),
-        };
-        metrics.write(&rec)?;
-        let go_on = on_step(&rec);
-        let tail = step_tail(run_dir, &cfg.run, step, go_on);
-        if let Some(path) = &tail.sample {
-            write_video_samples(&model, &ctx, &clips, cfg, path, &base)?;
-        }
-        if tail.checkpoint {
-            let state = State {
-                step: step + 1,
-                config: cfg.clone(),
-                lecam: critics.adversary.as_ref().map(|a| a.ema),
-                codebook: Some(fingerprint.clone()),
-                labels: None,
-            };
-            checkpoint::save(run_dir, &model, &optim, critics.adversary.as_ref(), &state)?;
-        }
-        if !go_on {
-            return Ok(step + 1);
-        }
+        let (model, optim, ctx) = (h.model.clone(), &mut h.optim, &h.ctx);
+        let cfgs = (l, &cfg.semantic);
+        let (m, stats) = video_step_among(model, optim, ctx, cfgs, &mut h.critics, todo, share)?;
+        h.model = m;
+        Ok((depth, lr, parallel::share_stats(stats, share)))
     }
-    Ok(cfg.run.steps)
+
+    fn write_samples(&self, path: &Path, base: &Device) -> Result<(), TrainError> {
+        let h = &self.held;
+        write_video_samples(&h.model, &h.ctx, self.clips, self.cfg, path, base)
+    }
 }
 
 /// The per-frame discriminator (when `loss.gan > 0`), LPIPS (when `loss.perceptual > 0`) and
