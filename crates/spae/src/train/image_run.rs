@@ -1,4 +1,4 @@
-//! The image training loop's entry points ([`train`], [`train_parallel`]) and its rank
+//! The image training loop's entry point ([`train`]) and its rank
 //! ([`Rank`]): an image model, optimizer and critics stepping on its shard of every global batch
 //! of the training set, its images read ahead on a background thread for a set read from files.
 //! The loop itself is [`super::ranks`].
