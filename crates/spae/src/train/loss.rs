@@ -21,6 +21,12 @@ pub struct AppearanceTerms {
     pub gan: Option<Tensor<1>>,
 }
 
+/// Eq. 8's first term, `||I - I_hat||^2`: the mean squared error of the reconstruction `recon`
+/// against `target` over every entry, for images `[B, C, H, W]` and clips `[B, C, T, H, W]` alike.
+pub fn reconstruction_loss<const D: usize>(recon: Tensor<D>, target: Tensor<D>) -> Tensor<1> {
+    (recon - target).square().mean().reshape([1])
+}
+
 /// Eq. 8: `L_app = ||I - I_hat||^2 + beta * commitment + lambda_per * LPIPS + lambda_gan *
 /// L_gan` (plus a learned codebook's own term at weight 1), with `beta`, `lambda_per` and
 /// `lambda_gan` from `cfg`. Terms that are off add nothing.
@@ -62,6 +68,20 @@ mod tests {
     fn near(a: Tensor<1>, want: f32) {
         let got = to_vec(a)[0];
         assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    }
+
+    #[test]
+    fn eq8_reconstruction_loss_by_hand() {
+        let dev = Device::flex();
+        // Images [1, 1, 1, 2]: (1 - 0)^2 and (2 - 4)^2 -> (1 + 4) / 2 = 2.5.
+        let a = Tensor::<4>::from_data(TensorData::new(vec![1.0, 2.0], [1, 1, 1, 2]), &dev);
+        let b = Tensor::<4>::from_data(TensorData::new(vec![0.0, 4.0], [1, 1, 1, 2]), &dev);
+        near(reconstruction_loss(a, b), 2.5);
+        // A clip [1, 1, 2, 1, 2]: errors 1, 0, -3, 2 -> (1 + 0 + 9 + 4) / 4 = 3.5.
+        let shape = [1, 1, 2, 1, 2];
+        let a = Tensor::<5>::from_data(TensorData::new(vec![1.0, 1.0, 0.0, 2.0], shape), &dev);
+        let b = Tensor::<5>::from_data(TensorData::new(vec![0.0, 1.0, 3.0, 0.0], shape), &dev);
+        near(reconstruction_loss(a, b), 3.5);
     }
 
     #[test]

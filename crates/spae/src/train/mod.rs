@@ -48,7 +48,7 @@ use crate::pyramid::{PyramidError, PyramidLayout};
 use crate::quantizer::{quantize_and_reconstruct, quantize_pyramid_tensor, TensorCodes};
 pub use crate::setup::QuantContext;
 pub use crate::tensor::{image_tensor, to_vec};
-pub use loss::{appearance_loss, total_loss, AppearanceTerms};
+pub use loss::{appearance_loss, reconstruction_loss, total_loss, AppearanceTerms};
 pub use phases::StepPhases;
 
 impl LossConfig {

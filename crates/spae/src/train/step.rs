@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::gan::{self, Adversary};
 use super::phases::{lap, StepPhases};
 use super::{
-    appearance_loss, codebook_loss, commitment_loss, latent_rows, quantize_latents, to_vec,
-    total_loss, AppearanceTerms, Forward, LossConfig, QuantContext, TrainConfig,
+    appearance_loss, codebook_loss, commitment_loss, latent_rows, quantize_latents,
+    reconstruction_loss, to_vec, total_loss, AppearanceTerms, Forward, LossConfig, QuantContext,
+    TrainConfig,
 };
 use crate::eval::lpips::Lpips;
 use crate::model::SpaeModel;
@@ -158,10 +159,7 @@ pub fn step_gradients(
         latents,
         codes,
     };
-    let l2 = (f.images.clone() - images.clone())
-        .square()
-        .mean()
-        .reshape([1]);
+    let l2 = reconstruction_loss(f.images.clone(), images.clone());
     let commit = commitment_loss(f.latents.clone(), ctx, &f.codes);
     let learned = model.codebook.as_ref().map(|cb| (cb.val(), &f.codes));
     let latents = || Latents {

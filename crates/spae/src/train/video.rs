@@ -8,8 +8,8 @@ use burn::tensor::{Device, Tensor};
 
 use super::guide::{check_thresholds, gray_to_rgb, guide_of, score_pixels, with_token_features};
 use super::{
-    alone, commitment_rows, latent_rows, quantize_channels, step_loss, Critics, Guide, ImageScores,
-    Latents, LossConfig, Share, Step, StepStats, TrainError,
+    alone, commitment_rows, latent_rows, quantize_channels, reconstruction_loss, step_loss,
+    Critics, Guide, ImageScores, Latents, LossConfig, Share, Step, StepStats, TrainError,
 };
 use crate::assets::Assets;
 use crate::codebook::Codebook;
@@ -115,10 +115,7 @@ pub fn video_gradients(
 ) -> Result<VideoGradients, PyramidError> {
     let clips = step.images.clone();
     let f = video_forward(model, ctx, clips.clone(), step.depth)?;
-    let l2 = (f.clips.clone() - clips.clone())
-        .square()
-        .mean()
-        .reshape([1]);
+    let l2 = reconstruction_loss(f.clips.clone(), clips.clone());
     let z = latent_rows(f.latents);
     let commit = commitment_rows(z.clone(), &ctx.pyramid, &f.codes);
     let (fake, real) = (clip_frames(f.clips), clip_frames(clips));
