@@ -41,8 +41,9 @@ impl Placement<'_> {
     }
 }
 
-/// Runs `lead` from step `start` as `place` says: alone, or as rank 0 of one rank per device,
-/// `follower` making each other device's rank from rank 0 and that (autodiff) device.
+/// Runs `lead` from the step its `Lead` starts at, as `place` says: alone, or as rank 0 of one
+/// rank per device, `follower` making each other device's rank from rank 0 and that (autodiff)
+/// device. Returns the number of steps completed.
 pub(super) fn launch<T: Trainee>(
     (lead, lead_run): (T, Lead<T::Config>),
     place: Placement,
