@@ -194,17 +194,21 @@ run)
         || echo "exit $?" >> "$out/resumed-cuda.log"
       tail -2 "$out/resumed-cpu.log" "$out/resumed-cuda.log"
     fi
-    # burn's data-parallel path on the one GPU against the plain run: the same 10 steps.
-    for mode in device devices; do
-      extra=()
-      [ "$mode" = devices ] && extra=(--devices cuda:0)
-      timeout 120 "$bin/spae-cuda" --device cuda train --config "$bundle/fashion-mnist.toml" \
-        --out "$out/dp-$mode" --max-steps 10 "${extra[@]}" > "$out/dp-$mode.log" 2>&1 \
-        || echo "exit $?" >> "$out/dp-$mode.log"
-      tail -2 "$out/dp-$mode.log"
-    done
-    "$py" tools/device_metrics.py "$out/dp-device/metrics.jsonl" "$out/dp-devices/metrics.jsonl" \
-      "$out/data-parallel.json" || echo "data-parallel: not compared (see dp-*.log)"
+    # burn's data-parallel path on the one GPU against the plain run: the same 10 steps of
+    # configuration $1, run as $out/$2-device and $out/$2-devices, compared into $out/$3.
+    one_against_ranks() {
+      for mode in device devices; do
+        extra=()
+        [ "$mode" = devices ] && extra=(--devices cuda:0)
+        timeout 120 "$bin/spae-cuda" --device cuda train --config "$1" \
+          --out "$out/$2-$mode" --max-steps 10 "${extra[@]}" > "$out/$2-$mode.log" 2>&1 \
+          || echo "exit $?" >> "$out/$2-$mode.log"
+        tail -2 "$out/$2-$mode.log"
+      done
+      "$py" tools/device_metrics.py "$out/$2-device/metrics.jsonl" "$out/$2-devices/metrics.jsonl" \
+        "$out/$3" || echo "$3: not compared (see $2-*.log)"
+    }
+    one_against_ranks "$bundle/fashion-mnist.toml" dp data-parallel.json
     # A folder read from disk while the GPU trains: the bundle's 23 photos hard-linked 200 times
     # (4,600 files of 102x102 to 741x500), 128x128 RGB, batch 64, 30 steps, decoded at the start
     # against streamed (each step's images read on a background thread while the step before
@@ -233,17 +237,7 @@ os.makedirs(sys.argv[2], exist_ok=True)
 for d in range(10):
     shutil.copyfileobj(gzip.open(f"{sys.argv[1]}/{d}.json.gz"), open(f"{sys.argv[2]}/{d}.json", "wb"))' \
       "$bundle/mnist-gz" "$SPAE_ASSETS/data/mnist"
-    for mode in device devices; do
-      extra=()
-      [ "$mode" = devices ] && extra=(--devices cuda:0)
-      timeout 120 "$bin/spae-cuda" --device cuda train --config "$bundle/moving-mnist.toml" \
-        --out "$out/video-$mode" --max-steps 10 "${extra[@]}" > "$out/video-$mode.log" 2>&1 \
-        || echo "exit $?" >> "$out/video-$mode.log"
-      tail -2 "$out/video-$mode.log"
-    done
-    "$py" tools/device_metrics.py "$out/video-device/metrics.jsonl" \
-      "$out/video-devices/metrics.jsonl" "$out/video-data-parallel.json" \
-      || echo "video data-parallel: not compared (see video-*.log)"
+    one_against_ranks "$bundle/moving-mnist.toml" video video-data-parallel.json
   else
     if [ "$gpu" = 1 ]; then
       bench "$bin/spae" --config "$bundle/fashion-mnist.toml" --torch-device cuda \

@@ -15,18 +15,14 @@ use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use common::{assets, saq_context, smollm2_rows};
-use spae::data::video::{moving_mnist, MovingMnist};
-use spae::data::{fashion_mnist, mnist_digits, Split, HOLD_OUT_EVERY};
+use spae::data::{fashion_mnist, Split};
 use spae::eval::lpips::Lpips;
-use spae::model::video::VideoModelConfig;
 use spae::model::ModelConfig;
-use spae::pyramid::VideoPyramid;
-use spae::quantizer::{NearestSearch, Saq};
 use spae::semantic::SemanticConfig;
 use spae::train::parallel::{shard, Peers};
-use spae::train::video::{video_gradients, VideoContext, VideoStep};
+use spae::train::video::{video_gradients, VideoStep};
 use spae::train::{
-    alone, image_tensor, step_gradients, to_vec, Adversary, Critics, Step, TrainConfig,
+    alone, image_tensor, step_gradients, to_vec, Adversary, Critics, Step, StepStats, TrainConfig,
 };
 
 /// Held by each test for its whole run: the tests seed the device's one random generator, and a
@@ -89,6 +85,39 @@ fn mean_of(
         .collect()
 }
 
+/// How far the mean of two shards' gradients of `module` is from the global batch's `global`, as
+/// a share of its largest entry ([`worst`]), with the controls: one shard's alone, and the sum.
+fn shard_errors<M: Module>(
+    module: &M,
+    global: &GradientsParams,
+    shards: [&GradientsParams; 2],
+) -> (f32, f32, f32) {
+    let want = gradients(module, global);
+    let (g0, g1) = (gradients(module, shards[0]), gradients(module, shards[1]));
+    assert!(want.len() > 20, "{} parameters with gradients", want.len());
+    (
+        worst(&mean_of(&g0, &g1, 0.5), &want),
+        worst(&g0, &want),
+        worst(&mean_of(&g0, &g1, 1.0), &want),
+    )
+}
+
+/// The mean of two shards' logged values (L2, commitment, LPIPS, GAN, total) is the global
+/// batch's (what a data-parallel run logs).
+fn assert_mean_stats(shards: [&StepStats; 2], global: &StepStats) {
+    let values = |s: &StepStats| [s.l2, s.commitment, s.perceptual, s.gan, s.loss];
+    let names = ["l2", "commitment", "perceptual", "gan", "loss"];
+    let (s0, s1, want) = (values(shards[0]), values(shards[1]), values(global));
+    for (k, name) in names.iter().enumerate() {
+        let got = (s0[k] + s1[k]) / 2.0;
+        assert!(
+            (got - want[k]).abs() <= 1e-5 * want[k].abs().max(1e-3),
+            "{name}: {got} vs {}",
+            want[k]
+        );
+    }
+}
+
 #[test]
 fn shard_gradients_average_to_the_global_batch_gradient() {
     let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
@@ -144,37 +173,15 @@ fn shard_gradients_average_to_the_global_batch_gradient() {
             step_gradients(&model, &ctx, &cfg, &critics, &step(idx)).unwrap()
         })
         .collect();
-    let want = gradients(&model, &global.grads);
-    let (g0, g1) = (
-        gradients(&model, &shards[0].grads),
-        gradients(&model, &shards[1].grads),
-    );
-    assert!(want.len() > 20, "{} parameters with gradients", want.len());
-    let averaged = worst(&mean_of(&g0, &g1, 0.5), &want);
-    let one_shard = worst(&g0, &want);
-    let summed = worst(&mean_of(&g0, &g1, 1.0), &want);
+    let (averaged, one_shard, summed) =
+        shard_errors(&model, &global.grads, [&shards[0].grads, &shards[1].grads]);
     eprintln!(
         "tokenizer: mean of shards {averaged:.2e}, one shard {one_shard:.2e}, sum {summed:.2e}"
     );
     assert!(averaged < 1e-4, "{averaged}");
     // The comparison can fail: one shard's gradient, or the shards' sum, is far off.
     assert!(one_shard > 1e-2 && summed > 1e-2, "{one_shard} {summed}");
-    // The mean of the ranks' loss values (what a run logs) is the global batch's.
-    let names = ["l2", "commitment", "perceptual", "gan", "loss"];
-    let values = |s: &spae::train::StepStats| [s.l2, s.commitment, s.perceptual, s.gan, s.loss];
-    let (s0, s1, want) = (
-        values(&shards[0].stats),
-        values(&shards[1].stats),
-        values(&global.stats),
-    );
-    for (k, name) in names.iter().enumerate() {
-        let got = (s0[k] + s1[k]) / 2.0;
-        assert!(
-            (got - want[k]).abs() <= 1e-5 * want[k].abs().max(1e-3),
-            "{name}: {got} vs {}",
-            want[k]
-        );
-    }
+    assert_mean_stats([&shards[0].stats, &shards[1].stats], &global.stats);
 
     // The discriminator's half: two ranks in two threads share their batch means through
     // `Peers`, as a data-parallel run does, and move LeCAM's anchors by the global means.
@@ -270,23 +277,7 @@ fn video_shard_gradients_average_to_the_global_batch_gradient() {
     let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let a = assets();
     let (codes, dim) = smollm2_rows();
-    let cfg = VideoModelConfig {
-        frames: 4,
-        image_size: 32,
-        base_channels: 8,
-        channel_mult: vec![1, 2, 2],
-        temporal_down: vec![true, false],
-        latent_dim: dim,
-        ..VideoModelConfig::default()
-    };
-    let pyramid =
-        VideoPyramid::new((2, 8, 8), vec![(1, 1, 1), (1, 2, 2), (1, 4, 4), (2, 8, 8)]).unwrap();
-    let ctx = VideoContext {
-        quantizer: Box::new(Saq),
-        pyramid,
-        search: NearestSearch::new(&codes, dim),
-        on_device: None,
-    };
+    let (cfg, ctx) = common::tiny_video(&codes, dim);
     let mut loss = TrainConfig::default().loss;
     loss.perceptual = 0.1;
     loss.gan = 0.1;
@@ -298,19 +289,9 @@ fn video_shard_gradients_average_to_the_global_batch_gradient() {
         lpips: Some(Lpips::load(&a.path("lpips").unwrap(), &device).unwrap()),
         guide: None,
     };
-    let digits = mnist_digits(&a.path("mnist").unwrap())
-        .unwrap()
-        .hold_out(Split::Train, HOLD_OUT_EVERY);
-    let mm = MovingMnist {
-        size: 32,
-        frames: 4,
-        digits: 1,
-        step: 0.1,
-    };
     // A global batch of 4 clips: two real ones, then two white ones.
     let per_clip = 4 * 32 * 32;
-    let real = moving_mnist(&digits, 2, 0, mm).unwrap();
-    let pixels: Vec<f32> = (real.pixels.iter().map(|&p| f32::from(p) / 255.0))
+    let pixels: Vec<f32> = (common::tiny_clips(2).into_iter())
         .chain(std::iter::repeat_n(1.0, 2 * per_clip))
         .collect();
     let step = |rows: std::ops::Range<usize>| VideoStep {
@@ -334,31 +315,12 @@ fn video_shard_gradients_average_to_the_global_batch_gradient() {
         grads(shard(4, 2, 0).unwrap()),
         grads(shard(4, 2, 1).unwrap()),
     ];
-    let want = gradients(&model, &global.grads);
-    let (g0, g1) = (
-        gradients(&model, &shards[0].grads),
-        gradients(&model, &shards[1].grads),
-    );
-    assert!(want.len() > 20, "{} parameters with gradients", want.len());
-    let averaged = worst(&mean_of(&g0, &g1, 0.5), &want);
-    let one_shard = worst(&g0, &want);
+    let (averaged, one_shard, _) =
+        shard_errors(&model, &global.grads, [&shards[0].grads, &shards[1].grads]);
     eprintln!("video tokenizer: mean of shards {averaged:.2e}, one shard {one_shard:.2e}");
     assert!(averaged < 1e-4, "{averaged}");
     assert!(one_shard > 1e-2, "{one_shard}");
-    let values = |s: &spae::train::StepStats| [s.l2, s.commitment, s.perceptual, s.gan, s.loss];
-    let (s0, s1, want) = (
-        values(&shards[0].stats),
-        values(&shards[1].stats),
-        values(&global.stats),
-    );
-    for k in 0..want.len() {
-        let got = (s0[k] + s1[k]) / 2.0;
-        assert!(
-            (got - want[k]).abs() <= 1e-5 * want[k].abs().max(1e-3),
-            "term {k}: {got} vs {}",
-            want[k]
-        );
-    }
+    assert_mean_stats([&shards[0].stats, &shards[1].stats], &global.stats);
     // The discriminator sees every frame of the shard's clips.
     assert_eq!(shards[0].frames.dims(), [8, 1, 32, 32]);
     assert_eq!(global.reconstructions.dims(), [16, 1, 32, 32]);

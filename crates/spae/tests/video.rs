@@ -7,51 +7,21 @@ mod common;
 
 use burn::optim::AdamConfig;
 use burn::tensor::{Device, Tensor, TensorData};
-use common::{assets, smollm2_rows};
-use spae::data::video::{moving_mnist, MovingMnist};
-use spae::data::{mnist_digits, Split, HOLD_OUT_EVERY};
-use spae::model::video::VideoModelConfig;
-use spae::pyramid::{PyramidLayout, VideoPyramid};
-use spae::quantizer::{NearestSearch, Saq, SearchPlace};
+use common::smollm2_rows;
+use spae::pyramid::PyramidLayout;
+use spae::quantizer::SearchPlace;
 use spae::semantic::SemanticConfig;
-use spae::train::video::{video_forward, video_step, VideoContext, VideoStep};
+use spae::train::video::{video_forward, video_step, VideoStep};
 use spae::train::{to_vec, Critics, LossConfig};
 
 #[test]
 fn a_video_tokenizer_learns_moving_mnist() {
-    let a = assets();
     let (codes, dim) = smollm2_rows();
     // 4-frame 32x32 clips of one digit; latent 2 x 8 x 8 (time halved once).
-    let cfg = VideoModelConfig {
-        frames: 4,
-        image_size: 32,
-        base_channels: 8,
-        channel_mult: vec![1, 2, 2],
-        temporal_down: vec![true, false],
-        latent_dim: dim,
-        ..VideoModelConfig::default()
-    };
+    let (cfg, ctx) = common::tiny_video(&codes, dim);
     assert_eq!(cfg.latent_shape(), Ok((2, 8, 8)));
-    let pyramid =
-        VideoPyramid::new((2, 8, 8), vec![(1, 1, 1), (1, 2, 2), (1, 4, 4), (2, 8, 8)]).unwrap();
-    assert_eq!(pyramid.cumulative_sizes(), vec![1, 5, 21, 149]);
-    let ctx = VideoContext {
-        quantizer: Box::new(Saq),
-        pyramid,
-        search: NearestSearch::new(&codes, dim),
-        on_device: None,
-    };
-    let digits = mnist_digits(&a.path("mnist").unwrap())
-        .unwrap()
-        .hold_out(Split::Train, HOLD_OUT_EVERY);
-    let mm = MovingMnist {
-        size: 32,
-        frames: 4,
-        digits: 1,
-        step: 0.1,
-    };
-    let clips = moving_mnist(&digits, 4, 0, mm).unwrap();
-    let pixels: Vec<f32> = clips.pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
+    assert_eq!(ctx.pyramid.cumulative_sizes(), vec![1, 5, 21, 149]);
+    let pixels = common::tiny_clips(4);
     let device = Device::flex().autodiff();
     device.seed(0);
     // SAQ over the 3-D pyramid as tensor operations on the device: the search a GPU run takes.
