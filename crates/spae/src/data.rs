@@ -64,6 +64,19 @@ fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
     })
 }
 
+/// The entries of folder `dir`, in name order (entries that cannot be read are skipped).
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|source| DataError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
 /// A set of equally sized 8-bit images, `n x height x width x channels`, with class labels.
 #[derive(Debug, Clone)]
 pub struct ImageSet {

@@ -3,14 +3,13 @@
 //! ([`image_folder_files`], for folders too large to hold decoded: ImageNet's 1.28 million
 //! images are 63 GB as 128x128 RGB bytes).
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::image::{is_image_file, model_image_at, read_image, Fit};
-use super::{chw_batch, corrupt, held_out_in, DataError, ImageSet, Split};
+use super::{chw_batch, corrupt, held_out_in, sorted_entries, DataError, ImageSet, Split};
 
 /// A labelled image folder: one subfolder per class (its name, `_` read as a space, is the class
 /// name), image files inside ([`is_image_file`]), each read by [`super::model_image`] for a
@@ -175,19 +174,6 @@ pub(super) fn class_name(class_dir: &Path) -> String {
     name.replace('_', " ")
 }
 
-/// The entries of folder `d`, in name order.
-fn sorted_entries(d: &Path) -> Result<Vec<PathBuf>, DataError> {
-    let mut v: Vec<PathBuf> = fs::read_dir(d)
-        .map_err(|source| DataError::Io {
-            path: d.to_path_buf(),
-            source,
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    v.sort();
-    Ok(v)
-}
-
 /// Where the images of a set read from files are ([`image_folder_files`]): the files, read for
 /// a `size` x `size` model of `channels` channels.
 #[derive(Debug, Clone)]
@@ -266,6 +252,7 @@ impl ImageSet {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use std::fs;
 
     /// Two class folders of real photos (JPEG, WebP, PNG of various sizes): `cat/` and `drink/`,
     /// in name order `cat/{camera.jpg, chelsea.webp, coffee.jpg}` and `drink/{chelsea.webp,

@@ -2,7 +2,6 @@
 //! model's frame size by the image rule ([`model_image`]), so a clip read from a file and the
 //! clips a model trained on go through the same resampling.
 
-use std::fs;
 use std::path::Path;
 
 use super::ffmpeg::{decode_video, is_video_file};
@@ -10,7 +9,7 @@ use super::gif_file::{decode_gif, is_gif_file};
 use super::{ClipShape, Clips, MAX_CLIP_FRAMES};
 use crate::data::files::{png_frame_image, png_reader, Image, MAX_IMAGE_PIXELS};
 use crate::data::image::{is_image_file, model_image, read_image, Fit};
-use crate::data::{corrupt, read_file, DataError};
+use crate::data::{corrupt, read_file, sorted_entries, DataError};
 
 /// The frames of an animated PNG (a still PNG is one frame). Every frame must cover the whole
 /// canvas: APNG frames that update a sub-rectangle are refused, not composited.
@@ -82,16 +81,10 @@ pub fn read_clip_frames(path: &Path, max: usize) -> Result<Vec<Image>, DataError
 
 /// The frames of a folder, in file-name order.
 fn read_frame_folder(path: &Path) -> Result<Vec<Image>, DataError> {
-    let mut files: Vec<_> = fs::read_dir(path)
-        .map_err(|source| DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .flatten()
-        .map(|e| e.path())
+    let files: Vec<_> = sorted_entries(path)?
+        .into_iter()
         .filter(|p| p.is_file() && is_image_file(p))
         .collect();
-    files.sort();
     if files.len() > MAX_CLIP_FRAMES {
         return Err(corrupt(
             path,

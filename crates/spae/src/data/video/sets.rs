@@ -12,7 +12,7 @@ use super::{moving_mnist_model_clips, ClipShape};
 use crate::assets::Assets;
 use crate::config::{VideoDataConfig, VideoDataset, VideoTrainConfig};
 use crate::data::image::{is_image_file, model_image, Fit};
-use crate::data::{corrupt, DataError, Split};
+use crate::data::{corrupt, sorted_entries, DataError, Split};
 
 /// Model clips of one split (`n x T x C x S x S` floats in `[0, 1]`) and what each shows.
 #[derive(Debug, Clone)]
@@ -78,21 +78,12 @@ fn split_files(data: &VideoDataConfig, dir: &Path, split: Split) -> Result<Vec<S
     match split {
         Split::Test => Ok(data.test.clone()),
         Split::Train if !data.train.is_empty() => Ok(data.train.clone()),
-        Split::Train => {
-            let entries = std::fs::read_dir(dir).map_err(|source| DataError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-            let mut files: Vec<String> = entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| is_clip_entry(p))
-                .filter_map(|p| Some(p.file_name()?.to_str()?.to_string()))
-                .filter(|f| !data.test.contains(f))
-                .collect();
-            files.sort();
-            Ok(files)
-        }
+        Split::Train => Ok(sorted_entries(dir)?
+            .into_iter()
+            .filter(|p| is_clip_entry(p))
+            .filter_map(|p| Some(p.file_name()?.to_str()?.to_string()))
+            .filter(|f| !data.test.contains(f))
+            .collect()),
     }
 }
 
