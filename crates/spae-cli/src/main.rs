@@ -42,8 +42,9 @@ struct Cli {
     /// Asset folder (default: $SPAE_ASSETS, else ./assets).
     #[arg(long, global = true)]
     assets: Option<PathBuf>,
-    /// Compute device: cpu (default), cuda[:N], tch-cpu, tch-cuda[:N] (default: $SPAE_DEVICE,
-    /// else cpu); the GPU ones need a build with `--features cuda` / `--features tch`.
+    /// Compute device: cpu (default), cuda[:N], wgpu[:N], wgpu-cpu, tch-cpu, tch-cuda[:N]
+    /// (default: $SPAE_DEVICE, else cpu); the others need a build with `--features cuda`,
+    /// `--features wgpu` or `--features tch`.
     #[arg(long, global = true)]
     device: Option<String>,
     #[command(subcommand)]

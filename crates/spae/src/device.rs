@@ -6,7 +6,9 @@ use std::panic::{self, AssertUnwindSafe};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
+use burn::module::{Module, ModuleMapper, Param};
 pub use burn::tensor::Device;
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -19,12 +21,50 @@ pub fn is_flex(device: &Device) -> bool {
             .is_ok()
 }
 
+/// Seeds a run's random draws: `device`'s generator, and the CPU's (flex), which draws every
+/// initial weight ([`drawn`]).
+pub fn seed_run(device: &Device, seed: u64) {
+    device.seed(seed);
+    if !is_flex(device) {
+        Device::flex().seed(seed);
+    }
+}
+
+/// A module whose random initial weights depend on the seed alone: `make` builds it on the CPU
+/// (burn's flex backend, seeded by [`seed_run`]), every parameter draws its values there at once,
+/// in the module's order, and the module moves to `device`.
+///
+/// burn otherwise draws a parameter's values when it is first read, on the device it then lives
+/// on: in the order of the first forward pass, and from the GPU's generator on a GPU, which draws
+/// other numbers from the same seed. So one seed gave one model on the CPU and another on a GPU.
+pub fn drawn<M: Module>(device: &Device, make: impl FnOnce(&Device) -> M) -> M {
+    if is_flex(device) {
+        return make(device).map(&mut Materialise);
+    }
+    let cpu = match device.is_autodiff() {
+        true => Device::flex().autodiff(),
+        false => Device::flex(),
+    };
+    // `fork` makes the moved copies leaves of the autodiff graph, as fresh parameters are.
+    make(&cpu).map(&mut Materialise).fork(device)
+}
+
+/// Takes every float parameter's value, so that a lazily initialised one draws it now.
+struct Materialise;
+
+impl ModuleMapper for Materialise {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        Param::from_mapped_value(id, tensor, mapper)
+    }
+}
+
 /// The environment variable read when no `--device` is given.
 pub const DEVICE_ENV: &str = "SPAE_DEVICE";
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum DeviceError {
-    #[error("unknown device '{0}': cpu, cuda[:N], tch-cpu or tch-cuda[:N]")]
+    #[error("unknown device '{0}': cpu, cuda[:N], wgpu[:N], wgpu-cpu, tch-cpu or tch-cuda[:N]")]
     Unknown(String),
     #[error("device '{0}' needs spae built with `--features {1}`")]
     NotBuilt(String, &'static str),
@@ -33,13 +73,24 @@ pub enum DeviceError {
 }
 
 /// A device by name: `cpu` (burn's pure-Rust flex backend, the default), `cuda[:N]` (burn's
-/// CUDA backend, feature `cuda`), `tch-cpu` / `tch-cuda[:N]` (libtorch, feature `tch`).
+/// CUDA backend, feature `cuda`), `wgpu[:N]` / `wgpu-cpu` (burn's wgpu backend: Vulkan, Metal or
+/// DirectX 12, kernels in WGSL; feature `wgpu`), `tch-cpu` / `tch-cuda[:N]` (libtorch, feature
+/// `tch`).
+///
+/// CUDA and wgpu are one burn backend (cubecl's kernels, fusion, autotune) on two runtimes, so
+/// `wgpu-cpu` on a software Vulkan (Mesa's lavapipe) runs spae's GPU path on a machine without
+/// a GPU: the rehearsal in `scripts/device-check.sh`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum DeviceSpec {
     #[default]
     Cpu,
     Cuda(usize),
+    /// `wgpu`: the adapter wgpu prefers (a high-power GPU first); `wgpu:N`: the N-th discrete
+    /// GPU.
+    Wgpu(Option<usize>),
+    /// `wgpu-cpu`: an adapter that is a CPU (a software Vulkan such as Mesa's lavapipe).
+    WgpuCpu,
     TchCpu,
     TchCuda(usize),
 }
@@ -61,11 +112,16 @@ impl FromStr for DeviceSpec {
         match s.trim() {
             "cpu" | "flex" => Ok(Self::Cpu),
             "tch-cpu" => Ok(Self::TchCpu),
+            "wgpu" => Ok(Self::Wgpu(None)),
+            "wgpu-cpu" => Ok(Self::WgpuCpu),
             t => {
                 if let Some(rest) = t.strip_prefix("tch-cuda") {
                     Ok(Self::TchCuda(index(rest)?))
                 } else if let Some(rest) = t.strip_prefix("cuda") {
                     Ok(Self::Cuda(index(rest)?))
+                } else if let Some(rest) = t.strip_prefix("wgpu") {
+                    // Plain `wgpu` matched above, so `rest` is `:N` or wrong.
+                    Ok(Self::Wgpu(Some(index(rest)?)))
                 } else {
                     Err(unknown())
                 }
@@ -79,6 +135,9 @@ impl fmt::Display for DeviceSpec {
         match self {
             Self::Cpu => write!(f, "cpu"),
             Self::Cuda(n) => write!(f, "cuda:{n}"),
+            Self::Wgpu(None) => write!(f, "wgpu"),
+            Self::Wgpu(Some(n)) => write!(f, "wgpu:{n}"),
+            Self::WgpuCpu => write!(f, "wgpu-cpu"),
             Self::TchCpu => write!(f, "tch-cpu"),
             Self::TchCuda(n) => write!(f, "tch-cuda:{n}"),
         }
@@ -119,6 +178,17 @@ impl DeviceSpec {
             Self::Cuda(n) => probe(self, Device::cuda(n)),
             #[cfg(not(feature = "cuda"))]
             Self::Cuda(_) => Err(DeviceError::NotBuilt(self.to_string(), "cuda")),
+            #[cfg(feature = "wgpu")]
+            Self::Wgpu(n) => probe(
+                self,
+                Device::wgpu(n.map_or(burn::tensor::DeviceKind::DefaultDevice, |n| {
+                    burn::tensor::DeviceKind::DiscreteGpu(n)
+                })),
+            ),
+            #[cfg(feature = "wgpu")]
+            Self::WgpuCpu => probe(self, Device::wgpu(burn::tensor::DeviceKind::Cpu)),
+            #[cfg(not(feature = "wgpu"))]
+            Self::Wgpu(_) | Self::WgpuCpu => Err(DeviceError::NotBuilt(self.to_string(), "wgpu")),
             #[cfg(feature = "tch")]
             #[allow(deprecated)] // burn 0.22 deprecates libtorch but still ships it
             Self::TchCpu => Ok(Device::libtorch()),
@@ -186,16 +256,54 @@ mod tests {
             ("cuda:3", DeviceSpec::Cuda(3)),
             ("tch-cpu", DeviceSpec::TchCpu),
             ("tch-cuda:1", DeviceSpec::TchCuda(1)),
+            ("wgpu", DeviceSpec::Wgpu(None)),
+            ("wgpu:2", DeviceSpec::Wgpu(Some(2))),
+            ("wgpu-cpu", DeviceSpec::WgpuCpu),
         ] {
             assert_eq!(name.parse::<DeviceSpec>().unwrap(), spec);
             assert_eq!(spec.to_string().parse::<DeviceSpec>().unwrap(), spec);
         }
-        for bad in ["gpu", "cuda:", "cuda:x", "cuda1", "tch"] {
+        for bad in [
+            "gpu", "cuda:", "cuda:x", "cuda1", "tch", "wgpu:", "wgpu1", "wgpu-gpu",
+        ] {
             assert_eq!(
                 bad.parse::<DeviceSpec>(),
                 Err(DeviceError::Unknown(bad.into()))
             );
         }
+    }
+
+    #[test]
+    fn drawn_weights_are_drawn_at_once_in_the_modules_order() {
+        use burn::nn::{Linear, LinearConfig};
+        #[derive(Module, Debug)]
+        struct Two {
+            first: Linear,
+            second: Linear,
+        }
+        let device = Device::flex().autodiff();
+        let make = |d: &Device| Two {
+            first: LinearConfig::new(5, 3).init(d),
+            second: LinearConfig::new(5, 3).init(d),
+        };
+        seed_run(&device, 7);
+        let two = drawn(&device, make);
+        assert!(
+            two.first.weight.is_initialized() && two.second.bias.as_ref().unwrap().is_initialized()
+        );
+        // Read in the other order, the lazily built module would give `first` the values `drawn`
+        // gave `second`.
+        device.seed(7);
+        let lazy = make(&device);
+        let second = lazy.second.weight.val().into_data();
+        assert_eq!(second, two.first.weight.val().into_data());
+        assert_ne!(second, two.second.weight.val().into_data());
+        // Another seed, other weights.
+        seed_run(&device, 8);
+        assert_ne!(
+            drawn(&device, make).first.weight.val().into_data(),
+            two.first.weight.val().into_data()
+        );
     }
 
     #[test]
@@ -226,6 +334,12 @@ mod tests {
             assert_eq!(
                 DeviceSpec::Cuda(0).device().unwrap_err(),
                 DeviceError::NotBuilt("cuda:0".into(), "cuda")
+            );
+        }
+        if !cfg!(feature = "wgpu") {
+            assert_eq!(
+                DeviceSpec::WgpuCpu.device().unwrap_err(),
+                DeviceError::NotBuilt("wgpu-cpu".into(), "wgpu")
             );
         }
         if !cfg!(feature = "tch") {

@@ -62,7 +62,7 @@ impl Adversary {
         device: &Device,
     ) -> Option<Self> {
         (loss.gan > 0.0).then(|| Adversary {
-            disc: disc.init(size, channels, device),
+            disc: crate::device::drawn(device, |d| disc.init(size, channels, d)),
             optim: loss.optimizer(),
             ema: LecamEma::default(),
         })

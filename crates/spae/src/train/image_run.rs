@@ -50,10 +50,10 @@ pub fn train(
     let set = training_set(cfg, assets)?;
     let base = devices[0].clone();
     let device = base.clone().autodiff();
-    device.seed(cfg.run.seed);
+    crate::device::seed_run(&device, cfg.run.seed);
     let mut lead = Held {
         ctx: quant_context(cfg, &cb)?.search_at(cfg.run.search, &device),
-        model: init_model(cfg, &cb, &device),
+        model: crate::device::drawn(&device, |d| init_model(cfg, &cb, d)),
         optim: cfg.loss.optimizer(),
         critics: critics(cfg, assets, &cb, &set, &device)?,
         device,

@@ -63,7 +63,7 @@ pub fn check_devices(specs: &[DeviceSpec], batch: usize) -> Result<(), TrainErro
         }
         if !matches!(d, DeviceSpec::Cuda(_)) {
             return Err(TrainError::Config(format!(
-                "--devices: {d} cannot train data-parallel: the gradients are averaged by burn's collective all-reduce, which burn 0.22 implements for its CUDA backend (NCCL) only (burn-flex's and libtorch's are unimplemented); use cuda:N devices, or train on one device with --device"
+                "--devices: {d} cannot train data-parallel: the gradients are averaged by burn's collective all-reduce, which burn 0.22 implements for its CUDA backend (NCCL) only (flex's, wgpu's and libtorch's are unimplemented); use cuda:N devices, or train on one device with --device"
             )));
         }
     }

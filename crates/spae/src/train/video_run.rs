@@ -67,8 +67,8 @@ pub fn train_video(
     let clips = video_split(cfg, assets, Split::Train, cfg.data.clips, cfg.run.seed)?.pixels;
     let base = devices[0].clone();
     let device = base.clone().autodiff();
-    device.seed(cfg.run.seed);
-    let mut model = cfg.model.init(&device);
+    crate::device::seed_run(&device, cfg.run.seed);
+    let mut model = crate::device::drawn(&device, |d| cfg.model.init(d));
     if cfg.model.latent_init == LatentInit::CodebookMean {
         model.start_latents_at(&mean_row(&cb.embeddings, cb.dim));
     }
