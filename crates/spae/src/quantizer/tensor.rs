@@ -58,8 +58,12 @@ impl std::str::FromStr for SearchPlace {
     }
 }
 
-/// Scores per chunk of the search, `rows x K` f32 values: 2^27 (512 MiB).
-const SCORES_PER_CHUNK: usize = 1 << 27;
+/// Scores per chunk of the search, `rows x K` f32 values: 2^25 (128 MiB), the largest buffer
+/// every WebGPU device must allow (`maxStorageBufferBindingSize`). wgpu backends refuse a larger
+/// one where the adapter caps it there (Mesa's lavapipe refused the 512 MiB chunks of before);
+/// on a GPU each chunk is still a matrix multiplication of over a thousand rows by the whole
+/// codebook.
+const SCORES_PER_CHUNK: usize = 1 << 25;
 
 /// A frozen codebook on a device, prepared for the tensor search: rows `e(k)` `[K, d]`, their
 /// transpose and the half squared norms `h(k)` `[1, K]`.
