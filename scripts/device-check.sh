@@ -14,6 +14,14 @@
 #
 # With the device tool:  run(command="scripts/device-check.sh run", carry=["target/device-check"])
 #
+# A rehearsal here, without a GPU (the same `run`, its GPU steps on burn's wgpu backend: the
+# cubecl kernels, fusion and tensor-op search CUDA runs, in WGSL on Mesa's lavapipe, a software
+# Vulkan on the CPU; `apt-get install mesa-vulkan-drivers`):
+#   CUDA=0 WGPU=1 scripts/device-check.sh prepare
+#   REHEARSE=wgpu-cpu OUT=results/wgpu-check scripts/device-check.sh run
+# Its files are named *-wgpu* where the GPU's say cuda; `--devices` is refused there (burn's
+# all-reduce is CUDA's), and without torch the benches run without the twin.
+#
 # What `run` measures, each with its JSON and table in $OUT:
 #  1. train-cpu.json       spae's step on the machine's CPU cores against the PyTorch twin on the
 #                          same cores, per phase (`spae bench train --compare-torch`), batch 32.
@@ -34,6 +42,8 @@
 #  6. data-parallel.json   10 steps through the data-parallel path on the one GPU
 #                          (`--devices cuda:0`: burn's sync server, a one-device NCCL all-reduce)
 #                          against the same 10 steps with `--device cuda`: the same metrics?
+#     gpu-vs-cpu.json      and against the same 10 steps on the CPU, from the same initial
+#                          weights (drawn from the seed on the CPU for every device).
 #  7. folder.json          30 steps on a folder of 4,600 real photos (128x128 RGB, batch 64),
 #                          decoded at the start against streamed from disk: the same metrics, and
 #                          the seconds per step of each (does the GPU wait for the images?).
@@ -41,6 +51,7 @@
 #                          train split of 400 real digits, 8 frames of 32x32, batch 8, GAN and
 #                          LeCAM from step 1): 10 steps with `--device cuda` against 10 through
 #                          the data-parallel path (`--devices cuda:0`): the same metrics?
+#     video-gpu-vs-cpu.json  and against the same 10 steps on the CPU.
 #  Without it: train-twin-cuda.json, the twin on the GPU against spae on the CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,7 +68,13 @@ prepare)
   if [ "${CUDA:-1}" = 1 ]; then
     scripts/cuda-build.sh "$bundle/spae-cuda"
   fi
-  for b in spae spae-cuda; do
+  if [ "${WGPU:-0}" = 1 ]; then
+    # The rehearsal's binary: burn's wgpu backend (the same cubecl kernels as CUDA's).
+    cargo build --release --locked --quiet --bin spae --features spae-cli/wgpu
+    strip -o "$bundle/spae-wgpu" "${CARGO_TARGET_DIR:-target}/release/spae"
+    cargo build --release --locked --quiet --bin spae
+  fi
+  for b in spae spae-cuda spae-wgpu; do
     if [ -f "$bundle/$b" ]; then xz -T2 -9 "$bundle/$b"; fi
   done
   python3 tools/device_bundle.py "${SPAE_ASSETS:-assets}" "$bundle" "${IMAGES:-2048}" "${ROWS:-4096}"
@@ -118,7 +135,7 @@ run)
   py="${PYTHON:-python3}"
   steps="${STEPS:-10}"
   bin="$(mktemp -d)"
-  for b in spae spae-cuda; do
+  for b in spae spae-cuda spae-wgpu; do
     if [ -f "$bundle/$b.xz" ]; then
       "$py" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
         "$bundle/$b.xz" "$bin/$b"
@@ -139,76 +156,106 @@ run)
     echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-unset}"
   } | tee "$out/machine.txt"
   # Every bench is bounded, so one that fails or hangs still leaves the others' figures.
+  twin=(--compare-torch --python "$py")
+  "$py" -c 'import torch' 2>/dev/null || twin=()
   bench() {
     local exe="$1"
     shift
-    timeout 240 "$exe" bench train --steps "$steps" --compare-torch --python "$py" "$@"
+    timeout 240 "$exe" bench train --steps "$steps" "${twin[@]}" "$@"
   }
   bench "$bin/spae" --config "$bundle/fashion-mnist.toml" --out "$out/train-cpu.json" \
     | tee "$out/train-cpu.md"
   gpu=0
   "$py" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' && gpu=1
-  if [ -x "$bin/spae-cuda" ] && [ "$gpu" = 1 ]; then
+  # The GPU binary, its device and the twin's: CUDA, or the rehearsal's software Vulkan.
+  gtag=cuda gdev=cuda tdev=cuda
+  if [ -n "${REHEARSE:-}" ]; then
+    gtag=wgpu gdev="$REHEARSE" tdev=cpu gpu=1
+  fi
+  gexe="$bin/spae-$gtag"
+  # The batch-256 configuration of the GPU steps. A software Vulkan is some 20x slower than the
+  # CPU backend and caps single buffers (lavapipe: 128 MiB), so the rehearsal's runs of it are at
+  # batch 32, checkpointed every 5 steps; its search bench keeps the batch's 38,144 vectors
+  # against the subset's 4,096 rows.
+  big="$bundle/fashion-mnist-b256.toml"
+  if [ -n "${REHEARSE:-}" ]; then
+    big="$out/rehearsal-b256.toml"
+    sed -e 's/^batch_size = .*/batch_size = 32/' -e 's/^checkpoint_every = .*/checkpoint_every = 5/' \
+      "$bundle/fashion-mnist-b256.toml" > "$big"
+  fi
+  rows=31534
+  [ -n "${REHEARSE:-}" ] && rows=4096
+  if [ -x "$gexe" ] && [ "$gpu" = 1 ]; then
     # Each GPU step is bounded, so one failure still leaves the others' figures.
-    for cfg in fashion-mnist fashion-mnist-b256; do
-      name=train-spae-cuda${cfg#fashion-mnist}
-      bench "$bin/spae-cuda" --device cuda --config "$bundle/$cfg.toml" --torch-device cuda \
+    for cfg in "$bundle/fashion-mnist.toml" "$big"; do
+      name=train-spae-$gtag
+      [ "$cfg" = "$big" ] && name=$name-b256
+      bench "$gexe" --device "$gdev" --config "$cfg" --torch-device "$tdev" \
         --out "$out/$name.json" > "$out/$name.md" 2> "$out/$name.err" \
         || echo "exit $? (see $name.err)" >> "$out/$name.md"
       cat "$out/$name.md"
-      tail -5 "$out/$name.err"
+      tail -n 5 "$out/$name.err"
     done
     # The same batch 256 step with the search on the host (the latents read back, SAQ on the
     # host's cores) instead of as tensor operations on the GPU: what the device search saves.
-    timeout 150 "$bin/spae-cuda" --device cuda bench train --steps "$steps" --search host \
-      --config "$bundle/fashion-mnist-b256.toml" --out "$out/train-spae-cuda-b256-host-search.json" \
-      > "$out/train-spae-cuda-b256-host-search.md" 2> "$out/train-spae-cuda-b256-host-search.err" \
-      || echo "exit $?" >> "$out/train-spae-cuda-b256-host-search.md"
-    cat "$out/train-spae-cuda-b256-host-search.md"
+    timeout 150 "$gexe" --device "$gdev" bench train --steps "$steps" --search host \
+      --config "$big" --out "$out/train-spae-$gtag-b256-host-search.json" \
+      > "$out/train-spae-$gtag-b256-host-search.md" 2> "$out/train-spae-$gtag-b256-host-search.err" \
+      || echo "exit $?" >> "$out/train-spae-$gtag-b256-host-search.md"
+    cat "$out/train-spae-$gtag-b256-host-search.md"
     # The nearest-word search as GPU tensor ops (matmul + argmax) against spae's host kernel, on
     # a batch 256 step's 38,144 vectors and the full codebook's 31,534 rows (random data): its
     # speed, and its agreement (whether the GPU's f32 matmul keeps the arg-min exact).
-    timeout 180 "$bin/spae-cuda" --device cuda bench quantizer --n 38144 --k 31534 \
-      --threads "$(nproc)" --python none --out "$out/quantizer-cuda.json" \
-      > "$out/quantizer-cuda.md" 2> "$out/quantizer-cuda.err" \
-      || echo "exit $? (see quantizer-cuda.err)" >> "$out/quantizer-cuda.md"
-    cat "$out/quantizer-cuda.md"
+    timeout 180 "$gexe" --device "$gdev" bench quantizer --n 38144 --k "$rows" \
+      --threads "$(nproc)" --python none --out "$out/quantizer-$gtag.json" \
+      > "$out/quantizer-$gtag.md" 2> "$out/quantizer-$gtag.err" \
+      || echo "exit $? (see quantizer-$gtag.err)" >> "$out/quantizer-$gtag.md"
+    cat "$out/quantizer-$gtag.md"
     run="$out/gpu-run"
-    timeout -s INT "${TRAIN_S:-150}" "$bin/spae-cuda" --device cuda train \
-      --config "$bundle/fashion-mnist-b256.toml" --out "$run" > "$out/gpu-run.log" 2>&1 \
+    timeout -s INT "${TRAIN_S:-150}" "$gexe" --device "$gdev" train \
+      --config "$big" --out "$run" > "$out/gpu-run.log" 2>&1 \
       || echo "train exit $? (timeout is 124)" | tee -a "$out/gpu-run.log"
-    tail -3 "$out/gpu-run.log"
+    tail -n 3 "$out/gpu-run.log"
     if [ -f "$run/LATEST" ]; then
       "$bin/spae" encode --json --checkpoint "$run" "$bundle"/images/*.png > "$out/words-cpu.json" \
         2> "$out/words-cpu.err" || true
-      timeout 120 "$bin/spae-cuda" --device cuda encode --json --checkpoint "$run" \
-        "$bundle"/images/*.png > "$out/words-cuda.json" 2> "$out/words-cuda.err" || true
-      "$py" tools/device_parity.py "$out/words-cpu.json" "$out/words-cuda.json" "$out/parity.json" \
+      timeout 120 "$gexe" --device "$gdev" encode --json --checkpoint "$run" \
+        "$bundle"/images/*.png > "$out/words-$gtag.json" 2> "$out/words-$gtag.err" || true
+      "$py" tools/device_parity.py "$out/words-cpu.json" "$out/words-$gtag.json" "$out/parity.json" \
         || echo "parity: not computed (see words-*.err)"
       # One checkpoint format on both devices: the GPU run resumed on the CPU, then on the GPU.
       cp -r "$run" "$out/resumed"
-      timeout 180 "$bin/spae" train --config "$bundle/fashion-mnist-b256.toml" --out "$out/resumed" \
+      timeout 180 "$bin/spae" train --config "$big" --out "$out/resumed" \
         --resume --max-steps 3 > "$out/resumed-cpu.log" 2>&1 || echo "exit $?" >> "$out/resumed-cpu.log"
-      timeout 120 "$bin/spae-cuda" --device cuda train --config "$bundle/fashion-mnist-b256.toml" \
-        --out "$out/resumed" --resume --max-steps 3 > "$out/resumed-cuda.log" 2>&1 \
-        || echo "exit $?" >> "$out/resumed-cuda.log"
-      tail -2 "$out/resumed-cpu.log" "$out/resumed-cuda.log"
+      timeout 120 "$gexe" --device "$gdev" train --config "$big" \
+        --out "$out/resumed" --resume --max-steps 3 > "$out/resumed-$gtag.log" 2>&1 \
+        || echo "exit $?" >> "$out/resumed-$gtag.log"
+      tail -n 2 "$out/resumed-cpu.log" "$out/resumed-$gtag.log"
     fi
-    # burn's data-parallel path on the one GPU against the plain run: the same 10 steps of
-    # configuration $1, run as $out/$2-device and $out/$2-devices, compared into $out/$3.
+    # The same N steps of configuration $1 three ways: with `--device` on the GPU, through burn's
+    # data-parallel path on the one GPU (`--devices`), and on the CPU, as $out/$2-{device,devices,
+    # cpu}; the GPU's plain run compared with its data-parallel one into $out/$3, and with the
+    # CPU's into $out/$4 (the initial weights are the seed's on every device).
     one_against_ranks() {
-      for mode in device devices; do
+      for mode in device devices cpu; do
+        run_on=("$gexe" --device "$gdev")
+        [ "$mode" = cpu ] && run_on=("$bin/spae")
         extra=()
-        [ "$mode" = devices ] && extra=(--devices cuda:0)
-        timeout 120 "$bin/spae-cuda" --device cuda train --config "$1" \
-          --out "$out/$2-$mode" --max-steps 10 "${extra[@]}" > "$out/$2-$mode.log" 2>&1 \
+        [ "$mode" = devices ] && extra=(--devices "$gdev")
+        timeout "$5" "${run_on[@]}" train --config "$1" \
+          --out "$out/$2-$mode" --max-steps "$6" "${extra[@]}" > "$out/$2-$mode.log" 2>&1 \
           || echo "exit $?" >> "$out/$2-$mode.log"
-        tail -2 "$out/$2-$mode.log"
+        tail -n 2 "$out/$2-$mode.log"
       done
       "$py" tools/device_metrics.py "$out/$2-device/metrics.jsonl" "$out/$2-devices/metrics.jsonl" \
         "$out/$3" || echo "$3: not compared (see $2-*.log)"
+      "$py" tools/device_metrics.py "$out/$2-cpu/metrics.jsonl" "$out/$2-device/metrics.jsonl" \
+        "$out/$4" || echo "$4: not compared (see $2-*.log)"
     }
-    one_against_ranks "$bundle/fashion-mnist.toml" dp data-parallel.json
+    # A software Vulkan takes some 8 s per image step and 40 s per video step here.
+    tmo=120 video_steps=10 folder_steps=30
+    [ -n "${REHEARSE:-}" ] && tmo=300 video_steps=4 folder_steps=3
+    one_against_ranks "$bundle/fashion-mnist.toml" dp data-parallel.json gpu-vs-cpu.json "$tmo" 10
     # A folder read from disk while the GPU trains: the bundle's 23 photos hard-linked 200 times
     # (4,600 files of 102x102 to 741x500), 128x128 RGB, batch 64, 30 steps, decoded at the start
     # against streamed (each step's images read on a background thread while the step before
@@ -222,10 +269,15 @@ run)
     for mode in decoded streamed; do
       sed "s#folder:PHOTOS#folder:$photos#" "$bundle/folder-128.toml" > "$out/folder-$mode.toml"
       [ "$mode" = streamed ] && sed -i 's/^\[data\]$/[data]\nstream = true/' "$out/folder-$mode.toml"
-      timeout 150 "$bin/spae-cuda" --device cuda train --config "$out/folder-$mode.toml" \
-        --out "$out/folder-$mode" --max-steps 30 > "$out/folder-$mode.log" 2>&1 \
+      # The rehearsal's model is a quarter as wide, at batch 8, for 3 steps: lavapipe refuses
+      # the first layer's 256 MiB at batch 64, and takes minutes for one full-width step.
+      [ -n "${REHEARSE:-}" ] && sed -i -e 's/^batch_size = .*/batch_size = 8/' \
+        -e 's/^base_channels = .*/base_channels = 16/' -e 's/^norm_groups = .*/norm_groups = 8/' \
+        "$out/folder-$mode.toml"
+      timeout $((tmo + 30)) "$gexe" --device "$gdev" train --config "$out/folder-$mode.toml" \
+        --out "$out/folder-$mode" --max-steps "$folder_steps" > "$out/folder-$mode.log" 2>&1 \
         || echo "exit $?" >> "$out/folder-$mode.log"
-      tail -2 "$out/folder-$mode.log"
+      tail -n 2 "$out/folder-$mode.log"
     done
     "$py" tools/device_metrics.py "$out/folder-decoded/metrics.jsonl" \
       "$out/folder-streamed/metrics.jsonl" "$out/folder.json" \
@@ -237,7 +289,8 @@ os.makedirs(sys.argv[2], exist_ok=True)
 for d in range(10):
     shutil.copyfileobj(gzip.open(f"{sys.argv[1]}/{d}.json.gz"), open(f"{sys.argv[2]}/{d}.json", "wb"))' \
       "$bundle/mnist-gz" "$SPAE_ASSETS/data/mnist"
-    one_against_ranks "$bundle/moving-mnist.toml" video video-data-parallel.json
+    one_against_ranks "$bundle/moving-mnist.toml" video video-data-parallel.json \
+      video-gpu-vs-cpu.json "$tmo" "$video_steps"
   else
     if [ "$gpu" = 1 ]; then
       bench "$bin/spae" --config "$bundle/fashion-mnist.toml" --torch-device cuda \
