@@ -145,7 +145,8 @@ fn with_progress(
         ));
         done_here < stop_after
     });
-    pb.finish();
+    // Left where the run stopped (`finish` would draw it full after `--max-steps` or an error).
+    pb.abandon();
     let steps = result?;
     println!(
         "{} steps done; checkpoints and metrics.jsonl in {}",
