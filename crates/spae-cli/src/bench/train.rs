@@ -102,9 +102,10 @@ pub(super) fn train_bench(args: TrainBenchArgs, assets: &Assets, device: &Device
     let set = training_set(&cfg, assets)?;
     let load_s = t.elapsed().as_secs_f64();
     let device = device.clone().autodiff();
-    device.seed(cfg.run.seed);
+    // The initial weights `spae train` starts from (drawn from the seed on the CPU).
+    spae::device::seed_run(&device, cfg.run.seed);
     let ctx = quant_context(&cfg, &cb)?.search_at(cfg.run.search, &device);
-    let mut model = init_model(&cfg, &cb, &device);
+    let mut model = spae::device::drawn(&device, |d| init_model(&cfg, &cb, d));
     let mut optim = cfg.loss.optimizer();
     let mut critics = critics(&cfg, assets, &cb, &set, &device)?;
     let (b, size) = (cfg.run.batch_size, cfg.model.image_size);
