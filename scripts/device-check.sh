@@ -167,24 +167,23 @@ run)
     | tee "$out/train-cpu.md"
   gpu=0
   "$py" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' && gpu=1
-  # The GPU binary, its device and the twin's: CUDA, or the rehearsal's software Vulkan.
+  # The GPU binary, its device and the twin's; the batch-256 configuration; the codebook rows of
+  # the search bench; the bound on a training pair's runs, and the video and folder steps.
   gtag=cuda gdev=cuda tdev=cuda
-  if [ -n "${REHEARSE:-}" ]; then
-    gtag=wgpu gdev="$REHEARSE" tdev=cpu gpu=1
-  fi
-  gexe="$bin/spae-$gtag"
-  # The batch-256 configuration of the GPU steps. A software Vulkan is some 20x slower than the
-  # CPU backend and caps single buffers (lavapipe: 128 MiB), so the rehearsal's runs of it are at
-  # batch 32, checkpointed every 5 steps; its search bench keeps the batch's 38,144 vectors
-  # against the subset's 4,096 rows.
   big="$bundle/fashion-mnist-b256.toml"
+  rows=31534 tmo=120 video_steps=10 folder_steps=30
   if [ -n "${REHEARSE:-}" ]; then
+    # The rehearsal's software Vulkan is some 20x slower than the CPU backend (8 s per image
+    # step, 40 s per video step here) and caps single buffers (lavapipe: 128 MiB). So its
+    # "batch 256" runs are at batch 32, checkpointed every 5 steps; its search bench keeps a
+    # batch's 38,144 vectors against the subset's 4,096 rows; fewer video and folder steps.
+    gtag=wgpu gdev="$REHEARSE" tdev=cpu gpu=1
     big="$out/rehearsal-b256.toml"
     sed -e 's/^batch_size = .*/batch_size = 32/' -e 's/^checkpoint_every = .*/checkpoint_every = 5/' \
       "$bundle/fashion-mnist-b256.toml" > "$big"
+    rows=4096 tmo=300 video_steps=4 folder_steps=3
   fi
-  rows=31534
-  [ -n "${REHEARSE:-}" ] && rows=4096
+  gexe="$bin/spae-$gtag"
   if [ -x "$gexe" ] && [ "$gpu" = 1 ]; then
     # Each GPU step is bounded, so one failure still leaves the others' figures.
     for cfg in "$bundle/fashion-mnist.toml" "$big"; do
@@ -236,7 +235,7 @@ run)
     # data-parallel path on the one GPU (`--devices`), and on the CPU, as $out/$2-{device,devices,
     # cpu}; the GPU's plain run compared with its data-parallel one into $out/$3, and with the
     # CPU's into $out/$4 (the initial weights are the seed's on every device).
-    one_against_ranks() {
+    against_ranks_and_cpu() {
       for mode in device devices cpu; do
         run_on=("$gexe" --device "$gdev")
         [ "$mode" = cpu ] && run_on=("$bin/spae")
@@ -252,10 +251,7 @@ run)
       "$py" tools/device_metrics.py "$out/$2-cpu/metrics.jsonl" "$out/$2-device/metrics.jsonl" \
         "$out/$4" || echo "$4: not compared (see $2-*.log)"
     }
-    # A software Vulkan takes some 8 s per image step and 40 s per video step here.
-    tmo=120 video_steps=10 folder_steps=30
-    [ -n "${REHEARSE:-}" ] && tmo=300 video_steps=4 folder_steps=3
-    one_against_ranks "$bundle/fashion-mnist.toml" dp data-parallel.json gpu-vs-cpu.json "$tmo" 10
+    against_ranks_and_cpu "$bundle/fashion-mnist.toml" dp data-parallel.json gpu-vs-cpu.json "$tmo" 10
     # A folder read from disk while the GPU trains: the bundle's 23 photos hard-linked 200 times
     # (4,600 files of 102x102 to 741x500), 128x128 RGB, batch 64, 30 steps, decoded at the start
     # against streamed (each step's images read on a background thread while the step before
@@ -289,7 +285,7 @@ os.makedirs(sys.argv[2], exist_ok=True)
 for d in range(10):
     shutil.copyfileobj(gzip.open(f"{sys.argv[1]}/{d}.json.gz"), open(f"{sys.argv[2]}/{d}.json", "wb"))' \
       "$bundle/mnist-gz" "$SPAE_ASSETS/data/mnist"
-    one_against_ranks "$bundle/moving-mnist.toml" video video-data-parallel.json \
+    against_ranks_and_cpu "$bundle/moving-mnist.toml" video video-data-parallel.json \
       video-gpu-vs-cpu.json "$tmo" "$video_steps"
   else
     if [ "$gpu" = 1 ]; then
