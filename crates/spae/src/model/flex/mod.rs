@@ -10,6 +10,7 @@
 //!   gradient a GEMM + col2im.
 
 mod conv;
+mod exp;
 mod norm_silu;
 
 pub(crate) use conv::{conv2d, conv3d, try_conv};
