@@ -1,9 +1,11 @@
 //! A stride-1 2-D or 3-D convolution (every convolution of the image and video encoders and
-//! decoders: 3x3 / 3x3x3 "same" and 1x1 / 1x1x1) as one operation on flex: im2col + one GEMM per sample forward; backward, the weight
-//! gradient `dout_b . cols_b^T` accumulated per thread and the input gradient `W^T . dout_b`
-//! scattered back by col2im, all with the `gemm` kernels the nearest-word search uses. Samples
-//! run in parallel; the columns are rebuilt in the backward pass rather than kept (at the paper's
-//! 128x128 preset they would be gigabytes).
+//! decoders: 3x3 / 3x3x3 "same" and 1x1 / 1x1x1) as one operation on flex: im2col + GEMM forward;
+//! backward, the weight gradient `dout_b . cols_b^T` accumulated per thread and the input gradient
+//! `W^T . dout_b` scattered back by col2im, all with the `gemm` kernels the nearest-word search
+//! uses. Samples run in parallel. Each sample's column matrix is built a tile of output rows at a
+//! time ([`TILE_FLOATS`]), so that a tile is still in the core's cache when its GEMM reads it; the
+//! columns are rebuilt in the backward pass rather than kept (at the paper's 128x128 preset they
+//! would be gigabytes).
 //!
 //! Strided, dilated or grouped convolutions, asymmetric padding, no bias, other backends and
 //! other dtypes take burn's `Conv2d::forward` / `Conv3d::forward`, the reference the tests
@@ -21,6 +23,10 @@ use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
 use super::{contiguous, f32s, flex, AdTensor};
+
+mod columns;
+
+use columns::{col2im, im2col, Geometry, TILE_FLOATS};
 
 /// `conv.forward(x)`: fused on flex where the geometry allows, burn's layer elsewhere.
 pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
@@ -107,191 +113,34 @@ pub(crate) fn try_conv<const D: usize>(
     None
 }
 
-/// A stride-1, dilation-1, single-group convolution with symmetric padding: input
-/// `[b, cin, d, h, w]`, kernel `[cout, cin, kd, kh, kw]`, padding `pd` frames, `ph` rows and `pw`
-/// columns on each side, output `[b, cout, od, oh, ow]`; an image has `d = kd = od = 1`, `pd = 0`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Geometry {
-    b: usize,
-    cin: usize,
-    cout: usize,
-    d: usize,
-    h: usize,
-    w: usize,
-    kd: usize,
-    kh: usize,
-    kw: usize,
-    pd: usize,
-    ph: usize,
-    pw: usize,
-    od: usize,
-    oh: usize,
-    ow: usize,
-    /// The tensors' rank: 4 for images, 5 for videos.
-    rank: usize,
-}
-
-/// The last `v.len()` of three spatial extents, the leading ones `fill`.
-fn spatial(v: &[usize], fill: usize) -> [usize; 3] {
-    let mut a = [fill; 3];
-    a[3 - v.len()..].copy_from_slice(v);
-    a
-}
-
-impl Geometry {
-    /// From the input's dims `[b, cin, (d,) h, w]`, the kernel's `[cout, (kd,) kh, kw]` and the
-    /// padding per spatial axis; `None` for other ranks or an empty output.
-    fn of(x: &[usize], kernel: &[usize], pad: &[usize]) -> Option<Self> {
-        let rank = x.len();
-        if !(4..=5).contains(&rank) || kernel.len() != rank - 1 || pad.len() != rank - 2 {
-            return None;
-        }
-        let ([d, h, w], [kd, kh, kw], [pd, ph, pw]) = (
-            spatial(&x[2..], 1),
-            spatial(&kernel[1..], 1),
-            spatial(pad, 0),
-        );
-        let out = |i: usize, k: usize, p: usize| (i + 2 * p + 1).checked_sub(k);
-        let (od, oh, ow) = (out(d, kd, pd)?, out(h, kh, ph)?, out(w, kw, pw)?);
-        let (b, cin, cout) = (x[0], x[1], kernel[0]);
-        (b > 0 && cin > 0 && cout > 0 && od > 0 && oh > 0 && ow > 0).then_some(Geometry {
-            b,
-            cin,
-            cout,
-            d,
-            h,
-            w,
-            kd,
-            kh,
-            kw,
-            pd,
-            ph,
-            pw,
-            od,
-            oh,
-            ow,
-            rank,
-        })
-    }
-
-    /// Rows of the column matrix: `cin * kd * kh * kw`.
-    fn k(&self) -> usize {
-        self.cin * self.kd * self.kh * self.kw
-    }
-
-    /// Output positions per sample: `od * oh * ow`.
-    fn p(&self) -> usize {
-        self.od * self.oh * self.ow
-    }
-
-    fn in_len(&self) -> usize {
-        self.cin * self.d * self.h * self.w
-    }
-
-    /// `[lead0, lead1, (d,) h, w]` in the tensors' rank.
-    fn dims(&self, lead: [usize; 2], [d, h, w]: [usize; 3]) -> Vec<usize> {
-        let mut v = lead.to_vec();
-        v.extend_from_slice(&[d, h, w][5 - self.rank..]);
-        v
-    }
-
-    fn in_dims(&self) -> Vec<usize> {
-        self.dims([self.b, self.cin], [self.d, self.h, self.w])
-    }
-
-    fn out_dims(&self) -> Vec<usize> {
-        self.dims([self.b, self.cout], [self.od, self.oh, self.ow])
-    }
-
-    fn weight_dims(&self) -> Vec<usize> {
-        self.dims([self.cout, self.cin], [self.kd, self.kh, self.kw])
-    }
-
-    /// A 1x1 (x1) convolution without padding reads its input as the column matrix itself.
-    fn pointwise(&self) -> bool {
-        self.k() == self.cin && self.pd + self.ph + self.pw == 0
-    }
-}
-
-/// For each column-matrix row `(ci, kz, ky, kx)` and output row `(oz, oy)`: the input row it
-/// reads (if any) and the output columns `x0..x1` that read inside the input, at input column
-/// `ox + kx - pw`; `visit(row_segment, input_row_offset, x0, x1)`.
-fn for_each_segment(g: Geometry, mut visit: impl FnMut(usize, Option<usize>, usize, usize)) {
-    let inside =
-        |o: usize, k: usize, pad: usize, n: usize| (o + k).checked_sub(pad).filter(|&i| i < n);
-    for ci in 0..g.cin {
-        for kz in 0..g.kd {
-            for ky in 0..g.kh {
-                for kx in 0..g.kw {
-                    let r = ((ci * g.kd + kz) * g.kh + ky) * g.kw + kx;
-                    let x0 = g.pw.saturating_sub(kx).min(g.ow);
-                    let x1 = (g.w + g.pw).saturating_sub(kx).min(g.ow).max(x0);
-                    for oz in 0..g.od {
-                        let iz = inside(oz, kz, g.pd, g.d);
-                        for oy in 0..g.oh {
-                            let seg = r * g.p() + (oz * g.oh + oy) * g.ow;
-                            let src = iz.zip(inside(oy, ky, g.ph, g.h)).map(|(iz, iy)| {
-                                ((ci * g.d + iz) * g.h + iy) * g.w + x0 + kx - g.pw
-                            });
-                            visit(seg, src, x0, x1);
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The column matrix `[k, p]` of one sample's input `[cin, d, h, w]` (zeros where the kernel reads
-/// the padding).
-pub(crate) fn im2col(x: &[f32], g: Geometry, cols: &mut [f32]) {
-    for_each_segment(g, |seg, src, x0, x1| {
-        let row = &mut cols[seg..seg + g.ow];
-        match src {
-            Some(s) if x1 > x0 => {
-                row[..x0].fill(0.0);
-                row[x0..x1].copy_from_slice(&x[s..s + (x1 - x0)]);
-                row[x1..].fill(0.0);
-            }
-            _ => row.fill(0.0),
-        }
-    });
-}
-
-/// The adjoint of [`im2col`]: adds each column-matrix entry back to the input position it was
-/// read from.
-pub(crate) fn col2im(cols: &[f32], g: Geometry, dx: &mut [f32]) {
-    for_each_segment(g, |seg, src, x0, x1| {
-        if let Some(s) = src.filter(|_| x1 > x0) {
-            for (d, &c) in dx[s..s + (x1 - x0)]
-                .iter_mut()
-                .zip(&cols[seg + x0..seg + x1])
-            {
-                *d += c;
-            }
-        }
-    });
-}
-
 /// A factor of a product: its values and its (row, column) strides.
 type Factor<'a> = (&'a [f32], isize, isize);
 
-/// `dst (m x n, row-major) = [dst +] lhs (m x k) . rhs (k x n)`.
-fn matmul(dst: &mut [f32], [m, n, k]: [usize; 3], lhs: Factor, rhs: Factor, accumulate: bool) {
+/// `dst (m x n, rows `dst_row` apart) = [dst +] lhs (m x k) . rhs (k x n)`.
+fn matmul(
+    (dst, dst_row): (&mut [f32], usize),
+    [m, n, k]: [usize; 3],
+    lhs: Factor,
+    rhs: Factor,
+    accumulate: bool,
+) {
     let reach = |(v, rs, cs): Factor, rows: usize, cols: usize| {
         rows == 0
             || cols == 0
             || (rows as isize - 1) * rs + (cols as isize - 1) * cs < v.len() as isize
     };
     assert!(
-        dst.len() >= m * n && reach(lhs, m, k) && reach(rhs, k, n),
+        dst_row >= n
+            && (m == 0 || dst.len() >= (m - 1) * dst_row + n)
+            && reach(lhs, m, k)
+            && reach(rhs, k, n),
         "conv matmul: a factor is shorter than its shape"
     );
     if m == 0 || n == 0 {
         return;
     }
-    // SAFETY: `dst` holds m x n row-major values and the assertion above checked that every
-    // element the factors' strides address lies inside their slices.
+    // SAFETY: the assertion above checked that every element of `dst` (m rows of n values,
+    // `dst_row` apart) and every element the factors' strides address lie inside their slices.
     unsafe {
         gemm::gemm(
             m,
@@ -299,7 +148,7 @@ fn matmul(dst: &mut [f32], [m, n, k]: [usize; 3], lhs: Factor, rhs: Factor, accu
             k,
             dst.as_mut_ptr(),
             1,
-            n as isize,
+            dst_row as isize,
             accumulate,
             lhs.0.as_ptr(),
             lhs.2,
@@ -319,9 +168,15 @@ fn matmul(dst: &mut [f32], [m, n, k]: [usize; 3], lhs: Factor, rhs: Factor, accu
 
 /// The convolution `[b, cout, oh, ow]` of `x` with `weight` `[cout, k]` plus `bias`.
 pub(crate) fn forward(x: &[f32], weight: &[f32], bias: &[f32], g: Geometry) -> Vec<f32> {
+    forward_in_tiles(x, weight, bias, g, TILE_FLOATS)
+}
+
+/// [`forward`] with column-matrix tiles of at most `tile` values.
+fn forward_in_tiles(x: &[f32], weight: &[f32], bias: &[f32], g: Geometry, tile: usize) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     let mut out = vec![0f32; g.b * g.cout * p];
-    let buf = if g.pointwise() { 0 } else { k * p };
+    let buf = g.tile_len(tile);
+    let ki = k as isize;
     out.par_chunks_mut(g.cout * p)
         .zip(x.par_chunks(g.in_len()))
         .for_each_init(
@@ -330,14 +185,23 @@ pub(crate) fn forward(x: &[f32], weight: &[f32], bias: &[f32], g: Geometry) -> V
                 for (row, &bc) in o.chunks_mut(p).zip(bias) {
                     row.fill(bc);
                 }
-                let src: &[f32] = if g.pointwise() {
-                    xb
-                } else {
-                    im2col(xb, g, cols);
-                    cols
-                };
-                let (ki, pi) = (k as isize, p as isize);
-                matmul(o, [g.cout, p, k], (weight, ki, 1), (src, pi, 1), true);
+                if g.pointwise() {
+                    let pi = p as isize;
+                    matmul((o, p), [g.cout, p, k], (weight, ki, 1), (xb, pi, 1), true);
+                    return;
+                }
+                for rows in g.tiles(tile) {
+                    let (q0, n) = (rows.start * g.ow, rows.len() * g.ow);
+                    im2col(xb, g, rows, cols);
+                    let rhs = (&cols[..k * n], n as isize, 1);
+                    matmul(
+                        (&mut o[q0..], p),
+                        [g.cout, n, k],
+                        (weight, ki, 1),
+                        rhs,
+                        true,
+                    );
+                }
             },
         );
     out
@@ -364,13 +228,71 @@ pub(crate) fn backward(
     g: Geometry,
     want: Wanted,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let want_dx = want.dx;
-    let dw_len = if want.dweight { g.cout * g.k() } else { 0 };
+    backward_in_tiles(x, weight, dout, g, want, TILE_FLOATS)
+}
+
+/// One sample's share of [`backward`]: its bias gradient and weight gradient added to `db` and
+/// `dw`, its input gradient into `dx` (each if wanted), a tile of at most `tile` columns at a time
+/// in `cols`.
+fn sample_backward(
+    (xb, ob): (&[f32], &[f32]),
+    weight: &[f32],
+    g: Geometry,
+    want: Wanted,
+    tile: usize,
+    (dw, db, dx): (&mut [f32], &mut [f32], &mut [f32]),
+    cols: &mut [f32],
+) {
     let (k, p) = (g.k(), g.p());
     let (ki, pi) = (k as isize, p as isize);
-    let in_len = if want_dx { g.in_len() } else { 1 };
+    for (d, row) in db.iter_mut().zip(ob.chunks(p)) {
+        *d += row.iter().sum::<f32>();
+    }
+    if g.pointwise() {
+        // dW += dout_b . x_b^T; dx_b = W^T . dout_b.
+        if want.dweight {
+            matmul((dw, k), [g.cout, k, p], (ob, pi, 1), (xb, 1, pi), true);
+        }
+        if want.dx {
+            matmul((dx, p), [k, p, g.cout], (weight, 1, ki), (ob, pi, 1), false);
+        }
+        return;
+    }
+    for rows in g.tiles(tile) {
+        let (q0, n) = (rows.start * g.ow, rows.len() * g.ow);
+        let (dout_tile, ni) = ((&ob[q0..], pi, 1), n as isize);
+        if want.dweight {
+            im2col(xb, g, rows.clone(), cols);
+            matmul(
+                (dw, k),
+                [g.cout, k, n],
+                dout_tile,
+                (&cols[..k * n], 1, ni),
+                true,
+            );
+        }
+        if want.dx {
+            let w = (weight, 1, ki);
+            matmul((&mut cols[..k * n], n), [k, n, g.cout], w, dout_tile, false);
+            col2im(cols, g, rows, dx);
+        }
+    }
+}
+
+/// [`backward`] with column-matrix tiles of at most `tile` values.
+fn backward_in_tiles(
+    x: &[f32],
+    weight: &[f32],
+    dout: &[f32],
+    g: Geometry,
+    want: Wanted,
+    tile: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let dw_len = if want.dweight { g.cout * g.k() } else { 0 };
+    let p = g.p();
+    let in_len = if want.dx { g.in_len() } else { 1 };
     let mut dx = vec![0f32; g.b * in_len];
-    let buf = if g.pointwise() { 0 } else { k * p };
+    let buf = g.tile_len(tile);
     // The batch in fixed chunks (not rayon's fold, whose grouping of images follows its work
     // stealing): each chunk sums its images' weight gradients in order, then the chunks' sums
     // are added in order, so the gradients are the same on every run and any number of threads.
@@ -384,28 +306,8 @@ pub(crate) fn backward(
             let ((mut dw, mut db), mut cols) = (zero(), vec![0f32; buf]);
             let images = dxc.chunks_mut(in_len).zip(xc.chunks(g.in_len()));
             for ((dxb, xb), ob) in images.zip(oc.chunks(g.cout * p)) {
-                for (d, row) in db.iter_mut().zip(ob.chunks(p)) {
-                    *d += row.iter().sum::<f32>();
-                }
-                if g.pointwise() {
-                    // dW += dout_b . x_b^T; dx_b = W^T . dout_b.
-                    if want.dweight {
-                        matmul(&mut dw, [g.cout, k, p], (ob, pi, 1), (xb, 1, pi), true);
-                    }
-                    if want_dx {
-                        matmul(dxb, [k, p, g.cout], (weight, 1, ki), (ob, pi, 1), false);
-                    }
-                } else {
-                    if want.dweight {
-                        im2col(xb, g, &mut cols);
-                        matmul(&mut dw, [g.cout, k, p], (ob, pi, 1), (&cols, 1, pi), true);
-                    }
-                    if want_dx {
-                        let w = (weight, 1, ki);
-                        matmul(&mut cols, [k, p, g.cout], w, (ob, pi, 1), false);
-                        col2im(&cols, g, dxb);
-                    }
-                }
+                let grads = (&mut dw[..], &mut db[..], dxb);
+                sample_backward((xb, ob), weight, g, want, tile, grads, &mut cols);
             }
             (dw, db)
         })
@@ -415,7 +317,7 @@ pub(crate) fn backward(
         dw.iter_mut().zip(dw2).for_each(|(a, b)| *a += b);
         db.iter_mut().zip(db2).for_each(|(a, b)| *a += b);
     }
-    if !want_dx {
+    if !want.dx {
         dx.clear();
     }
     (dx, dw, db)

@@ -32,7 +32,7 @@ fn columns_and_a_convolution_by_hand() {
     // down and right (only position (0, 0) sees input (1, 1)).
     let g = Geometry::of(&[1, 1, 2, 2], &[1, 3, 3], &[1, 1]).unwrap();
     let mut cols = vec![f32::NAN; 9 * 4];
-    im2col(&[1.0, 2.0, 3.0, 4.0], g, &mut cols);
+    im2col(&[1.0, 2.0, 3.0, 4.0], g, 0..g.out_rows(), &mut cols);
     assert_eq!(&cols[4 * 4..5 * 4], &[1.0, 2.0, 3.0, 4.0]);
     assert_eq!(&cols[0..4], &[0.0, 0.0, 0.0, 1.0]);
     assert_eq!(&cols[8 * 4..9 * 4], &[4.0, 0.0, 0.0, 0.0]);
@@ -74,14 +74,66 @@ fn col2im_is_the_adjoint_of_im2col() {
             .map(|i| (i as f32 * 0.91).cos())
             .collect();
         let mut cols = vec![0f32; c.len()];
-        im2col(&x, g, &mut cols);
+        im2col(&x, g, 0..g.out_rows(), &mut cols);
         let mut dx = vec![0f32; x.len()];
-        col2im(&c, g, &mut dx);
+        col2im(&c, g, 0..g.out_rows(), &mut dx);
         let lhs: f32 = cols.iter().zip(&c).map(|(a, b)| a * b).sum();
         let rhs: f32 = x.iter().zip(&dx).map(|(a, b)| a * b).sum();
         assert!(
             (lhs - rhs).abs() < 1e-4 * (1.0 + lhs.abs()),
             "{dims:?} {kernel:?}: {lhs} vs {rhs}"
+        );
+    }
+}
+
+#[test]
+fn tiles_of_output_rows_give_the_whole_matrix() {
+    // A tile of one output row at a time against the whole column matrix as one tile, for a 3x3
+    // image convolution (3 rows of 5), an unpadded one, and a 3x3x3 video one: the same
+    // convolution and gradients; and the adjoint identity holds tile by tile.
+    let cases: [(&[usize], &[usize], &[usize]); 3] = [
+        (&[3, 2, 3, 5], &[4, 3, 3], &[1, 1]),
+        (&[2, 3, 5, 4], &[2, 3, 3], &[0, 0]),
+        (&[2, 2, 3, 4, 3], &[3, 3, 3, 3], &[1, 1, 1]),
+    ];
+    let value = |i: usize| ((i * 7919 % 1009) as f32 / 1009.0 - 0.5) * 1.3;
+    for (dims, kernel, pad) in cases {
+        let g = Geometry::of(dims, kernel, pad).unwrap();
+        let one_row = g.k() * g.ow;
+        assert!(g.tiles(one_row).count() > 1 && g.tiles(usize::MAX).count() == 1);
+        let x: Vec<f32> = (0..g.b * g.in_len()).map(value).collect();
+        let w: Vec<f32> = (0..g.cout * g.k()).map(|i| value(i + 5)).collect();
+        let bias: Vec<f32> = (0..g.cout).map(|i| value(i + 9)).collect();
+        let whole = forward_in_tiles(&x, &w, &bias, g, usize::MAX);
+        close(
+            &forward_in_tiles(&x, &w, &bias, g, one_row),
+            &whole,
+            1e-6,
+            "out",
+        );
+        let dout: Vec<f32> = (0..whole.len()).map(|i| value(i + 13)).collect();
+        let want = Wanted {
+            dx: true,
+            dweight: true,
+        };
+        let (dx, dw, db) = backward_in_tiles(&x, &w, &dout, g, want, usize::MAX);
+        let (dx1, dw1, db1) = backward_in_tiles(&x, &w, &dout, g, want, one_row);
+        close(&dx1, &dx, 1e-6, "dx");
+        close(&dw1, &dw, 1e-5, "dweight");
+        assert_eq!(db1, db);
+        // <im2col(x)[tile], c> = <x, col2im(c, tile)> for the middle tile.
+        let rows = g.tiles(one_row).nth(1).unwrap();
+        let c: Vec<f32> = (0..g.k() * rows.len() * g.ow)
+            .map(|i| value(i + 21))
+            .collect();
+        let (mut cols, mut dxt) = (vec![0f32; c.len()], vec![0f32; g.in_len()]);
+        im2col(&x[..g.in_len()], g, rows.clone(), &mut cols);
+        col2im(&c, g, rows, &mut dxt);
+        let lhs: f32 = cols.iter().zip(&c).map(|(a, b)| a * b).sum();
+        let rhs: f32 = x.iter().zip(&dxt).map(|(a, b)| a * b).sum();
+        assert!(
+            (lhs - rhs).abs() < 1e-4 * (1.0 + lhs.abs()),
+            "{lhs} vs {rhs}"
         );
     }
 }
