@@ -3,9 +3,9 @@
 //! backward, the weight gradient `dout_b . cols_b^T` accumulated per thread and the input gradient
 //! `W^T . dout_b` scattered back by col2im, all with the `gemm` kernels the nearest-word search
 //! uses. Samples run in parallel. Each sample's column matrix is built a tile of output rows at a
-//! time ([`TILE_FLOATS`]), so that a tile is still in the core's cache when its GEMM reads it; the
-//! columns are rebuilt in the backward pass rather than kept (at the paper's 128x128 preset they
-//! would be gigabytes).
+//! time ([`columns::tile_budget`]), so that a tile is still in the core's cache when its GEMM
+//! reads it; the columns are rebuilt in the backward pass rather than kept (at the paper's 128x128
+//! preset they would be gigabytes).
 //!
 //! Strided, dilated or grouped convolutions, asymmetric padding, no bias, other backends and
 //! other dtypes take burn's `Conv2d::forward` / `Conv3d::forward`, the reference the tests
@@ -26,7 +26,7 @@ use super::{contiguous, f32s, flex, AdTensor};
 
 mod columns;
 
-use columns::{col2im, im2col, Geometry, TILE_FLOATS};
+use columns::{col2im, im2col, tile_budget, Geometry};
 
 /// `conv.forward(x)`: fused on flex where the geometry allows, burn's layer elsewhere.
 pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
@@ -168,7 +168,7 @@ fn matmul(
 
 /// The convolution `[b, cout, oh, ow]` of `x` with `weight` `[cout, k]` plus `bias`.
 pub(crate) fn forward(x: &[f32], weight: &[f32], bias: &[f32], g: Geometry) -> Vec<f32> {
-    forward_in_tiles(x, weight, bias, g, TILE_FLOATS)
+    forward_in_tiles(x, weight, bias, g, tile_budget(&g))
 }
 
 /// [`forward`] with column-matrix tiles of at most `tile` values.
@@ -228,7 +228,7 @@ pub(crate) fn backward(
     g: Geometry,
     want: Wanted,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    backward_in_tiles(x, weight, dout, g, want, TILE_FLOATS)
+    backward_in_tiles(x, weight, dout, g, want, tile_budget(&g))
 }
 
 /// One sample's share of [`backward`]: its bias gradient and weight gradient added to `db` and

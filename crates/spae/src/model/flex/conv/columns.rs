@@ -136,8 +136,16 @@ impl Geometry {
 }
 
 /// The column-matrix tile: 128 Ki values (512 KiB), half of this machine's 1 MiB L2 per core, so
-/// that a tile written by im2col is read back from the cache by its GEMM.
-pub(crate) const TILE_FLOATS: usize = 1 << 17;
+/// that a tile written by im2col is read back from the cache by its GEMM...
+const TILE_FLOATS: usize = 1 << 17;
+/// ...but at least this many columns (output positions), below which the GEMMs lose more than
+/// the cache gives (the decoder's first convolution has `k` = 5,184 rows).
+const MIN_TILE_COLUMNS: usize = 256;
+
+/// The tile budget of a convolution, in values, for [`Geometry::tiles`].
+pub(crate) fn tile_budget(g: &Geometry) -> usize {
+    TILE_FLOATS.max(g.k() * MIN_TILE_COLUMNS)
+}
 
 /// For each column-matrix row `(ci, kz, ky, kx)` and output row `(oz, oy)` of the tile `rows` (of
 /// `rows.len() * ow` columns): the input row it reads (if any) and the output columns `x0..x1`
