@@ -232,8 +232,8 @@ pub(crate) fn backward(
 }
 
 /// One sample's share of [`backward`]: its bias gradient and weight gradient added to `db` and
-/// `dw`, its input gradient into `dx` (each if wanted), a tile of at most `tile` columns at a time
-/// in `cols`.
+/// `dw`, its input gradient into `dx` (each if wanted), its column matrix built in `cols` a tile
+/// of at most `tile` values at a time.
 fn sample_backward(
     (xb, ob): (&[f32], &[f32]),
     weight: &[f32],
