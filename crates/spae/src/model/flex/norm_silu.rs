@@ -6,8 +6,8 @@
 //! them as one operation with its own backward pass: one pass for the group statistics and one
 //! for the output going forward, three going back (issue 17: the network part of a CPU training
 //! step). The sigmoid is [`super::exp`]'s, within 1 ulp of the C library's, so that the passes
-//! vectorise. Every other backend, and dtypes other than f32, take burn's composition, which is also
-//! the reference the tests compare against.
+//! vectorise. Every other backend, and dtypes other than f32, take burn's composition, which is
+//! also the reference the tests compare against.
 //!
 //! With `xhat = (x - mean_g) * rstd_g` (the group's mean and `1 / sqrt(var_g + eps)`, the biased
 //! variance, as burn's `GroupNorm`), `y = gamma_c * xhat + beta_c` and `out = y * sigmoid(y)`:

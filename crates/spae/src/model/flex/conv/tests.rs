@@ -73,17 +73,22 @@ fn col2im_is_the_adjoint_of_im2col() {
         let c: Vec<f32> = (0..g.k() * g.p())
             .map(|i| (i as f32 * 0.91).cos())
             .collect();
-        let mut cols = vec![0f32; c.len()];
-        im2col(&x, g, 0..g.out_rows(), &mut cols);
-        let mut dx = vec![0f32; x.len()];
-        col2im(&c, g, 0..g.out_rows(), &mut dx);
-        let lhs: f32 = cols.iter().zip(&c).map(|(a, b)| a * b).sum();
-        let rhs: f32 = x.iter().zip(&dx).map(|(a, b)| a * b).sum();
-        assert!(
-            (lhs - rhs).abs() < 1e-4 * (1.0 + lhs.abs()),
-            "{dims:?} {kernel:?}: {lhs} vs {rhs}"
-        );
+        assert_adjoint(&x, g, 0..g.out_rows(), &c, &format!("{dims:?} {kernel:?}"));
     }
+}
+
+/// `<im2col(x)[rows], c> = <x, col2im(c, rows)>` for one sample `x` and a tile `c` of the output
+/// rows `rows`.
+fn assert_adjoint(x: &[f32], g: Geometry, rows: std::ops::Range<usize>, c: &[f32], what: &str) {
+    let (mut cols, mut dx) = (vec![0f32; c.len()], vec![0f32; x.len()]);
+    im2col(x, g, rows.clone(), &mut cols);
+    col2im(c, g, rows, &mut dx);
+    let lhs: f32 = cols.iter().zip(c).map(|(a, b)| a * b).sum();
+    let rhs: f32 = x.iter().zip(&dx).map(|(a, b)| a * b).sum();
+    assert!(
+        (lhs - rhs).abs() < 1e-4 * (1.0 + lhs.abs()),
+        "{what}: {lhs} vs {rhs}"
+    );
 }
 
 #[test]
@@ -126,14 +131,12 @@ fn tiles_of_output_rows_give_the_whole_matrix() {
         let c: Vec<f32> = (0..g.k() * rows.len() * g.ow)
             .map(|i| value(i + 21))
             .collect();
-        let (mut cols, mut dxt) = (vec![0f32; c.len()], vec![0f32; g.in_len()]);
-        im2col(&x[..g.in_len()], g, rows.clone(), &mut cols);
-        col2im(&c, g, rows, &mut dxt);
-        let lhs: f32 = cols.iter().zip(&c).map(|(a, b)| a * b).sum();
-        let rhs: f32 = x.iter().zip(&dxt).map(|(a, b)| a * b).sum();
-        assert!(
-            (lhs - rhs).abs() < 1e-4 * (1.0 + lhs.abs()),
-            "{lhs} vs {rhs}"
+        assert_adjoint(
+            &x[..g.in_len()],
+            g,
+            rows,
+            &c,
+            &format!("{dims:?} middle tile"),
         );
     }
 }
